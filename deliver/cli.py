@@ -1,0 +1,348 @@
+"""The command line: parse edeliver's grammar, call one library function, map the outcome to
+an exit status. Nothing below this module knows about click."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from deliver import __version__
+from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
+from deliver.output import Output
+
+
+class ExitCode(IntEnum):
+    """Documented in the README; CI pipelines rely on them."""
+
+    OK = 0
+    FAILED = 1  # a build, deploy or node operation failed
+    USAGE = 2  # bad command line or .deliver file: nothing was done
+    UNREACHABLE = 3  # a host could not be connected to (network, auth, host key)
+    BUG = 70  # an unexpected error inside deliver (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C
+
+
+@dataclass
+class Context:
+    out: Output
+    config_path: Path | None = None
+    overrides: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    sandbox_dir: Path = Path(".deliver-sandbox")
+
+    def config(self) -> Any:
+        from deliver.config import load_config
+
+        config = load_config(self.config_path, overrides=self.overrides)
+        self.out.secrets = config.secrets()
+        return config
+
+
+pass_context = click.make_pass_decorator(Context)
+SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=SETTINGS)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="DELIVER_CONFIG",
+    help="The .deliver file (default: ./.deliver).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show the output of remote commands.")
+@click.option("--debug", is_flag=True, help="Show remote commands too, and tracebacks.")
+@click.option("--color/--no-color", default=None, help="Force or disable colour.")
+@click.version_option(__version__, "--version", prog_name="deliver")
+@click.pass_context
+def cli(
+    ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool, color: bool | None
+) -> None:
+    """Build, deploy and run Elixir and Erlang releases over SSH.
+
+    \b
+    Typical use:
+      deliver build release
+      deliver deploy release to production --start-deploy
+      deliver ping production
+    """
+    context: Context = ctx.obj
+    context.config_path = config_path
+    context.out.verbose, context.out.debug = verbose or debug, debug
+    if color is not None:
+        context.out.color = color
+
+
+def _host_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--host",
+        "hosts",
+        multiple=True,
+        metavar="HOST",
+        help="Only this host (repeatable, or comma-separated).",
+    )(function)
+
+
+def _environment(words: Sequence[str], config: Any, required: bool) -> str:
+    """edeliver's `[to] <env>`; without one, staging (or the only environment there is)."""
+    words = [w for w in words if w != "to"] if words and words[0] == "to" else list(words)
+    if len(words) > 1:
+        raise UsageError(f"expected one environment, got: {' '.join(words)}")
+    if words:
+        return words[0]
+    names = list(config.environments)
+    if required:
+        raise UsageError(
+            "name the environment, e.g. `to production`",
+            hint=f"configured: {', '.join(names) or 'none'}",
+        )
+    if "staging" in names or len(names) != 1:
+        return "staging"
+    return names[0]
+
+
+# build -----------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=SETTINGS)
+def build() -> None:
+    """Build a release on the build host into the release store."""
+
+
+@build.command("release", context_settings=SETTINGS)
+@click.option("--revision", help="Build this commit (sha or any git revision).")
+@click.option("--tag", help="Build this tag.")
+@click.option("--branch", help="Build the head of this branch (default: the current one).")
+@click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
+@pass_context
+def build_release(
+    ctx: Context, revision: str | None, tag: str | None, branch: str | None, mix_env: str | None
+) -> None:
+    """Push a revision to the build host, build the release there, and store it."""
+    from deliver.build import build_release as run
+
+    ctx.overrides[("build", "mix_env")] = mix_env
+    run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch)
+
+
+# deploy ----------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=SETTINGS)
+def deploy() -> None:
+    """Deploy a stored release to the hosts of an environment."""
+
+
+@deploy.command("release", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--version", "version", help="The stored version (default: the newest).")
+@click.option("--start-deploy", is_flag=True, help="Stop the old node and start the new one.")
+@_host_option
+@pass_context
+def deploy_release(
+    ctx: Context,
+    target: tuple[str, ...],
+    version: str | None,
+    start_deploy: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Upload, extract and switch to a release on every host, in parallel."""
+    from deliver.deploy import deploy_release as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        version=version,
+        hosts=hosts,
+        start=start_deploy,
+    )
+
+
+# node control ----------------------------------------------------------------------------------
+
+
+def _node_command(name: str, summary: str) -> None:
+    @cli.command(name, help=summary, context_settings=SETTINGS)
+    @click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+    @_host_option
+    @pass_context
+    def command(ctx: Context, environment: tuple[str, ...], hosts: tuple[str, ...]) -> None:
+        from deliver import control
+
+        config = ctx.config()
+        getattr(control, name)(config, ctx.out, _environment(environment, config, False), hosts)
+
+
+_node_command("start", "Start the deployed release; waits until the node answers.")
+_node_command("stop", "Stop the running node; waits until it is gone.")
+_node_command("restart", "Stop the node, then start the current release.")
+_node_command("ping", "Check that the node answers on each host.")
+_node_command("version", "Print the version each node is running.")
+
+
+# show / check ----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=SETTINGS)
+def show() -> None:
+    """Show what the release store holds."""
+
+
+@show.command("releases", context_settings=SETTINGS)
+@pass_context
+def show_releases(ctx: Context) -> None:
+    """List the releases in the store: version, commit, branch, build time, size."""
+    from deliver.release_store import LocalStore
+
+    config = ctx.config()
+    releases = LocalStore(config.release_store).releases(config.app)
+    if not releases:
+        ctx.out.info(f"no releases of {config.app} in {config.release_store}")
+        return
+    rows = [
+        (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
+        for r in releases
+    ]
+    ctx.out.table(("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE"), rows)
+
+
+@cli.group(context_settings=SETTINGS)
+def check() -> None:
+    """Check the configuration."""
+
+
+@check.command("config", context_settings=SETTINGS)
+@pass_context
+def check_config(ctx: Context) -> None:
+    """Validate the .deliver file and print what it resolves to."""
+    config = ctx.config()
+    ctx.out.step(f"{config.source} is valid")
+    ctx.out.info(f"app: {config.app}")
+    if config.build:
+        ctx.out.info(
+            f"build: {config.build.host.name}:{config.build.at} "
+            f"(tool {config.build.tool}, MIX_ENV={config.build.mix_env})"
+        )
+    ctx.out.info(f"release store: {config.release_store}")
+    for env in config.environments.values():
+        hosts = ", ".join(h.name for h in env.hosts)
+        ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+
+
+# sandbox ---------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=SETTINGS)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=lambda: os.environ.get("DELIVER_SANDBOX", ".deliver-sandbox"),
+    show_default=".deliver-sandbox",
+    help="Where the sandbox keeps its state.",
+)
+@click.pass_context
+def sandbox(ctx: click.Context, directory: Path) -> None:
+    """Local SSH hosts on loopback (real sshd processes) to try deliver on."""
+    ctx.obj.sandbox_dir = directory
+
+
+@sandbox.command("up", context_settings=SETTINGS)
+@click.option("--targets", default=2, show_default=True, help="Number of target hosts.")
+@click.pass_context
+def sandbox_up(ctx: click.Context, targets: int) -> None:
+    """Start a build host and TARGETS target hosts (replacing a running sandbox)."""
+    from deliver.sandbox import start_sandbox
+
+    out: Output = ctx.obj.out
+    box = start_sandbox(ctx.obj.sandbox_dir, targets)
+    out.step(f"Sandbox running in {box.root}")
+    for host in box.hosts:
+        out.info(
+            f"  {host.name:8} ssh port {host.port}  app PORT {host.app_port}  home {host.home}"
+        )
+    out.info(f"ssh -F {box.ssh_config} web1    # to look around")
+
+
+@sandbox.command("config", context_settings=SETTINGS)
+@click.option("--app", required=True, help="The release name to put in the .deliver.")
+@click.pass_context
+def sandbox_config(ctx: click.Context, app: str) -> None:
+    """Print a .deliver that builds on the sandbox's build host and deploys to its targets."""
+    from deliver.sandbox import load_sandbox
+
+    box = load_sandbox(ctx.obj.sandbox_dir)
+    if box is None:
+        raise UsageError(f"no sandbox in {ctx.obj.sandbox_dir}", hint="deliver sandbox up")
+    click.echo(box.deliver_config(app), nl=False)
+
+
+@sandbox.command("down", context_settings=SETTINGS)
+@click.pass_context
+def sandbox_down(ctx: click.Context) -> None:
+    """Stop every sshd and every node the sandbox started."""
+    from deliver.sandbox import stop_sandbox
+
+    count = stop_sandbox(ctx.obj.sandbox_dir)
+    ctx.obj.out.step(f"Sandbox stopped ({count} processes)")
+
+
+# entry point -----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
+    """Run the CLI and return its exit status (tests call this in-process)."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    debug = "--debug" in argv
+    context = Context(out or Output())
+    fallback = context.out
+    try:
+        cli.main(args=argv, prog_name="deliver", standalone_mode=False, obj=context)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return ExitCode.USAGE
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        fallback.error("interrupted")
+        return ExitCode.INTERRUPTED
+    except DeliverError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        fallback.error(str(error), error.hint)
+        return _exit_code(error)
+    except Exception:
+        if debug:
+            raise
+        fallback.error(
+            "unexpected error: this is a bug in deliver",
+            "run the command again with --debug to see the traceback, and report it",
+        )
+        return ExitCode.BUG
+    return ExitCode.OK
+
+
+def _exit_code(error: DeliverError) -> ExitCode:
+    if isinstance(error, ConfigError | UsageError):
+        return ExitCode.USAGE
+    if isinstance(error, ConnectionFailed):
+        return ExitCode.UNREACHABLE
+    if isinstance(error, HostsFailed) and all(
+        isinstance(e, ConnectionFailed) for e in error.errors.values()
+    ):
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAILED

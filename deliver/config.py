@@ -1,0 +1,415 @@
+"""The .deliver file, read into frozen dataclasses.
+
+Precedence, lowest first: built-in defaults < the .deliver file < DELIVER_* environment
+variables (see ENVIRONMENT_KEYS) < command-line flags. Every value is validated here, and an
+error names where the value came from, the key path and what was expected:
+
+    .deliver: environments.production.hosts[1]: expected "[user@]host[:port]", got 42
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deliver.errors import ConfigError
+from deliver.shell import Secret
+
+DEFAULT_FILE = ".deliver"
+
+#: DELIVER_* variables and the key each one overrides.
+ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
+    "DELIVER_APP": ("app",),
+    "DELIVER_BUILD_HOST": ("build", "host"),
+    "DELIVER_BUILD_AT": ("build", "at"),
+    "DELIVER_BUILD_TOOL": ("build", "tool"),
+    "DELIVER_MIX_ENV": ("build", "mix_env"),
+    "DELIVER_BRANCH": ("build", "branch"),
+    "DELIVER_RELEASE_STORE": ("release_store",),
+    "DELIVER_SSH_CONFIG": ("ssh", "config"),
+    "DELIVER_KNOWN_HOSTS": ("ssh", "known_hosts"),
+    "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
+    "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
+    "DELIVER_START_TIMEOUT": ("start_timeout",),
+}
+
+BUILD_TOOLS = ("auto", "mix")
+
+_HOST = re.compile(
+    r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:.]+\])"
+    r"(?::(?P<port>\d{1,5}))?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One machine: `[user@]host[:port]` or an ssh_config alias, plus its own environment."""
+
+    address: str
+    hostname: str
+    user: str | None = None
+    port: int | None = None
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.address
+
+    @classmethod
+    def parse(cls, text: str, env: Mapping[str, str | Secret] | None = None) -> HostSpec:
+        match = _HOST.match(text)
+        if not match:
+            raise ValueError(text)
+        port = int(match["port"]) if match["port"] else None
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(text)
+        return cls(text, match["host"].strip("[]"), match["user"], port, dict(env or {}))
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    host: HostSpec
+    at: str
+    tool: str = "auto"
+    mix_env: str = "prod"
+    branch: str | None = None
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
+    clean_paths: tuple[str, ...] = ("_build/{mix_env}/rel",)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    hosts: tuple[HostSpec, ...]
+    deliver_to: str
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
+
+    def host_env(self, host: HostSpec) -> dict[str, str | Secret]:
+        """The environment a node runs with on `host`: environment-wide, then per-host."""
+        return {**self.env, **host.env}
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    config_file: Path | None = None
+    known_hosts: Path = field(default_factory=lambda: Path("~/.ssh/known_hosts").expanduser())
+    identity: Path | None = None
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    project_dir: Path
+    app: str
+    build: BuildConfig | None
+    release_store: Path
+    environments: Mapping[str, Environment]
+    ssh: SshSettings
+    start_timeout: float = 30.0
+    stop_timeout: float = 30.0
+    keep_releases: int = 5
+
+    def require_build(self) -> BuildConfig:
+        if self.build is None:
+            raise ConfigError(self.source, "build.host", "required to build: set the build host")
+        return self.build
+
+    def environment(self, name: str) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            raise ConfigError(
+                self.source, f"environments.{name}", f"no such environment (configured: {known})"
+            )
+        return self.environments[name]
+
+    def secrets(self) -> list[Secret]:
+        envs = [env.env for env in self.environments.values()]
+        envs += [host.env for env in self.environments.values() for host in env.hosts]
+        if self.build:
+            envs.append(self.build.env)
+        return [value for env in envs for value in env.values() if isinstance(value, Secret)]
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str, ...], Any] | None = None,
+) -> Config:
+    """Read and validate the .deliver file at `path` (default: ./.deliver or $DELIVER_CONFIG).
+
+    `overrides` are command-line values by key path, e.g. {("build", "mix_env"): "staging"}.
+    Raises ConfigError for a missing file, bad YAML or any invalid value.
+    """
+    environ = os.environ if environ is None else environ
+    path = Path(path or environ.get("DELIVER_CONFIG") or DEFAULT_FILE)
+    data = _read_yaml(path)
+    origins: dict[tuple[str, ...], str] = {}
+    for variable, key in ENVIRONMENT_KEYS.items():
+        if variable in environ:
+            _set_key(data, key, environ[variable])
+            origins[key] = f"${variable}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_key(data, key, value)
+            origins[key] = "command line"
+    return _Reader(str(path), path.resolve().parent, origins, environ).config(data)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path),
+            "",
+            "file not found (create one from .deliver.example, "
+            "or point --config / DELIVER_CONFIG at it)",
+        ) from None
+    except OSError as error:
+        raise ConfigError(str(path), "", f"cannot read: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(str(path), "", f"{where}{problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", f"expected a mapping of keys, got {_kind(data)}")
+    return data
+
+
+def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
+    for part in key[:-1]:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            child = data[part] = {}
+        data = child
+    data[key[-1]] = value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), repr(value)
+    )
+
+
+@dataclass
+class _Reader:
+    """Validates the merged raw data; knows where each value came from for error messages."""
+
+    source: str
+    project_dir: Path
+    origins: dict[tuple[str, ...], str]
+    environ: Mapping[str, str]
+
+    def fail(self, key: tuple[str | int, ...], problem: str) -> ConfigError:
+        text_key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
+        origin = self.origins.get(tuple(str(k) for k in key), self.source)
+        return ConfigError(origin, text_key, problem)
+
+    def config(self, data: dict[str, Any]) -> Config:
+        known = {
+            "app",
+            "build",
+            "release_store",
+            "environments",
+            "ssh",
+            "start_timeout",
+            "stop_timeout",
+            "keep_releases",
+        }
+        self.reject_unknown(data, (), known)
+        build = data.get("build")
+        return Config(
+            source=self.source,
+            project_dir=self.project_dir,
+            app=self.app(data.get("app")),
+            build=None if build is None else self.build(build),
+            release_store=self.path(
+                data.get("release_store", ".deliver-releases"), ("release_store",)
+            ),
+            environments=self.environments(data.get("environments", {})),
+            ssh=self.ssh(data.get("ssh", {})),
+            start_timeout=self.number(data.get("start_timeout", 30), ("start_timeout",)),
+            stop_timeout=self.number(data.get("stop_timeout", 30), ("stop_timeout",)),
+            keep_releases=int(self.number(data.get("keep_releases", 5), ("keep_releases",))),
+        )
+
+    def reject_unknown(
+        self, data: dict[str, Any], key: tuple[str | int, ...], known: set[str]
+    ) -> None:
+        for name in data:
+            if name not in known:
+                raise self.fail(
+                    (*key, str(name)), f"unknown key (expected one of: {', '.join(sorted(known))})"
+                )
+
+    def mapping(self, value: Any, key: tuple[str | int, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping, got {_kind(value)}")
+        return value
+
+    def string(self, value: Any, key: tuple[str | int, ...]) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {_kind(value)}")
+        return value.strip()
+
+    def number(self, value: Any, key: tuple[str | int, ...]) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.fail(key, f"expected a positive number, got {_kind(value)}") from None
+        if isinstance(value, bool) or number <= 0:
+            raise self.fail(key, f"expected a positive number, got {_kind(value)}")
+        return number
+
+    def path(self, value: Any, key: tuple[str | int, ...]) -> Path:
+        path = Path(self.string(value, key)).expanduser()
+        return path if path.is_absolute() else self.project_dir / path
+
+    def app(self, value: Any) -> str:
+        if value is not None:
+            app = self.string(value, ("app",))
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", app):
+                raise self.fail(("app",), f"expected a release name like my_app, got {app!r}")
+            return app
+        detected = detect_app(self.project_dir)
+        if detected is None:
+            raise self.fail(("app",), "not set, and no app name found in mix.exs or rebar.config")
+        return detected
+
+    def env(self, value: Any, key: tuple[str | int, ...]) -> dict[str, str | Secret]:
+        env: dict[str, str | Secret] = {}
+        for name, raw in self.mapping(value, key).items():
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                raise self.fail((*key, str(name)), "expected an environment variable name")
+            if raw is None or isinstance(raw, dict | list):
+                raise self.fail((*key, name), f"expected a string value, got {_kind(raw)}")
+            env[name] = self.expand(str(raw), (*key, name))
+        return env
+
+    def expand(self, value: str, key: tuple[str | int, ...]) -> str | Secret:
+        """`${VAR}` takes VAR from the local environment and makes the value a Secret."""
+        names = _REFERENCE.findall(value)
+        if not names:
+            return value
+        missing = [name for name in names if name not in self.environ]
+        if missing:
+            raise self.fail(key, f"${{{missing[0]}}} is not set in the local environment")
+        return Secret(_REFERENCE.sub(lambda m: self.environ[m.group(1)], value))
+
+    def host(self, value: Any, key: tuple[str | int, ...]) -> HostSpec:
+        env: dict[str, str | Secret] = {}
+        if isinstance(value, dict):
+            self.reject_unknown(value, key, {"host", "env"})
+            env = self.env(value.get("env", {}), (*key, "env"))
+            value = value.get("host")
+        try:
+            return HostSpec.parse(value if isinstance(value, str) else "", env)
+        except ValueError:
+            shown = _kind(value)
+            raise self.fail(
+                key, f'expected "[user@]host[:port]" or an ssh_config alias, got {shown}'
+            ) from None
+
+    def build(self, value: Any) -> BuildConfig:
+        data = self.mapping(value, ("build",))
+        self.reject_unknown(
+            data, ("build",), {"host", "at", "tool", "mix_env", "branch", "env", "clean_paths"}
+        )
+        if "host" not in data:
+            raise self.fail(("build", "host"), "required: the build host's address")
+        tool = self.string(data.get("tool", "auto"), ("build", "tool"))
+        if tool not in BUILD_TOOLS:
+            raise self.fail(
+                ("build", "tool"), f"expected one of {', '.join(BUILD_TOOLS)}, got {tool!r}"
+            )
+        clean = data.get("clean_paths", list(BuildConfig.clean_paths))
+        if not isinstance(clean, list):
+            raise self.fail(("build", "clean_paths"), f"expected a list, got {_kind(clean)}")
+        branch = data.get("branch")
+        return BuildConfig(
+            host=self.host(data["host"], ("build", "host")),
+            at=self.string(data.get("at", "~/deliver-build"), ("build", "at")),
+            tool=tool,
+            mix_env=self.string(data.get("mix_env", "prod"), ("build", "mix_env")),
+            branch=None if branch is None else self.string(branch, ("build", "branch")),
+            env=self.env(data.get("env", {}), ("build", "env")),
+            clean_paths=tuple(
+                self.string(p, ("build", "clean_paths", i)) for i, p in enumerate(clean)
+            ),
+        )
+
+    def environments(self, value: Any) -> dict[str, Environment]:
+        result = {}
+        for name, raw in self.mapping(value, ("environments",)).items():
+            key: tuple[str | int, ...] = ("environments", str(name))
+            data = self.mapping(raw, key)
+            self.reject_unknown(data, key, {"hosts", "deliver_to", "env"})
+            hosts = data.get("hosts")
+            if not isinstance(hosts, list) or not hosts:
+                raise self.fail((*key, "hosts"), f"expected a non-empty list, got {_kind(hosts)}")
+            if "deliver_to" not in data:
+                raise self.fail((*key, "deliver_to"), "required: where the app lives on hosts")
+            specs = tuple(self.host(h, (*key, "hosts", i)) for i, h in enumerate(hosts))
+            duplicates = {h.name for h in specs if [s.name for s in specs].count(h.name) > 1}
+            if duplicates:
+                raise self.fail((*key, "hosts"), f"host listed twice: {sorted(duplicates)[0]}")
+            result[str(name)] = Environment(
+                name=str(name),
+                hosts=specs,
+                deliver_to=self.string(data["deliver_to"], (*key, "deliver_to")),
+                env=self.env(data.get("env", {}), (*key, "env")),
+            )
+        return result
+
+    def ssh(self, value: Any) -> SshSettings:
+        data = self.mapping(value, ("ssh",))
+        self.reject_unknown(
+            data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout"}
+        )
+        config_file = self.path(data.get("config", "~/.ssh/config"), ("ssh", "config"))
+        identity = data.get("identity")
+        return SshSettings(
+            config_file=config_file if config_file.exists() else None,
+            known_hosts=self.path(
+                data.get("known_hosts", "~/.ssh/known_hosts"), ("ssh", "known_hosts")
+            ),
+            identity=None if identity is None else self.path(identity, ("ssh", "identity")),
+            connect_timeout=self.number(
+                data.get("connect_timeout", 10), ("ssh", "connect_timeout")
+            ),
+        )
+
+
+def detect_app(project_dir: Path) -> str | None:
+    """The app name from mix.exs (`app: :name`) or rebar.config (`{release, {name, ...`)."""
+    patterns = {
+        "mix.exs": r"\bapp:\s*:([a-z][a-z0-9_]*)",
+        "rebar.config": r"\{\s*release\s*,\s*\{\s*'?([a-z][a-z0-9_]*)",
+    }
+    for file_name, pattern in patterns.items():
+        try:
+            match = re.search(pattern, (project_dir / file_name).read_text())
+        except OSError:
+            continue
+        if match:
+            return match.group(1)
+    return None

@@ -1,0 +1,212 @@
+"""`deliver deploy release`: put a stored release on every host of an environment.
+
+Phases, each run on all hosts in parallel over the command's one connection per host:
+
+1. preflight: find the release root, what is current, whether the archive is already there,
+   and whether there is room for it; nothing is changed on any host before all pass;
+2. prepare (free-running per host): upload the archive unless the host already holds it,
+   verify its sha256, extract it into a fresh directory, write the host's env file;
+3. switch, only once every host is prepared: rename a new `current` link over the old one,
+   an atomic step per host that Ctrl-C cannot interrupt half-way;
+4. with --start-deploy: stop the old node and start the new one, waiting until it answers.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from deliver.config import Config, Environment
+from deliver.control import ENV_FILE, HostState, NodeStatus, restart_node
+from deliver.errors import DeliverError, UsageError
+from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.output import Output
+from deliver.release import Release
+from deliver.release_store import LocalStore
+from deliver.remote import Progress, Remote
+from deliver.shell import env_file_text, join, parse_key_values, quote, quote_path
+
+#: An extracted release takes about three times its compressed archive.
+SPACE_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class Preflight:
+    root: str
+    current: str | None
+    has_archive: bool
+    has_release: bool
+
+
+def deploy_release(
+    config: Config,
+    out: Output,
+    environment: str,
+    *,
+    version: str | None = None,
+    hosts: Sequence[str] = (),
+    start: bool = False,
+) -> Release:
+    """Deploy `version` (default: the newest in the store) to the environment's hosts.
+
+    Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
+    switched unless all were prepared), UsageError for a bad --host.
+    """
+    env = config.environment(environment)
+    targets = select_hosts(env, hosts)
+    store = LocalStore(config.release_store)
+    release = store.find(config.app, version)
+    archive = store.archive(release)
+    names = ", ".join(h.name for h in targets)
+    out.step(
+        f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
+        f"{environment}: {names}"
+    )
+    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+        checks = fan_out("preflight", remotes, lambda r: preflight(r, env, release))
+        uploads = [r for r in remotes if not checks[r.name].has_archive]
+        skipped = len(remotes) - len(uploads)
+        out.step(
+            f"Uploading to {len(uploads)} host(s) and extracting"
+            + (f" ({skipped} already had the archive)" if skipped else "")
+        )
+        with out.progress("uploading to", {r.name: release.size for r in uploads}) as advance:
+
+            def prepare_host(remote: Remote) -> None:
+                check = checks[remote.name]
+                if not check.has_archive:
+                    upload(remote, check.root, release, archive, advance(remote.name))
+                extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+                out.host_status(remote.name, True, f"{release.version} ready")
+
+            fan_out("prepare", remotes, prepare_host)
+        out.step(f"Switching to {release.version}")
+        with _interrupts_deferred():
+            fan_out("switch", remotes, lambda r: switch(r, checks[r.name].root, release.version))
+        if start:
+            out.step(f"Restarting {release.app} with {release.version}")
+
+            def restart_host(remote: Remote) -> NodeStatus:
+                state = HostState(
+                    remote.name, checks[remote.name].root, release.version, "current", release.tool
+                )
+                status = restart_node(remote, state, release.app, config)
+                out.host_status(remote.name, True, status.detail)
+                return status
+
+            fan_out("start", remotes, restart_host)
+    out.step(f"Deployed {release.app} {release.version} to {environment}")
+    return release
+
+
+def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
+    """Create the release root if needed and report what the host already has."""
+    version = quote(release.version)
+    script = join(
+        f"mkdir -p {quote_path(env.deliver_to)}/releases",
+        f"cd {quote_path(env.deliver_to)}",
+        "echo ROOT=$(pwd -P)",
+        'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
+        f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
+        f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
+        "echo FREE_KB=$(df -Pk . | awk 'NR==2 {print $4}')",
+    )
+    values = parse_key_values(remote.run(script, step="preflight").stdout)
+    check = Preflight(
+        values["ROOT"],
+        values.get("CURRENT") or None,
+        values.get("ARCHIVE") == release.sha256,
+        values.get("RELEASE") == release.sha256,
+    )
+    if check.current == release.version and not check.has_release:
+        raise UsageError(
+            f"{remote.name} runs a different build of {release.version}",
+            hint="give the new build a new version",
+        )
+    needed = (0 if check.has_archive else release.size) + (
+        0 if check.has_release else release.size * SPACE_FACTOR
+    )
+    free = int(values.get("FREE_KB") or 0) * 1024
+    if free < needed:
+        raise DeliverError(
+            f"not enough disk space in {values['ROOT']}: {free // 2**20} MiB "
+            f"free, about {needed // 2**20 + 1} MiB needed"
+        )
+    return check
+
+
+def upload(
+    remote: Remote, root: str, release: Release, archive: Path, progress: Progress | None
+) -> None:
+    """Send the archive to a temporary name, verify it, and only then give it its name."""
+    final = f"{root}/releases/{release.version}.tar.gz"
+    partial = f"{root}/releases/.{release.version}.tar.gz.part"
+    try:
+        remote.upload(archive, partial, progress)
+    except DeliverError:
+        remote.run(f"rm -f {quote(partial)}", check=False)
+        raise
+    remote.run(
+        join(
+            f'echo "{release.sha256}  "{quote(partial)} | sha256sum -c --status '
+            f'|| {{ rm -f {quote(partial)}; echo "the upload arrived corrupted (sha256 mismatch)";'
+            " exit 1; }",
+            f"mv {quote(partial)} {quote(final)}",
+            f"echo {release.sha256} > {quote(final + '.sha256')}",
+        ),
+        step="verifying the upload",
+    )
+
+
+def extract(remote: Remote, check: Preflight, release: Release, env_text: str) -> None:
+    """Extract into a fresh directory renamed into place; write the host's env file."""
+    version = quote(release.version)
+    fresh = f"releases/.{release.version}.new"
+    extract_release = (
+        ""
+        if check.has_release
+        else f"""rm -rf {quote(fresh)}
+mkdir {quote(fresh)}
+if ! tar -xzf releases/{version}.tar.gz -C {quote(fresh)}; then
+  rm -rf {quote(fresh)}; echo "extracting the release failed"; exit 1
+fi
+echo {quote(release.tool)} > {quote(fresh)}/.deliver-tool
+echo {release.sha256} > {quote(fresh)}/.deliver-sha256
+rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
+"""
+    )
+    remote.run(f"set -e\ncd {quote(check.root)}\n{extract_release}", step="extracting")
+    remote.upload(env_text.encode(), f"{check.root}/.{ENV_FILE}.new", mode=0o600)
+    remote.run(f"cd {quote(check.root)} && mv .{ENV_FILE}.new {ENV_FILE}", step="env file")
+
+
+def switch(remote: Remote, root: str, version: str) -> None:
+    """Point `current` at the release with one rename: there is no moment without it."""
+    remote.run(
+        join(
+            f"cd {quote(root)}",
+            f"ln -sfn releases/{quote(version)} .current.new",
+            "mv -T .current.new current",
+        ),
+        step="switching",
+    )
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main thread: nothing to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt

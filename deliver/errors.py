@@ -1,0 +1,109 @@
+"""Every failure deliver reports to a user.
+
+    DeliverError                  base: str(error) is the one line the CLI prints
+    ├── ConfigError               the .deliver file or a flag is wrong (file, key path, problem)
+    ├── UsageError                a command was asked for something it cannot do
+    ├── ConnectionFailed          a host could not be reached or refused us
+    │   └── HostKeyError          unknown or changed host key (never trusted silently)
+    ├── CommandFailed             a remote or local command exited non-zero
+    ├── ReleaseNotFound           the store has no release matching the request
+    ├── NodeError                 a node did not start, stop or answer as expected
+    └── HostsFailed               one phase failed on some hosts: maps each host to its error
+
+Messages are written for the person at the terminal: they say what failed, where, and when it
+helps, what to do next (`hint`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class DeliverError(Exception):
+    """Base of every error deliver expects; the CLI prints these without a traceback."""
+
+    hint: str | None = None
+
+
+class ConfigError(DeliverError):
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + problem)
+
+
+class UsageError(DeliverError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ConnectionFailed(DeliverError):
+    def __init__(self, host: str, reason: str, hint: str | None = None) -> None:
+        self.host, self.reason = host, reason
+        super().__init__(f"cannot connect to {host}: {reason}")
+        self.hint = hint
+
+
+class HostKeyError(ConnectionFailed):
+    pass
+
+
+@dataclass
+class CommandFailed(DeliverError):
+    host: str
+    command: str
+    exit_status: int
+    output_tail: str
+    step: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        what = self.step or f"`{_shorten(self.command)}`"
+        text = f"{what} failed on {self.host} (exit status {self.exit_status})"
+        if self.output_tail.strip():
+            text += "\n" + _indent(self.output_tail.rstrip())
+        return text
+
+
+class ReleaseNotFound(DeliverError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class NodeError(DeliverError):
+    def __init__(self, host: str, message: str, log_tail: str = "") -> None:
+        self.host, self.log_tail = host, log_tail
+        text = f"{host}: {message}"
+        if log_tail.strip():
+            text += "\n" + _indent(log_tail.rstrip())
+        super().__init__(text)
+
+
+class HostsFailed(DeliverError):
+    def __init__(self, phase: str, errors: Mapping[str, BaseException], succeeded: list[str]):
+        self.phase, self.errors, self.succeeded = phase, dict(errors), succeeded
+        lines = [f"{phase} failed on {len(errors)} host(s): {', '.join(errors)}"]
+        lines += [f"  {host}: {_without_host_prefix(err)}" for host, err in errors.items()]
+        if succeeded:
+            lines.append(f"  succeeded on: {', '.join(succeeded)}")
+        super().__init__("\n".join(lines))
+
+
+def _shorten(command: str, limit: int = 80) -> str:
+    command = " ".join(command.split())
+    return command if len(command) <= limit else command[: limit - 3] + "..."
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _without_host_prefix(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    prefix = f"{getattr(error, 'host', '')}: "
+    return text[len(prefix) :] if prefix != ": " and text.startswith(prefix) else text

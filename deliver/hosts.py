@@ -1,0 +1,82 @@
+"""Which machines a command touches, and running one step on all of them in parallel.
+
+A command opens one connection per host (`connect_all`), keeps it for every phase, and runs
+each phase with `fan_out`: every host runs, every result is gathered, and only then is a
+failure reported, naming each host that failed and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+from deliver.config import Environment, HostSpec, SshSettings
+from deliver.errors import DeliverError, HostsFailed, UsageError
+from deliver.remote import OutputSink, Remote, SshRemote, load_ssh_config
+
+T = TypeVar("T")
+R = TypeVar("R", bound=Remote)
+
+#: Parallel SSH handshakes are CPU-bound on both ends; more than this only queues.
+MAX_PARALLEL = 32
+
+
+def select_hosts(environment: Environment, wanted: Sequence[str] = ()) -> list[HostSpec]:
+    """The environment's hosts, or those named by --host (by address or host name)."""
+    if not wanted:
+        return list(environment.hosts)
+    names = [name.strip() for item in wanted for name in item.split(",") if name.strip()]
+    chosen = []
+    for name in names:
+        matches = [h for h in environment.hosts if name in (h.name, h.hostname)]
+        if not matches:
+            known = ", ".join(h.name for h in environment.hosts)
+            raise UsageError(f"--host {name}: not a host of {environment.name} ({known})")
+        chosen += [h for h in matches if h not in chosen]
+    return chosen
+
+
+def fan_out(phase: str, items: Sequence[R], work: Callable[[R], T]) -> dict[str, T]:
+    """Run `work` on every item in parallel; raise HostsFailed if any failed.
+
+    An unexpected (non-Deliver) exception is a bug and is re-raised as it is.
+    """
+    if not items:
+        return {}
+    results: dict[str, T] = {}
+    errors: dict[str, BaseException] = {}
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(items))) as pool:
+        futures = {item.name: pool.submit(work, item) for item in items}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result()
+            except DeliverError as error:
+                errors[name] = error
+    if errors:
+        raise HostsFailed(phase, errors, [name for name in futures if name in results])
+    return results
+
+
+@contextmanager
+def connect_all(
+    hosts: Sequence[HostSpec],
+    settings: SshSettings,
+    sink: OutputSink | None,
+    *,
+    verbose: bool = False,
+    debug: bool = False,
+) -> Iterator[list[SshRemote]]:
+    """Open one SSH connection per host, in parallel, for the duration of the block."""
+    ssh_config = load_ssh_config(settings)
+    remotes = [
+        SshRemote(h, settings, sink, verbose=verbose, debug=debug, ssh_config=ssh_config)
+        for h in hosts
+    ]
+    try:
+        fan_out("connect", remotes, SshRemote.open)
+        yield remotes
+    finally:
+        for remote in remotes:
+            remote.close()

@@ -1,0 +1,80 @@
+"""Building shell commands: every interpolated value is quoted here, secrets are masked.
+
+Remote commands are POSIX `sh` strings. Paths written as `~/x` in the .deliver file are expanded
+by the remote shell from `$HOME`, so they mean the login user's home on each host.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must reach a command but never a log: str() shows `****`."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return "****"
+
+    def __repr__(self) -> str:
+        return "Secret(****)"
+
+
+def quote(value: str | Secret) -> str:
+    return shlex.quote(value.value if isinstance(value, Secret) else value)
+
+
+def quote_path(path: str) -> str:
+    """Quote a remote path, leaving a leading `~/` for the remote shell to expand."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def join(*parts: str) -> str:
+    """Join already-quoted fragments with `&&` so the first failure stops the chain."""
+    return " && ".join(part for part in parts if part)
+
+
+def exports(env: Mapping[str, str | Secret]) -> str:
+    """`export A='1' B='2'`, or nothing for an empty mapping."""
+    if not env:
+        return ""
+    return "export " + " ".join(f"{name}={quote(value)}" for name, value in env.items())
+
+
+def env_file_text(env: Mapping[str, str | Secret]) -> str:
+    """The content of a host's env file: one `export NAME='value'` line per variable."""
+    return "".join(f"export {name}={quote(value)}\n" for name, value in env.items())
+
+
+def mask(text: str, secrets: Iterable[Secret]) -> str:
+    """Replace every secret value in `text` (e.g. a command echoed by --debug) with `****`."""
+    for secret in secrets:
+        if secret.value:
+            text = text.replace(secret.value, "****")
+    return text
+
+
+def tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+_KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """Parse `KEY=value` lines printed by our remote scripts; other lines are ignored."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _KEY_VALUE.match(line.strip())
+        if match:
+            values[match.group(1)] = match.group(2)
+    return values
