@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from deliver import __version__
 from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
 from deliver.output import Output
+
+if TYPE_CHECKING:
+    from deliver.config import Config
 
 
 class ExitCode(IntEnum):
@@ -36,7 +39,7 @@ class Context:
     overrides: dict[tuple[str, ...], Any] = field(default_factory=dict)
     sandbox_dir: Path = Path(".deliver-sandbox")
 
-    def config(self) -> Any:
+    def config(self) -> Config:
         from deliver.config import load_config
 
         config = load_config(self.config_path, overrides=self.overrides)
@@ -89,7 +92,7 @@ def _host_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _environment(words: Sequence[str], config: Any, required: bool) -> str:
+def _environment(words: Sequence[str], config: Config, required: bool) -> str:
     """edeliver's `[to] <env>`; without one, staging (or the only environment there is)."""
     words = [w for w in words if w != "to"] if words and words[0] == "to" else list(words)
     if len(words) > 1:
@@ -304,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
     """Run the CLI and return its exit status (tests call this in-process)."""
-    argv = list(argv) if argv is not None else sys.argv[1:]
+    argv = _global_flags_first(list(argv) if argv is not None else sys.argv[1:])
     debug = "--debug" in argv
     context = Context(out or Output())
     fallback = context.out
@@ -334,6 +337,26 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
         )
         return ExitCode.BUG
     return ExitCode.OK
+
+
+_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color"}
+
+
+def _global_flags_first(argv: list[str]) -> list[str]:
+    """Accept `deliver build release --verbose` as well as `deliver --verbose build release`."""
+    front: list[str] = []
+    rest: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            rest += [word, *words]
+        elif word in _GLOBAL_FLAGS or word.startswith("--config="):
+            front.append(word)
+        elif word == "--config":
+            front += [word, next(words, "")]
+        else:
+            rest.append(word)
+    return front + rest
 
 
 def _exit_code(error: DeliverError) -> ExitCode:

@@ -366,9 +366,9 @@ class _Reader:
             hosts = data.get("hosts")
             if not isinstance(hosts, list) or not hosts:
                 raise self.fail((*key, "hosts"), f"expected a non-empty list, got {_kind(hosts)}")
+            specs = tuple(self.host(h, (*key, "hosts", i)) for i, h in enumerate(hosts))
             if "deliver_to" not in data:
                 raise self.fail((*key, "deliver_to"), "required: where the app lives on hosts")
-            specs = tuple(self.host(h, (*key, "hosts", i)) for i, h in enumerate(hosts))
             duplicates = {h.name for h in specs if [s.name for s in specs].count(h.name) > 1}
             if duplicates:
                 raise self.fail((*key, "hosts"), f"host listed twice: {sorted(duplicates)[0]}")

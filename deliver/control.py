@@ -84,13 +84,14 @@ fi
 ln -sfn "$(readlink current)" .running.new && mv -T .running.new running
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
+state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
   if pid=$({node.alive(app)} 2>/dev/null); then echo STATE=started; echo PID=$pid; exit 0; fi
   if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
-  then echo STATE=crashed; break; fi
+  then state=crashed; break; fi
   sleep 0.2
 done
-[ -n "$pid" ] || echo STATE=timeout
+echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null
 """

@@ -16,6 +16,7 @@ from typing import IO
 
 from deliver.errors import DeliverError, ReleaseNotFound
 from deliver.release import Release, version_key
+from deliver.remote import Writable
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class LocalStore:
     def archive(self, release: Release) -> Path:
         return self.path / release.archive_name
 
-    def add(self, release: Release, write: Callable[[IO[bytes]], None]) -> Release:
+    def add(self, release: Release, write: Callable[[Writable], None]) -> Release:
         """Store an archive produced by `write(file)`; its sha256 must match the manifest's."""
         self.path.mkdir(parents=True, exist_ok=True)
         partial = self.path / f".{release.archive_name}.part"

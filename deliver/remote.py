@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import CommandFailed, ConnectionFailed, HostKeyError
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int], None]
 CHUNK = 1 << 20
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class Remote(Protocol):
     ) -> None: ...
 
     def download(
-        self, remote_path: str, local: IO[bytes], progress: Progress | None = None
+        self, remote_path: str, local: Writable, progress: Progress | None = None
     ) -> None: ...
 
     def close(self) -> None: ...
@@ -184,9 +188,7 @@ class SshRemote:
         if status != 0:
             raise CommandFailed(self.name, command, status, errors, f"upload of {name}")
 
-    def download(
-        self, remote_path: str, local: IO[bytes], progress: Progress | None = None
-    ) -> None:
+    def download(self, remote_path: str, local: Writable, progress: Progress | None = None) -> None:
         """Stream `remote_path` into the open file `local` through one exec channel (`cat`)."""
         command = f"cat {quote_path(remote_path)}"
         channel = self._exec(command)

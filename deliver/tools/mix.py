@@ -33,7 +33,13 @@ class MixNode:
         return f"bin/{quote(app)} daemon"
 
     def alive(self, app: str) -> str:
-        return f"bin/{quote(app)} pid"
+        # `pid` answers while the VM boots, before (and even if never) the app starts: a node
+        # is up when its application is started, and then this prints the OS pid
+        check = (
+            f"if List.keymember?(Application.started_applications(), :{app}, 0), "
+            f'do: IO.puts(System.pid()), else: raise "{app} is not started"'
+        )
+        return f"bin/{quote(app)} rpc {quote(check)}"
 
     def stop(self, app: str) -> str:
         return f"bin/{quote(app)} stop"

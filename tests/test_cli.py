@@ -1,0 +1,82 @@
+"""The command line in-process: help, exit codes, and errors without tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from deliver import __version__
+from deliver.cli import ExitCode, cli
+from tests.conftest import run_cli
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += all_commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(cli), ids=" ".join)
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "Usage: deliver" in result.stdout
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.exit_code == 0 and __version__ in result.stdout
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    result = run_cli("build", "release", "--colour")
+    assert result.exit_code == ExitCode.USAGE
+
+
+def test_malformed_config_is_one_line_without_traceback(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text("app: hello\nenvironments:\n  production:\n    hosts: [42]\n")
+    result = run_cli("--config", config, "ping", "production")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr == (
+        f"error: {config}: environments.production.hosts[0]: "
+        'expected "[user@]host[:port]" or an ssh_config alias, got 42\n'
+    )
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = run_cli("--config", tmp_path / "nope", "show", "releases")
+    assert result.exit_code == ExitCode.USAGE
+    assert "file not found" in result.stderr
+
+
+def test_deploy_needs_an_environment(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    hosts: [web1]\n    deliver_to: /srv\n"
+    )
+    result = run_cli("--config", config, "deploy", "release")
+    assert result.exit_code == ExitCode.USAGE
+    assert "name the environment" in result.stderr and "configured: production" in result.stderr
+
+
+def test_show_releases_of_an_empty_store(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text("app: hello\n")
+    result = run_cli("--config", config, "show", "releases")
+    assert result.exit_code == 0
+    assert "no releases of hello" in result.stdout
+
+
+def test_global_flags_are_accepted_after_the_command(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text("app: hello\n")
+    result = run_cli("show", "releases", "--config", config, "--verbose")
+    assert result.exit_code == 0, result.output

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deliver.config import HostSpec, load_config
+from deliver.errors import ConfigError
+from deliver.shell import Secret
+
+VALID = """\
+app: hello
+build:
+  host: builder@build.example.com:2222
+  at: ~/build/hello
+environments:
+  production:
+    deliver_to: /srv/hello
+    hosts:
+      - web1.example.com
+      - host: deploy@web2.example.com
+        env: {PORT: "4001"}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / ".deliver"
+    path.write_text(text)
+    return path
+
+
+def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID), environ={})
+    assert config.app == "hello"
+    assert config.build is not None
+    assert config.build.host == HostSpec(
+        "builder@build.example.com:2222", "build.example.com", "builder", 2222
+    )
+    assert config.build.mix_env == "prod"
+    assert config.release_store == tmp_path / ".deliver-releases"
+    production = config.environment("production")
+    assert [h.name for h in production.hosts] == ["web1.example.com", "deploy@web2.example.com"]
+    assert production.host_env(production.hosts[1]) == {"PORT": "4001"}
+    assert config.ssh.known_hosts == Path("~/.ssh/known_hosts").expanduser()
+
+
+def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  mix_env: dev\n")
+    )
+    assert load_config(path, environ={}).require_build().mix_env == "dev"
+    environ = {"DELIVER_MIX_ENV": "test"}
+    assert load_config(path, environ=environ).require_build().mix_env == "test"
+    flags = {("build", "mix_env"): "bench"}
+    assert load_config(path, environ=environ, overrides=flags).require_build().mix_env == "bench"
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    assert load_config(environ={"DELIVER_CONFIG": str(path)}).app == "hello"
+
+
+def test_app_name_detected_from_mix_exs(tmp_path: Path) -> None:
+    (tmp_path / "mix.exs").write_text('def project, do: [app: :my_shop, version: "1.0.0"]')
+    config = load_config(write(tmp_path, VALID.replace("app: hello\n", "")), environ={})
+    assert config.app == "my_shop"
+
+
+def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
+    text = VALID + '    env: {DB_PASSWORD: "${DB_PASS}", MODE: plain}\n'
+    config = load_config(write(tmp_path, text), environ={"DB_PASS": "hunter2"})
+    env = config.environment("production").env
+    assert env["DB_PASSWORD"] == Secret("hunter2")
+    assert str(env["DB_PASSWORD"]) == "****"
+    assert env["MODE"] == "plain"
+    assert config.secrets() == [Secret("hunter2")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("app: [1", ".deliver: line 1, column 8: expected ',' or ']', but got '<stream end>'"),
+        ("- just\n- a list\n", ".deliver: expected a mapping of keys, got a list"),
+        (
+            VALID.replace("app: hello", "app: Hello-App"),
+            ".deliver: app: expected a release name like my_app, got 'Hello-App'",
+        ),
+        (
+            VALID + "colour: blue\n",
+            ".deliver: colour: unknown key (expected one of: app, build, "
+            "environments, keep_releases, release_store, ssh, start_timeout, stop_timeout)",
+        ),
+        (
+            VALID.replace("      - web1.example.com", "      - 42"),
+            '.deliver: environments.production.hosts[0]: expected "[user@]host[:port]" or an '
+            "ssh_config alias, got 42",
+        ),
+        (
+            VALID.replace("deploy@web2.example.com", "deploy@web2:99999"),
+            '.deliver: environments.production.hosts[1]: expected "[user@]host[:port]" or an '
+            "ssh_config alias, got 'deploy@web2:99999'",
+        ),
+        (
+            VALID.replace("    deliver_to: /srv/hello\n", ""),
+            ".deliver: environments.production.deliver_to: required: where the app lives on hosts",
+        ),
+        (
+            VALID.replace(
+                "      - web1.example.com\n      - host: deploy@web2.example.com\n"
+                '        env: {PORT: "4001"}\n',
+                "      []\n",
+            ),
+            ".deliver: environments.production.hosts: expected a non-empty list, got a list",
+        ),
+        (
+            VALID.replace('{PORT: "4001"}', "{PORT: [1]}"),
+            ".deliver: environments.production.hosts[1].env.PORT: expected a string value, "
+            "got a list",
+        ),
+        (
+            VALID.replace('{PORT: "4001"}', '{PORT: "${NOPE}"}'),
+            ".deliver: environments.production.hosts[1].env.PORT: ${NOPE} is not set in the "
+            "local environment",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: make\n"),
+            ".deliver: build.tool: expected one of auto, mix, got 'make'",
+        ),
+        (
+            VALID + "ssh: {connect_timeout: soon}\n",
+            ".deliver: ssh.connect_timeout: expected a positive number, got 'soon'",
+        ),
+        (VALID + "environments: oops\n", ".deliver: environments: expected a mapping, got 'oops'"),
+        (
+            VALID.replace(
+                "      - web1.example.com\n", "      - web1.example.com\n      - web1.example.com\n"
+            ),
+            ".deliver: environments.production.hosts: host listed twice: web1.example.com",
+        ),
+    ],
+)
+def test_invalid_files_name_the_key_and_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert str(error.value) == message.replace(".deliver:", f"{path}:", 1)
+
+
+def test_environment_variable_errors_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^\$DELIVER_BUILD_HOST: build.host: expected"):
+        load_config(write(tmp_path, VALID), environ={"DELIVER_BUILD_HOST": "a b"})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope", environ={})
+
+
+def test_unknown_environment_lists_the_configured_ones(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID), environ={})
+    with pytest.raises(
+        ConfigError,
+        match=r"environments.staging: no such environment "
+        r"\(configured: production\)",
+    ):
+        config.environment("staging")
+
+
+def test_build_section_required_only_to_build(tmp_path: Path) -> None:
+    text = (
+        VALID.split("environments:")[0].split("build:")[0]
+        + "environments:"
+        + VALID.split("environments:")[1]
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    with pytest.raises(ConfigError, match=r"build\.host: required to build"):
+        config.require_build()
+
+
+@pytest.mark.parametrize(
+    ("text", "user", "host", "port"),
+    [
+        ("web1", None, "web1", None),
+        ("deploy@10.0.0.5:2222", "deploy", "10.0.0.5", 2222),
+        ("app@[::1]:22", "app", "::1", 22),
+        ("my-alias.internal", None, "my-alias.internal", None),
+    ],
+)
+def test_host_parsing(text: str, user: str | None, host: str, port: int | None) -> None:
+    spec = HostSpec.parse(text)
+    assert (spec.user, spec.hostname, spec.port, spec.name) == (user, host, port, text)

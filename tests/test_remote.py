@@ -1,0 +1,91 @@
+"""The SSH layer against real sshd processes on loopback."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from deliver.config import HostSpec, SshSettings
+from deliver.errors import CommandFailed, ConnectionFailed, HostKeyError, HostsFailed
+from deliver.hosts import connect_all, fan_out
+from deliver.remote import SshRemote
+from deliver.sandbox import Sandbox
+
+
+def settings(sandbox: Sandbox, known_hosts: Path | None = None) -> SshSettings:
+    return SshSettings(
+        config_file=sandbox.ssh_config,
+        known_hosts=known_hosts or sandbox.known_hosts,
+        connect_timeout=5,
+    )
+
+
+def test_each_host_has_its_own_home_and_epmd_port(sandbox: Sandbox) -> None:
+    hosts = [HostSpec.parse(h.name) for h in sandbox.targets]
+    with connect_all(hosts, settings(sandbox), None) as remotes:
+        seen = fan_out("probe", remotes, lambda r: r.run("echo $HOME $ERL_EPMD_PORT").stdout)
+    assert seen == {h.name: f"{h.home} {h.epmd_port}\n" for h in sandbox.targets}
+
+
+def test_upload_and_download_round_trip(sandbox: Sandbox, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 20_000
+    (tmp_path / "blob").write_bytes(data)
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    try:
+        remote.upload(tmp_path / "blob", "~/blob")
+        remote.upload(b"secret\n", "~/private", mode=0o600)
+        fetched = io.BytesIO()
+        remote.download("~/blob", fetched)
+        assert fetched.getvalue() == data
+        assert remote.run("stat -c %a ~/private").stdout.strip() == "600"
+    finally:
+        remote.close()
+
+
+def test_failed_command_reports_host_step_status_and_tail(sandbox: Sandbox) -> None:
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    try:
+        with pytest.raises(CommandFailed) as error:
+            remote.run("seq 1 30; echo boom >&2; exit 3", step="counting")
+    finally:
+        remote.close()
+    text = str(error.value)
+    assert text.startswith("counting failed on web1 (exit status 3)")
+    assert "boom" in text and "    30" in text and "    5\n" not in text
+
+
+def test_unknown_host_key_is_refused_with_a_hint(sandbox: Sandbox, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostKeyError) as error:
+        SshRemote(HostSpec.parse("web1"), settings(sandbox, empty)).open()
+    assert "unknown host key ssh-ed25519 SHA256:" in str(error.value)
+    assert error.value.hint is not None
+    assert f"ssh-keyscan -p {sandbox.host('web1').port} 127.0.0.1 >> {empty}" in error.value.hint
+    assert empty.read_text() == "", "nothing may be trusted silently"
+
+
+def test_changed_host_key_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    # web2's key recorded under web1's address: exactly what a changed key looks like
+    web1, web2 = sandbox.host("web1"), sandbox.host("web2")
+    lines = sandbox.known_hosts.read_text().splitlines()
+    web2_key = next(line for line in lines if line.startswith(f"[127.0.0.1]:{web2.port} "))
+    forged = tmp_path / "known_hosts"
+    forged.write_text(web2_key.replace(str(web2.port), str(web1.port)) + "\n")
+    with pytest.raises(HostKeyError, match="the host key has CHANGED"):
+        SshRemote(HostSpec.parse("web1"), settings(sandbox, forged)).open()
+
+
+def test_unreachable_hosts_are_named(sandbox: Sandbox) -> None:
+    down = HostSpec.parse("127.0.0.1:1")
+    with (
+        pytest.raises(HostsFailed) as error,
+        connect_all([HostSpec.parse("web1"), down], settings(sandbox), None),
+    ):
+        pass
+    assert list(error.value.errors) == ["127.0.0.1:1"]
+    assert isinstance(error.value.errors["127.0.0.1:1"], ConnectionFailed)
+    assert "connection refused" in str(error.value)
+    assert error.value.succeeded == ["web1"]

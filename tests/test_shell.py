@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from deliver.shell import Secret, env_file_text, exports, mask, parse_key_values, quote, quote_path
+
+
+@pytest.mark.parametrize(
+    ("path", "quoted"),
+    [
+        ("/srv/app", "/srv/app"),
+        ("~/app", '"$HOME"/app'),
+        ("~", '"$HOME"'),
+        ("~/my app", "\"$HOME\"/'my app'"),
+        ("/srv/it's", "'/srv/it'\"'\"'s'"),
+        ("~user/x", "'~user/x'"),
+    ],
+)
+def test_quote_path_expands_only_the_home_prefix(path: str, quoted: str) -> None:
+    assert quote_path(path) == quoted
+
+
+def test_secret_is_masked_in_text_but_quoted_in_commands() -> None:
+    secret = Secret("s3cr3t value")
+    assert str(secret) == "****" and "s3cr3t" not in repr(secret)
+    assert quote(secret) == "'s3cr3t value'"
+    assert mask("export X='s3cr3t value'", [secret]) == "export X='****'"
+
+
+def test_exports_and_env_file() -> None:
+    env = {"PORT": "4000", "TOKEN": Secret("a b")}
+    assert exports(env) == "export PORT=4000 TOKEN='a b'"
+    assert exports({}) == ""
+    assert env_file_text(env) == "export PORT=4000\nexport TOKEN='a b'\n"
+
+
+def test_parse_key_values_ignores_other_lines() -> None:
+    text = "noise\nVERSION=0.1.0\n  SHA256=abc  \nnot a pair\nEMPTY=\n"
+    assert parse_key_values(text) == {"VERSION": "0.1.0", "SHA256": "abc", "EMPTY": ""}
