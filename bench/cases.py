@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -45,6 +45,9 @@ class Bench:
     build_reps: int
     scale_reps: int
     log: Callable[[str], None]
+    #: how deliver is started, and its environment (another checkout can be compared)
+    command: list[str] = field(default_factory=deliver_command)
+    environment: dict[str, str] = field(default_factory=clean_environment)
 
     @property
     def ssh(self) -> floor.OpenSsh:
@@ -63,8 +66,8 @@ class Bench:
         return path
 
     def deliver(self, config: Path, *args: str) -> Run:
-        argv = [*deliver_command(), "--config", str(config), *args]
-        return run_process(argv, cwd=self.repo, env=clean_environment())
+        argv = [*self.command, "--config", str(config), *args]
+        return run_process(argv, cwd=self.repo, env=self.environment)
 
     def deliver_seconds(self, config: Path, *args: str) -> float:
         return self.deliver(config, *args).seconds
@@ -269,12 +272,12 @@ def upload(bench: Bench, size_mib: int) -> list[Row]:
 def cold_start(bench: Bench, runs: int) -> list[Row]:
     """`deliver --help` as a new process, vs the bare interpreter (`python -c pass`)."""
     row = Row("deliver --help (cold start)", None, "s", "<= 0.25 s", limit=0.25)
-    env = clean_environment()
+    env = bench.environment
     for rep in range(runs):
         row.add(
             *alternating(
                 rep,
-                lambda: run_process([*deliver_command(), "--help"], env=env).seconds,
+                lambda: run_process([*bench.command, "--help"], env=env).seconds,
                 lambda: run_process([sys.executable, "-c", "pass"], env=env).seconds,
             )
         )

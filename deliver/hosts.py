@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from deliver.config import Environment, HostSpec, SshSettings
 from deliver.errors import DeliverError, HostsFailed, UsageError
-from deliver.remote import OutputSink, Remote, SshRemote, load_ssh_config
+from deliver.remote import OutputSink, Remote, SshFiles, SshRemote
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Remote)
@@ -69,10 +69,9 @@ def connect_all(
     debug: bool = False,
 ) -> Iterator[list[SshRemote]]:
     """Open one SSH connection per host, in parallel, for the duration of the block."""
-    ssh_config = load_ssh_config(settings)
+    files = SshFiles.load(settings)
     remotes = [
-        SshRemote(h, settings, sink, verbose=verbose, debug=debug, ssh_config=ssh_config)
-        for h in hosts
+        SshRemote(h, settings, sink, verbose=verbose, debug=debug, files=files) for h in hosts
     ]
     try:
         fan_out("connect", remotes, SshRemote.open)
