@@ -11,7 +11,15 @@ from functools import partial
 from pathlib import Path
 
 from bench import floor
-from bench.measure import Row, Run, accepted_connections, alternating, run_process, timed
+from bench.measure import (
+    Row,
+    Run,
+    accepted_connections,
+    alternating,
+    run_children,
+    run_process,
+    timed,
+)
 from bench.sample import APP, commit_one_line_change, deliver_config, make_tiny_release
 from deliver.config import HostSpec, SshSettings
 from deliver.release_store import LocalStore
@@ -69,9 +77,6 @@ class Bench:
         argv = [*self.command, "--config", str(config), *args]
         return run_process(argv, cwd=self.repo, env=self.environment)
 
-    def deliver_seconds(self, config: Path, *args: str) -> float:
-        return self.deliver(config, *args).seconds
-
     def cleanup(self, hosts: Sequence[SandboxHost], *paths: str) -> None:
         floor.command_everywhere(self.ssh, hosts, f"rm -rf {' '.join(paths)}")
 
@@ -97,9 +102,11 @@ def deploy(bench: Bench, counts: Sequence[int]) -> list[Row]:
         for rep in range(bench.reps):
             name = f"deploy-{count}-{rep}"
             config = bench.config(name, hosts, f"~/bench/{name}")
-            ours = partial(bench.deliver_seconds, config, "deploy", "release", "to", "bench")
-            theirs = partial(timed, partial(floor.deploy, bench.ssh, hosts, archive, f"{name}-f"))
-            row.add(*alternating(rep, ours, theirs))
+            ours = partial(bench.deliver, config, "deploy", "release", "to", "bench")
+            theirs = partial(
+                run_children, partial(floor.deploy, bench.ssh, hosts, archive, f"{name}-f")
+            )
+            row.add_runs(*alternating(rep, ours, theirs))
             bench.cleanup(hosts, f"bench/{name}", f"bench/{name}-f", f"bench/{name}-f.tar.gz")
             bench.log(sample_line(row, rep, bench.reps))
         if count != 8:
@@ -127,9 +134,11 @@ def scale(bench: Bench, counts: Sequence[int]) -> list[Row]:
             name = f"scale-{count}-{rep}"
             config = bench.config(name, hosts, f"~/bench/{name}", store_dir)
             ours = partial(deploy_counting_logins, bench, config, hosts)
-            theirs = partial(timed, partial(floor.deploy, bench.ssh, hosts, archive, f"{name}-f"))
-            (run, logins), floor_seconds = alternating(rep, ours, theirs)
-            row.add(run.seconds, floor_seconds)
+            theirs = partial(
+                run_children, partial(floor.deploy, bench.ssh, hosts, archive, f"{name}-f")
+            )
+            (run, logins), floor_run = alternating(rep, ours, theirs)
+            row.add_runs(run, floor_run)
             peaks.append(run.max_rss_kib / 1024)
             connections.append(logins)
             bench.cleanup(hosts, f"bench/{name}", f"bench/{name}-f", f"bench/{name}-f.tar.gz")
@@ -170,11 +179,11 @@ def ping(bench: Bench, counts: Sequence[int]) -> list[Row]:
             config = bench.config(f"ping-{count}", subset, f"~/{root}")
             row = Row("ping", count, "s", "<= 1.10x floor", max_ratio=1.10)
             for rep in range(bench.reps):
-                ours = partial(bench.deliver_seconds, config, "ping", "bench")
+                ours = partial(bench.deliver, config, "ping", "bench")
                 theirs = partial(
-                    timed, partial(floor.command_everywhere, bench.ssh, subset, command)
+                    run_children, partial(floor.command_everywhere, bench.ssh, subset, command)
                 )
-                row.add(*alternating(rep, ours, theirs))
+                row.add_runs(*alternating(rep, ours, theirs))
                 bench.log(sample_line(row, rep, bench.reps))
             rows.append(row)
     finally:
@@ -205,24 +214,22 @@ def build(bench: Bench) -> list[Row]:
             max_ratio=None if clean else 1.15,
         )
 
-        def ours(clean: bool = clean) -> float:
+        def ours(clean: bool = clean) -> Run:
             commit_one_line_change(bench.repo, next(serial))
             if clean:
                 bench.cleanup([host], build_dir)
-            return bench.deliver(config, "build", "release").seconds
+            return bench.deliver(config, "build", "release")
 
-        def theirs(clean: bool = clean) -> float:
+        def theirs(clean: bool = clean) -> Run:
             commit = commit_one_line_change(bench.repo, next(serial))
             if clean:
                 bench.cleanup([host], build_dir)
-            return timed(
-                lambda: floor.build(
-                    bench.ssh, host, bench.repo, build_dir, commit, fetched, clean=clean
-                )
+            return run_children(
+                partial(floor.build, bench.ssh, host, bench.repo, build_dir, commit, fetched, clean)
             )
 
         for rep in range(bench.build_reps):
-            row.add(*alternating(rep, ours, theirs))
+            row.add_runs(*alternating(rep, ours, theirs))
             bench.log(sample_line(row, rep, bench.build_reps))
         rows.append(row)
     return rows
@@ -274,12 +281,8 @@ def cold_start(bench: Bench, runs: int) -> list[Row]:
     row = Row("deliver --help (cold start)", None, "s", "<= 0.25 s", limit=0.25)
     env = bench.environment
     for rep in range(runs):
-        row.add(
-            *alternating(
-                rep,
-                lambda: run_process([*bench.command, "--help"], env=env).seconds,
-                lambda: run_process([sys.executable, "-c", "pass"], env=env).seconds,
-            )
-        )
+        ours = partial(run_process, [*bench.command, "--help"], env=env)
+        theirs = partial(run_process, [sys.executable, "-c", "pass"], env=env)
+        row.add_runs(*alternating(rep, ours, theirs))
     bench.log(sample_line(row, runs - 1, runs))
     return [row]

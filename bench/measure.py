@@ -4,6 +4,7 @@ ratio to the floor, and the SSH connections each sandbox sshd accepted."""
 from __future__ import annotations
 
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -25,9 +26,12 @@ class BenchError(Exception):
 
 @dataclass(frozen=True)
 class Run:
+    """One measured run: wall time, CPU time of the client processes, peak RSS."""
+
     seconds: float
-    max_rss_kib: int
-    output: str
+    cpu_seconds: float
+    max_rss_kib: int = 0
+    output: str = ""
 
 
 def run_process(
@@ -54,13 +58,22 @@ def run_process(
     if process.returncode != 0:
         tail = "\n".join(text.splitlines()[-20:])
         raise BenchError(f"`{shlex.join(args)}` exited {process.returncode}:\n{tail}")
-    return Run(seconds, usage.ru_maxrss, text)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, text)
 
 
 def timed(work: Callable[[], object]) -> float:
     start = time.perf_counter()
     work()
     return time.perf_counter() - start
+
+
+def run_children(work: Callable[[], object]) -> Run:
+    """Time `work`, which runs processes (the floor's ssh, scp, git), with their CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = timed(work)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Run(seconds, cpu)
 
 
 def accepted_connections(sandbox: Sandbox, hosts: Iterable[SandboxHost]) -> int:
@@ -93,6 +106,9 @@ class Row:
     higher_is_better: bool = False
     deliver: list[float] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)
+    #: CPU seconds of the client side (deliver's process; the floor's ssh/scp/git processes)
+    deliver_cpu: list[float] = field(default_factory=list)
+    floor_cpu: list[float] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
 
@@ -131,6 +147,17 @@ class Row:
         if floor is not None:
             self.floor.append(floor)
 
+    def add_runs(self, ours: Run, floor: Run) -> None:
+        self.add(ours.seconds, floor.seconds)
+        self.deliver_cpu.append(ours.cpu_seconds)
+        self.floor_cpu.append(floor.cpu_seconds)
+
+    @property
+    def cpu_medians(self) -> tuple[float, float] | None:
+        if not self.deliver_cpu or not self.floor_cpu:
+            return None
+        return statistics.median(self.deliver_cpu), statistics.median(self.floor_cpu)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "case": self.case,
@@ -142,6 +169,8 @@ class Row:
             "deliver_median": self.deliver_median,
             "floor_median": self.floor_median,
             "ratio": self.ratio,
+            "deliver_cpu": self.deliver_cpu,
+            "floor_cpu": self.floor_cpu,
             "met": self.met,
             "notes": self.notes,
             "checks": self.checks,

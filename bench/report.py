@@ -55,16 +55,20 @@ class Machine:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     lines = [
-        "| case | hosts | deliver (median) | floor (median) | ratio | target | met |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| case | hosts | deliver (median) | floor (median) | ratio | target | met "
+        "| client CPU deliver / floor |",
+        "|---|---:|---:|---:|---:|---|---|---:|",
     ]
     for row in rows:
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
         met = {True: "yes", False: "**no**", None: "-"}[row.met]
         notes = _notes(row)
+        cpu = row.cpu_medians
+        cpu_text = f"{cpu[0]:.2f} / {cpu[1]:.2f} s" if cpu else "-"
         lines.append(
             f"| {row.case} | {row.hosts or '-'} | {_value(row.deliver_median, row.unit)} | "
-            f"{_value(row.floor_median, row.unit)} | {ratio} | {row.target}{notes} | {met} |"
+            f"{_value(row.floor_median, row.unit)} | {ratio} | {row.target}{notes} | {met} "
+            f"| {cpu_text} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -46,7 +46,7 @@ def test_smoke_run_writes_the_table_and_json(tmp_path: Path) -> None:
     assert data["machine"]["cores"] >= 1 and data["machine"]["otp"].isdigit()
 
     table = (tmp_path / "results" / "latest.md").read_text()
-    assert "| case | hosts | deliver (median) | floor (median) | ratio | target | met |" in table
+    assert "| case | hosts | deliver (median) | floor (median) | ratio | target | met " in table
     assert all(f"| {case} |" in table for case in ROWS)
     assert "cores (`nproc`)" in table
     assert "| deploy release | 1 |" in done.stdout, "the table is printed too"
