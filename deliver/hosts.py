@@ -14,7 +14,8 @@ from typing import TypeVar
 
 from deliver.config import Environment, HostSpec, SshSettings
 from deliver.errors import DeliverError, HostsFailed, UsageError
-from deliver.remote import OutputSink, Remote, SshFiles, SshRemote
+from deliver.remote import OutputSink, Remote, SshRemote
+from deliver.ssh import SshFiles
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Remote)

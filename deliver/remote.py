@@ -1,42 +1,34 @@
 """How deliver talks to one machine: the Remote seam and its SSH implementation.
 
-One `SshRemote` is one SSH connection (fabric/paramiko), opened once and reused by every step
-of a command on that host. Host keys are checked strictly against the configured known_hosts
-file: an unknown or changed key is refused, never trusted on first use.
+One `SshRemote` is one SSH connection (paramiko, opened by ssh.py: ssh_config, jump hosts,
+strict host keys), opened once and reused by every step of a command on that host.
 
-Performance (bench/RESULTS.md has the figures): fabric resolves ssh_config and opens the
-connection, but commands run on a bare exec channel read with poll(), not through invoke's
-runner (threads and 10 ms sleeps per command); AES-GCM is preferred over paramiko's default
-AES-CTR + HMAC (one pass over the data instead of two); ssh_config and known_hosts are parsed
-once per run (`SshFiles`), not once per host.
+Every command and transfer is one exec channel on that connection: a command's stdout and
+stderr are read with poll() as they arrive, files stream through `cat`. (invoke's runner, which
+fabric uses, spends three threads and 10 ms sleeps per command; SFTP adds a request/response
+protocol on top of the same channel.)
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
 import select
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from deliver.config import HostSpec, SshSettings
-from deliver.errors import CommandFailed, ConnectionFailed, HostKeyError
+from deliver.errors import CommandFailed, ConnectionFailed
 from deliver.shell import quote_path, tail
+from deliver.ssh import Connection, SshFiles, connect, reason
 
 if TYPE_CHECKING:
-    import fabric
     import paramiko
 
 Progress = Callable[[int], None]
 CHUNK = 1 << 20
-
-#: Tried first, in this order, when the server offers them: AES-GCM encrypts and
-#: authenticates in one pass, where paramiko's default AES-CTR + HMAC-SHA2 makes two.
-FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 class Writable(Protocol):
@@ -105,41 +97,14 @@ class SshRemote:
     ) -> None:
         self.host, self.name, self.settings = host, host.name, settings
         self.sink, self.verbose, self.debug = sink, verbose, debug
-        self._files = files or SshFiles.load(settings)
-        self._connection = _connection(host, settings, self._files.config)
+        self._files = files
+        self._connection: Connection | None = None
 
     def open(self) -> SshRemote:
         """Connect and authenticate; raises ConnectionFailed / HostKeyError with the reason."""
-        import paramiko
-
-        client = self._connection.client
-        client.set_missing_host_key_policy(_RefuseUnknownHostKey(self.name, self.settings))
-        self._files.trust(client, self._connection.host, self._connection.port)
-        try:
-            self._connection.open()
-        except HostKeyError:
-            raise
-        except paramiko.BadHostKeyException as error:
-            raise HostKeyError(
-                self.name,
-                f"the host key has CHANGED (offered {_fingerprint(error.key)}); "
-                "this can mean a man-in-the-middle attack",
-                hint=f"if the host was reinstalled, remove its old entry from "
-                f"{self.settings.known_hosts} (ssh-keygen -R) and add the new key",
-            ) from None
-        except paramiko.AuthenticationException:
-            raise ConnectionFailed(
-                self.name, "authentication failed", hint="check ssh.identity and the user name"
-            ) from None
-        except TimeoutError:
-            raise ConnectionFailed(
-                self.name, f"timed out after {self.settings.connect_timeout:g}s"
-            ) from None
-        except (OSError, paramiko.SSHException, EOFError) as error:
-            raise ConnectionFailed(self.name, _reason(error)) from None
-        transport = self._connection.transport
-        if transport is not None:
-            transport.set_keepalive(15)
+        self._connection = connect(
+            self.host, self.settings, self._files or SshFiles.load(self.settings)
+        )
         if self.sink and self.debug:
             self.sink.remote_command(self.name, f"# connected, cipher {self.cipher}")
         return self
@@ -147,8 +112,7 @@ class SshRemote:
     @property
     def cipher(self) -> str | None:
         """The cipher negotiated for data we send (None before open)."""
-        transport = self._connection.transport
-        return transport.local_cipher if transport is not None else None
+        return self._connection.transport.local_cipher if self._connection else None
 
     def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
         """Run `command` in the login shell; with check, a non-zero exit raises CommandFailed."""
@@ -162,7 +126,7 @@ class SshRemote:
             channel.shutdown_write()  # no stdin: a command that reads it gets EOF, not a hang
             stdout, stderr, status = _collect(channel, *streams)
         except (OSError, EOFError) as error:
-            raise ConnectionFailed(self.name, f"connection lost: {_reason(error)}") from None
+            raise ConnectionFailed(self.name, f"connection lost: {reason(error)}") from None
         finally:
             channel.close()
         for stream in streams:
@@ -204,7 +168,7 @@ class SshRemote:
             # the command may have ended early (no such directory, disk full): say why
             if not channel.exit_status_ready():
                 channel.close()
-                raise ConnectionFailed(self.name, f"upload interrupted: {_reason(error)}") from None
+                raise ConnectionFailed(self.name, f"upload interrupted: {reason(error)}") from None
         try:
             status = channel.recv_exit_status()
             errors = channel.recv_stderr(65536).decode(errors="replace")
@@ -227,91 +191,28 @@ class SshRemote:
             status = channel.recv_exit_status()
             errors = channel.recv_stderr(65536).decode(errors="replace")
         except (OSError, EOFError) as error:
-            raise ConnectionFailed(self.name, f"download interrupted: {_reason(error)}") from None
+            raise ConnectionFailed(self.name, f"download interrupted: {reason(error)}") from None
         finally:
             channel.close()
         if status != 0:
             raise CommandFailed(self.name, command, status, errors, f"download of {remote_path}")
 
     def close(self) -> None:
-        self._connection.close()
+        if self._connection:
+            self._connection.close()
 
     def _exec(self, command: str) -> paramiko.Channel:
-        transport = self._connection.transport
-        if transport is None or not transport.is_active():
+        if self._connection is None or not self._connection.transport.is_active():
             raise ConnectionFailed(self.name, "connection lost")
+        transport = self._connection.transport
         if self.sink and self.debug:
             self.sink.remote_command(self.name, command)
         try:
             channel = transport.open_session()
             channel.exec_command(command)
         except Exception as error:  # paramiko raises several types for a dropped link
-            raise ConnectionFailed(self.name, f"connection lost: {_reason(error)}") from None
+            raise ConnectionFailed(self.name, f"connection lost: {reason(error)}") from None
         return channel
-
-
-@dataclass(frozen=True)
-class SshFiles:
-    """The client files every connection reads, parsed once per run and shared (read-only) by
-    all connections: parsing a 100-line known_hosts for each of 100 hosts cost 0.39 s of CPU."""
-
-    config: paramiko.SSHConfig
-    known_hosts: paramiko.HostKeys
-
-    @classmethod
-    def load(cls, settings: SshSettings) -> SshFiles:
-        import paramiko
-
-        config = (
-            paramiko.SSHConfig.from_path(str(settings.config_file))
-            if settings.config_file is not None
-            else paramiko.SSHConfig()
-        )
-        known_hosts = paramiko.HostKeys()
-        if settings.known_hosts.exists():
-            known_hosts.load(str(settings.known_hosts))
-        return cls(config, known_hosts)
-
-    def trust(self, client: paramiko.SSHClient, hostname: str, port: int) -> None:
-        """Give `client` the known keys of this one host (named as paramiko looks it up)."""
-        name = hostname if port == 22 else f"[{hostname}]:{port}"
-        for key_type, key in (self.known_hosts.lookup(name) or {}).items():
-            client.get_host_keys().add(name, key_type, key)
-
-
-def _connection(
-    host: HostSpec, settings: SshSettings, ssh_config: paramiko.SSHConfig
-) -> fabric.Connection:
-    import fabric
-
-    config = fabric.Config(ssh_config=ssh_config)
-    connect_kwargs: dict[str, Any] = {
-        "banner_timeout": settings.connect_timeout,
-        "auth_timeout": settings.connect_timeout,
-        "transport_factory": _transport,
-    }
-    if settings.identity is not None:
-        connect_kwargs.update(key_filename=str(settings.identity), look_for_keys=False)
-    return fabric.Connection(
-        host.hostname,
-        user=host.user,
-        port=host.port,
-        config=config,
-        connect_timeout=int(max(1, settings.connect_timeout)),
-        connect_kwargs=connect_kwargs,
-    )
-
-
-def _transport(sock: Any, disabled_algorithms: Any = None) -> paramiko.Transport:
-    """A paramiko Transport that proposes FAST_CIPHERS first; the server still picks from
-    everything paramiko supports, so servers without AES-GCM connect as before."""
-    import paramiko
-
-    transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
-    options = transport.get_security_options()
-    fast = tuple(c for c in FAST_CIPHERS if c in options.ciphers)
-    options.ciphers = fast + tuple(c for c in options.ciphers if c not in fast)
-    return transport
 
 
 def _collect(
@@ -344,48 +245,6 @@ def _drain(read: Callable[[int], bytes], into: bytearray, stream: _LineStream | 
         into += data
         if stream:
             stream.write(data)
-
-
-class _RefuseUnknownHostKey:
-    """paramiko policy: refuse an unknown host key and say how to trust it deliberately."""
-
-    def __init__(self, name: str, settings: SshSettings) -> None:
-        self.name, self.settings = name, settings
-
-    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
-        raise HostKeyError(
-            self.name,
-            f"unknown host key {key.get_name()} {_fingerprint(key)} "
-            f"(not in {self.settings.known_hosts})",
-            hint=f"verify the fingerprint with the host's owner, then add it: "
-            f"ssh-keyscan {_keyscan_target(hostname)} >> {self.settings.known_hosts}",
-        )
-
-
-def _keyscan_target(hostname: str) -> str:
-    # paramiko names non-default ports as "[host]:port"
-    if hostname.startswith("[") and "]:" in hostname:
-        host, port = hostname[1:].split("]:")
-        return f"-p {port} {host}"
-    return hostname
-
-
-def _fingerprint(key: paramiko.PKey) -> str:
-    import base64
-
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def _reason(error: BaseException) -> str:
-    import paramiko
-
-    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
-        return "connection refused (is sshd running and the port right?)"
-    if isinstance(error, socket.gaierror):
-        return "unknown host name"
-    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    return text[0].lower() + text[1:] if text else text
 
 
 class _LineStream:

@@ -153,3 +153,47 @@ def test_hashed_known_hosts_are_read_once_and_matched(sandbox: Sandbox, tmp_path
         assert fan_out("probe", remotes, lambda r: r.run("echo ok").stdout) == {
             h.name: "ok\n" for h in sandbox.targets
         }
+
+
+def jump_config(sandbox: Sandbox, path: Path) -> Path:
+    """The sandbox's ssh_config plus names that reach web1 through the build host."""
+    web1 = sandbox.host("web1")
+    path.write_text(
+        sandbox.ssh_config.read_text()
+        + f"Host web1-via-jump\n  HostName 127.0.0.1\n  Port {web1.port}\n  ProxyJump build\n\n"
+        + f"Host web1-via-command\n  HostName 127.0.0.1\n  Port {web1.port}\n"
+        + f"  ProxyCommand ssh -F {sandbox.ssh_config} -W %h:%p build\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("name", ["web1-via-jump", "web1-via-command"])
+def test_proxy_jump_and_proxy_command_from_ssh_config(
+    sandbox: Sandbox, tmp_path: Path, name: str
+) -> None:
+    config = jump_config(sandbox, tmp_path / "ssh_config")
+    ssh = SshSettings(
+        config_file=config, known_hosts=sandbox.known_hosts, identity=sandbox.identity
+    )
+    remote = SshRemote(HostSpec.parse(name), ssh).open()
+    try:
+        assert remote.run("echo $HOME").stdout.strip() == sandbox.host("web1").home
+    finally:
+        remote.close()
+
+
+def test_jump_host_keys_are_checked_too(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = jump_config(sandbox, tmp_path / "ssh_config")
+    build = sandbox.host("build")
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        "".join(
+            line + "\n"
+            for line in sandbox.known_hosts.read_text().splitlines()
+            if not line.startswith(f"[127.0.0.1]:{build.port} ")
+        )
+    )
+    ssh = SshSettings(config_file=config, known_hosts=known, identity=sandbox.identity)
+    with pytest.raises(HostKeyError) as error:
+        SshRemote(HostSpec.parse("web1-via-jump"), ssh).open()
+    assert str(error.value).startswith("cannot connect to build (jump): unknown host key")
