@@ -223,6 +223,10 @@ def _transport(sock: Any, disabled_algorithms: Any = None) -> paramiko.Transport
     everything paramiko supports, so a server without AES-GCM connects as before."""
     import paramiko
 
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        # every SSH packet paramiko writes is a whole message: waiting to coalesce small ones
+        # (Nagle) meets the server's delayed ACK and cost 40 ms per command opened
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
     options = transport.get_security_options()
     fast = tuple(c for c in FAST_CIPHERS if c in options.ciphers)

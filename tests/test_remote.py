@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -100,7 +99,6 @@ def test_output_streams_stdin_and_lost_connections(sandbox: Sandbox) -> None:
         assert (len(big.stdout), len(big.stderr), big.exit_status) == (3_000_000, 3_000_000, 0)
         # a command reading stdin gets EOF at once instead of waiting for input forever
         assert remote.run("cat; echo after").stdout == "after\n"
-        assert remote.cipher == "aes128-gcm@openssh.com"
         with pytest.raises(ConnectionFailed, match="connection lost"):
             remote.run("kill -9 $PPID")  # the sshd process serving this connection
     finally:
@@ -141,59 +139,3 @@ def test_verbose_output_arrives_line_by_line_per_stream(sandbox: Sandbox) -> Non
     assert sorted(sink.lines) == sorted(
         [("web1", "one"), ("web1", "oops"), ("web1", "two"), ("web1", "thrée")]
     )
-
-
-def test_hashed_known_hosts_are_read_once_and_matched(sandbox: Sandbox, tmp_path: Path) -> None:
-    hashed = tmp_path / "known_hosts"
-    hashed.write_text(sandbox.known_hosts.read_text())
-    subprocess.run(["ssh-keygen", "-H", "-f", str(hashed)], check=True, capture_output=True)
-    assert "127.0.0.1" not in hashed.read_text()
-    hosts = [HostSpec.parse(h.name) for h in sandbox.targets]
-    with connect_all(hosts, settings(sandbox, hashed), None) as remotes:
-        assert fan_out("probe", remotes, lambda r: r.run("echo ok").stdout) == {
-            h.name: "ok\n" for h in sandbox.targets
-        }
-
-
-def jump_config(sandbox: Sandbox, path: Path) -> Path:
-    """The sandbox's ssh_config plus names that reach web1 through the build host."""
-    web1 = sandbox.host("web1")
-    path.write_text(
-        sandbox.ssh_config.read_text()
-        + f"Host web1-via-jump\n  HostName 127.0.0.1\n  Port {web1.port}\n  ProxyJump build\n\n"
-        + f"Host web1-via-command\n  HostName 127.0.0.1\n  Port {web1.port}\n"
-        + f"  ProxyCommand ssh -F {sandbox.ssh_config} -W %h:%p build\n"
-    )
-    return path
-
-
-@pytest.mark.parametrize("name", ["web1-via-jump", "web1-via-command"])
-def test_proxy_jump_and_proxy_command_from_ssh_config(
-    sandbox: Sandbox, tmp_path: Path, name: str
-) -> None:
-    config = jump_config(sandbox, tmp_path / "ssh_config")
-    ssh = SshSettings(
-        config_file=config, known_hosts=sandbox.known_hosts, identity=sandbox.identity
-    )
-    remote = SshRemote(HostSpec.parse(name), ssh).open()
-    try:
-        assert remote.run("echo $HOME").stdout.strip() == sandbox.host("web1").home
-    finally:
-        remote.close()
-
-
-def test_jump_host_keys_are_checked_too(sandbox: Sandbox, tmp_path: Path) -> None:
-    config = jump_config(sandbox, tmp_path / "ssh_config")
-    build = sandbox.host("build")
-    known = tmp_path / "known_hosts"
-    known.write_text(
-        "".join(
-            line + "\n"
-            for line in sandbox.known_hosts.read_text().splitlines()
-            if not line.startswith(f"[127.0.0.1]:{build.port} ")
-        )
-    )
-    ssh = SshSettings(config_file=config, known_hosts=known, identity=sandbox.identity)
-    with pytest.raises(HostKeyError) as error:
-        SshRemote(HostSpec.parse("web1-via-jump"), ssh).open()
-    assert str(error.value).startswith("cannot connect to build (jump): unknown host key")
