@@ -37,7 +37,13 @@ def deliver_command() -> list[str]:
 
 
 def clean_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVER_")}
+    """No DELIVER_* settings, no colour, and bytecode caching as an installed package has it
+    (a shell with PYTHONDONTWRITEBYTECODE=1 recompiles deliver's modules on every run)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DELIVER_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     return {**env, "NO_COLOR": "1"}
 
 
