@@ -8,6 +8,7 @@ against its floor, print the table and write bench/results/<stamp>.{json,md}.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options.build_reps,
             options.scale_reps if not options.smoke else 1,
             _say,
+            command=shlex.split(options.deliver) if options.deliver else cases.deliver_command(),
         )
         floor.command_everywhere(bench.ssh, sandbox.targets, "mkdir -p bench")
         _say("-----> Building the sample release once")
@@ -90,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(RESULTS), help="where results go (bench/results)")
     parser.add_argument("--work", help="working directory (default: a temporary one, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--deliver",
+        help="how to run deliver, to measure another checkout "
+        "(e.g. 'env PYTHONPATH=../old .venv/bin/python -m deliver')",
+    )
     return parser
 
 
