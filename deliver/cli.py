@@ -134,6 +134,41 @@ def build_release(
     run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch)
 
 
+@build.command("upgrade", context_settings=SETTINGS)
+@click.option("--from", "from_ref", metavar="REF", help="Build the old release from this ref.")
+@click.option(
+    "--with", "with_version", metavar="VERSION", help="Take the old release from the store."
+)
+@click.option("--to", "to_ref", metavar="REF", help="Build the new release from this ref.")
+@click.option("--branch", help="The new release is this branch's head (default: the current one).")
+@click.option("--mix-env", help="MIX_ENV (rebar3: profile) for the builds (default: prod).")
+@pass_context
+def build_upgrade(
+    ctx: Context,
+    from_ref: str | None,
+    with_version: str | None,
+    to_ref: str | None,
+    branch: str | None,
+    mix_env: str | None,
+) -> None:
+    """Build the hot upgrade from an old release to a new one, and store it.
+
+    The relup is generated from the appups in rel/appups/<app>.appup (rebar3: also
+    ebin/<app>.appup); an application without one gets a generated default appup.
+    """
+    from deliver.build_upgrade import build_upgrade as run
+
+    ctx.overrides[("build", "mix_env")] = mix_env
+    run(
+        ctx.config(),
+        ctx.out,
+        from_ref=from_ref,
+        with_version=with_version,
+        to_ref=to_ref,
+        branch=branch,
+    )
+
+
 # deploy ----------------------------------------------------------------------------------------
 
 
@@ -166,6 +201,67 @@ def deploy_release(
         version=version,
         hosts=hosts,
         start=start_deploy,
+    )
+
+
+@deploy.command("upgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@_host_option
+@pass_context
+def deploy_upgrade(
+    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+) -> None:
+    """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
+    from deliver.hot_upgrade import deploy_upgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        version=version,
+        hosts=hosts,
+    )
+
+
+@cli.command("downgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--version", "version", required=True, help="The version to go back to.")
+@_host_option
+@pass_context
+def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[str, ...]) -> None:
+    """Hot-downgrade the running nodes to a version they were upgraded from."""
+    from deliver.hot_upgrade import downgrade as run
+
+    config = ctx.config()
+    run(config, ctx.out, _environment(target, config, required=True), version=version, hosts=hosts)
+
+
+@cli.command("upgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
+@click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@_host_option
+@pass_context
+def upgrade(
+    ctx: Context,
+    target: tuple[str, ...],
+    to_ref: str | None,
+    branch: str | None,
+    hosts: tuple[str, ...],
+) -> None:
+    """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
+    from deliver.upgrade import upgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        to_ref=to_ref,
+        branch=branch,
+        hosts=hosts,
     )
 
 
@@ -215,6 +311,35 @@ def show_releases(ctx: Context) -> None:
         for r in releases
     ]
     ctx.out.table(("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE"), rows)
+    upgrades = LocalStore(config.release_store).releases(config.app, "upgrade")
+    if upgrades:
+        ctx.out.info("")
+        rows = [
+            (u.version, u.from_version or "?", u.commit[:10], u.built_at, f"{u.size / 1e6:.1f} MB")
+            for u in upgrades
+        ]
+        ctx.out.table(("UPGRADE TO", "FROM", "COMMIT", "BUILT", "SIZE"), rows)
+
+
+@show.command("relup", context_settings=SETTINGS)
+@click.argument("version")
+@pass_context
+def show_relup(ctx: Context, version: str) -> None:
+    """Print the relup (release handler instructions) of the stored upgrade to VERSION."""
+    from deliver.build_upgrade import relup_text
+    from deliver.release_store import LocalStore
+
+    config = ctx.config()
+    upgrade, text = relup_text(LocalStore(config.release_store), config.app, version)
+    ctx.out.step(
+        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
+    )
+    if upgrade.generated_appups:
+        ctx.out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
+    if upgrade.changed_protocols:
+        ctx.out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    ctx.out.info(text.rstrip())
 
 
 @cli.group(context_settings=SETTINGS)

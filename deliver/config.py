@@ -37,7 +37,7 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_START_TIMEOUT": ("start_timeout",),
 }
 
-BUILD_TOOLS = ("auto", "mix")
+BUILD_TOOLS = ("auto", "mix", "rebar3")
 
 _HOST = re.compile(
     r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:.]+\])"

@@ -5,8 +5,14 @@ Layout on a host, under the environment's `deliver_to`:
     releases/<version>/   an extracted release (with .deliver-tool and .deliver-sha256)
     current -> releases/<version>    what the next start boots (switched atomically)
     running -> releases/<version>    what the node was started from: stop, ping and version
-                                     talk to it, so a switch never strands the running node
+                                     talk to it, so a switch never strands the running node;
+                                     always the real directory, never an alias
     deliver.env           the host's environment (0600), loaded by every node command
+
+A hot upgrade (hot_upgrade.py) installs the new version into the directory the node runs from,
+whose releases/start_erl.data then names it: `releases/<new>` becomes an alias (symlink) of
+that directory and `current` points at the alias. A directory's version is therefore what its
+start_erl.data says, and `running` reports that.
 
 Each action is one remote script per host, run on the connection the command already holds.
 """
@@ -51,7 +57,8 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
         f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0",
         "echo ROOT=$(pwd -P)",
         'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
-        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
+        "[ ! -e running ] || { v=$(cut -d' ' -f2 running/releases/start_erl.data 2>/dev/null);"
+        ' echo RUNNING=${v:-$(basename "$(readlink running)")}; }',
         "t=current; [ ! -e running ] || t=running",
         'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
     )
@@ -81,7 +88,7 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
   echo STATE=already; exit 0
 fi
 (cd current && {node.daemon(app)}) || exit 1
-ln -sfn "$(readlink current)" .running.new && mv -T .running.new running
+ln -sfn "releases/$(basename "$(cd current && pwd -P)")" .running.new && mv -T .running.new running
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout

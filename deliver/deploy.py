@@ -112,16 +112,32 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
         f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
+        # a hot upgrade leaves an alias releases/<new> -> <old>, and <old> booting <new>
+        f"{{ [ ! -L releases/{version} ] || echo ALIAS=yes; }}",
+        f"echo BOOTS=$(cut -d' ' -f2 releases/{version}/releases/start_erl.data 2>/dev/null)",
+        f'for l in running current releases/*; do [ "$(readlink "$l")" != {version} ] && '
+        f'[ "$(readlink "$l")" != releases/{version} ] || echo IN_USE="$l"; done',
         "echo FREE_KB=$(df -Pk . | awk 'NR==2 {print $4}')",
     )
     values = parse_key_values(remote.run(script, step="preflight").stdout)
+    alias = values.get("ALIAS") == "yes"
+    boots = values.get("BOOTS")
+    # a directory hot-upgraded to another version is extracted afresh, unless a node or a
+    # link still uses it: then only the release handler can take it back
+    hot = not alias and bool(boots) and boots != release.version
+    if hot and values.get("IN_USE"):
+        raise UsageError(
+            f"releases/{release.version} was hot-upgraded in place to {boots} and is in use "
+            f"({values['IN_USE']}): go back to {release.version} with "
+            f"`deliver downgrade {env.name} --version={release.version}`"
+        )
     check = Preflight(
         values["ROOT"],
         values.get("CURRENT") or None,
         values.get("ARCHIVE") == release.sha256,
-        values.get("RELEASE") == release.sha256,
+        values.get("RELEASE") == release.sha256 and not hot,
     )
-    if check.current == release.version and not check.has_release:
+    if check.current == release.version and not check.has_release and not alias:
         raise UsageError(
             f"{remote.name} runs a different build of {release.version}",
             hint="give the new build a new version",
@@ -142,8 +158,8 @@ def upload(
     remote: Remote, root: str, release: Release, archive: Path, progress: Progress | None
 ) -> None:
     """Send the archive to a temporary name, verify it, and only then give it its name."""
-    final = f"{root}/releases/{release.version}.tar.gz"
-    partial = f"{root}/releases/.{release.version}.tar.gz.part"
+    final = f"{root}/releases/{host_archive(release)}"
+    partial = f"{root}/releases/.{host_archive(release)}.part"
     try:
         remote.upload(archive, partial, progress)
     except DeliverError:
@@ -159,6 +175,12 @@ def upload(
         ),
         step="verifying the upload",
     )
+
+
+def host_archive(release: Release) -> str:
+    """The archive's name in a host's releases/: `<version>.tar.gz`, `<version>.upgrade.tar.gz`."""
+    kind = "" if release.kind == "release" else f".{release.kind}"
+    return f"{release.version}{kind}.tar.gz"
 
 
 def extract(remote: Remote, check: Preflight, release: Release, env_text: str) -> None:

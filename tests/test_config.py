@@ -124,7 +124,7 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: make\n"),
-            ".deliver: build.tool: expected one of auto, mix, got 'make'",
+            ".deliver: build.tool: expected one of auto, mix, rebar3, got 'make'",
         ),
         (
             VALID + "ssh: {connect_timeout: soon}\n",

@@ -1,0 +1,132 @@
+"""rebar3 with relx (rebar3 >= 3.14, relx 4), extended start script.
+
+The build's profile is `build.mix_env` (default prod): `rebar3 as prod release` assembles into
+`_build/prod/rel/<rel>`, which is what the default clean_paths remove before every build. A
+project without a prod profile builds the same as its default profile.
+
+Hot upgrades are rebar3's own: the old release is unpacked beside the new one in the rel
+directory, appups are put where rebar3 reads them (`_build/<profile>/lib/<app>/ebin/`, which it
+copies into the release; rebar3 3.19 ignores `src/*.appup.src`), then `rebar3 relup` and
+`rebar3 tar`. On a host, `bin/<rel> upgrade|downgrade <vsn>` drives the release handler.
+"""
+
+from __future__ import annotations
+
+from deliver.config import BuildConfig
+from deliver.shell import join, quote
+from deliver.tools import BuildStep, UpgradeWork
+
+#: rebar3 colours its output even when it is not a terminal.
+_REBAR3 = "REBAR_COLOR=none rebar3"
+
+
+class Rebar3Tool:
+    name = "rebar3"
+
+    def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
+        profile = quote(build.mix_env)
+        # rebar3 never removes an appup it once copied into _build: a stale one would be used
+        # for the next upgrade, so the project's appups are copied afresh by every compile
+        stale_appups = (
+            f'for a in {quote(app)} $(ls apps 2>/dev/null); do rm -f "_build/{build.mix_env}'
+            f'/lib/$a/ebin/$a.appup"; done'
+        )
+        return [
+            BuildStep("Compiling", join(stale_appups, f"{_REBAR3} as {profile} compile")),
+            # relx adds to an existing rel directory: start from an empty one so the release
+            # holds exactly one version
+            BuildStep(
+                "Generating release",
+                join(
+                    f"rm -rf {quote(self.release_root(app, build))}",
+                    f"{_REBAR3} as {profile} release",
+                ),
+            ),
+        ]
+
+    def release_root(self, app: str, build: BuildConfig) -> str:
+        return f"_build/{build.mix_env}/rel/{app}"
+
+    def upgrade_root(self, app: str, build: BuildConfig) -> str:
+        return self.release_root(app, build)
+
+    def relup_steps(self, app: str, build: BuildConfig, work: UpgradeWork) -> list[BuildStep]:
+        profile = quote(build.mix_env)
+        root = self.release_root(app, build)
+        copies = [
+            f"if [ -d {quote(lib)} ]; then cp {quote(f'{root}/{appup}')} {quote(lib)}/; fi"
+            for appup, lib in (
+                (appup, f"_build/{build.mix_env}/lib/{_app_of(appup)}/ebin")
+                for appup in work.appups
+            )
+        ]
+        rel, old, new = quote(app), quote(work.old), quote(work.new)
+        return [
+            BuildStep(
+                "Generating relup (rebar3 relup)",
+                join(*copies, f"{_REBAR3} as {profile} relup -n {rel} -v {new} -u {old}"),
+            ),
+            BuildStep(
+                "Packing upgrade (rebar3 tar)",
+                join(
+                    f"{_REBAR3} as {profile} tar -n {rel} -v {new}",
+                    f"cp {quote(f'{root}/{app}-{work.new}.tar.gz')} {quote(work.upgrade_archive)}",
+                ),
+            ),
+        ]
+
+
+def _app_of(appup: str) -> str:
+    """`lib/my_app-1.2.0/ebin/my_app.appup` -> `my_app`."""
+    return appup.rsplit("/", 1)[-1].removesuffix(".appup")
+
+
+class Rebar3Node:
+    """relx's extended start script. Its `eval` runs inside the node and exits 0 even when the
+    code fails (printing `{error, ...}`), so every answer is checked for its expected shape."""
+
+    def daemon(self, app: str) -> str:
+        # relx keeps run_erl pipes in /tmp/erl_pipes/<node> unless told otherwise: shared by
+        # every node of that name on the machine. `daemon` waits forever for a VM that died
+        # before its distribution came up, hence the timeout.
+        return join(
+            'export PIPE_DIR="${PIPE_DIR:-$(pwd -P)/tmp/pipe/}"',
+            f"timeout 60 bin/{quote(app)} daemon",
+        )
+
+    def alive(self, app: str) -> str:
+        check = (
+            f"case lists:keymember({app}, 1, application:which_applications()) of "
+            "true -> list_to_integer(os:getpid()); false -> not_started end."
+        )
+        return (
+            f"out=$(bin/{quote(app)} eval {quote(check)}) && "
+            'case "$out" in \'\'|*[!0-9]*) false;; *) echo "$out";; esac'
+        )
+
+    def stop(self, app: str) -> str:
+        return f"bin/{quote(app)} stop"
+
+    def running_version(self, app: str) -> str:
+        check = f"element(2, application:get_key({app}, vsn))."
+        return (
+            f"out=$(bin/{quote(app)} eval {quote(check)}) && "
+            'case "$out" in \'"\'*\'"\') echo "$out" | tr -d \'"\';; *) false;; esac'
+        )
+
+    def log_files(self) -> str:
+        return "log/erlang.log.*"
+
+    def stage_upgrade(self, app: str, archive: str, version: str) -> str:
+        # where install_upgrade.escript looks for the package of <version>
+        return f"cp {quote(archive)} releases/{quote(f'{app}-{version}.tar.gz')}"
+
+    def install(self, app: str, version: str, upgrade: bool) -> str:
+        # exits 0 on some failures: success is the line it prints after make_permanent
+        command = "upgrade" if upgrade else "downgrade"
+        return f"""out=$(bin/{quote(app)} {command} {quote(version)} 2>&1); status=$?
+echo "$out"
+case "$out" in
+  *"Made release permanent"*) [ $status -eq 0 ] && echo INSTALLED={quote(version)} ;;
+  *) false ;;
+esac"""
