@@ -122,14 +122,16 @@ tail -n 30 {node.log_files()} 2>/dev/null
 def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
     """Stop the running node and wait until its OS process is gone."""
     node = node_commands(state.tool)
-    body = f"""d=running; [ -e running ] || d=current
+    # `..` inside the linked directory is releases/, not the root: remember the root
+    body = f"""root=$PWD
+d=running; [ -e running ] || d=current
 cd "$d" || exit 1
-if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f ../running; echo STATE=down; exit 0; fi
+if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
 {node.stop(app)} >/dev/null 2>&1
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
-    rm -f ../running; echo STATE=stopped; exit 0
+    rm -f "$root/running"; echo STATE=stopped; exit 0
   fi
   sleep 0.1
 done
