@@ -1,6 +1,7 @@
-"""Hot upgrades end to end on two real sandbox hosts: the mix sample (`examples/hello`, no appup
-shipped, so deliver generates one) and the rebar3 sample (`examples/counter_erl`, appup in
-ebin/ as rebar3 wants it). Each app's upgrade 0.1.0 -> 0.2.0 is built once per module."""
+"""Hot upgrades end to end on two real sandbox hosts: the mix sample (`examples/hello`; v0.2.0
+ships no appup, so deliver generates one, and the branch head ships rel/appups/hello.appup) and
+the rebar3 sample (`examples/counter_erl`, appup in ebin/ as rebar3 wants it). Each app's
+upgrade 0.1.0 -> 0.2.0 is built once per module."""
 
 from __future__ import annotations
 
@@ -68,7 +69,12 @@ def mix_app(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Upgra
         {upgrade / "mix.exs": "mix.exs", upgrade / "lib/hello/counter.ex": "lib/hello/counter.ex"},
     )
     app = UpgradeApp("hello", repo, repo / ".deliver-releases", "3", "%{count: 3}", "%{count: 0}")
-    build_upgrade(sandbox, app)
+    build_upgrade(sandbox, app)  # v0.2.0 ships no appup: deliver generates one
+    # the branch head (what `deliver upgrade` builds) ships the user's appup
+    (repo / "rel/appups").mkdir(parents=True)
+    shutil.copy(upgrade / "hello.appup", repo / "rel/appups/hello.appup")
+    git(repo, "add", "rel")
+    git(repo, "commit", "-q", "-m", "the appup of 0.2.0")
     return app
 
 
@@ -261,7 +267,7 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     result = ok(deliver(config, "upgrade", "production"))
     assert "production runs hello 0.1.0" in result.stdout
     assert "Building the upgrade with the stored 0.1.0 (--with=0.1.0)" in result.stdout
-    assert "hello 0.1.0 -> 0.2.0 has no appup: generated a default one" in result.stderr
+    assert "Using the appup of hello from rel/appups/hello.appup" in result.stdout
     assert f"web1: 0.1.0 -> 0.2.0, hot (pid {started['web1']} kept)" in result.stdout
     assert hosts.ask("web1", "/state") == "%{count: 3}"
     assert sorted(p.name for p in store.glob("*.upgrade.json")) == ["hello_0.2.0.upgrade.json"]
