@@ -301,3 +301,9 @@ def test_invalid_release_stores(tmp_path: Path, text: str, message: str) -> None
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert str(error.value) == f"{path}: {message}"
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).parent.parent / ".deliver.example"
+    config = load_config(example, environ={"PRODUCTION_DATABASE_URL": "postgres://x"})
+    assert set(config.environments) == {"staging", "production"}
