@@ -322,4 +322,7 @@ def test_unreachable_endpoint(s3_credentials: None, tmp_path: Path) -> None:
     )
     result = run_cli("--config", config, "show", "releases")
     assert result.exit_code == 3
-    assert result.stderr.startswith("error: cannot connect to http://127.0.0.1:1: ")
+    assert result.stderr == (
+        "error: cannot connect to http://127.0.0.1:1: no answer "
+        "(is the server up and the endpoint right?)\n"
+    )

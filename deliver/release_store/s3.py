@@ -217,14 +217,20 @@ class S3Store:
                 f"{error} (looked in ~/.aws/config and ~/.aws/credentials)",
                 hint="fix s3.profile or AWS_PROFILE",
             ) from None
-        except (boto.EndpointConnectionError, boto.ConnectTimeoutError) as error:
+        except boto.ConnectTimeoutError:
+            raise ConnectionFailed(self._endpoint_name(), "timed out") from None
+        except boto.EndpointConnectionError:
             raise ConnectionFailed(
-                getattr(self, "endpoint", self.location), _first_line(error)
+                self._endpoint_name(), "no answer (is the server up and the endpoint right?)"
             ) from None
         except boto.ClientError as error:
             raise self._client_error(error, doing) from None
         except boto.BotoCoreError as error:
             raise StoreError(f"{doing} {self.location} failed: {_first_line(error)}") from None
+
+    def _endpoint_name(self) -> str:
+        # the client (and so its endpoint) may be what failed to be made
+        return getattr(self, "endpoint", None) or self.spec.endpoint_url or self.location
 
     def _client_error(self, error: Any, doing: str) -> Exception:
         details = error.response.get("Error", {})
