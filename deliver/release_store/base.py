@@ -9,9 +9,6 @@ from collections.abc import Iterable
 from deliver.errors import ReleaseNotFound, StoreError
 from deliver.release import Release, version_key
 
-#: Presigned URLs and host-side transfers must start within this many seconds.
-URL_LIFETIME = 15 * 60
-
 
 def by_version(releases: Iterable[Release]) -> list[Release]:
     """Oldest version first, as `show releases` lists them; the newest is the last."""

@@ -26,7 +26,7 @@ from typing import IO, Any
 from deliver.config import S3StoreSpec
 from deliver.errors import ConnectionFailed, StoreError
 from deliver.release import Release
-from deliver.release_store.base import URL_LIFETIME, find_release, matching, read_manifest
+from deliver.release_store.base import find_release, matching, read_manifest
 from deliver.remote import CHUNK, Progress, Remote, Writable
 from deliver.shell import quote
 
@@ -42,6 +42,8 @@ _REFUSED_CREDENTIALS = {
     "InvalidClientTokenId",
     "AuthorizationHeaderMalformed",
 }
+#: A presigned URL must be used (the transfer started) within this many seconds.
+URL_LIFETIME = 15 * 60
 #: Manifests are small: read them a few at a time rather than one after another.
 _PARALLEL_READS = 8
 
