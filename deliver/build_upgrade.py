@@ -10,7 +10,7 @@ On the build host, over one SSH connection:
    project's `ebin/<app>.appup`), else a generated default one (said in the output);
 4. the build tool writes the relup (mix: `systools:make_relup`; rebar3: `rebar3 relup`) and
    packs `<app>_<new>.upgrade.tar.gz`, which goes into the store with a manifest naming both
-   versions and commits.
+   versions and commits (a remote store receives it from the build host directly).
 
 The Erlang side of steps 3-4 is `erlang/upgrade.escript`, uploaded with every build.
 """
@@ -18,18 +18,19 @@ The Erlang side of steps 3-4 is `erlang/upgrade.escript`, uploaded with every bu
 from __future__ import annotations
 
 import tarfile
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from importlib import resources
-from pathlib import Path
 
 from deliver import git
 from deliver.build import in_build_dir, pack, prepare_build_dir, reset_command
 from deliver.config import Config
-from deliver.errors import DeliverError, ReleaseNotFound, UsageError
+from deliver.errors import DeliverError, UsageError
 from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, now
-from deliver.release_store import LocalStore
+from deliver.release_store import ReleaseStore, open_store
 from deliver.remote import Remote
 from deliver.shell import join, parse_key_values, quote
 from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, detect_tool, upgrade_builder
@@ -58,9 +59,11 @@ def build_upgrade(
     with_version: str | None = None,
     to_ref: str | None = None,
     branch: str | None = None,
+    store: ReleaseStore | None = None,
 ) -> Release:
     """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
-    release of `to_ref` (default: the branch head) into the store.
+    release of `to_ref` (default: the branch head) into the store (`store` when the caller has
+    it open already).
 
     Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
@@ -70,26 +73,81 @@ def build_upgrade(
         raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
     build = config.require_build()
     tool_name = detect_tool(config.project_dir, build, config.source)
-    builder = upgrade_builder(tool_name)
-    store = LocalStore(config.release_store)
-    new_rev = git.resolve_revision(
-        config.project_dir, revision=to_ref, branch=branch or build.branch
-    )
-    old: Release | git.Revision
-    if with_version is not None:
-        old = store.find(config.app, with_version)
-    else:
-        old = git.resolve_revision(config.project_dir, revision=from_ref)
-        old = _stored_build(store, config.app, old.commit) or old
-    if isinstance(old, Release):
-        _check_old(old, tool_name, store, config.app, new_rev.commit)
-    if git.working_tree_dirty(config.project_dir):
+    upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
+    root = config.project_dir
+    new_rev = git.resolve_revision(root, revision=to_ref, branch=branch or build.branch)
+    from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
+    if git.working_tree_dirty(root):
         out.warning(f"uncommitted changes are not built: building commit {new_rev.commit[:10]}")
-    host = build.host.name
-    with connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug) as (
-        remote,
-    ):
-        out.step(f"Preparing build directory {build.at} on {host}")
+    with ExitStack() as opened:
+        if store is None:
+            store = opened.enter_context(
+                open_store(config, out, verbose=out.verbose, debug=out.debug)
+            )
+        old: Release | git.Revision
+        if from_rev is None:
+            old = store.find(config.app, with_version)
+        else:
+            old = _stored_build(store, config.app, from_rev.commit) or from_rev
+        if isinstance(old, Release):
+            _check_old(old, tool_name, store, config.app, new_rev.commit)
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        store.check_host(remote)
+        upgrade = _Builder(config, out, remote, store, tool_name).run(old, new_rev)
+        out.step(
+            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
+            f"{store.where(upgrade)}"
+        )
+    return upgrade
+
+
+def show_relup(config: Config, out: Output, version: str) -> Release:
+    """Print the stored upgrade to `version`: its versions, what deliver generated, the relup."""
+    with open_store(config, out, verbose=out.verbose, debug=out.debug) as store:
+        upgrade, text = relup_text(store, config.app, version)
+    out.step(
+        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
+    )
+    if upgrade.generated_appups:
+        out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
+    if upgrade.changed_protocols:
+        out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    out.info(text.rstrip())
+    return upgrade
+
+
+def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:
+    """The stored upgrade to `version` and its relup file, as written by systools."""
+    upgrade = store.find(app, version, kind="upgrade")
+    wanted = {f"releases/{version}/relup", f"./releases/{version}/relup"}
+    with tempfile.TemporaryFile() as copy:
+        store.get(upgrade, copy)
+        copy.seek(0)
+        with tarfile.open(fileobj=copy) as archive:
+            member = next((m for m in archive.getmembers() if m.name in wanted), None)
+            extracted = archive.extractfile(member) if member else None
+            if extracted is None:
+                raise DeliverError(f"{store.where(upgrade)} holds no releases/{version}/relup")
+            return upgrade, extracted.read().decode()
+
+
+@dataclass
+class _Builder:
+    """The build host's part of `build upgrade`, over its one connection."""
+
+    config: Config
+    out: Output
+    remote: Remote
+    store: ReleaseStore
+    tool_name: str
+
+    def run(self, old: Release | git.Revision, new_rev: git.Revision) -> Release:
+        build, remote = self.config.require_build(), self.remote
+        self.out.step(f"Preparing build directory {build.at} on {remote.name}")
         build_dir = prepare_build_dir(remote, build.at)
         work = UpgradeWork(f"{build_dir}/{UPGRADE_DIR}", "", "")
         remote.run(
@@ -98,18 +156,71 @@ def build_upgrade(
         )
         remote.upload(_escript(), work.escript)
         if isinstance(old, Release):
-            out.step(f"Uploading the stored {old.app} {old.version} to {host}")
-            _upload(remote, store.archive(old), old, work.old_archive)
+            self.out.step(f"Sending the stored {old.app} {old.version} to {remote.name}")
+            self.store.send_to_host(old, remote, work.old_archive)
+            _verify(remote, old, work.old_archive)
         else:
-            old = _build_revision(remote, config, out, build_dir, old, tool_name, store)
-            remote.run(f"mv {quote(_packed(build_dir, old))} {quote(work.old_archive)}")
-        new = _build_revision(remote, config, out, build_dir, new_rev, tool_name, store, old)
-        remote.run(f"mv {quote(_packed(build_dir, new))} {quote(work.new_archive)}")
-        work = replace(work, old=old.version, new=new.version)
+            old, archive = self.build_revision(build_dir, old)
+            remote.run(f"mv {quote(archive)} {quote(work.old_archive)}")
+        new, archive = self.build_revision(build_dir, new_rev, old)
+        remote.run(f"mv {quote(archive)} {quote(work.new_archive)}")
+        return self.relup(build_dir, replace(work, old=old.version, new=new.version), old, new)
 
+    def build_revision(
+        self, build_dir: str, target: git.Revision, old: Release | None = None
+    ) -> tuple[Release, str]:
+        """Build `target` like `deliver build release` and store it (unless the store holds
+        that commit's build already); returns it and its archive on the build host. Refuses a
+        new release whose version is the old one's."""
+        config, out, remote = self.config, self.out, self.remote
+        build = config.require_build()
+        tool = build_tool(self.tool_name)
+        out.step(f"Building {target.description} ({target.commit[:10]}) on {remote.name}")
+        out.detail(git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh))
+        remote.run(reset_command(build_dir, target.commit, build), step="reset")
+        for step in tool.build_steps(config.app, build):
+            out.step(f"{step.title} ({self.tool_name}, {build.mix_env})")
+            remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
+        packed = pack(remote, build_dir, config.app, tool.release_root(config.app, build))
+        if old is not None and packed["VERSION"] == old.version:
+            raise UsageError(
+                f"{target.description} builds {config.app} {old.version}, the version it would "
+                "upgrade from: an upgrade needs a new version",
+                hint="bump the version of the release, commit, and build the upgrade again",
+            )
+        release = Release(
+            app=config.app,
+            version=packed["VERSION"],
+            commit=target.commit,
+            branch=target.branch,
+            tool=self.tool_name,
+            built_at=now(),
+            sha256=packed["SHA256"],
+            size=int(packed["SIZE"]),
+        )
+        stored = next(
+            (r for r in self.store.releases(config.app) if r.version == release.version), None
+        )
+        if stored is not None and stored.commit == release.commit:
+            out.detail(f"the store already holds {release.version} from this commit")
+        else:
+            if stored is not None:
+                out.warning(
+                    f"replacing the stored {release.version} (commit {stored.commit[:10]}) "
+                    f"with the build of {target.commit[:10]}"
+                )
+            self.store.receive_from_host(release, remote, packed["ARCHIVE"])
+            out.step(f"Stored {release.archive_name}")
+        return release, packed["ARCHIVE"]
+
+    def relup(self, build_dir: str, work: UpgradeWork, old: Release, new: Release) -> Release:
+        """Appups, relup and the upgrade archive, stored; returns the upgrade's manifest."""
+        config, out, remote = self.config, self.out, self.remote
+        build = config.require_build()
+        builder = upgrade_builder(self.tool_name)
         out.step(f"Unpacking {old.version} beside {new.version}")
         root = builder.upgrade_root(config.app, build)
-        unpack_new = root != build_tool(tool_name).release_root(config.app, build)
+        unpack_new = root != build_tool(self.tool_name).release_root(config.app, build)
         appups, protocols = _place_appups(
             remote, out, build_dir, config.app, root, work, unpack_new
         )
@@ -117,19 +228,18 @@ def build_upgrade(
         for step in builder.relup_steps(config.app, build, work):
             out.step(step.title)
             remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
-        values = parse_key_values(
-            remote.run(
-                f"a={quote(work.upgrade_archive)}; echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
-                ' echo SIZE=$(stat -c %s "$a")',
-                step="measuring the upgrade archive",
-            ).stdout
+        measured = remote.run(
+            f"a={quote(work.upgrade_archive)}; echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
+            ' echo SIZE=$(stat -c %s "$a")',
+            step="measuring the upgrade archive",
         )
+        values = parse_key_values(measured.stdout)
         upgrade = Release(
             app=config.app,
             version=new.version,
             commit=new.commit,
             branch=new.branch,
-            tool=tool_name,
+            tool=self.tool_name,
             built_at=now(),
             sha256=values["SHA256"],
             size=int(values["SIZE"]),
@@ -139,37 +249,17 @@ def build_upgrade(
             generated_appups=tuple(a.app for a in appups if a.source == "generated"),
             changed_protocols=protocols,
         )
-        out.step(f"Copying {upgrade.archive_name} to the store")
-        store.add(upgrade, lambda file: remote.download(work.upgrade_archive, file))
-    out.step(
-        f"Built upgrade {config.app} {old.version} -> {new.version} -> {store.archive(upgrade)}"
-    )
-    return upgrade
+        out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
+        self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
+        return upgrade
 
 
-def relup_text(store: LocalStore, app: str, version: str) -> tuple[Release, str]:
-    """The stored upgrade to `version` and its relup file, as written by systools."""
-    upgrade = store.find(app, version, kind="upgrade")
-    wanted = {f"releases/{version}/relup", f"./releases/{version}/relup"}
-    with tarfile.open(store.archive(upgrade)) as archive:
-        member = next((m for m in archive.getmembers() if m.name in wanted), None)
-        extracted = archive.extractfile(member) if member else None
-        if extracted is None:
-            raise DeliverError(f"{store.archive(upgrade)} holds no releases/{version}/relup")
-        return upgrade, extracted.read().decode()
-
-
-def _packed(build_dir: str, release: Release) -> str:
-    """Where `pack` left the archive of `release` on the build host."""
-    return f"{build_dir}/_build/deliver/{release.archive_name}"
-
-
-def _stored_build(store: LocalStore, app: str, commit: str) -> Release | None:
+def _stored_build(store: ReleaseStore, app: str, commit: str) -> Release | None:
     """The stored release built from `commit`, if any: no need to build it again."""
     return next((r for r in reversed(store.releases(app)) if r.commit == commit), None)
 
 
-def _check_old(old: Release, tool: str, store: LocalStore, app: str, new_commit: str) -> None:
+def _check_old(old: Release, tool: str, store: ReleaseStore, app: str, new_commit: str) -> None:
     if old.tool != tool:
         raise UsageError(f"{app} {old.version} was built with {old.tool}, this project uses {tool}")
     same = _stored_build(store, app, new_commit)
@@ -185,67 +275,12 @@ def _escript() -> bytes:
     return (resources.files("deliver") / "erlang" / "upgrade.escript").read_bytes()
 
 
-def _upload(remote: Remote, archive: Path, release: Release, destination: str) -> None:
-    remote.upload(archive, destination)
+def _verify(remote: Remote, release: Release, path: str) -> None:
     remote.run(
-        f'echo "{release.sha256}  "{quote(destination)} | sha256sum -c --status'
-        ' || { echo "the upload arrived corrupted (sha256 mismatch)"; exit 1; }',
-        step="verifying the upload",
+        f'echo "{release.sha256}  "{quote(path)} | sha256sum -c --status'
+        ' || { echo "the archive arrived corrupted (sha256 mismatch)"; exit 1; }',
+        step="verifying the archive",
     )
-
-
-def _build_revision(
-    remote: Remote,
-    config: Config,
-    out: Output,
-    build_dir: str,
-    target: git.Revision,
-    tool_name: str,
-    store: LocalStore,
-    old: Release | None = None,
-) -> Release:
-    """Build `target` like `deliver build release` and store it (unless the store holds that
-    commit's build already); refuses a new release whose version is the old one's."""
-    build = config.require_build()
-    tool = build_tool(tool_name)
-    out.step(f"Building {target.description} ({target.commit[:10]}) on {build.host.name}")
-    out.detail(git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh))
-    remote.run(reset_command(build_dir, target.commit, build), step="reset")
-    for step in tool.build_steps(config.app, build):
-        out.step(f"{step.title} ({tool_name}, {build.mix_env})")
-        remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
-    packed = pack(remote, build_dir, config.app, tool.release_root(config.app, build))
-    if old is not None and packed["VERSION"] == old.version:
-        raise UsageError(
-            f"{target.description} builds {config.app} {old.version}, the version it would "
-            "upgrade from: an upgrade needs a new version",
-            hint="bump the version of the release, commit, and build the upgrade again",
-        )
-    release = Release(
-        app=config.app,
-        version=packed["VERSION"],
-        commit=target.commit,
-        branch=target.branch,
-        tool=tool_name,
-        built_at=now(),
-        sha256=packed["SHA256"],
-        size=int(packed["SIZE"]),
-    )
-    try:
-        stored = store.find(config.app, release.version)
-    except ReleaseNotFound:
-        stored = None
-    if stored is not None and stored.commit == release.commit:
-        out.detail(f"the store already holds {release.version} from this commit")
-        return release
-    if stored is not None:
-        out.warning(
-            f"replacing the stored {release.version} (commit {stored.commit[:10]}) with the "
-            f"build of {target.commit[:10]}"
-        )
-    store.add(release, lambda file: remote.download(packed["ARCHIVE"], file))
-    out.step(f"Stored {release.archive_name}")
-    return release
 
 
 def _place_appups(

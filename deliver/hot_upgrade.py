@@ -27,6 +27,7 @@ again). A later cold deploy of 0.2.0 replaces the alias with a fresh directory.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from deliver.config import Config, Environment
@@ -36,7 +37,7 @@ from deliver.errors import HostsFailed, NodeError, UsageError
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import LocalStore
+from deliver.release_store import ReleaseStore, open_store
 from deliver.remote import Remote
 from deliver.shell import join, parse_key_values, quote, tail
 from deliver.tools import hot_upgrades, node_commands
@@ -85,13 +86,16 @@ def deploy_upgrade(
     host is touched unless all passed preflight)."""
     env = config.environment(environment)
     targets = select_hosts(env, hosts)
-    store = LocalStore(config.release_store)
-    upgrade = store.find(config.app, version, kind="upgrade")
-    out.step(
-        f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
-        f"{environment}: {', '.join(h.name for h in targets)}"
-    )
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        upgrade = store.find(config.app, version, kind="upgrade")
+        out.step(
+            f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
+            f"{environment}: {', '.join(h.name for h in targets)}"
+        )
+        remotes = opened.enter_context(
+            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
         return install_upgrade(out, env, remotes, store, upgrade)
 
 
@@ -99,24 +103,32 @@ def install_upgrade(
     out: Output,
     env: Environment,
     remotes: Sequence[Remote],
-    store: LocalStore,
+    store: ReleaseStore,
     upgrade: Release,
 ) -> dict[str, NodeStatus]:
     """Preflight, upload and install `upgrade` on hosts already connected."""
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
-    checks = fan_out("preflight", remotes, lambda r: check_upgrade(r, env, upgrade))
+
+    def preflight(remote: Remote) -> NodeCheck:
+        check = check_upgrade(remote, env, upgrade)
+        if not check.has_archive and check.version != upgrade.version:
+            store.check_host(remote)
+        return check
+
+    checks = fan_out("preflight", remotes, preflight)
     pending = _skip_done(out, remotes, checks, upgrade.version)
-    archive = store.archive(upgrade)
     uploads = [r for r in pending if not checks[r.name].has_archive]
     if uploads:
-        out.step(f"Uploading {upgrade.archive_name} to {len(uploads)} host(s)")
-    with out.progress("uploading to", {r.name: upgrade.size for r in uploads}) as advance:
+        transfer = "Uploading" if store.is_local else f"Fetching from {store.location}"
+        out.step(f"{transfer} {upgrade.archive_name} to {len(uploads)} host(s)")
+    totals = {r.name: upgrade.size for r in uploads} if store.is_local else {}
+    with out.progress("uploading to", totals) as advance:
         fan_out(
             "upload",
             uploads,
-            lambda r: upload(r, checks[r.name].root, upgrade, archive, advance(r.name)),
+            lambda r: upload(r, checks[r.name].root, upgrade, store, advance(r.name)),
         )
     if upgrade.changed_protocols and pending:
         out.warning(

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from deliver import git
 from deliver.build_upgrade import build_upgrade
@@ -20,7 +21,7 @@ from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.hot_upgrade import install_upgrade, running_node
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import LocalStore
+from deliver.release_store import ReleaseStore, open_store
 
 
 def upgrade(
@@ -41,9 +42,12 @@ def upgrade(
     target = git.resolve_revision(
         config.project_dir, revision=to_ref, branch=branch or build.branch
     )
-    store = LocalStore(config.release_store)
     out.step(f"Asking the nodes of {environment} which version they run")
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        remotes = opened.enter_context(
+            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
         nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
         versions = {name: node.version for name, node in nodes.items()}
         running = _agreed(versions)
@@ -90,7 +94,7 @@ def _stored(
 def _build(
     config: Config,
     out: Output,
-    store: LocalStore,
+    store: ReleaseStore,
     running: str,
     to_ref: str | None,
     branch: str | None,
@@ -101,13 +105,15 @@ def _build(
         pass
     else:
         out.step(f"Building the upgrade with the stored {running} (--with={running})")
-        return build_upgrade(config, out, with_version=running, to_ref=to_ref, branch=branch)
+        return build_upgrade(
+            config, out, with_version=running, to_ref=to_ref, branch=branch, store=store
+        )
     commit = _commit_of(config, store, running)
     out.step(f"Building the upgrade from {running}'s commit {commit[:10]} (--from)")
-    return build_upgrade(config, out, from_ref=commit, to_ref=to_ref, branch=branch)
+    return build_upgrade(config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store)
 
 
-def _commit_of(config: Config, store: LocalStore, version: str) -> str:
+def _commit_of(config: Config, store: ReleaseStore, version: str) -> str:
     """The commit `version` was built from: a stored upgrade to it knows, or a version tag."""
     for upgrade in store.releases(config.app, "upgrade"):
         if upgrade.version == version:
