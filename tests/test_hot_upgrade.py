@@ -45,7 +45,7 @@ def commit_version_2(repo: Path, files: dict[str, str]) -> None:
     git(repo, "tag", "v0.2.0")
 
 
-def config_text(sandbox: Sandbox, app: UpgradeApp, deliver_to: str, store: Path) -> str:
+def config_text(sandbox: Sandbox, app: UpgradeApp, deliver_to: str, store: Path | str) -> str:
     text = sandbox.deliver_config(app.name, deliver_to=deliver_to)
     text = text.replace(f"at: ~/build/{app.name}", f"at: ~/build/{app.name}-upgrade")
     return text + f"release_store: {store}\n"
@@ -117,9 +117,9 @@ class Hosts:
         self.deliver_to = f"~/{self.name}"
         self.configs: list[Path] = []
 
-    def config(self, app: UpgradeApp, store: Path | None = None) -> Path:
+    def config(self, app: UpgradeApp, store: Path | str | None = None) -> Path:
         # in the app's repo (untracked): `deliver upgrade` builds the repo's branch head
-        path = app.repo / f".deliver-{self.name}.yml"
+        path = app.repo / f".deliver-{self.name}-{len(self.configs)}.yml"
         path.write_text(config_text(self.sandbox, app, self.deliver_to, store or app.store))
         self.configs.append(path)
         return path
@@ -138,8 +138,11 @@ class Hosts:
         return self.sh(host, "find . -path '*/tmp' -prune -o -printf '%p %l %s\\n' | sort")
 
     def sh(self, host: str, command: str) -> str:
+        return self.on(host, f"cd {self.deliver_to} && {command}")
+
+    def on(self, host: str, command: str) -> str:
         return subprocess.run(
-            ["ssh", "-F", str(self.sandbox.ssh_config), host, f"cd {self.deliver_to} && {command}"],
+            ["ssh", "-F", str(self.sandbox.ssh_config), host, command],
             capture_output=True,
             text=True,
         ).stdout.strip()
@@ -216,20 +219,12 @@ def test_hot_upgrade_keeps_the_process_and_converts_its_state_then_downgrade(
     assert hosts.ask("web1", "/state") == app.fresh_state
 
 
-def test_preflight_refuses_and_touches_no_host(
+def test_preflight_refuses_and_touches_no_host_then_a_failed_host_is_named(
     hosts: Hosts, mix_app: UpgradeApp, tmp_path: Path
 ) -> None:
     config = hosts.config(mix_app)
     ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
-    ok(deliver(config, "stop", "production", "--host=web2"))
     before = {host: hosts.tree(host) for host in ("web1", "web2")}
-
-    # web1 is ready, web2 is not: nothing is uploaded or installed anywhere
-    refused = deliver(config, "deploy", "upgrade", "production")
-    assert refused.exit_code == 1
-    assert "preflight failed on 1 host(s): web2" in refused.stderr
-    assert "web2: the node is not running (0.1.0 is deployed)" in refused.stderr
-    assert {host: hosts.tree(host) for host in before} == before
 
     # an upgrade from another version than the running one (manifest of a copy of the store)
     store = tmp_path / "store"
@@ -238,28 +233,46 @@ def test_preflight_refuses_and_touches_no_host(
     manifest.write_text(manifest.read_text().replace('"0.1.0"', '"0.0.9"'))
     other = deliver(hosts.config(mix_app, store), "deploy", "upgrade", "production")
     assert other.exit_code == 1
+    assert "preflight failed on 2 host(s): web1, web2" in other.stderr
     assert "web1: runs 0.1.0, but the upgrade is from 0.0.9 to 0.2.0" in other.stderr
+    assert {host: hosts.tree(host) for host in before} == before
+
+    # web1 is ready, web2 is not: nothing is uploaded or installed anywhere
+    ok(deliver(config, "stop", "production", "--host=web2"))
+    before = {host: hosts.tree(host) for host in ("web1", "web2")}
+    refused = deliver(config, "deploy", "upgrade", "production")
+    assert refused.exit_code == 1
+    assert "preflight failed on 1 host(s): web2" in refused.stderr
+    assert "web2: the node is not running (0.1.0 is deployed)" in refused.stderr
     assert {host: hosts.tree(host) for host in before} == before
     assert hosts.ask("web1") == "hello 0.1.0"
 
-    ok(deliver(config, "deploy", "release", "production", "--version=0.2.0", "--host=web2"))
+    # web2 cannot stage the new files: web1 switches, and the error says how to go back
     ok(deliver(config, "start", "production", "--host=web2"))
+    hosts.sh("web2", "touch releases/0.1.0/releases/0.2.0")
+    partly = deliver(config, "deploy", "upgrade", "production")
+    assert partly.exit_code == 1
+    assert "install failed on 1 host(s): web2" in partly.stderr
+    assert "web2: staging the upgrade failed" in partly.stderr
+    assert "succeeded on: web1" in partly.stderr
+    assert "deliver downgrade production --version=0.1.0 --host web1" in partly.stderr
+    assert hosts.ask("web1") == "hello 0.2.0" and hosts.ask("web2") == "hello 0.1.0"
+
     disagree = deliver(config, "upgrade", "production")
     assert disagree.exit_code == 2
-    assert "the hosts do not run the same version: web1 runs 0.1.0, web2 runs 0.2.0" in (
+    assert "the hosts do not run the same version: web1 runs 0.2.0, web2 runs 0.1.0" in (
         disagree.stderr
     )
 
 
 def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
-    hosts: Hosts, mix_app: UpgradeApp, tmp_path: Path
+    hosts: Hosts, mix_app: UpgradeApp
 ) -> None:
-    # a store holding only the running release: the upgrade has to be built --with it
-    store = tmp_path / "store"
-    store.mkdir()
-    for name in ("hello_0.1.0.release.json", "hello_0.1.0.release.tar.gz"):
-        shutil.copy(mix_app.store / name, store / name)
+    # an SSH store holding only the running release: the upgrade is built --with it, and the
+    # archives travel build host -> store host -> deploy hosts
+    store = f"store:{hosts.name}"
     config = hosts.config(mix_app, store)
+    ok(deliver(config, "upload", "release", "0.1.0", f"--dir={mix_app.store}"))
     ok(deliver(config, "deploy", "release", "production", "--start-deploy"))
     hosts.incr("web1", 3)
     started = pids(config)
@@ -270,7 +283,14 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     assert "Using the appup of hello from rel/appups/hello.appup" in result.stdout
     assert f"web1: 0.1.0 -> 0.2.0, hot (pid {started['web1']} kept)" in result.stdout
     assert hosts.ask("web1", "/state") == "%{count: 3}"
-    assert sorted(p.name for p in store.glob("*.upgrade.json")) == ["hello_0.2.0.upgrade.json"]
+    assert hosts.on("store", f"ls ~/{hosts.name}").split() == [
+        "hello_0.1.0.release.json",
+        "hello_0.1.0.release.tar.gz",
+        "hello_0.2.0.release.json",
+        "hello_0.2.0.release.tar.gz",
+        "hello_0.2.0.upgrade.json",
+        "hello_0.2.0.upgrade.tar.gz",
+    ]
 
     nothing = deliver(config, "upgrade", "production")
     assert nothing.exit_code == 2
