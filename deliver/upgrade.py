@@ -18,9 +18,10 @@ from deliver.config import Config
 from deliver.control import NodeStatus
 from deliver.errors import ReleaseNotFound, UsageError
 from deliver.hosts import connect_all, fan_out, select_hosts
-from deliver.hot_upgrade import install_upgrade, running_node
+from deliver.hot_upgrade import install_upgrade
 from deliver.output import Output
 from deliver.release import Release
+from deliver.release_handler import running_node
 from deliver.release_store import ReleaseStore, open_store
 
 
