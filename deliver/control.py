@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import NodeError
+from deliver.host_releases import record
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.remote import Remote
@@ -82,15 +83,19 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
 fi
 (cd current && {node.daemon(app)}) || exit 1
 ln -sfn "$(readlink current)" .running.new && mv -T .running.new running
+started_version=$(basename "$(readlink running)")
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
-  if pid=$({node.alive(app)} 2>/dev/null); then echo STATE=started; echo PID=$pid; exit 0; fi
+  if pid=$({node.alive(app)} 2>/dev/null); then
+    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+  fi
   if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
   then state=crashed; break; fi
   sleep 0.2
 done
+{record(state.root, "failed", "$started_version")}
 echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null

@@ -9,6 +9,7 @@
     ├── ReleaseNotFound           the store has no release matching the request
     ├── NodeError                 a node did not start, stop or answer as expected
     └── HostsFailed               one phase failed on some hosts: maps each host to its error
+        └── RolloutStopped        a batch failed: also says which hosts were left alone
 
 Messages are written for the person at the terminal: they say what failed, where, and when it
 helps, what to do next (`hint`).
@@ -92,6 +93,21 @@ class HostsFailed(DeliverError):
         if succeeded:
             lines.append(f"  succeeded on: {', '.join(succeeded)}")
         super().__init__("\n".join(lines))
+
+
+class RolloutStopped(HostsFailed):
+    """A batch of a rolling restart failed; `notes` say what happened to the other hosts."""
+
+    def __init__(
+        self,
+        phase: str,
+        errors: Mapping[str, BaseException],
+        succeeded: list[str],
+        notes: list[str],
+    ) -> None:
+        super().__init__(phase, errors, succeeded)
+        self.notes = notes
+        self.args = ("\n".join([str(self.args[0]), *(f"  {note}" for note in notes)]),)
 
 
 def _shorten(command: str, limit: int = 80) -> str:

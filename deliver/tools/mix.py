@@ -47,5 +47,11 @@ class MixNode:
     def running_version(self, app: str) -> str:
         return f"bin/{quote(app)} rpc {quote(f'IO.puts(Application.spec(:{app}, :vsn))')}"
 
+    def rpc(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} rpc {quote(expression)}"
+
+    def eval(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} eval {quote(expression)}"
+
     def log_files(self) -> str:
         return "tmp/log/erlang.log.*"
