@@ -5,10 +5,14 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 1. preflight: find the release root, what is current, whether the archive is already there,
    and whether there is room for it; nothing is changed on any host before all pass;
 2. prepare (free-running per host): upload the archive unless the host already holds it,
-   verify its sha256, extract it into a fresh directory, write the host's env file;
-3. switch, only once every host is prepared: rename a new `current` link over the old one,
+   verify its sha256, extract it into a fresh directory, write the host's env file,
+   and link shared files and host-local config into the release (links.py);
+3. with --run-migrations: the new release's migrations, on the primary host (migrate.py);
+4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
-4. with --start-deploy: stop the old node and start the new one, waiting until it answers.
+5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
+   before the next (rollout.py);
+6. prune each host to `keep_releases` (host_releases.py).
 """
 
 from __future__ import annotations
