@@ -273,3 +273,9 @@ def test_build_section_required_only_to_build(tmp_path: Path) -> None:
 def test_host_parsing(text: str, user: str | None, host: str, port: int | None) -> None:
     spec = HostSpec.parse(text)
     assert (spec.user, spec.hostname, spec.port, spec.name) == (user, host, port, text)
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).parent.parent / ".deliver.example"
+    config = load_config(example, environ={"PRODUCTION_DATABASE_URL": "postgres://x"})
+    assert set(config.environments) == {"staging", "production"}
