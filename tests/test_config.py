@@ -279,3 +279,7 @@ def test_the_shipped_example_is_valid() -> None:
     example = Path(__file__).parent.parent / ".deliver.example"
     config = load_config(example, environ={"PRODUCTION_DATABASE_URL": "postgres://x"})
     assert set(config.environments) == {"staging", "production"}
+    assert config.environment("production").primary.name == "deploy@web1.example.com"
+    assert config.migration_tasks().down == "MyApp.Release.rollback({version})"
+    assert config.health_check.url == "http://127.0.0.1:{PORT}/health"
+    assert config.links.overrides == {"vm.args": "~/my_app.vm.args"}
