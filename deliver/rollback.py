@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from deliver.config import Config
-from deliver.errors import DeliverError, HostsFailed, UsageError
+from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.health import health_urls
 from deliver.host_releases import HostReleases, read_host_releases, record
 from deliver.hosts import connect_all, fan_out, select_hosts
@@ -128,14 +128,20 @@ def show_host_releases(
     running and previous, and each one's last event; a warning names hosts that disagree."""
     env = config.environment(environment)
     targets = select_hosts(env, hosts)
+
+    def read(remote: Remote) -> HostReleases | None:
+        try:
+            return read_host_releases(remote, env.deliver_to, config.app)
+        except NodeError:  # nothing deployed there: a row saying so, not a failure
+            return None
+
     with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        found = fan_out(
-            "reading releases",
-            remotes,
-            lambda r: read_host_releases(r, env.deliver_to, config.app),
-        )
+        read_all = fan_out("reading releases", remotes, read)
     rows = []
-    for name, releases in found.items():
+    for name, releases in read_all.items():
+        if releases is None:
+            rows.append((name, "-", "nothing deployed", "-"))
+            continue
         for version in reversed(releases.present):
             marks = [
                 mark
@@ -151,8 +157,11 @@ def show_host_releases(
             rows.append((name, version, ",".join(marks) or "-", event))
     out.table(("HOST", "RELEASE", "STATE", "LAST EVENT"), rows)
     for what in ("current", "running"):
-        versions = {name: getattr(r, what) or "none" for name, r in found.items()}
+        versions = {
+            name: (getattr(releases, what) if releases else None) or "none"
+            for name, releases in read_all.items()
+        }
         if len(set(versions.values())) > 1:
             each = "; ".join(f"{name} {v}" for name, v in versions.items())
             out.warning(f"the hosts disagree on the {what} release: {each}")
-    return found
+    return {name: releases for name, releases in read_all.items() if releases is not None}
