@@ -63,7 +63,7 @@ def check_health(remote: Remote, url: HealthUrl, check: HealthCheck) -> str:
 
     Raises NodeError naming the URL (secrets masked) and the last status when no attempt
     returned 2xx."""
-    timeout = max(1, round(check.timeout))
+    timeout = f"{check.timeout:g}"
     script = f"""url={quote(url.value)}
 if command -v curl >/dev/null 2>&1; then
   fetch() {{ curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout} "$url" 2>/dev/null; }}
