@@ -4,7 +4,7 @@ ran well there, so rollback and pruning never pick a release that failed.
 Each host keeps a history file in its release root, one event per line, appended by the step
 that knows the outcome:
 
-    2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (deploy.switch)
+    2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)
     2024-05-01T10:00:04Z started 0.1.1        its node started and answered (control.start_node)
     2024-05-01T10:00:09Z failed 0.1.1         it crashed on start or failed its health check
     2024-05-01T10:07:00Z rolled_back 0.1.1    `deliver rollback` switched away from it
