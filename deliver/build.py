@@ -1,4 +1,5 @@
-"""`deliver build release`: build on the build host, fetch the archive into the store.
+"""`deliver build release`: build on the build host, then store the archive (a remote or S3
+store receives it from the build host directly).
 
 Every step runs over the one SSH connection to the build host. The build tree is reset to the
 exact commit pushed, the assembled release is removed before the build (a stale release is never
@@ -8,6 +9,7 @@ shipped), and the version comes from the release the tool just built (`start_erl
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 from deliver import git
@@ -16,7 +18,7 @@ from deliver.errors import CommandFailed, DeliverError
 from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, archive_name, now
-from deliver.release_store import LocalStore
+from deliver.release_store import open_store
 from deliver.remote import Remote
 from deliver.shell import exports, join, parse_key_values, quote, quote_path
 from deliver.tools import build_tool, detect_tool
@@ -46,9 +48,14 @@ def build_release(
     if git.working_tree_dirty(config.project_dir):
         out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
     host = build.host.name
-    with connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug) as (
-        remote,
-    ):
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        # a store that cannot take the release fails now, not after the build
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        store.check_host(remote)
         out.step(f"Preparing build directory {build.at} on {host}")
         build_dir = prepare_build_dir(remote, build.at)
         out.step(f"Pushing {target.description} ({target.commit[:10]}) to {host}")
@@ -71,13 +78,11 @@ def build_release(
             sha256=packed["SHA256"],
             size=int(packed["SIZE"]),
         )
-        out.step(f"Copying {release.archive_name} ({_megabytes(release.size)}) to the store")
-        store = LocalStore(config.release_store)
-        with out.progress("fetching from", {host: release.size}) as advance_for:
-            store.add(
-                release, lambda file: remote.download(packed["ARCHIVE"], file, advance_for(host))
-            )
-    out.step(f"Built {config.app} {release.version} -> {store.archive(release)}")
+        out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
+        totals = {host: release.size} if store.is_local else {}
+        with out.progress("fetching from", totals) as advance_for:
+            store.receive_from_host(release, remote, packed["ARCHIVE"], advance_for(host))
+        out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
     return release
 
 
