@@ -11,8 +11,9 @@ Layout on a host, under the environment's `deliver_to`:
 
 A hot upgrade (hot_upgrade.py) installs the new version into the directory the node runs from,
 whose releases/start_erl.data then names it: `releases/<new>` becomes an alias (symlink) of
-that directory and `current` points at the alias. A directory's version is therefore what its
-start_erl.data says, and `running` reports that.
+that directory and `current` points at the alias, while `running` still names the directory
+(so after a hot upgrade from 0.1.0 to 0.2.0, current is 0.2.0 and running is 0.1.0; `version`
+asks the node itself).
 
 Each action is one remote script per host, run on the connection the command already holds.
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import NodeError
+from deliver.host_releases import record
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.remote import Remote
@@ -57,8 +59,7 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
         f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0",
         "echo ROOT=$(pwd -P)",
         'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
-        "[ ! -e running ] || { v=$(cut -d' ' -f2 running/releases/start_erl.data 2>/dev/null);"
-        ' echo RUNNING=${v:-$(basename "$(readlink running)")}; }',
+        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         "t=current; [ ! -e running ] || t=running",
         'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
     )
@@ -89,15 +90,19 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
 fi
 (cd current && {node.daemon(app)}) || exit 1
 ln -sfn "releases/$(basename "$(cd current && pwd -P)")" .running.new && mv -T .running.new running
+started_version=$(basename "$(readlink current)")
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
-  if pid=$({node.alive(app)} 2>/dev/null); then echo STATE=started; echo PID=$pid; exit 0; fi
+  if pid=$({node.alive(app)} 2>/dev/null); then
+    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+  fi
   if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
   then state=crashed; break; fi
   sleep 0.2
 done
+{record(state.root, "failed", "$started_version")}
 echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null

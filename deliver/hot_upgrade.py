@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
-from deliver.config import Config, Environment
+from deliver.config import Config, Environment, RuntimeLinks
 from deliver.control import NodeStatus
 from deliver.deploy import upload
 from deliver.errors import HostsFailed, UsageError
@@ -66,7 +66,7 @@ def deploy_upgrade(
         remotes = opened.enter_context(
             connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
         )
-        return install_upgrade(out, env, remotes, store, upgrade)
+        return install_upgrade(out, env, remotes, store, upgrade, config.links)
 
 
 def install_upgrade(
@@ -75,8 +75,10 @@ def install_upgrade(
     remotes: Sequence[Remote],
     store: ReleaseStore,
     upgrade: Release,
+    links: RuntimeLinks | None = None,
 ) -> dict[str, NodeStatus]:
-    """Preflight, upload and install `upgrade` on hosts already connected."""
+    """Preflight, upload and install `upgrade` on hosts already connected; `links` are made in
+    the new version's files before it is installed (as a deploy makes them)."""
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
@@ -109,7 +111,7 @@ def install_upgrade(
     def on_host(remote: Remote) -> NodeStatus:
         check = checks[remote.name]
         switch = Switch(upgrade.app, check.version, upgrade.version, upgrade)
-        return _install_and_report(remote, out, check, switch)
+        return _install_and_report(remote, out, check, switch, links)
 
     return _run_install(out, env.name, pending, on_host, upgrade.from_version)
 
@@ -126,17 +128,22 @@ def downgrade(
         f"{', '.join(h.name for h in targets)}"
     )
     with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        checks = fan_out(
-            "preflight", remotes, lambda r: check_downgrade(r, env, config.app, version)
-        )
-        pending = _skip_done(out, remotes, checks, version)
+        return downgrade_hosts(out, env, remotes, config.app, version)
 
-        def on_host(remote: Remote) -> NodeStatus:
-            check = checks[remote.name]
-            switch = Switch(config.app, check.version, version, None)
-            return _install_and_report(remote, out, check, switch)
 
-        return _run_install(out, environment, pending, on_host, None)
+def downgrade_hosts(
+    out: Output, env: Environment, remotes: Sequence[Remote], app: str, version: str
+) -> dict[str, NodeStatus]:
+    """Preflight and hot-downgrade hosts already connected (also `deliver rollback`'s way back
+    from a hot upgrade)."""
+    checks = fan_out("preflight", remotes, lambda r: check_downgrade(r, env, app, version))
+    pending = _skip_done(out, remotes, checks, version)
+
+    def on_host(remote: Remote) -> NodeStatus:
+        check = checks[remote.name]
+        return _install_and_report(remote, out, check, Switch(app, check.version, version, None))
+
+    return _run_install(out, env.name, pending, on_host, None)
 
 
 def _skip_done(
@@ -176,8 +183,8 @@ def _run_install(
 
 
 def _install_and_report(
-    remote: Remote, out: Output, check: NodeCheck, switch: Switch
+    remote: Remote, out: Output, check: NodeCheck, switch: Switch, links: RuntimeLinks | None = None
 ) -> NodeStatus:
-    status = install(remote, check, switch)
+    status = install(remote, check, switch, links)
     out.host_status(remote.name, True, status.detail)
     return status

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deliver.config import Environment
+from deliver.config import Environment, RuntimeLinks
 from deliver.control import ENV_FILE, NodeStatus, read_state
 from deliver.deploy import SPACE_FACTOR, host_archive
 from deliver.errors import NodeError
+from deliver.host_releases import record
+from deliver.links import link_script
 from deliver.release import Release
 from deliver.remote import Remote
 from deliver.shell import join, parse_key_values, quote, tail
@@ -157,21 +159,27 @@ def _node_check(remote: Remote, values: dict[str, str], has_archive: bool) -> No
     )
 
 
-def install(remote: Remote, check: NodeCheck, switch: Switch) -> NodeStatus:
-    """Stage (for an upgrade), install and make permanent, verify, then record the version in
-    the layout. NodeError with the release handler's output when the node refuses."""
+def install(
+    remote: Remote, check: NodeCheck, switch: Switch, links: RuntimeLinks | None = None
+) -> NodeStatus:
+    """Stage (for an upgrade, with the host's `links` made in the new version's files),
+    install and make permanent, verify, then record the version in the layout. NodeError with
+    the release handler's output when the node refuses."""
     hot = hot_upgrades(check.tool)
     node = node_commands(check.tool)
     app, version = switch.app, switch.to_version
     stage = ""
     if switch.upgrade is not None:
         archive = f"{check.root}/releases/{host_archive(switch.upgrade)}"
+        directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
+        linked = link_script(check.root, version, links, directory) if links else ""
         # recorded first, so a retry after a failed install knows this build was staged
         stage = join(
             f"{{ awk -v v={quote(version)} '$1 != v' {STAGED_FILE} 2>/dev/null; "
             f"echo {quote(f'{version} {switch.upgrade.sha256}')}; }} > {STAGED_FILE}.new",
             f"mv {STAGED_FILE}.new {STAGED_FILE}",
             hot.stage_upgrade(app, archive, version),
+            f"( {linked}\n)" if linked else "",
         )
     body = f"""cd {quote(check.node_root)} || exit 1
 if ! out=$({{ {stage or ":"}; }} 2>&1); then
@@ -221,6 +229,7 @@ if [ {quote(version)} != {quote(name)} ] && {{ [ -L {target} ] || [ ! -e {target
   ln -sfn {quote(name)} releases/.alias.new && mv -T releases/.alias.new {quote(target)}
 fi
 ln -sfn {quote(target)} .current.new && mv -T .current.new current
+{record(check.root, "deployed", quote(version))}
 for link in releases/*; do
   if [ -L "$link" ] && [ "$link" != {quote(target)} ] && [ "$(readlink "$link")" = {quote(name)} ]
   then rm -f "$link"; fi

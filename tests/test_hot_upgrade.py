@@ -199,8 +199,17 @@ def test_hot_upgrade_keeps_the_process_and_converts_its_state_then_downgrade(
 
     again = ok(deliver(config, "deploy", "upgrade", "production"))
     assert "web1: already running 0.2.0" in again.stdout
+    on_hosts = ok(deliver(config, "show", "releases", "production")).stdout
+    assert re.search(r"web1\s+0\.2\.0\s+current,hot-upgraded in 0\.1\.0\s+deployed", on_hosts)
+    assert re.search(r"web1\s+0\.1\.0\s+running,previous\s+started", on_hosts)
 
-    downgraded = ok(deliver(config, "downgrade", "production", "--version=0.1.0"))
+    # back through the release handler: `downgrade`, or `rollback` of a hot upgrade
+    way_back = (
+        ("rollback", "production")
+        if app.name == "hello"
+        else ("downgrade", "production", "--version=0.1.0")
+    )
+    downgraded = ok(deliver(config, *way_back))
     assert "web1: 0.2.0 -> 0.1.0, hot" in downgraded.stdout
     assert pids(config) == started
     assert hosts.ask("web1") == f"{app.name} 0.1.0"

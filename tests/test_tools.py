@@ -147,3 +147,14 @@ def test_rebar3_builds_the_profile_into_an_empty_rel_dir() -> None:
 def test_a_tool_without_hot_upgrades_is_refused() -> None:
     with pytest.raises(UsageError, match="releases built with distillery cannot be hot-upgraded"):
         hot_upgrades("distillery")
+
+
+@pytest.mark.parametrize(
+    ("printed", "ok"),
+    [("ok", True), ("{badrpc, {'EXIT', {undef, []}}}", False), ('{error, "*** eval"}', False)],
+)
+def test_relx_rpc_fails_on_a_printed_error(tmp_path: Path, printed: str, ok: bool) -> None:
+    fake_script(tmp_path, "counter_erl", printed)
+    result = sh(tmp_path, Rebar3Node().rpc("counter_erl", "migrations:run()"))
+    assert (result.returncode == 0) == ok
+    assert (tmp_path / "calls.log").read_text() == "eval migrations:run().\n"

@@ -68,7 +68,8 @@ _CREATE_RELEASES = (
 #: Runs inside the node (`bin/<app> rpc`). install_release replaces every application's env with
 #: the .app env plus releases/<vsn>/sys.config, which lacks what config/runtime.exs computed at
 #: boot: the config providers are run into sys.config for the install (and the file restored),
-#: so no process ever sees the env without those values. make_permanent rewrites
+#: so no process ever sees the env without those values (a host-local sys.config symlink is put
+#: back as it was). make_permanent rewrites
 #: releases/start_erl.data, so a restart boots the new version.
 _INSTALL = """vsn = ~c"@VSN@"
 root = List.to_string(:code.root_dir())
@@ -89,12 +90,23 @@ config =
       Enum.reduce(providers, Config.Reader.merge(base, extra), fn {m, s}, acc -> m.load(acc, s) end)
     _ -> base
   end
-File.write!(sys, :io_lib.format(~c"%% coding: utf-8~n~tp.~n", [config]))
+# a host-local sys.config (link.sys_config) is a symlink: replace the link, never its target
+link = case :file.read_link(String.to_charlist(sys)) do
+  {:ok, target} -> target
+  _ -> nil
+end
+File.write!(sys <> ".deliver", :io_lib.format(~c"%% coding: utf-8~n~tp.~n", [config]))
+File.rename!(sys <> ".deliver", sys)
 result =
   try do
     :release_handler.install_release(vsn, [{:update_paths, true}])
   after
-    File.write!(sys, original)
+    if link do
+      File.rm!(sys)
+      :ok = :file.make_symlink(link, String.to_charlist(sys))
+    else
+      File.write!(sys, original)
+    end
   end
 case result do
   {:ok, _, _} -> :ok
@@ -126,6 +138,12 @@ class MixNode:
 
     def running_version(self, app: str) -> str:
         return f"bin/{quote(app)} rpc {quote(f'IO.puts(Application.spec(:{app}, :vsn))')}"
+
+    def rpc(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} rpc {quote(expression)}"
+
+    def eval(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} eval {quote(expression)}"
 
     def log_files(self) -> str:
         return "tmp/log/erlang.log.*"

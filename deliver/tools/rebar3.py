@@ -76,6 +76,12 @@ class Rebar3Tool:
         ]
 
 
+def _terminated(expression: str) -> str:
+    """relx's eval wants a full stop at the end."""
+    expression = expression.strip()
+    return expression if expression.endswith(".") else expression + "."
+
+
 def _app_of(appup: str) -> str:
     """`lib/my_app-1.2.0/ebin/my_app.appup` -> `my_app`."""
     return appup.rsplit("/", 1)[-1].removesuffix(".appup")
@@ -112,6 +118,28 @@ class Rebar3Node:
         return (
             f"out=$(bin/{quote(app)} eval {quote(check)}) && "
             'case "$out" in \'"\'*\'"\') echo "$out" | tr -d \'"\';; *) false;; esac'
+        )
+
+    def rpc(self, app: str, expression: str) -> str:
+        # `eval` prints the expression's value; a failure is a printed {error, ...}/{badrpc, ...}
+        return (
+            f"out=$(bin/{quote(app)} eval {quote(_terminated(expression))}) && "
+            'case "$out" in "{error,"*|"{badrpc,"*) printf \'%s\\n\' "$out" >&2; false;; '
+            "*) printf '%s\\n' \"$out\";; esac"
+        )
+
+    def eval(self, app: str, expression: str) -> str:
+        # relx has no offline eval: boot the release's own erts with start_clean and its code
+        body = expression.strip().removesuffix(".")
+        code = (
+            f"try begin {body} end of _ -> halt(0) catch C:R:S -> "
+            'io:format(standard_error, "~p:~p~n~p~n", [C, R, S]), halt(1) end.'
+        )
+        return (
+            "vsn=$(cut -d' ' -f2 releases/start_erl.data) && "
+            "erts=$(cut -d' ' -f1 releases/start_erl.data) && "
+            'erts-"$erts"/bin/erl -noshell -boot "$PWD/releases/$vsn/start_clean" '
+            f"-pa lib/*/ebin -eval {quote(code)}"
         )
 
     def log_files(self) -> str:
