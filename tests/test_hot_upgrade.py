@@ -6,6 +6,7 @@ upgrade 0.1.0 -> 0.2.0 is built once per module."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import urllib.request
@@ -281,6 +282,15 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     # archives travel build host -> store host -> deploy hosts
     store = f"store:{hosts.name}"
     config = hosts.config(mix_app, store)
+    # a host-local runtime.exs (link.runtime_exs): the upgraded node must run with it
+    local = f"~/{hosts.name}.runtime.exs"
+    runtime = (
+        'import Config\nconfig :hello, port: String.to_integer(System.fetch_env!("PORT"))\n'
+        'config :hello, marker: "host-local"\n'
+    )
+    for host in ("web1", "web2"):
+        hosts.on(host, f"printf '%s' {shlex.quote(runtime)} > {local}")
+    config.write_text(config.read_text() + f"link:\n  runtime_exs: {local}\n")
     ok(deliver(config, "upload", "release", "0.1.0", f"--dir={mix_app.store}"))
     ok(deliver(config, "deploy", "release", "production", "--start-deploy"))
     hosts.incr("web1", 3)
@@ -292,6 +302,12 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     assert "Using the appup of hello from rel/appups/hello.appup" in result.stdout
     assert f"web1: 0.1.0 -> 0.2.0, hot (pid {started['web1']} kept)" in result.stdout
     assert hosts.ask("web1", "/state") == "%{count: 3}"
+    # install_release resets the app env: the linked runtime.exs was applied again
+    assert hosts.sh("web1", "readlink releases/0.1.0/releases/0.2.0/runtime.exs") == (
+        hosts.on("web1", f"echo {local}")
+    )
+    marker = "IO.puts(Application.fetch_env!(:hello, :marker))"
+    assert hosts.sh("web1", f"cd running && bin/hello rpc {shlex.quote(marker)}") == "host-local"
     assert hosts.on("store", f"ls ~/{hosts.name}").split() == [
         "hello_0.1.0.release.json",
         "hello_0.1.0.release.tar.gz",
