@@ -2,7 +2,8 @@
 
 Layout on a host, under the environment's `deliver_to`:
 
-    releases/<version>/   an extracted release (with .deliver-tool and .deliver-sha256)
+    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256 and
+                          .deliver-revision: its commit and branch)
     current -> releases/<version>    what the next start boots (switched atomically)
     running -> releases/<version>    what the node was started from: stop, ping and version
                                      talk to it, so a switch never strands the running node
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import NodeError
+from deliver.hooks import Hooks, deploy_env
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.remote import Remote
@@ -36,6 +38,8 @@ class HostState:
     current: str | None
     running: str | None
     tool: str
+    revision: str | None = None  # of `current`
+    branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
         '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         "t=current; [ ! -e running ] || t=running",
         'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
+        "echo REVISION=$(sed -n 1p current/.deliver-revision 2>/dev/null)",
+        "echo BRANCH=$(sed -n 2p current/.deliver-revision 2>/dev/null)",
     )
     values = parse_key_values(remote.run(script, step="reading the deployed releases").stdout)
     if not values.get("ROOT") or not values.get("CURRENT"):
@@ -64,6 +70,8 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
         values["CURRENT"],
         values.get("RUNNING") or None,
         values.get("TOOL") or "mix",
+        values.get("REVISION") or None,
+        values.get("BRANCH") or None,
     )
 
 
@@ -184,6 +192,22 @@ def run_on_nodes(
         return fan_out(title.lower(), remotes, on_host)
 
 
+def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
+    """`action` between the pre_ and post_start_deployed_release hooks of each host."""
+    hooks = Hooks.load(config, out)
+    env = config.environment(environment)
+
+    def hooked(remote: Remote, state: HostState) -> NodeStatus:
+        hook_env = deploy_env(
+            config, env, remote, state.root, state.current or "", state.revision, state.branch
+        )
+        return hooks.around(
+            "start_deployed_release", remote, hook_env, lambda: action(remote, state)
+        )
+
+    return hooked
+
+
 def start(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
@@ -193,7 +217,12 @@ def start(
         environment,
         hosts,
         "Starting",
-        lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        with_start_hooks(
+            config,
+            out,
+            environment,
+            lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        ),
     )
 
 
@@ -219,7 +248,9 @@ def restart(
         environment,
         hosts,
         "Restarting",
-        lambda r, s: restart_node(r, s, config.app, config),
+        with_start_hooks(
+            config, out, environment, lambda r, s: restart_node(r, s, config.app, config)
+        ),
     )
 
 

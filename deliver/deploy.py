@@ -9,6 +9,9 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 3. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
 4. with --start-deploy: stop the old node and start the new one, waiting until it answers.
+
+Hooks: pre/post_extract_release_archive around each host's extraction (in phase 2), and
+pre/post_start_deployed_release around each host's restart (phase 4).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from deliver.config import Config, Environment
 from deliver.control import ENV_FILE, HostState, NodeStatus, restart_node
 from deliver.errors import DeliverError, UsageError
+from deliver.hooks import Hooks, deploy_env
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.release import Release
@@ -60,6 +64,7 @@ def deploy_release(
     store = LocalStore(config.release_store)
     release = store.find(config.app, version)
     archive = store.archive(release)
+    hooks = Hooks.load(config, out)
     names = ", ".join(h.name for h in targets)
     out.step(
         f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
@@ -79,7 +84,17 @@ def deploy_release(
                 check = checks[remote.name]
                 if not check.has_archive:
                     upload(remote, check.root, release, archive, advance(remote.name))
-                extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+                hook_env = deploy_env(
+                    config, env, remote, check.root, release.version, release.commit, release.branch
+                )
+                hooks.around(
+                    "extract_release_archive",
+                    remote,
+                    hook_env,
+                    lambda: extract(
+                        remote, check, release, env_file_text(env.host_env(remote.host))
+                    ),
+                )
                 out.host_status(remote.name, True, f"{release.version} ready")
 
             fan_out("prepare", remotes, prepare_host)
@@ -93,7 +108,20 @@ def deploy_release(
                 state = HostState(
                     remote.name, checks[remote.name].root, release.version, "current", release.tool
                 )
-                status = restart_node(remote, state, release.app, config)
+                status = hooks.around(
+                    "start_deployed_release",
+                    remote,
+                    deploy_env(
+                        config,
+                        env,
+                        remote,
+                        state.root,
+                        release.version,
+                        release.commit,
+                        release.branch,
+                    ),
+                    lambda: restart_node(remote, state, release.app, config),
+                )
                 out.host_status(remote.name, True, status.detail)
                 return status
 
@@ -175,6 +203,8 @@ if ! tar -xzf releases/{version}.tar.gz -C {quote(fresh)}; then
 fi
 echo {quote(release.tool)} > {quote(fresh)}/.deliver-tool
 echo {release.sha256} > {quote(fresh)}/.deliver-sha256
+printf '%s\\n' {quote(release.commit)} {quote(release.branch or "")} \\
+  > {quote(fresh)}/.deliver-revision
 rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
 """
     )

@@ -43,7 +43,7 @@ def isolated_environment(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
     for name in list(os.environ):
-        if name.startswith("DELIVER_"):
+        if name.startswith("DELIVER_") or name == "AUTO_VERSION":
             monkeypatch.delenv(name)
     for name, value in GIT_ENV.items():
         monkeypatch.setenv(name, value)
