@@ -506,7 +506,7 @@ class _Reader:
         return tuple(specs)
 
     def hook(self, point: str, entry: Any, key: tuple[str | int, ...], default: str) -> HookSpec:
-        source = f"{self.source}: {_key_text(key)}"
+        source = f"{Path(self.source).name}: {_key_text(key)}"
         if isinstance(entry, str):
             return HookSpec(point, source, default, run=self.string(entry, key))
         data = self.mapping(entry, key)

@@ -86,7 +86,7 @@ def point_names(point: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Hook:
     point: str
-    name: str  # for people: hooks/pre_compile.d/10-secrets, .deliver: hooks.pre_compile[0]
+    name: str  # for people: `hooks/pre_compile.d/10-secrets`, `.deliver: hooks.pre_start[0]`
     body: str
     runs_on: str
     env: Mapping[str, str | Secret] = field(default_factory=dict)
@@ -175,8 +175,10 @@ class Hooks:
         """The app's hooks/ files, then the .deliver file's hooks. Raises ConfigError."""
         hooks = find_hook_files(config.project_dir / HOOKS_DIR, out)
         for spec in config.hooks:
-            body = spec.run if spec.script is None else _read(spec.script, spec.source)
-            hooks.append(Hook(spec.point, spec.source, body or "", spec.runs_on, spec.env))
+            body, name = spec.run or "", spec.source
+            if spec.script is not None:
+                body, name = _read(spec.script, spec.source), f"{spec.script.name}, {spec.source}"
+            hooks.append(Hook(spec.point, name, body, spec.runs_on, spec.env))
         return cls(hooks, out, config.project_dir)
 
     def has(self, point: str) -> bool:

@@ -263,7 +263,7 @@ def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
         "mix format --check-formatted",
         "build",
     )
-    assert first.source == f"{tmp_path / '.deliver'}: hooks.pre_compile"
+    assert first.source == ".deliver: hooks.pre_compile"
     assert (second.point, second.runs_on) == ("post_start_deployed_release", "local")
     assert second.source.endswith("hooks.post_start_deployed_release[0]")
     assert (third.script, third.runs_on) == (tmp_path / "hooks" / "copy.sh", "deploy")

@@ -177,8 +177,8 @@ def test_failing_deploy_hook_names_each_host_and_switches_none(
     assert result.exit_code == 1
     assert "prepare failed on 2 host(s): web1, web2" in result.stderr
     assert (
-        f"web2: hook post_extract_release_archive ({config}: hooks.post_extract) failed on web2 "
-        "(exit status 4)" in result.stderr
+        "web2: hook post_extract_release_archive (deliver.yml: hooks.post_extract) failed on web2"
+        " (exit status 4)" in result.stderr
     )
     assert "refusing 0.1.0 on web1" in result.stderr
     assert "Switching" not in result.stdout
