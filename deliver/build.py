@@ -70,8 +70,7 @@ def build_release(
     """
     options = options or BuildOptions()
     build = config.require_build()
-    tool_name = detect_tool(config.project_dir, build, config.source)
-    tool = build_tool(tool_name)
+    tool = build_tool(detect_tool(config.project_dir, build, config.source))
     target = git.resolve_revision(
         config.project_dir, revision=revision, tag=tag, branch=branch or build.branch
     )
@@ -105,44 +104,10 @@ def build_release(
             build_at=build.at,
             extra=build.env,
         )
-        hooks.run("pre_init_app_remotely", remote, env)
-        out.step(f"Preparing build directory {build.at} on {host}")
-        build_dir = prepare_build_dir(remote, build.at)
-        env = replace(env, build_at=build_dir, cwd=build_dir)
-        hooks.run("post_init_app_remotely", remote, env)
-        hooks.run("pre_git_push", remote, env)
-        out.step(f"Pushing {target.description} ({target.commit[:10]}) to {host}")
-        out.detail(git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh))
-        hooks.run("post_git_push", remote, env)
-        out.step(f"Resetting build tree to {target.commit[:10]}")
-        remote.run(reset_command(build_dir, target.commit, build, options), step="reset")
-        tree = BuildTree(remote, out, build_dir, build)
+        tree, env = send_commit(config, remote, out, hooks, env, target, options)
         set_version(tree, plan)
         run_steps(tree, hooks, env, tool, config.app, plan)
-        out.step("Packing release archive")
-        packed = pack(
-            remote,
-            build_dir,
-            config.app,
-            tool.release_root(config.app, build),
-            tool.release_tarball(config.app, build),
-        )
-        if plan.enforced and packed["VERSION"] != plan.version:
-            raise DeliverError(
-                f"the build made version {packed['VERSION']}, not {plan.version} as asked: "
-                f"does the build read its version from {', '.join(plan.patches) or 'mix.exs'}"
-                " or $DELIVER_VERSION?"
-            )
-        release = Release(
-            app=config.app,
-            version=packed["VERSION"],
-            commit=target.commit,
-            branch=target.branch,
-            tool=tool.node_tool(build),
-            built_at=now(),
-            sha256=packed["SHA256"],
-            size=int(packed["SIZE"]),
-        )
+        release = pack_release(tree, tool, config.app, target, plan)
         check_unused(
             store.releases(config.app),
             release.version,
@@ -151,12 +116,68 @@ def build_release(
             str(store.path),
         )
         out.step(f"Copying {release.archive_name} ({_megabytes(release.size)}) to the store")
+        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
         with out.progress("fetching from", {host: release.size}) as advance_for:
-            store.add(
-                release, lambda file: remote.download(packed["ARCHIVE"], file, advance_for(host))
-            )
+            store.add(release, lambda file: remote.download(archive, file, advance_for(host)))
     out.step(f"Built {config.app} {release.version} -> {store.archive(release)}")
     return release
+
+
+def send_commit(
+    config: Config,
+    remote: Remote,
+    out: Output,
+    hooks: Hooks,
+    env: HookEnv,
+    target: git.Revision,
+    options: BuildOptions,
+) -> tuple[BuildTree, HookEnv]:
+    """Prepare the build directory, push the commit and reset the build tree to it, with the
+    init_app_remotely and git_push hooks; returns the tree and the hook env that knows it."""
+    build = config.require_build()
+    hooks.run("pre_init_app_remotely", remote, env)
+    out.step(f"Preparing build directory {build.at} on {remote.name}")
+    build_dir = prepare_build_dir(remote, build.at)
+    env = replace(env, build_at=build_dir, cwd=build_dir)
+    hooks.run("post_init_app_remotely", remote, env)
+    hooks.run("pre_git_push", remote, env)
+    out.step(f"Pushing {target.description} ({target.commit[:10]}) to {remote.name}")
+    out.detail(git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh))
+    hooks.run("post_git_push", remote, env)
+    out.step(f"Resetting build tree to {target.commit[:10]}")
+    remote.run(reset_command(build_dir, target.commit, build, options), step="reset")
+    return BuildTree(remote, out, build_dir, build), env
+
+
+def pack_release(
+    tree: BuildTree, tool: BuildTool, app: str, target: git.Revision, plan: VersionPlan
+) -> Release:
+    """Archive what the tool built; it must carry the version asked for, if any."""
+    tree.out.step("Packing release archive")
+    build = tree.build
+    packed = pack(
+        tree.remote,
+        tree.path,
+        app,
+        tool.release_root(app, build),
+        tool.release_tarball(app, build),
+    )
+    if plan.enforced and packed["VERSION"] != plan.version:
+        raise DeliverError(
+            f"the build made version {packed['VERSION']}, not {plan.version} as asked: "
+            f"does it read its version from {', '.join(plan.patches) or 'mix.exs'}"
+            " or $DELIVER_VERSION?"
+        )
+    return Release(
+        app=app,
+        version=packed["VERSION"],
+        commit=target.commit,
+        branch=target.branch,
+        tool=tool.node_tool(build),
+        built_at=now(),
+        sha256=packed["SHA256"],
+        size=int(packed["SIZE"]),
+    )
 
 
 def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
@@ -220,8 +241,8 @@ class BuildTree:
     path: str
     build: BuildConfig
 
-    def run(self, step: BuildStep, extra: Mapping[str, str | Secret]) -> None:
-        self.out.step(f"{step.title} (MIX_ENV={self.build.mix_env})")
+    def run(self, step: BuildStep, tool: str, extra: Mapping[str, str | Secret]) -> None:
+        self.out.step(f"{step.title} ({tool}, MIX_ENV={self.build.mix_env})")
         self.remote.run(in_build_dir(self.path, self.build, step.command, extra), step=step.title)
 
 
@@ -243,7 +264,7 @@ def run_steps(
     for step in tool.build_steps(app, tree.build):
         if step.hook:
             hooks.run(f"pre_{step.hook}", tree.remote, env)
-        tree.run(step, extra)
+        tree.run(step, tool.name, extra)
         if step.hook:
             hooks.run(f"post_{step.hook}", tree.remote, env)
 

@@ -240,8 +240,18 @@ def test_host_parsing(text: str, user: str | None, host: str, port: int | None) 
 
 def test_the_shipped_example_is_valid() -> None:
     example = Path(__file__).parent.parent / ".deliver.example"
-    config = load_config(example, environ={"PRODUCTION_DATABASE_URL": "postgres://x"})
+    secret_file = Path("~/secrets/my_app/prod.secret.exs").expanduser()  # in the test's HOME
+    secret_file.parent.mkdir(parents=True)
+    secret_file.write_text("import Config\n")
+    environ = {"PRODUCTION_DATABASE_URL": "postgres://x", "MY_APP_SECRET_KEY_BASE": "skb"}
+    config = load_config(example, environ=environ)
     assert set(config.environments) == {"staging", "production"}
+    assert [hook.point for hook in config.hooks] == [
+        "pre_erlang_clean_compile",
+        "pre_erlang_generate_release",
+        "post_start_deployed_release",
+        "post_git_push",
+    ]
 
 
 def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
