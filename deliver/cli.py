@@ -276,6 +276,11 @@ def check_config(ctx: Context) -> None:
     for env in config.environments.values():
         hosts = ", ".join(h.name for h in env.hosts)
         ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+    from deliver.hooks import Hooks
+
+    for point, hooks in Hooks.load(config, ctx.out).by_point.items():
+        for hook in hooks:
+            ctx.out.info(f"hook {point}: {hook.name} (runs on {hook.runs_on})")
 
 
 # sandbox ---------------------------------------------------------------------------------------

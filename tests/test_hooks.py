@@ -44,6 +44,33 @@ def test_aliases_and_points() -> None:
     assert len(POINTS) == 16
 
 
+def test_hook_files_are_found_by_point_and_say_where_they_run(tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks"
+    (hooks / "pre_start.d").mkdir(parents=True)
+    (hooks / "pre_start.d" / "10-drain").write_text("#!/bin/bash\n# runs_on: local\necho\n")
+    (hooks / "pre_start.d" / ".hidden").write_text("echo\n")
+    (hooks / "pre_start_deployed_release").write_text("echo\n")
+    (hooks / "pre_compil").write_text("echo\n")  # a typo: warned about, not run
+    (hooks / "pre-commit").write_text("echo\n")  # a git hook, say: not ours, no warning
+    (tmp_path / ".deliver").write_text(
+        "app: hello\nhooks:\n  pre_start: {run: echo, runs_on: local}\n"
+    )
+    result = run_cli("--config", tmp_path / ".deliver", "check", "config")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-3:] == [
+        "hook pre_start_deployed_release: hooks/pre_start_deployed_release (runs on deploy)",
+        "hook pre_start_deployed_release: hooks/pre_start.d/10-drain (runs on local)",
+        "hook pre_start_deployed_release: .deliver: hooks.pre_start (runs on local)",
+    ]
+    assert result.stderr == "warning: hooks/pre_compil is not named after a hook point: not run\n"
+    (hooks / "pre_compile").write_text("# runs_on: deploy\n")
+    wrong = run_cli("--config", tmp_path / ".deliver", "check", "config")
+    assert wrong.exit_code == 2
+    assert "hooks/pre_compile: runs_on: expected build or local for pre_erlang_clean_compile" in (
+        wrong.stderr
+    )
+
+
 @pytest.mark.slow
 def test_every_hook_point_fires_in_order_with_its_environment(
     sandbox: Sandbox, tmp_path: Path

@@ -160,6 +160,7 @@ def test_localhost_builds_without_ssh_incrementally_and_cleanly(
     assert first.exit_code == 0, first.output
     assert "Preparing build directory" in first.stdout and "on localhost" in first.stdout
     (build_dir / "_build" / "kept-unless-clean").write_text("")
+    (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").write_text("")
     (build_dir / "untracked.txt").write_text("")
 
     counter = repo / "lib/hello/counter.ex"
@@ -167,7 +168,13 @@ def test_localhost_builds_without_ssh_incrementally_and_cleanly(
     git(repo, "commit", "-qam", "start counting at 100")
     commit = git(repo, "rev-parse", "HEAD")
     second = run_cli(
-        "--config", config, "build", "release", "--auto-version=revision", "--skip-git-clean"
+        "--config",
+        config,
+        "build",
+        "release",
+        "--auto-version=revision",
+        "--skip-git-clean",
+        "--skip-mix-clean",
     )
     assert second.exit_code == 0, second.output
     archive = repo / f".deliver-releases/hello_0.1.0+{commit[:7]}.release.tar.gz"
@@ -176,8 +183,10 @@ def test_localhost_builds_without_ssh_incrementally_and_cleanly(
     )
     assert (build_dir / "untracked.txt").exists()
     assert (build_dir / "_build" / "kept-unless-clean").exists()
+    assert (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").exists()
 
     third = run_cli("--config", config, "build", "release", "--auto-version=revision", "--clean")
     assert third.exit_code == 0, third.output
     assert not (build_dir / "untracked.txt").exists()
     assert not (build_dir / "_build" / "kept-unless-clean").exists()
+    assert not (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").exists()
