@@ -1,4 +1,5 @@
-"""`deliver build release`: build on the build host, fetch the archive into the store.
+"""`deliver build release`: build on the build host, then store the archive (a remote or S3
+store receives it from the build host directly).
 
 Every step runs over the one connection to the build host (`localhost`: this machine, no
 SSH). The build tree is reset to the exact commit pushed; deps and _build are kept between
@@ -15,6 +16,7 @@ generate release), each wrapped in its pre_/post_ hooks.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from deliver.hooks import HookEnv, Hooks
 from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, archive_name, now
-from deliver.release_store import LocalStore
+from deliver.release_store import open_store
 from deliver.remote import Remote
 from deliver.shell import Secret, exports, join, parse_key_values, quote, quote_path
 from deliver.tools import BuildStep, BuildTool, build_tool, detect_tool
@@ -83,16 +85,24 @@ def build_release(
         tool.version_sources(build),
         _with_default_auto_version(options.versions, build),
     )
-    store = LocalStore(config.release_store)
-    if plan.version:  # refuse before building what could not be stored
-        check_unused(
-            store.releases(config.app), plan.version, target.commit, options.force, str(store.path)
-        )
     hooks = Hooks.load(config, out)
     host = build.host.name
-    with connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug) as (
-        remote,
-    ):
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        # a store that cannot take the release fails now, not after the build
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        store.check_host(remote)
+        if plan.version:  # a version the store cannot take is refused before building it
+            check_unused(
+                store.releases(config.app),
+                plan.version,
+                target.commit,
+                options.force,
+                store.location,
+            )
         env = HookEnv(
             app=config.app,
             host=host,
@@ -113,13 +123,14 @@ def build_release(
             release.version,
             release.commit,
             options.force,
-            str(store.path),
+            store.location,
         )
-        out.step(f"Copying {release.archive_name} ({_megabytes(release.size)}) to the store")
+        out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
         archive = f"{tree.path}/_build/deliver/{release.archive_name}"
-        with out.progress("fetching from", {host: release.size}) as advance_for:
-            store.add(release, lambda file: remote.download(archive, file, advance_for(host)))
-    out.step(f"Built {config.app} {release.version} -> {store.archive(release)}")
+        totals = {host: release.size} if store.is_local else {}
+        with out.progress("fetching from", totals) as advance_for:
+            store.receive_from_host(release, remote, archive, advance_for(host))
+        out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
     return release
 
 

@@ -241,18 +241,67 @@ def show() -> None:
 @pass_context
 def show_releases(ctx: Context) -> None:
     """List the releases in the store: version, commit, branch, build time, size."""
-    from deliver.release_store import LocalStore
+    from deliver.release_store.commands import show_releases as run
 
-    config = ctx.config()
-    releases = LocalStore(config.release_store).releases(config.app)
-    if not releases:
-        ctx.out.info(f"no releases of {config.app} in {config.release_store}")
-        return
-    rows = [
-        (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
-        for r in releases
-    ]
-    ctx.out.table(("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE"), rows)
+    run(ctx.config(), ctx.out)
+
+
+# release store ---------------------------------------------------------------------------------
+
+_LOCAL_DIR_HELP = "The local directory (default: .deliver-releases beside the .deliver file)."
+
+
+@cli.group(context_settings=SETTINGS)
+def upload() -> None:
+    """Copy a release from a local directory into the remote or S3 release store."""
+
+
+@upload.command("release", context_settings=SETTINGS)
+@click.argument("version", required=False)
+@click.option("--dir", "local_dir", type=click.Path(path_type=Path), help=_LOCAL_DIR_HELP)
+@click.option("--force", is_flag=True, help="Replace a different build of the same version.")
+@pass_context
+def upload_release(ctx: Context, version: str | None, local_dir: Path | None, force: bool) -> None:
+    """Upload VERSION (default: the newest local one) to the configured release store."""
+    from deliver.release_store.commands import upload_release as run
+
+    run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
+
+
+@cli.group(context_settings=SETTINGS)
+def download() -> None:
+    """Copy a release from the remote or S3 release store into a local directory."""
+
+
+@download.command("release", context_settings=SETTINGS)
+@click.argument("version", required=False)
+@click.option("--dir", "local_dir", type=click.Path(path_type=Path), help=_LOCAL_DIR_HELP)
+@click.option("--force", is_flag=True, help="Replace a different build of the same version.")
+@pass_context
+def download_release(
+    ctx: Context, version: str | None, local_dir: Path | None, force: bool
+) -> None:
+    """Download VERSION (default: the newest) from the release store, checking its sha256."""
+    from deliver.release_store.commands import download_release as run
+
+    run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
+
+
+@cli.group(context_settings=SETTINGS)
+def prune() -> None:
+    """Remove old releases."""
+
+
+@prune.command("releases", context_settings=SETTINGS)
+@click.option(
+    "--keep", type=click.IntRange(min=1), required=True, help="How many of the newest to keep."
+)
+@pass_context
+def prune_releases(ctx: Context, keep: int) -> None:
+    """Delete all but the KEEP newest releases from the release store."""
+    from deliver.release_store.commands import prune_releases as run
+
+    run(ctx.config(), ctx.out, keep)
 
 
 @cli.group(context_settings=SETTINGS)
@@ -303,13 +352,14 @@ def sandbox(ctx: click.Context, directory: Path) -> None:
 
 @sandbox.command("up", context_settings=SETTINGS)
 @click.option("--targets", default=2, show_default=True, help="Number of target hosts.")
+@click.option("--store", is_flag=True, help="Add a host `store` for a release store over SSH.")
 @click.pass_context
-def sandbox_up(ctx: click.Context, targets: int) -> None:
+def sandbox_up(ctx: click.Context, targets: int, store: bool) -> None:
     """Start a build host and TARGETS target hosts (replacing a running sandbox)."""
     from deliver.sandbox import start_sandbox
 
     out: Output = ctx.obj.out
-    box = start_sandbox(ctx.obj.sandbox_dir, targets)
+    box = start_sandbox(ctx.obj.sandbox_dir, targets, store=store)
     out.step(f"Sandbox running in {box.root}")
     for host in box.hosts:
         out.info(
@@ -328,7 +378,8 @@ def sandbox_config(ctx: click.Context, app: str) -> None:
     box = load_sandbox(ctx.obj.sandbox_dir)
     if box is None:
         raise UsageError(f"no sandbox in {ctx.obj.sandbox_dir}", hint="deliver sandbox up")
-    click.echo(box.deliver_config(app), nl=False)
+    store = f"{box.store_host.name}:releases" if box.store_host else None
+    click.echo(box.deliver_config(app, release_store=store), nl=False)
 
 
 @sandbox.command("down", context_settings=SETTINGS)

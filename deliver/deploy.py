@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from deliver.config import Config, Environment
 from deliver.control import ENV_FILE, HostState, NodeStatus, restart_node
@@ -29,7 +28,7 @@ from deliver.hooks import Hooks, deploy_env
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import LocalStore
+from deliver.release_store import ReleaseStore, open_store
 from deliver.remote import Progress, Remote
 from deliver.shell import env_file_text, join, parse_key_values, quote, quote_path
 
@@ -61,29 +60,40 @@ def deploy_release(
     """
     env = config.environment(environment)
     targets = select_hosts(env, hosts)
-    store = LocalStore(config.release_store)
-    release = store.find(config.app, version)
-    archive = store.archive(release)
-    hooks = Hooks.load(config, out)
-    names = ", ".join(h.name for h in targets)
-    out.step(
-        f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
-        f"{environment}: {names}"
-    )
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        checks = fan_out("preflight", remotes, lambda r: preflight(r, env, release))
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        release = store.find(config.app, version)
+        hooks = Hooks.load(config, out)
+        names = ", ".join(h.name for h in targets)
+        out.step(
+            f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
+            f"{environment}: {names}"
+        )
+        remotes = opened.enter_context(
+            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+
+        def check_host(remote: Remote) -> Preflight:
+            check = preflight(remote, env, release)
+            if not check.has_archive:
+                store.check_host(remote)
+            return check
+
+        checks = fan_out("preflight", remotes, check_host)
         uploads = [r for r in remotes if not checks[r.name].has_archive]
         skipped = len(remotes) - len(uploads)
+        transfer = "Uploading to" if store.is_local else f"Fetching from {store.location} onto"
         out.step(
-            f"Uploading to {len(uploads)} host(s) and extracting"
+            f"{transfer} {len(uploads)} host(s) and extracting"
             + (f" ({skipped} already had the archive)" if skipped else "")
         )
-        with out.progress("uploading to", {r.name: release.size for r in uploads}) as advance:
+        totals = {r.name: release.size for r in uploads} if store.is_local else {}
+        with out.progress("uploading to", totals) as advance:
 
             def prepare_host(remote: Remote) -> None:
                 check = checks[remote.name]
                 if not check.has_archive:
-                    upload(remote, check.root, release, archive, advance(remote.name))
+                    upload(remote, check.root, release, store, advance(remote.name))
                 hook_env = deploy_env(
                     config, env, remote, check.root, release.version, release.commit, release.branch
                 )
@@ -167,20 +177,21 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
 
 
 def upload(
-    remote: Remote, root: str, release: Release, archive: Path, progress: Progress | None
+    remote: Remote, root: str, release: Release, store: ReleaseStore, progress: Progress | None
 ) -> None:
-    """Send the archive to a temporary name, verify it, and only then give it its name."""
+    """Bring the archive to a temporary name (uploaded, or fetched by the host from the store),
+    verify its sha256, and only then give it its name."""
     final = f"{root}/releases/{release.version}.tar.gz"
     partial = f"{root}/releases/.{release.version}.tar.gz.part"
     try:
-        remote.upload(archive, partial, progress)
+        store.send_to_host(release, remote, partial, progress)
     except DeliverError:
         remote.run(f"rm -f {quote(partial)}", check=False)
         raise
     remote.run(
         join(
             f'echo "{release.sha256}  "{quote(partial)} | sha256sum -c --status '
-            f'|| {{ rm -f {quote(partial)}; echo "the upload arrived corrupted (sha256 mismatch)";'
+            f'|| {{ rm -f {quote(partial)}; echo "the archive arrived corrupted (sha256 mismatch)";'
             " exit 1; }",
             f"mv {quote(partial)} {quote(final)}",
             f"echo {release.sha256} > {quote(final + '.sha256')}",

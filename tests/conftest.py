@@ -1,9 +1,9 @@
 """Shared fixtures: an isolated environment, real sshd hosts, a sample app repo, and the CLI
 run in-process.
 
-The sandbox (a build host and two targets) and the first build of the sample app are
-session-scoped: building a real release takes seconds, so tests share it. A test that deploys
-gets its own `deliver_to` directory, so tests never see each other's releases or nodes.
+The sandbox (a build host, two targets and a store host) and the first build of the sample
+app are session-scoped: building a real release takes seconds, so tests share it. A test that
+deploys gets its own `deliver_to` directory, so tests never see each other's releases or nodes.
 """
 
 from __future__ import annotations
@@ -38,13 +38,15 @@ GIT_ENV = {
 def isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test sees the developer's HOME, ~/.ssh/config or DELIVER_* variables."""
+    """No test sees the developer's HOME, ~/.ssh/config, ~/.aws, DELIVER_* or AWS_* variables."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
     for name in list(os.environ):
-        if name.startswith("DELIVER_") or name == "AUTO_VERSION":
+        if name.startswith(("DELIVER_", "AWS_")) or name == "AUTO_VERSION":
             monkeypatch.delenv(name)
+    # boto3 would otherwise ask the EC2 metadata address for credentials: loopback only here
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for name, value in GIT_ENV.items():
         monkeypatch.setenv(name, value)
 
@@ -97,7 +99,12 @@ def make_app_repo(directory: Path) -> Path:
 
 
 def write_config(
-    path: Path, sandbox: Sandbox, *, deliver_to: str, store: Path | None = None, extra: str = ""
+    path: Path,
+    sandbox: Sandbox,
+    *,
+    deliver_to: str,
+    store: Path | str | None = None,
+    extra: str = "",
 ) -> Path:
     text = sandbox.deliver_config("hello", deliver_to=deliver_to)
     if store is not None:
@@ -109,7 +116,7 @@ def write_config(
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     root = tmp_path_factory.mktemp("sandbox")
-    box = start_sandbox(root, targets=2)
+    box = start_sandbox(root, targets=2, store=True)
     yield box
     stop_sandbox(root)
 

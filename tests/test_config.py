@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deliver.config import HostSpec, load_config
+from deliver.config import HostSpec, S3StoreSpec, SshStoreSpec, load_config
 from deliver.errors import ConfigError
 from deliver.shell import Secret
 
@@ -88,7 +88,8 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "colour: blue\n",
             ".deliver: colour: unknown key (expected one of: app, build, "
-            "environments, hooks, keep_releases, release_store, ssh, start_timeout, stop_timeout)",
+            "environments, hooks, keep_releases, release_store, s3, ssh, start_timeout, "
+            "stop_timeout)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),
@@ -236,6 +237,116 @@ def test_build_section_required_only_to_build(tmp_path: Path) -> None:
 def test_host_parsing(text: str, user: str | None, host: str, port: int | None) -> None:
     spec = HostSpec.parse(text)
     assert (spec.user, spec.hostname, spec.port, spec.name) == (user, host, port, text)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("releases", "{dir}/releases"),
+        ("/srv/releases", "/srv/releases"),
+        ("./odd:name", "{dir}/odd:name"),
+        ("store:releases", SshStoreSpec(HostSpec.parse("store"), "~/releases")),
+        (
+            "deploy@store.example.com:/srv/rel/",
+            SshStoreSpec(HostSpec.parse("deploy@store.example.com"), "/srv/rel"),
+        ),
+        ("store:~/rel", SshStoreSpec(HostSpec.parse("store"), "~/rel")),
+        (
+            "ssh://deploy@store.example.com:2222/srv/rel",
+            SshStoreSpec(HostSpec.parse("deploy@store.example.com:2222"), "/srv/rel"),
+        ),
+        ("ssh://store/~/rel", SshStoreSpec(HostSpec.parse("store"), "~/rel")),
+        ("ssh://[::1]:22/rel", SshStoreSpec(HostSpec.parse("[::1]:22"), "/rel")),
+        ("s3://my-bucket", S3StoreSpec("my-bucket")),
+        ("s3://my.bucket/team/hello/", S3StoreSpec("my.bucket", "team/hello")),
+    ],
+)
+def test_release_store_kinds(tmp_path: Path, value: str, expected: object) -> None:
+    config = load_config(write(tmp_path, VALID + f"release_store: {value}\n"), environ={})
+    if isinstance(expected, str):
+        expected = Path(expected.format(dir=tmp_path))
+    assert config.release_store == expected
+
+
+def test_release_store_prints_as_written_back() -> None:
+    assert str(SshStoreSpec(HostSpec.parse("deploy@store"), "~/rel")) == "deploy@store:~/rel"
+    spec = SshStoreSpec(HostSpec.parse("deploy@store:2222"), "/srv/rel")
+    assert str(spec) == "ssh://deploy@store:2222/srv/rel"
+    assert str(S3StoreSpec("bucket", "a/b")) == "s3://bucket/a/b"
+    assert str(S3StoreSpec("bucket")) == "s3://bucket"
+
+
+def test_s3_settings_and_environment_override(tmp_path: Path) -> None:
+    text = VALID + (
+        "release_store: s3://releases/hello\n"
+        "s3:\n  endpoint_url: http://127.0.0.1:8333/\n  region: eu-central-1\n"
+        "  profile: ci\n  addressing_style: virtual\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.release_store == S3StoreSpec(
+        "releases", "hello", "http://127.0.0.1:8333", "eu-central-1", "ci", "virtual"
+    )
+    environ = {"DELIVER_RELEASE_STORE": "s3://other"}
+    store = load_config(write(tmp_path, text), environ=environ).release_store
+    assert isinstance(store, S3StoreSpec)
+    assert (store.bucket, store.prefix, store.region) == ("other", "", "eu-central-1")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "release_store: s3://My_Bucket\n",
+            'release_store: expected "s3://bucket[/prefix]" with a bucket name of 3-63 '
+            "lowercase letters, digits, dots and hyphens, got 's3://My_Bucket'",
+        ),
+        (
+            "release_store: s3://\n",
+            'release_store: expected "s3://bucket[/prefix]" with a bucket name of 3-63 '
+            "lowercase letters, digits, dots and hyphens, got 's3://'",
+        ),
+        (
+            "release_store: https://example.com/releases\n",
+            "release_store: unsupported scheme https:// (expected a local path, "
+            "[user@]host:path, ssh:// or s3://)",
+        ),
+        (
+            "release_store: 'store:'\n",
+            'release_store: expected "[user@]host:path" with a path after ":", got \'store:\'',
+        ),
+        (
+            "release_store: a@b@store:/x\n",
+            "release_store: expected \"[user@]host:path\", got 'a@b@store:/x'",
+        ),
+        (
+            "release_store: ssh://store\n",
+            "release_store: expected \"ssh://[user@]host[:port]/path\", got 'ssh://store'",
+        ),
+        (
+            "release_store: ssh://store:99999/x\n",
+            "release_store: expected \"ssh://[user@]host[:port]/path\", got 'ssh://store:99999/x'",
+        ),
+        ("release_store: [a]\n", "release_store: expected a non-empty string, got a list"),
+        (
+            "s3: {endpoint_url: 127.0.0.1:8333}\n",
+            "s3.endpoint_url: expected \"http(s)://host[:port]\", got '127.0.0.1:8333'",
+        ),
+        (
+            "s3: {addressing_style: dns}\n",
+            "s3.addressing_style: expected one of auto, path, virtual, got 'dns'",
+        ),
+        (
+            "s3: {bucket: x}\n",
+            "s3.bucket: unknown key (expected one of: addressing_style, endpoint_url, profile, "
+            "region)",
+        ),
+    ],
+)
+def test_invalid_release_stores(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, VALID + text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert str(error.value) == f"{path}: {message}"
 
 
 def test_the_shipped_example_is_valid() -> None:
