@@ -19,6 +19,7 @@ from deliver.output import Output
 
 if TYPE_CHECKING:
     from deliver.config import Config
+    from deliver.rollout import Rollout
 
 
 class ExitCode(IntEnum):
@@ -90,6 +91,27 @@ def _host_option(function: Callable[..., Any]) -> Callable[..., Any]:
         metavar="HOST",
         help="Only this host (repeatable, or comma-separated).",
     )(function)
+
+
+def _rollout_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--rollback-on-failure",
+        is_flag=True,
+        help="Switch a batch that fails to start or its health check back, and restart it.",
+    )(function)
+    return click.option(
+        "--batch",
+        metavar="N|N%",
+        help="Restart N hosts (or N% of them) at a time, each batch healthy before the next.",
+    )(function)
+
+
+def _rollout(batch: str | None, rollback_on_failure: bool) -> Rollout | None:
+    from deliver.rollout import BatchSize, Rollout
+
+    if batch is None and not rollback_on_failure:
+        return None
+    return Rollout(None if batch is None else BatchSize.parse(batch), rollback_on_failure)
 
 
 def _environment(words: Sequence[str], config: Config, required: bool) -> str:
@@ -184,6 +206,10 @@ def deploy() -> None:
 @click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
 @click.option("--version", "version", help="The stored version (default: the newest).")
 @click.option("--start-deploy", is_flag=True, help="Stop the old node and start the new one.")
+@click.option(
+    "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
+)
+@_rollout_options
 @_host_option
 @pass_context
 def deploy_release(
@@ -191,6 +217,9 @@ def deploy_release(
     target: tuple[str, ...],
     version: str | None,
     start_deploy: bool,
+    run_migrations: bool,
+    batch: str | None,
+    rollback_on_failure: bool,
     hosts: tuple[str, ...],
 ) -> None:
     """Upload, extract and switch to a release on every host, in parallel."""
@@ -204,7 +233,92 @@ def deploy_release(
         version=version,
         hosts=hosts,
         start=start_deploy,
+        run_migrations=run_migrations,
+        rollout=_rollout(batch, rollback_on_failure),
     )
+
+
+# update ----------------------------------------------------------------------------------------
+
+
+@cli.command("update", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--revision", help="Build this commit (sha or any git revision).")
+@click.option("--tag", help="Build this tag.")
+@click.option("--branch", help="Build the head of this branch (default: the current one).")
+@click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
+@click.option(
+    "--start-deploy", is_flag=True, help="Restart on the new release and verify its version."
+)
+@click.option(
+    "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
+)
+@_rollout_options
+@_host_option
+@pass_context
+def update(
+    ctx: Context,
+    target: tuple[str, ...],
+    revision: str | None,
+    tag: str | None,
+    branch: str | None,
+    mix_env: str | None,
+    start_deploy: bool,
+    run_migrations: bool,
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Build a release and deploy it (build release + deploy release)."""
+    from deliver.update import update as run
+
+    ctx.overrides[("build", "mix_env")] = mix_env
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        revision=revision,
+        tag=tag,
+        branch=branch,
+        hosts=hosts,
+        start=start_deploy,
+        run_migrations=run_migrations,
+        rollout=_rollout(batch, rollback_on_failure),
+    )
+
+
+# rollback and migrations -----------------------------------------------------------------------
+
+
+@cli.command("rollback", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--version", help="Go back to this release (default: the previous good one).")
+@_host_option
+@pass_context
+def rollback(
+    ctx: Context, environment: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+) -> None:
+    """Switch every host back to an earlier release still on it, and restart."""
+    from deliver.rollback import rollback as run
+
+    config = ctx.config()
+    run(config, ctx.out, _environment(environment, config, True), version=version, hosts=hosts)
+
+
+@cli.command("migrate", context_settings=SETTINGS)
+@click.argument("words", nargs=-1, metavar="[ENVIRONMENT] [up|down]")
+@click.option("--version", help="Migrate to this version (required for down).")
+@pass_context
+def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
+    """Run the app's migrations on the environment's primary host."""
+    from deliver.migrate import DIRECTIONS
+    from deliver.migrate import migrate as run
+
+    config = ctx.config()
+    direction = words[-1] if words and words[-1] in DIRECTIONS else "up"
+    rest = words[:-1] if words and words[-1] in DIRECTIONS else words
+    run(config, ctx.out, _environment(rest, config, False), direction, version)
 
 
 # node control ----------------------------------------------------------------------------------
@@ -224,7 +338,28 @@ def _node_command(name: str, summary: str) -> None:
 
 _node_command("start", "Start the deployed release; waits until the node answers.")
 _node_command("stop", "Stop the running node; waits until it is gone.")
-_node_command("restart", "Stop the node, then start the current release.")
+
+
+@cli.command("restart", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@_rollout_options
+@_host_option
+@pass_context
+def restart(
+    ctx: Context,
+    environment: tuple[str, ...],
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Stop the node, then start the current release (in batches with --batch)."""
+    from deliver.rollout import restart as run
+
+    config = ctx.config()
+    rollout = _rollout(batch, rollback_on_failure)
+    run(config, ctx.out, _environment(environment, config, False), hosts, rollout)
+
+
 _node_command("ping", "Check that the node answers on each host.")
 _node_command("version", "Print the version each node is running.")
 
@@ -234,16 +369,36 @@ _node_command("version", "Print the version each node is running.")
 
 @cli.group(context_settings=SETTINGS)
 def show() -> None:
-    """Show what the release store holds."""
+    """Show the releases in the store or on the hosts, and the migration status."""
 
 
 @show.command("releases", context_settings=SETTINGS)
+@click.argument("environment", required=False)
+@_host_option
 @pass_context
-def show_releases(ctx: Context) -> None:
-    """List the releases in the store: version, commit, branch, build time, size."""
+def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...]) -> None:
+    """The releases in the store (version, commit, branch, build time, size), or with
+    ENVIRONMENT those on each of its hosts."""
+    config = ctx.config()
+    if environment is not None:
+        from deliver.rollback import show_host_releases
+
+        show_host_releases(config, ctx.out, environment, hosts)
+        return
     from deliver.release_store.commands import show_releases as run
 
-    run(ctx.config(), ctx.out)
+    run(config, ctx.out)
+
+
+@show.command("migrations", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@pass_context
+def show_migrations(ctx: Context, environment: tuple[str, ...]) -> None:
+    """The migration status, from the environment's primary host."""
+    from deliver.migrate import show_migrations as run
+
+    config = ctx.config()
+    run(config, ctx.out, _environment(environment, config, False))
 
 
 # release store ---------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ class HostSpec:
     user: str | None = None
     port: int | None = None
     env: Mapping[str, str | Secret] = field(default_factory=dict)
+    #: migrations run on the environment's primary host (default: its first host)
+    primary: bool = False
 
     @property
     def name(self) -> str:
@@ -141,6 +143,61 @@ class Environment:
         """The environment a node runs with on `host`: environment-wide, then per-host."""
         return {**self.env, **host.env}
 
+    @property
+    def primary(self) -> HostSpec:
+        """The host that runs once-per-environment tasks such as migrations."""
+        return next((host for host in self.hosts if host.primary), self.hosts[0])
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """Elixir (or Erlang) expressions run by `bin/<app> rpc` or `eval`; `{version}` in `down`."""
+
+    up: str
+    down: str
+    status: str
+
+    @classmethod
+    def for_app(cls, app: str) -> Migrations:
+        """Phoenix's convention: a `<App>.Release` module in the app, no helper library."""
+        module = "".join(part.capitalize() for part in app.split("_")) + ".Release"
+        return cls(
+            f"{module}.migrate()",
+            f"{module}.rollback({{version}})",
+            f"{module}.migrations_status()",
+        )
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """After a restart: the node must answer, and `url` (when set) must return 2xx.
+
+    `{NAME}` in the url is taken from the host's env (e.g. `http://127.0.0.1:{PORT}/`); the
+    url is fetched on the host itself, where the app listens.
+    """
+
+    url: str | None = None
+    timeout: float = 5.0
+    retries: int = 3
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class RuntimeLinks:
+    """What each extracted release gets linked in from outside it on the host.
+
+    `linked_dirs` / `linked_files` (relative to the release root) point into
+    `<deliver_to>/shared/`, kept across releases; `overrides` maps a file inside
+    `releases/<version>/` (vm.args, sys.config, runtime.exs) to a host-local file.
+    """
+
+    linked_dirs: tuple[str, ...] = ()
+    linked_files: tuple[str, ...] = ()
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.linked_dirs or self.linked_files or self.overrides)
+
 
 @dataclass(frozen=True)
 class SshStoreSpec:
@@ -200,6 +257,12 @@ class Config:
     stop_timeout: float = 30.0
     keep_releases: int = 5
     hooks: tuple[HookSpec, ...] = ()
+    migrations: Migrations | None = None
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+    links: RuntimeLinks = field(default_factory=RuntimeLinks)
+
+    def migration_tasks(self) -> Migrations:
+        return self.migrations or Migrations.for_app(self.app)
 
     def require_build(self) -> BuildConfig:
         if self.build is None:
@@ -324,13 +387,19 @@ class _Reader:
             "stop_timeout",
             "keep_releases",
             "hooks",
+            "migrations",
+            "health_check",
+            "linked_dirs",
+            "linked_files",
+            "link",
         }
         self.reject_unknown(data, (), known)
         build = None if data.get("build") is None else self.build(data["build"])
+        app = self.app(data.get("app"), build)
         return Config(
             source=self.source,
             project_dir=self.project_dir,
-            app=self.app(data.get("app"), build),
+            app=app,
             build=build,
             release_store=self.release_store(
                 data.get("release_store", ".deliver-releases"), self.s3(data.get("s3", {}))
@@ -339,7 +408,10 @@ class _Reader:
             ssh=self.ssh(data.get("ssh", {})),
             start_timeout=self.number(data.get("start_timeout", 30), ("start_timeout",)),
             stop_timeout=self.number(data.get("stop_timeout", 30), ("stop_timeout",)),
-            keep_releases=int(self.number(data.get("keep_releases", 5), ("keep_releases",))),
+            keep_releases=self.count(data.get("keep_releases", 5), ("keep_releases",)),
+            migrations=None if "migrations" not in data else self.migrations(data, app),
+            health_check=self.health_check(data.get("health_check", {})),
+            links=self.links(data),
             hooks=self.hooks(data.get("hooks", {})),
         )
 
@@ -432,12 +504,15 @@ class _Reader:
 
     def host(self, value: Any, key: tuple[str | int, ...]) -> HostSpec:
         env: dict[str, str | Secret] = {}
+        primary = False
         if isinstance(value, dict):
-            self.reject_unknown(value, key, {"host", "env"})
+            self.reject_unknown(value, key, {"host", "env", "primary"})
             env = self.env(value.get("env", {}), (*key, "env"))
+            primary = self.boolean(value.get("primary", False), (*key, "primary"))
             value = value.get("host")
         try:
-            return HostSpec.parse(value if isinstance(value, str) else "", env)
+            spec = HostSpec.parse(value if isinstance(value, str) else "", env)
+            return replace(spec, primary=True) if primary else spec
         except ValueError:
             shown = _kind(value)
             raise self.fail(
@@ -588,6 +663,11 @@ class _Reader:
             duplicates = {h.name for h in specs if [s.name for s in specs].count(h.name) > 1}
             if duplicates:
                 raise self.fail((*key, "hosts"), f"host listed twice: {sorted(duplicates)[0]}")
+            primaries = [h.name for h in specs if h.primary]
+            if len(primaries) > 1:
+                raise self.fail(
+                    (*key, "hosts"), f"only one host can be primary, got {', '.join(primaries)}"
+                )
             result[str(name)] = Environment(
                 name=str(name),
                 hosts=specs,
@@ -699,6 +779,74 @@ class _Reader:
                 data.get("connect_timeout", 10), ("ssh", "connect_timeout")
             ),
         )
+
+    def boolean(self, value: Any, key: tuple[str | int, ...]) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def count(self, value: Any, key: tuple[str | int, ...]) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(key, f"expected a whole number of at least 1, got {_kind(value)}")
+        return value
+
+    def migrations(self, data: dict[str, Any], app: str) -> Migrations:
+        key = ("migrations",)
+        raw = self.mapping(data["migrations"], key)
+        self.reject_unknown(raw, key, {"up", "down", "status"})
+        tasks = {
+            name: self.string(raw[name], (*key, name))
+            for name in ("up", "down", "status")
+            if name in raw
+        }
+        if "down" in tasks and "{version}" not in tasks["down"]:
+            raise self.fail(
+                (*key, "down"), "must contain {version}: a rollback needs the version to go to"
+            )
+        return replace(Migrations.for_app(app), **tasks)
+
+    def health_check(self, value: Any) -> HealthCheck:
+        key = ("health_check",)
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"url", "timeout", "retries", "interval"})
+        url = data.get("url")
+        if url is not None:
+            url = self.string(url, (*key, "url"))
+            if not re.match(r"^https?://", url):
+                raise self.fail((*key, "url"), f"expected an http:// or https:// URL, got {url!r}")
+        return HealthCheck(
+            url=url,
+            timeout=self.number(data.get("timeout", 5), (*key, "timeout")),
+            retries=self.count(data.get("retries", 3), (*key, "retries")),
+            interval=self.number(data.get("interval", 1), (*key, "interval")),
+        )
+
+    def links(self, data: dict[str, Any]) -> RuntimeLinks:
+        link = self.mapping(data.get("link", {}), ("link",))
+        self.reject_unknown(link, ("link",), set(LINKABLE))
+        return RuntimeLinks(
+            linked_dirs=self.relative_paths(data.get("linked_dirs", []), ("linked_dirs",)),
+            linked_files=self.relative_paths(data.get("linked_files", []), ("linked_files",)),
+            overrides={
+                LINKABLE[name]: self.string(path, ("link", name)) for name, path in link.items()
+            },
+        )
+
+    def relative_paths(self, value: Any, key: tuple[str | int, ...]) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of paths, got {_kind(value)}")
+        paths = []
+        for index, raw in enumerate(value):
+            text = self.string(raw, (*key, index))
+            path = text.strip("/")
+            if text.startswith(("/", "~")) or ".." in path.split("/"):
+                raise self.fail((*key, index), f"expected a path inside the release, got {raw!r}")
+            paths.append(path)
+        return tuple(paths)
+
+
+#: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.
+LINKABLE = {"vm_args": "vm.args", "sys_config": "sys.config", "runtime_exs": "runtime.exs"}
 
 
 def detect_app(project_dir: Path) -> str | None:

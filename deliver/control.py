@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import NodeError
-from deliver.hooks import Hooks, deploy_env
+from deliver.hooks import StartHooks
+from deliver.host_releases import record
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.remote import Remote
@@ -38,8 +39,6 @@ class HostState:
     current: str | None
     running: str | None
     tool: str
-    revision: str | None = None  # of `current`
-    branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,6 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
         '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         "t=current; [ ! -e running ] || t=running",
         'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
-        "echo REVISION=$(sed -n 1p current/.deliver-revision 2>/dev/null)",
-        "echo BRANCH=$(sed -n 2p current/.deliver-revision 2>/dev/null)",
     )
     values = parse_key_values(remote.run(script, step="reading the deployed releases").stdout)
     if not values.get("ROOT") or not values.get("CURRENT"):
@@ -70,8 +67,6 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
         values["CURRENT"],
         values.get("RUNNING") or None,
         values.get("TOOL") or "mix",
-        values.get("REVISION") or None,
-        values.get("BRANCH") or None,
     )
 
 
@@ -90,15 +85,19 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
 fi
 (cd current && {node.daemon(app)}) || exit 1
 ln -sfn "$(readlink current)" .running.new && mv -T .running.new running
+started_version=$(basename "$(readlink running)")
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
-  if pid=$({node.alive(app)} 2>/dev/null); then echo STATE=started; echo PID=$pid; exit 0; fi
+  if pid=$({node.alive(app)} 2>/dev/null); then
+    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+  fi
   if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
   then state=crashed; break; fi
   sleep 0.2
 done
+{record(state.root, "failed", "$started_version")}
 echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null
@@ -194,16 +193,11 @@ def run_on_nodes(
 
 def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
     """`action` between the pre_ and post_start_deployed_release hooks of each host."""
-    hooks = Hooks.load(config, out)
-    env = config.environment(environment)
+    hooks = StartHooks(config, out, config.environment(environment))
 
     def hooked(remote: Remote, state: HostState) -> NodeStatus:
-        hook_env = deploy_env(
-            config, env, remote, state.root, state.current or "", state.revision, state.branch
-        )
-        return hooks.around(
-            "start_deployed_release", remote, hook_env, lambda: action(remote, state)
-        )
+        version = state.current or ""
+        return hooks.around(remote, state.root, version, lambda: action(remote, state))
 
     return hooked
 

@@ -5,31 +5,39 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 1. preflight: find the release root, what is current, whether the archive is already there,
    and whether there is room for it; nothing is changed on any host before all pass;
 2. prepare (free-running per host): upload the archive unless the host already holds it,
-   verify its sha256, extract it into a fresh directory, write the host's env file;
-3. switch, only once every host is prepared: rename a new `current` link over the old one,
+   verify its sha256, extract it into a fresh directory, write the host's env file,
+   and link shared files and host-local config into the release (links.py);
+3. with --run-migrations: the new release's migrations, on the primary host (migrate.py);
+4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
-4. with --start-deploy: stop the old node and start the new one, waiting until it answers.
+5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
+   before the next (rollout.py);
+6. prune each host to `keep_releases` (host_releases.py).
 
-Hooks: pre/post_extract_release_archive around each host's extraction (in phase 2), and
-pre/post_start_deployed_release around each host's restart (phase 4).
+Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
+pre/post_start_deployed_release around each host's restart (phase 5, in rollout.py).
 """
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from deliver.config import Config, Environment
-from deliver.control import ENV_FILE, HostState, NodeStatus, restart_node
+from deliver.control import ENV_FILE
 from deliver.errors import DeliverError, UsageError
-from deliver.hooks import Hooks, deploy_env
+from deliver.health import health_urls
+from deliver.hooks import Hooks, StartHooks, deploy_env
+from deliver.host_releases import interrupts_deferred, prune_hosts, switch_current
 from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.links import link_release
+from deliver.migrate import migrate_new_release, primary_remote
 from deliver.output import Output
 from deliver.release import Release
 from deliver.release_store import ReleaseStore, open_store
 from deliver.remote import Progress, Remote
+from deliver.rollout import HostPlan, Rollout, roll_out
 from deliver.shell import env_file_text, join, parse_key_values, quote, quote_path
 
 #: An extracted release takes about three times its compressed archive.
@@ -52,14 +60,23 @@ def deploy_release(
     version: str | None = None,
     hosts: Sequence[str] = (),
     start: bool = False,
+    run_migrations: bool = False,
+    rollout: Rollout | None = None,
 ) -> Release:
     """Deploy `version` (default: the newest in the store) to the environment's hosts.
 
+    With `run_migrations`, the new release's migrations run on the primary host before any
+    host is switched; with `start`, hosts are switched and restarted batch by batch (rollout.py).
+    Afterwards each host is pruned to `keep_releases`.
+
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
-    switched unless all were prepared), UsageError for a bad --host.
+    switched unless all were prepared), RolloutStopped, UsageError for a bad --host.
     """
     env = config.environment(environment)
     targets = select_hosts(env, hosts)
+    if rollout and not start:
+        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
+    urls = health_urls(config.health_check, env, targets) if start else {}
     with ExitStack() as opened:
         store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
         release = store.find(config.app, version)
@@ -97,45 +114,46 @@ def deploy_release(
                 hook_env = deploy_env(
                     config, env, remote, check.root, release.version, release.commit, release.branch
                 )
-                hooks.around(
-                    "extract_release_archive",
-                    remote,
-                    hook_env,
-                    lambda: extract(
-                        remote, check, release, env_file_text(env.host_env(remote.host))
-                    ),
-                )
+
+                def unpack() -> None:
+                    extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+                    link_release(remote, check.root, release.version, config.links)
+
+                hooks.around("extract_release_archive", remote, hook_env, unpack)
                 out.host_status(remote.name, True, f"{release.version} ready")
 
             fan_out("prepare", remotes, prepare_host)
-        out.step(f"Switching to {release.version}")
-        with _interrupts_deferred():
-            fan_out("switch", remotes, lambda r: switch(r, checks[r.name].root, release.version))
+        if run_migrations:
+            primary = primary_remote(env, remotes)
+            migrate_new_release(config, out, primary, checks[primary.name].root, release)
         if start:
-            out.step(f"Restarting {release.app} with {release.version}")
-
-            def restart_host(remote: Remote) -> NodeStatus:
-                state = HostState(
-                    remote.name, checks[remote.name].root, release.version, "current", release.tool
+            plans = {
+                name: HostPlan(
+                    check.root,
+                    release.tool,
+                    check.current,
+                    release.version,
+                    switch=True,
+                    fallback=check.current if check.current != release.version else None,
                 )
-                status = hooks.around(
-                    "start_deployed_release",
-                    remote,
-                    deploy_env(
-                        config,
-                        env,
-                        remote,
-                        state.root,
-                        release.version,
-                        release.commit,
-                        release.branch,
-                    ),
-                    lambda: restart_node(remote, state, release.app, config),
+                for name, check in checks.items()
+            }
+            roll_out(
+                config,
+                out,
+                remotes,
+                plans,
+                rollout or Rollout(),
+                urls,
+                StartHooks(config, out, env),
+            )
+        else:
+            out.step(f"Switching to {release.version}")
+            with interrupts_deferred():
+                fan_out(
+                    "switch", remotes, lambda r: switch(r, checks[r.name].root, release.version)
                 )
-                out.host_status(remote.name, True, status.detail)
-                return status
-
-            fan_out("start", remotes, restart_host)
+        prune_hosts(out, remotes, env.deliver_to, config.app, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
     return release
 
@@ -226,28 +244,4 @@ rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
 
 def switch(remote: Remote, root: str, version: str) -> None:
     """Point `current` at the release with one rename: there is no moment without it."""
-    remote.run(
-        join(
-            f"cd {quote(root)}",
-            f"ln -sfn releases/{quote(version)} .current.new",
-            "mv -T .current.new current",
-        ),
-        step="switching",
-    )
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
-    received: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread: nothing to defer
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+    switch_current(remote, root, version)

@@ -10,6 +10,7 @@
     ├── StoreError                the release store refused or failed (bucket, permission, sha)
     ├── NodeError                 a node did not start, stop or answer as expected
     └── HostsFailed               one phase failed on some hosts: maps each host to its error
+        └── RolloutStopped        a batch failed: also says which hosts were left alone
 
 Messages are written for the person at the terminal: they say what failed, where, and when it
 helps, what to do next (`hint`).
@@ -102,6 +103,21 @@ class HostsFailed(DeliverError):
         # one piece of advice shared by every failed host is worth printing once
         hints = {getattr(error, "hint", None) for error in errors.values()}
         self.hint = hints.pop() if len(hints) == 1 else None
+
+
+class RolloutStopped(HostsFailed):
+    """A batch of a rolling restart failed; `notes` say what happened to the other hosts."""
+
+    def __init__(
+        self,
+        phase: str,
+        errors: Mapping[str, BaseException],
+        succeeded: list[str],
+        notes: list[str],
+    ) -> None:
+        super().__init__(phase, errors, succeeded)
+        self.notes = notes
+        self.args = ("\n".join([str(self.args[0]), *(f"  {note}" for note in notes)]),)
 
 
 def _shorten(command: str, limit: int = 80) -> str:

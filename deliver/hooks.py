@@ -239,6 +239,28 @@ class Hooks:
             )
 
 
+class StartHooks:
+    """pre/post_start_deployed_release around each host's (re)start in one environment, for
+    `start`, `restart`, `deploy --start-deploy`, `rollback` alike. REVISION and BRANCH come
+    from the started release's `.deliver-revision` (written at extraction), read only when
+    there are start hooks."""
+
+    POINT = "start_deployed_release"
+
+    def __init__(self, config: Config, out: Output, environment: Environment) -> None:
+        self.config, self.environment = config, environment
+        self.hooks = Hooks.load(config, out)
+
+    def around(self, remote: Remote, root: str, version: str, action: Callable[[], T]) -> T:
+        if not (self.hooks.has(f"pre_{self.POINT}") or self.hooks.has(f"post_{self.POINT}")):
+            return action()
+        revision_file = f"{quote(root)}/releases/{quote(version)}/.deliver-revision"
+        found = remote.run(f"cat {revision_file} 2>/dev/null", check=False).stdout.splitlines()
+        revision, branch = [*found, "", ""][:2]
+        env = deploy_env(self.config, self.environment, remote, root, version, revision, branch)
+        return self.hooks.around(self.POINT, remote, env, action)
+
+
 def remote_command(hook: Hook, env: HookEnv) -> str:
     """One shell command that writes the script to a private temp file, runs it in `env.cwd`
     with the hook's environment, removes it, and exits with the script's status."""

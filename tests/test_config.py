@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from deliver.config import HostSpec, S3StoreSpec, SshStoreSpec, load_config
+from deliver.config import (
+    HealthCheck,
+    HostSpec,
+    Migrations,
+    RuntimeLinks,
+    S3StoreSpec,
+    SshStoreSpec,
+    load_config,
+)
 from deliver.errors import ConfigError
 from deliver.shell import Secret
 
@@ -87,9 +95,9 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID + "colour: blue\n",
-            ".deliver: colour: unknown key (expected one of: app, build, "
-            "environments, hooks, keep_releases, release_store, s3, ssh, start_timeout, "
-            "stop_timeout)",
+            ".deliver: colour: unknown key (expected one of: app, build, environments, "
+            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, migrations, "
+            "release_store, s3, ssh, start_timeout, stop_timeout)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),
@@ -182,6 +190,50 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
             ),
             ".deliver: environments.production.hosts: host listed twice: web1.example.com",
         ),
+        (
+            VALID.replace("      - web1.example.com\n", "      - {host: web1, primary: yes}\n")
+            + "        primary: true\n",
+            ".deliver: environments.production.hosts: only one host can be primary, got web1, "
+            "deploy@web2.example.com",
+        ),
+        (
+            VALID.replace("      - web1.example.com\n", "      - {host: web1, primary: 1}\n"),
+            ".deliver: environments.production.hosts[0].primary: expected true or false, got 1",
+        ),
+        (
+            VALID + "migrations: {down: Hello.Release.rollback_all()}\n",
+            ".deliver: migrations.down: must contain {version}: a rollback needs the version to "
+            "go to",
+        ),
+        (
+            VALID + "migrations: {sideways: x}\n",
+            ".deliver: migrations.sideways: unknown key (expected one of: down, status, up)",
+        ),
+        (
+            VALID + "health_check: {url: 127.0.0.1:4000}\n",
+            ".deliver: health_check.url: expected an http:// or https:// URL, got '127.0.0.1:4000'",
+        ),
+        (
+            VALID + "health_check: {url: 'http://x/', retries: 0}\n",
+            ".deliver: health_check.retries: expected a whole number of at least 1, got 0",
+        ),
+        (
+            VALID + "keep_releases: 2.5\n",
+            ".deliver: keep_releases: expected a whole number of at least 1, got 2.5",
+        ),
+        (
+            VALID + "linked_dirs: [uploads, ../etc]\n",
+            ".deliver: linked_dirs[1]: expected a path inside the release, got '../etc'",
+        ),
+        (
+            VALID + "linked_files: /etc/passwd\n",
+            ".deliver: linked_files: expected a list of paths, got '/etc/passwd'",
+        ),
+        (
+            VALID + "link: {vm.args: ~/vm.args}\n",
+            ".deliver: link.vm.args: unknown key (expected one of: runtime_exs, sys_config, "
+            "vm_args)",
+        ),
     ],
 )
 def test_invalid_files_name_the_key_and_the_problem(
@@ -192,6 +244,43 @@ def test_invalid_files_name_the_key_and_the_problem(
         load_config(path, environ={})
     expected = message.replace(".deliver:", f"{path}:", 1).replace("{dir}", str(tmp_path))
     assert str(error.value) == expected
+
+
+def test_day_two_defaults_follow_the_phoenix_release_convention(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID.replace("app: hello", "app: my_shop")), environ={})
+    assert config.migration_tasks() == Migrations(
+        "MyShop.Release.migrate()",
+        "MyShop.Release.rollback({version})",
+        "MyShop.Release.migrations_status()",
+    )
+    assert config.keep_releases == 5
+    assert config.health_check == HealthCheck(url=None, timeout=5, retries=3, interval=1)
+    assert not config.links
+    assert config.environment("production").primary.name == "web1.example.com"
+
+
+def test_day_two_keys(tmp_path: Path) -> None:
+    text = VALID + (
+        "        primary: true\n"
+        "keep_releases: 3\n"
+        "migrations: {up: 'Shop.Tasks.up()'}\n"
+        "health_check: {url: 'http://127.0.0.1:{PORT}/health', timeout: 2, retries: 5}\n"
+        "linked_dirs: [uploads, tmp/log/]\n"
+        "linked_files: [etc/app.conf]\n"
+        "link: {vm_args: ~/vm.args, runtime_exs: /etc/hello/runtime.exs}\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.environment("production").primary.name == "deploy@web2.example.com"
+    assert config.keep_releases == 3
+    assert config.migration_tasks() == Migrations(
+        "Shop.Tasks.up()", "Hello.Release.rollback({version})", "Hello.Release.migrations_status()"
+    )
+    assert config.health_check == HealthCheck("http://127.0.0.1:{PORT}/health", 2, 5, 1)
+    assert config.links == RuntimeLinks(
+        ("uploads", "tmp/log"),
+        ("etc/app.conf",),
+        {"vm.args": "~/vm.args", "runtime.exs": "/etc/hello/runtime.exs"},
+    )
 
 
 def test_environment_variable_errors_name_the_variable(tmp_path: Path) -> None:
@@ -357,6 +446,10 @@ def test_the_shipped_example_is_valid() -> None:
     environ = {"PRODUCTION_DATABASE_URL": "postgres://x", "MY_APP_SECRET_KEY_BASE": "skb"}
     config = load_config(example, environ=environ)
     assert set(config.environments) == {"staging", "production"}
+    assert config.environment("production").primary.name == "deploy@web1.example.com"
+    assert config.migration_tasks().down == "MyApp.Release.rollback({version})"
+    assert config.health_check.url == "http://127.0.0.1:{PORT}/health"
+    assert config.links.overrides == {"vm.args": "~/my_app.vm.args"}
     assert [hook.point for hook in config.hooks] == [
         "pre_erlang_clean_compile",
         "pre_erlang_generate_release",

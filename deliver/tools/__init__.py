@@ -83,6 +83,15 @@ class NodeCommands(Protocol):
 
     def running_version(self, app: str) -> str: ...
 
+    def rpc(self, app: str, expression: str) -> str:
+        """Evaluate `expression` inside the running node; exits non-zero if it raises."""
+        ...
+
+    def eval(self, app: str, expression: str) -> str:
+        """Evaluate `expression` in a fresh VM of this release (its code loaded, apps not
+        started), without connecting to a running node."""
+        ...
+
     def log_files(self) -> str: ...
 
 

@@ -78,6 +78,12 @@ class MixNode:
         version = f'Application.spec(:{app}, :vsn) || System.get_env("RELEASE_VSN")'
         return f"bin/{quote(app)} rpc {quote(f'IO.puts({version})')}"
 
+    def rpc(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} rpc {quote(expression)}"
+
+    def eval(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} eval {quote(expression)}"
+
     def log_files(self) -> str:
         return "tmp/log/erlang.log.*"
 
