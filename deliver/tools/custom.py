@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deliver.config import BuildConfig, CustomBuild
 from deliver.errors import ConfigError
-from deliver.tools import BuildStep, VersionSource
+from deliver.tools import BuildStep, BuildTool, VersionSource
 from deliver.tools.mix import MIX_VERSION
 
 
@@ -55,4 +55,4 @@ def _expand(path: str | None, app: str, build: BuildConfig) -> str | None:
     return path
 
 
-TOOL = CustomTool()
+TOOL: BuildTool = CustomTool()

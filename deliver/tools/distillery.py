@@ -13,7 +13,7 @@ from pathlib import Path
 
 from deliver.config import BuildConfig
 from deliver.shell import quote
-from deliver.tools import BuildStep, VersionSource
+from deliver.tools import BuildStep, BuildTool, NodeCommands, VersionSource
 from deliver.tools.mix import MIX_VERSION
 
 
@@ -83,9 +83,15 @@ class DistilleryNode:
         expression = f"to_string(Application.spec(:{app}, :vsn))"
         return f'v=$(bin/{quote(app)} rpc {quote(expression)}) && echo "$v" | tr -d \'"\''
 
+    def rpc(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} rpc {quote(expression)}"
+
+    def eval(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} eval {quote(expression)}"
+
     def log_files(self) -> str:
         return "var/log/erlang.log.*"
 
 
-TOOL = DistilleryTool()
-NODE = DistilleryNode()
+TOOL: BuildTool = DistilleryTool()
+NODE: NodeCommands = DistilleryNode()

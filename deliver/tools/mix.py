@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deliver.config import BuildConfig
 from deliver.shell import quote
-from deliver.tools import BuildStep, VersionSource
+from deliver.tools import BuildStep, BuildTool, NodeCommands, VersionSource
 
 #: mix.exs keeps the version as `version: "1.2.3"` in project/0, or in `@version "1.2.3"`
 #: (then project/0 says `version: @version`, which the first pattern does not match).
@@ -88,5 +88,5 @@ class MixNode:
         return "tmp/log/erlang.log.*"
 
 
-TOOL = MixTool()
-NODE = MixNode()
+TOOL: BuildTool = MixTool()
+NODE: NodeCommands = MixNode()
