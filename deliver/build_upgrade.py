@@ -24,9 +24,17 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from deliver import git
-from deliver.build import in_build_dir, pack, prepare_build_dir, reset_command
+from deliver.build import (
+    BuildOptions,
+    in_build_dir,
+    pack_release,
+    prepare_build_dir,
+    run_steps,
+    send_commit,
+)
 from deliver.config import Config
 from deliver.errors import DeliverError, UsageError
+from deliver.hooks import HookEnv, Hooks
 from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, now
@@ -34,6 +42,7 @@ from deliver.release_store import ReleaseStore, open_store
 from deliver.remote import Remote
 from deliver.shell import join, parse_key_values, quote
 from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, detect_tool, upgrade_builder
+from deliver.versions import VersionPlan
 
 #: where users keep appups, relative to the project root: rel/appups/<app>.appup
 APPUP_DIR = "rel/appups"
@@ -96,7 +105,8 @@ def build_upgrade(
             connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
         )
         store.check_host(remote)
-        upgrade = _Builder(config, out, remote, store, tool_name).run(old, new_rev)
+        hooks = Hooks.load(config, out)
+        upgrade = _Builder(config, out, remote, store, tool_name, hooks).run(old, new_rev)
         out.step(
             f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
             f"{store.where(upgrade)}"
@@ -144,6 +154,7 @@ class _Builder:
     remote: Remote
     store: ReleaseStore
     tool_name: str
+    hooks: Hooks
 
     def run(self, old: Release | git.Revision, new_rev: git.Revision) -> Release:
         build, remote = self.config.require_build(), self.remote
@@ -169,35 +180,34 @@ class _Builder:
     def build_revision(
         self, build_dir: str, target: git.Revision, old: Release | None = None
     ) -> tuple[Release, str]:
-        """Build `target` like `deliver build release` and store it (unless the store holds
-        that commit's build already); returns it and its archive on the build host. Refuses a
-        new release whose version is the old one's."""
+        """Build `target` like `deliver build release` (same steps and hooks) and store it,
+        unless the store holds that commit's build already; returns it and its archive on the
+        build host. Refuses a new release whose version is the old one's."""
         config, out, remote = self.config, self.out, self.remote
         build = config.require_build()
         tool = build_tool(self.tool_name)
-        out.step(f"Building {target.description} ({target.commit[:10]}) on {remote.name}")
-        out.detail(git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh))
-        remote.run(reset_command(build_dir, target.commit, build), step="reset")
-        for step in tool.build_steps(config.app, build):
-            out.step(f"{step.title} ({self.tool_name}, {build.mix_env})")
-            remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
-        packed = pack(remote, build_dir, config.app, tool.release_root(config.app, build))
-        if old is not None and packed["VERSION"] == old.version:
+        out.step(f"Building {target.description} ({target.commit[:10]})")
+        env = HookEnv(
+            app=config.app,
+            host=remote.name,
+            cwd=build_dir,
+            revision=target.commit,
+            branch=target.branch or "",
+            mix_env=build.mix_env,
+            build_at=build_dir,
+            extra=build.env,
+        )
+        tree, env = send_commit(config, remote, out, self.hooks, env, target, BuildOptions())
+        plan = VersionPlan(None, {}, enforced=False)
+        run_steps(tree, self.hooks, env, tool, config.app, plan)
+        release = pack_release(tree, tool, config.app, target, plan)
+        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
+        if old is not None and release.version == old.version:
             raise UsageError(
                 f"{target.description} builds {config.app} {old.version}, the version it would "
                 "upgrade from: an upgrade needs a new version",
                 hint="bump the version of the release, commit, and build the upgrade again",
             )
-        release = Release(
-            app=config.app,
-            version=packed["VERSION"],
-            commit=target.commit,
-            branch=target.branch,
-            tool=self.tool_name,
-            built_at=now(),
-            sha256=packed["SHA256"],
-            size=int(packed["SIZE"]),
-        )
         stored = next(
             (r for r in self.store.releases(config.app) if r.version == release.version), None
         )
@@ -209,9 +219,9 @@ class _Builder:
                     f"replacing the stored {release.version} (commit {stored.commit[:10]}) "
                     f"with the build of {target.commit[:10]}"
                 )
-            self.store.receive_from_host(release, remote, packed["ARCHIVE"])
+            self.store.receive_from_host(release, remote, archive)
             out.step(f"Stored {release.archive_name}")
-        return release, packed["ARCHIVE"]
+        return release, archive
 
     def relup(self, build_dir: str, work: UpgradeWork, old: Release, new: Release) -> Release:
         """Appups, relup and the upgrade archive, stored; returns the upgrade's manifest."""
@@ -222,7 +232,7 @@ class _Builder:
         root = builder.upgrade_root(config.app, build)
         unpack_new = root != build_tool(self.tool_name).release_root(config.app, build)
         appups, protocols = _place_appups(
-            remote, out, build_dir, config.app, root, work, unpack_new
+            remote, out, build_dir, build.release_name(config.app), root, work, unpack_new
         )
         work = replace(work, appups=tuple(a.path for a in appups))
         for step in builder.relup_steps(config.app, build, work):

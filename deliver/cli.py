@@ -145,15 +145,53 @@ def build() -> None:
 @click.option("--tag", help="Build this tag.")
 @click.option("--branch", help="Build the head of this branch (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
+@click.option(
+    "--auto-version",
+    metavar="PARTS",
+    help="Append to the version, joined by +: revision, commit-count, commit-count-branch, "
+    "branch, branch-unless-main, date, time (default: build.auto_version).",
+)
+@click.option(
+    "--increment-version",
+    type=click.Choice(["major", "minor", "patch"]),
+    help="Build the project's version with this part incremented.",
+)
+@click.option("--set-version", metavar="VERSION", help="Build with this version.")
+@click.option("--clean", is_flag=True, help="Full rebuild: remove deps and _build first.")
+@click.option("--skip-git-clean", is_flag=True, help="Keep untracked files in the build tree.")
+@click.option("--skip-mix-clean", is_flag=True, help="Keep build.clean_paths (the last release).")
+@click.option("--force", is_flag=True, help="Replace a stored release of the same version.")
 @pass_context
 def build_release(
-    ctx: Context, revision: str | None, tag: str | None, branch: str | None, mix_env: str | None
+    ctx: Context,
+    revision: str | None,
+    tag: str | None,
+    branch: str | None,
+    mix_env: str | None,
+    auto_version: str | None,
+    increment_version: str | None,
+    set_version: str | None,
+    clean: bool,
+    skip_git_clean: bool,
+    skip_mix_clean: bool,
+    force: bool,
 ) -> None:
     """Push a revision to the build host, build the release there, and store it."""
+    from deliver.build import BuildOptions
     from deliver.build import build_release as run
+    from deliver.versions import VersionOptions
 
+    if clean and skip_git_clean:
+        raise UsageError("--clean and --skip-git-clean contradict each other")
+    options = BuildOptions(
+        clean=clean,
+        git_clean=not skip_git_clean,
+        remove_generated=not skip_mix_clean,
+        force=force,
+        versions=VersionOptions.parse(auto_version, increment_version, set_version),
+    )
     ctx.overrides[("build", "mix_env")] = mix_env
-    run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch)
+    run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch, options=options)
 
 
 @build.command("upgrade", context_settings=SETTINGS)
@@ -548,6 +586,11 @@ def check_config(ctx: Context) -> None:
     for env in config.environments.values():
         hosts = ", ".join(h.name for h in env.hosts)
         ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+    from deliver.hooks import Hooks
+
+    for point, hooks in Hooks.load(config, ctx.out).by_point.items():
+        for hook in hooks:
+            ctx.out.info(f"hook {point}: {hook.name} (runs on {hook.runs_on})")
 
 
 # sandbox ---------------------------------------------------------------------------------------
@@ -639,6 +682,7 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
 
             from deliver.shell import mask
 
+            # a traceback quotes messages and values that may hold a secret
             sys.stderr.write(mask(traceback.format_exc(), fallback.secrets))
         fallback.error(str(error), error.hint)
         return _exit_code(error)

@@ -35,9 +35,13 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
     "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
     "DELIVER_START_TIMEOUT": ("start_timeout",),
+    # edeliver's name first, so that DELIVER_AUTO_VERSION wins when both are set
+    "AUTO_VERSION": ("build", "auto_version"),
+    "DELIVER_AUTO_VERSION": ("build", "auto_version"),
 }
 
-BUILD_TOOLS = ("auto", "mix", "rebar3")
+#: `build.host: localhost` (exactly that) builds on this machine, without SSH.
+LOCALHOST = "localhost"
 S3_ADDRESSING_STYLES = ("auto", "path", "virtual")
 
 _HOST = re.compile(
@@ -70,6 +74,12 @@ class HostSpec:
     def name(self) -> str:
         return self.address
 
+    @property
+    def is_local(self) -> bool:
+        """Plain `localhost` means this machine, reached without SSH; `user@localhost` and
+        `localhost:22` still go through sshd."""
+        return self.address == LOCALHOST
+
     @classmethod
     def parse(cls, text: str, env: Mapping[str, str | Secret] | None = None) -> HostSpec:
         match = _HOST.match(text)
@@ -82,6 +92,16 @@ class HostSpec:
 
 
 @dataclass(frozen=True)
+class CustomBuild:
+    """`build.tool: custom`: the app's own build command and where it leaves the release."""
+
+    command: str
+    release_dir: str | None = None
+    tarball: str | None = None
+    release_type: str = "mix"
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     host: HostSpec
     at: str
@@ -90,6 +110,26 @@ class BuildConfig:
     branch: str | None = None
     env: Mapping[str, str | Secret] = field(default_factory=dict)
     clean_paths: tuple[str, ...] = ("_build/{mix_env}/rel",)
+    release: str | None = None
+    auto_version: str | None = None
+    custom: CustomBuild | None = None
+
+    def release_name(self, app: str) -> str:
+        """The release to build: build.release in an umbrella, else the app itself."""
+        return self.release or app
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """A hook listed in the .deliver file (hooks in the app's hooks/ directory are found by
+    deliver.hooks); `script` is a local file, `run` an inline command."""
+
+    point: str
+    source: str
+    runs_on: str
+    script: Path | None = None
+    run: str | None = None
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -216,6 +256,7 @@ class Config:
     start_timeout: float = 30.0
     stop_timeout: float = 30.0
     keep_releases: int = 5
+    hooks: tuple[HookSpec, ...] = ()
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
     links: RuntimeLinks = field(default_factory=RuntimeLinks)
@@ -239,6 +280,7 @@ class Config:
     def secrets(self) -> list[Secret]:
         envs = [env.env for env in self.environments.values()]
         envs += [host.env for env in self.environments.values() for host in env.hosts]
+        envs += [hook.env for hook in self.hooks]
         if self.build:
             envs.append(self.build.env)
         return [value for env in envs for value in env.values() if isinstance(value, Secret)]
@@ -307,6 +349,11 @@ def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
     data[key[-1]] = value
 
 
+def _key_text(key: tuple[str | int, ...]) -> str:
+    """("hooks", "pre_compile", 1) -> hooks.pre_compile[1]"""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
@@ -325,9 +372,8 @@ class _Reader:
     environ: Mapping[str, str]
 
     def fail(self, key: tuple[str | int, ...], problem: str) -> ConfigError:
-        text_key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
         origin = self.origins.get(tuple(str(k) for k in key), self.source)
-        return ConfigError(origin, text_key, problem)
+        return ConfigError(origin, _key_text(key), problem)
 
     def config(self, data: dict[str, Any]) -> Config:
         known = {
@@ -340,6 +386,7 @@ class _Reader:
             "start_timeout",
             "stop_timeout",
             "keep_releases",
+            "hooks",
             "migrations",
             "health_check",
             "linked_dirs",
@@ -347,13 +394,13 @@ class _Reader:
             "link",
         }
         self.reject_unknown(data, (), known)
-        build = data.get("build")
-        app = self.app(data.get("app"))
+        build = None if data.get("build") is None else self.build(data["build"])
+        app = self.app(data.get("app"), build)
         return Config(
             source=self.source,
             project_dir=self.project_dir,
             app=app,
-            build=None if build is None else self.build(build),
+            build=build,
             release_store=self.release_store(
                 data.get("release_store", ".deliver-releases"), self.s3(data.get("s3", {}))
             ),
@@ -365,6 +412,7 @@ class _Reader:
             migrations=None if "migrations" not in data else self.migrations(data, app),
             health_check=self.health_check(data.get("health_check", {})),
             links=self.links(data),
+            hooks=self.hooks(data.get("hooks", {})),
         )
 
     def reject_unknown(
@@ -401,12 +449,21 @@ class _Reader:
         path = Path(self.string(value, key)).expanduser()
         return path if path.is_absolute() else self.project_dir / path
 
-    def app(self, value: Any) -> str:
+    def app(self, value: Any, build: BuildConfig | None) -> str:
+        release = build.release if build else None
         if value is not None:
             app = self.string(value, ("app",))
             if not re.fullmatch(r"[a-z][a-z0-9_]*", app):
                 raise self.fail(("app",), f"expected a release name like my_app, got {app!r}")
+            if release is not None and release != app:
+                raise self.fail(
+                    ("build", "release"),
+                    f"{release!r} differs from app {app!r}: hosts run the release by its name "
+                    "(bin/<name>), so set only one of them",
+                )
             return app
+        if release is not None:
+            return release
         detected = detect_app(self.project_dir)
         if detected is None:
             raise self.fail(("app",), "not set, and no app name found in mix.exs or rebar.config")
@@ -417,10 +474,23 @@ class _Reader:
         for name, raw in self.mapping(value, key).items():
             if not isinstance(name, str) or not _ENV_NAME.match(name):
                 raise self.fail((*key, str(name)), "expected an environment variable name")
-            if raw is None or isinstance(raw, dict | list):
+            if isinstance(raw, dict):
+                env[name] = self.secret_file(raw, (*key, name))
+                continue
+            if raw is None or isinstance(raw, list):
                 raise self.fail((*key, name), f"expected a string value, got {_kind(raw)}")
             env[name] = self.expand(str(raw), (*key, name))
         return env
+
+    def secret_file(self, value: dict[str, Any], key: tuple[str | int, ...]) -> Secret:
+        """`{file: path}`: the content of a local file (without its final newline), a Secret."""
+        self.reject_unknown(value, key, {"file"})
+        path = self.path(value.get("file"), (*key, "file"))
+        try:
+            return Secret(path.read_text().rstrip("\n"))
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise self.fail((*key, "file"), f"cannot read {path}: {reason}") from None
 
     def expand(self, value: str, key: tuple[str | int, ...]) -> str | Secret:
         """`${VAR}` takes VAR from the local environment and makes the value a Secret."""
@@ -450,17 +520,52 @@ class _Reader:
             ) from None
 
     def build(self, value: Any) -> BuildConfig:
+        from deliver.tools import available_tools
+        from deliver.versions import parse_auto_version
+
         data = self.mapping(value, ("build",))
         self.reject_unknown(
-            data, ("build",), {"host", "at", "tool", "mix_env", "branch", "env", "clean_paths"}
+            data,
+            ("build",),
+            {
+                "host",
+                "at",
+                "tool",
+                "mix_env",
+                "branch",
+                "env",
+                "clean_paths",
+                "release",
+                "auto_version",
+                "custom",
+            },
         )
         if "host" not in data:
             raise self.fail(("build", "host"), "required: the build host's address")
         tool = self.string(data.get("tool", "auto"), ("build", "tool"))
-        if tool not in BUILD_TOOLS:
+        tools = ("auto", *available_tools())
+        if tool not in tools:
+            raise self.fail(("build", "tool"), f"expected one of {', '.join(tools)}, got {tool!r}")
+        custom = None if data.get("custom") is None else self.custom(data["custom"])
+        if (tool == "custom") != (custom is not None):
             raise self.fail(
-                ("build", "tool"), f"expected one of {', '.join(BUILD_TOOLS)}, got {tool!r}"
+                ("build", "custom"),
+                "required with tool: custom (and only then): the build command and its output",
             )
+        auto_version = data.get("auto_version")
+        if auto_version is not None:
+            auto_version = self.string(auto_version, ("build", "auto_version"))
+            try:
+                parse_auto_version(auto_version)
+            except ValueError as error:
+                raise self.fail(("build", "auto_version"), str(error)) from None
+        release = data.get("release")
+        if release is not None:
+            release = self.string(release, ("build", "release"))
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", release):
+                raise self.fail(
+                    ("build", "release"), f"expected a release name like my_app, got {release!r}"
+                )
         clean = data.get("clean_paths", list(BuildConfig.clean_paths))
         if not isinstance(clean, list):
             raise self.fail(("build", "clean_paths"), f"expected a list, got {_kind(clean)}")
@@ -475,7 +580,73 @@ class _Reader:
             clean_paths=tuple(
                 self.string(p, ("build", "clean_paths", i)) for i, p in enumerate(clean)
             ),
+            release=release,
+            auto_version=auto_version,
+            custom=custom,
         )
+
+    def custom(self, value: Any) -> CustomBuild:
+        key: tuple[str | int, ...] = ("build", "custom")
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"command", "release_dir", "tarball", "release_type"})
+        if "command" not in data:
+            raise self.fail((*key, "command"), "required: the command that builds the release")
+        if ("release_dir" in data) == ("tarball" in data):
+            raise self.fail(key, "set one of release_dir (the assembled release) or tarball")
+        output = {
+            name: self.string(data[name], (*key, name))
+            for name in ("release_dir", "tarball")
+            if name in data
+        }
+        release_type = self.string(data.get("release_type", "mix"), (*key, "release_type"))
+        if release_type in ("custom", "auto"):
+            raise self.fail(
+                (*key, "release_type"), "expected the tool whose start script the release has"
+            )
+        return CustomBuild(
+            command=self.string(data["command"], (*key, "command")),
+            release_type=release_type,
+            **output,
+        )
+
+    def hooks(self, value: Any) -> tuple[HookSpec, ...]:
+        """`hooks: {<point or alias>: <command> | {script|run, runs_on, env} | [...]}`."""
+        from deliver.hooks import canonical_point, default_runs_on
+
+        specs: list[HookSpec] = []
+        for name, entries in self.mapping(value, ("hooks",)).items():
+            key: tuple[str | int, ...] = ("hooks", str(name))
+            point = canonical_point(str(name))
+            if point is None:
+                raise self.fail(key, "unknown hook point (see the hook table in the README)")
+            items = entries if isinstance(entries, list) else [entries]
+            for index, entry in enumerate(items):
+                where = (*key, index) if isinstance(entries, list) else key
+                specs.append(self.hook(point, entry, where, default_runs_on(point)))
+        return tuple(specs)
+
+    def hook(self, point: str, entry: Any, key: tuple[str | int, ...], default: str) -> HookSpec:
+        source = f"{Path(self.source).name}: {_key_text(key)}"
+        if isinstance(entry, str):
+            return HookSpec(point, source, default, run=self.string(entry, key))
+        data = self.mapping(entry, key)
+        self.reject_unknown(data, key, {"script", "run", "runs_on", "env"})
+        if ("script" in data) == ("run" in data):
+            raise self.fail(key, "set one of script (a file) or run (a command)")
+        where = self.string(data.get("runs_on", default), (*key, "runs_on"))
+        if where not in (default, "local"):
+            raise self.fail(
+                (*key, "runs_on"), f"expected {default} or local for {point}, got {where!r}"
+            )
+        script = run = None
+        if "script" in data:
+            script = self.path(data["script"], (*key, "script"))
+            if not script.is_file():
+                raise self.fail((*key, "script"), f"no such file: {script}")
+        else:
+            run = self.string(data["run"], (*key, "run"))
+        env = self.env(data.get("env", {}), (*key, "env"))
+        return HookSpec(point, source, where, script=script, run=run, env=env)
 
     def environments(self, value: Any) -> dict[str, Environment]:
         result = {}

@@ -2,7 +2,8 @@
 
 Layout on a host, under the environment's `deliver_to`:
 
-    releases/<version>/   an extracted release (with .deliver-tool and .deliver-sha256)
+    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256 and
+                          .deliver-revision: its commit and branch)
     current -> releases/<version>    what the next start boots (switched atomically)
     running -> releases/<version>    what the node was started from: stop, ping and version
                                      talk to it, so a switch never strands the running node;
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import NodeError
+from deliver.hooks import StartHooks
 from deliver.host_releases import record
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
@@ -198,6 +200,17 @@ def run_on_nodes(
         return fan_out(title.lower(), remotes, on_host)
 
 
+def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
+    """`action` between the pre_ and post_start_deployed_release hooks of each host."""
+    hooks = StartHooks(config, out, config.environment(environment))
+
+    def hooked(remote: Remote, state: HostState) -> NodeStatus:
+        version = state.current or ""
+        return hooks.around(remote, state.root, version, lambda: action(remote, state))
+
+    return hooked
+
+
 def start(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
@@ -207,7 +220,12 @@ def start(
         environment,
         hosts,
         "Starting",
-        lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        with_start_hooks(
+            config,
+            out,
+            environment,
+            lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        ),
     )
 
 
@@ -233,7 +251,9 @@ def restart(
         environment,
         hosts,
         "Restarting",
-        lambda r, s: restart_node(r, s, config.app, config),
+        with_start_hooks(
+            config, out, environment, lambda r, s: restart_node(r, s, config.app, config)
+        ),
     )
 
 

@@ -13,6 +13,9 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
    before the next (rollout.py);
 6. prune each host to `keep_releases` (host_releases.py).
+
+Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
+pre/post_start_deployed_release around each host's restart (phase 5, in rollout.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from deliver.config import Config, Environment
 from deliver.control import ENV_FILE
 from deliver.errors import DeliverError, UsageError
 from deliver.health import health_urls
+from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host_releases import interrupts_deferred, prune_hosts, switch_current
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.links import link_release
@@ -76,6 +80,7 @@ def deploy_release(
     with ExitStack() as opened:
         store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
         release = store.find(config.app, version)
+        hooks = Hooks.load(config, out)
         names = ", ".join(h.name for h in targets)
         out.step(
             f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
@@ -106,8 +111,15 @@ def deploy_release(
                 check = checks[remote.name]
                 if not check.has_archive:
                     upload(remote, check.root, release, store, advance(remote.name))
-                extract(remote, check, release, env_file_text(env.host_env(remote.host)))
-                link_release(remote, check.root, release.version, config.links)
+                hook_env = deploy_env(
+                    config, env, remote, check.root, release.version, release.commit, release.branch
+                )
+
+                def unpack() -> None:
+                    extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+                    link_release(remote, check.root, release.version, config.links)
+
+                hooks.around("extract_release_archive", remote, hook_env, unpack)
                 out.host_status(remote.name, True, f"{release.version} ready")
 
             fan_out("prepare", remotes, prepare_host)
@@ -126,7 +138,15 @@ def deploy_release(
                 )
                 for name, check in checks.items()
             }
-            roll_out(config, out, remotes, plans, rollout or Rollout(), urls)
+            roll_out(
+                config,
+                out,
+                remotes,
+                plans,
+                rollout or Rollout(),
+                urls,
+                StartHooks(config, out, env),
+            )
         else:
             out.step(f"Switching to {release.version}")
             with interrupts_deferred():
@@ -234,6 +254,8 @@ if ! tar -xzf releases/{version}.tar.gz -C {quote(fresh)}; then
 fi
 echo {quote(release.tool)} > {quote(fresh)}/.deliver-tool
 echo {release.sha256} > {quote(fresh)}/.deliver-sha256
+printf '%s\\n' {quote(release.commit)} {quote(release.branch or "")} \\
+  > {quote(fresh)}/.deliver-revision
 rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
 """
     )

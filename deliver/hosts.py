@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from deliver.config import Environment, HostSpec, SshSettings
 from deliver.errors import DeliverError, HostsFailed, UsageError
+from deliver.localhost import LocalRemote
 from deliver.remote import OutputSink, Remote, SshRemote, load_ssh_config
 
 T = TypeVar("T")
@@ -67,15 +68,18 @@ def connect_all(
     *,
     verbose: bool = False,
     debug: bool = False,
-) -> Iterator[list[SshRemote]]:
-    """Open one SSH connection per host, in parallel, for the duration of the block."""
+) -> Iterator[list[SshRemote | LocalRemote]]:
+    """Open one SSH connection per host, in parallel, for the duration of the block
+    (`localhost` is this machine, reached without SSH)."""
     ssh_config = load_ssh_config(settings)
     remotes = [
-        SshRemote(h, settings, sink, verbose=verbose, debug=debug, ssh_config=ssh_config)
+        LocalRemote(h, sink, verbose=verbose, debug=debug)
+        if h.is_local
+        else SshRemote(h, settings, sink, verbose=verbose, debug=debug, ssh_config=ssh_config)
         for h in hosts
     ]
     try:
-        fan_out("connect", remotes, SshRemote.open)
+        fan_out("connect", remotes, lambda remote: remote.open())
         yield remotes
     finally:
         for remote in remotes:

@@ -7,9 +7,9 @@ Phases, each on all hosts in parallel over the command's one connection per host
    already on the target version is reported and left alone), was built with the same tool,
    has a RELEASES file, and has room for the archive;
 2. upload of the upgrade archive where the host lacks it, verified by sha256;
-3. install, per host: stage the new files into the root the node runs from, install and make
-   permanent through the release handler, then check that the same OS process runs the new
-   version, and record it in the layout (below).
+3. install, per host, between the pre/post_upgrade_release hooks: stage the new files into the
+   root the node runs from, install and make permanent through the release handler, then
+   check that the same OS process runs the new version, and record it in the layout (below).
 
 Layout after a hot upgrade (see control.py for the rest). The release handler installs into the
 root the node was started from, say `releases/0.1.0/`, whose `releases/start_erl.data` now names
@@ -34,6 +34,7 @@ from deliver.config import Config, Environment, RuntimeLinks
 from deliver.control import NodeStatus
 from deliver.deploy import upload
 from deliver.errors import HostsFailed, UsageError
+from deliver.hooks import Hooks, deploy_env
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.release import Release
@@ -66,19 +67,20 @@ def deploy_upgrade(
         remotes = opened.enter_context(
             connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
         )
-        return install_upgrade(out, env, remotes, store, upgrade, config.links)
+        return install_upgrade(config, out, env, remotes, store, upgrade)
 
 
 def install_upgrade(
+    config: Config,
     out: Output,
     env: Environment,
     remotes: Sequence[Remote],
     store: ReleaseStore,
     upgrade: Release,
-    links: RuntimeLinks | None = None,
 ) -> dict[str, NodeStatus]:
-    """Preflight, upload and install `upgrade` on hosts already connected; `links` are made in
-    the new version's files before it is installed (as a deploy makes them)."""
+    """Preflight, upload and install `upgrade` on hosts already connected. The host's links
+    are made in the new version's files before it is installed (as a deploy makes them), and
+    the pre/post_upgrade_release hooks run around each host's install."""
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
@@ -108,10 +110,20 @@ def install_upgrade(
             f"until they restart: {', '.join(upgrade.changed_protocols)}"
         )
 
+    hooks = Hooks.load(config, out)
+
     def on_host(remote: Remote) -> NodeStatus:
         check = checks[remote.name]
         switch = Switch(upgrade.app, check.version, upgrade.version, upgrade)
-        return _install_and_report(remote, out, check, switch, links)
+        hook_env = deploy_env(
+            config, env, remote, check.root, upgrade.version, upgrade.commit, upgrade.branch
+        )
+        return hooks.around(
+            "upgrade_release",
+            remote,
+            hook_env,
+            lambda: _install_and_report(remote, out, check, switch, config.links),
+        )
 
     return _run_install(out, env.name, pending, on_host, upgrade.from_version)
 

@@ -16,6 +16,7 @@ from typing import NoReturn
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.health import health_urls
+from deliver.hooks import StartHooks
 from deliver.host_releases import HostReleases, read_host_releases, record
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.hot_upgrade import downgrade_hosts
@@ -77,7 +78,7 @@ def rollback(
             name: HostPlan(r.root, r.tool, r.running, target, switch=True, fallback=None)
             for name, r in found.items()
         }
-        roll_out(config, out, remotes, plans, Rollout(), urls)
+        roll_out(config, out, remotes, plans, Rollout(), urls, StartHooks(config, out, env))
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
 

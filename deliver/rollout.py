@@ -20,6 +20,7 @@ from deliver.config import Config
 from deliver.control import HostState, NodeStatus, restart_node
 from deliver.errors import HostsFailed, NodeError, RolloutStopped, UsageError
 from deliver.health import HealthUrl, check_health, health_urls
+from deliver.hooks import StartHooks
 from deliver.host_releases import (
     interrupts_deferred,
     read_host_releases,
@@ -85,8 +86,10 @@ def roll_out(
     plans: Mapping[str, HostPlan],
     rollout: Rollout,
     urls: Mapping[str, HealthUrl],
+    hooks: StartHooks | None = None,
 ) -> dict[str, NodeStatus]:
-    """Switch (where planned), restart and health-check `remotes` batch by batch.
+    """Switch (where planned), restart and health-check `remotes` batch by batch; `hooks`
+    run around each host's restart.
 
     Raises HostsFailed if a switch fails, RolloutStopped when a batch fails to restart or
     is unhealthy (naming the failed hosts, those left alone and those switched back)."""
@@ -111,21 +114,32 @@ def roll_out(
             results |= fan_out(
                 "restart",
                 batch,
-                lambda r: restart_checked(config, out, r, plans[r.name], urls.get(r.name)),
+                lambda r: restart_checked(config, out, r, plans[r.name], urls.get(r.name), hooks),
             )
         except HostsFailed as failed:
             later = [r.name for b in batches[number:] for r in b]
-            raise _stop(config, out, failed, batch, later, done, plans, rollout, urls) from None
+            raise _stop(
+                config, out, failed, batch, later, done, plans, rollout, urls, hooks
+            ) from None
         done += [r.name for r in batch]
     return results
 
 
 def restart_checked(
-    config: Config, out: Output, remote: Remote, plan: HostPlan, url: HealthUrl | None
+    config: Config,
+    out: Output,
+    remote: Remote,
+    plan: HostPlan,
+    url: HealthUrl | None,
+    hooks: StartHooks | None = None,
 ) -> NodeStatus:
     """Restart one node on `plan.target`; it must answer, and pass the URL check if any."""
     state = HostState(remote.name, plan.root, plan.target, plan.running, plan.tool)
-    status = restart_node(remote, state, config.app, config)
+
+    def restart() -> NodeStatus:
+        return restart_node(remote, state, config.app, config)
+
+    status = hooks.around(remote, plan.root, plan.target, restart) if hooks else restart()
     detail = status.detail
     if url is not None:
         try:
@@ -167,7 +181,8 @@ def restart(
                 switch=False,
                 fallback=before or releases.previous(),
             )
-        return roll_out(config, out, remotes, plans, rollout or Rollout(), urls)
+        hooks = StartHooks(config, out, env)
+        return roll_out(config, out, remotes, plans, rollout or Rollout(), urls, hooks)
 
 
 def _stop(
@@ -180,13 +195,14 @@ def _stop(
     plans: Mapping[str, HostPlan],
     rollout: Rollout,
     urls: Mapping[str, HealthUrl],
+    hooks: StartHooks | None,
 ) -> RolloutStopped:
     notes = []
     if later:
         notes.append(f"stopped the rollout; not touched: {', '.join(later)}")
     if rollout.rollback_on_failure:
         notes += _switch_back(
-            config, out, [r for r in batch if r.name in failed.errors], plans, urls
+            config, out, [r for r in batch if r.name in failed.errors], plans, urls, hooks
         )
     return RolloutStopped("restart", failed.errors, done + failed.succeeded, notes)
 
@@ -197,6 +213,7 @@ def _switch_back(
     remotes: list[Remote],
     plans: Mapping[str, HostPlan],
     urls: Mapping[str, HealthUrl],
+    hooks: StartHooks | None,
 ) -> list[str]:
     """--rollback-on-failure: the failed hosts go back to what they ran before."""
     stuck = [r.name for r in remotes if plans[r.name].fallback is None]
@@ -211,7 +228,7 @@ def _switch_back(
         assert plan.fallback is not None
         previous = replace(plan, running=plan.target, target=plan.fallback, switch=False)
         switch_current(remote, plan.root, plan.fallback)
-        restart_checked(config, out, remote, previous, urls.get(remote.name))
+        restart_checked(config, out, remote, previous, urls.get(remote.name), hooks)
         return plan.fallback
 
     try:

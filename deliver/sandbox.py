@@ -160,9 +160,14 @@ def stop_sandbox(root: Path) -> int:
     """Stop every sshd and every process started through it; returns how many were signalled."""
     root = root.resolve()
     pids = {int(p.read_text()) for p in root.glob("hosts/*/sshd.pid") if p.read_text().strip()}
-    pids |= _processes_with_env("DELIVER_SANDBOX_HOST", str(root / "hosts"))
     for pid in pids:
         _kill(pid, signal.SIGTERM)
+    # twice: a session may start a process while the first round is being signalled
+    for _ in range(2):
+        started = _processes_with_env("DELIVER_SANDBOX_HOST", str(root / "hosts")) - pids
+        for pid in started:
+            _kill(pid, signal.SIGTERM)
+        pids |= started
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.05)

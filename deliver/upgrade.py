@@ -64,7 +64,7 @@ def upgrade(
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
             found = _build(config, out, store, running, to_ref, branch)
-        return install_upgrade(out, env, remotes, store, found, config.links)
+        return install_upgrade(config, out, env, remotes, store, found)
 
 
 def _agreed(versions: dict[str, str]) -> str:

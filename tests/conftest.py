@@ -45,7 +45,7 @@ def isolated_environment(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
     for name in list(os.environ):
-        if name.startswith(("DELIVER_", "AWS_")):
+        if name.startswith(("DELIVER_", "AWS_")) or name == "AUTO_VERSION":
             monkeypatch.delenv(name)
     # boto3 would otherwise ask the EC2 metadata address for credentials: loopback only here
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -96,7 +96,7 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "colour: blue\n",
             ".deliver: colour: unknown key (expected one of: app, build, environments, "
-            "health_check, keep_releases, link, linked_dirs, linked_files, migrations, "
+            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, migrations, "
             "release_store, s3, ssh, start_timeout, stop_timeout)",
         ),
         (
@@ -133,13 +133,58 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: make\n"),
-            ".deliver: build.tool: expected one of auto, mix, rebar3, got 'make'",
+            ".deliver: build.tool: expected one of auto, custom, distillery, mix, rebar3, "
+            "got 'make'",
         ),
         (
             VALID + "ssh: {connect_timeout: soon}\n",
             ".deliver: ssh.connect_timeout: expected a positive number, got 'soon'",
         ),
         (VALID + "environments: oops\n", ".deliver: environments: expected a mapping, got 'oops'"),
+        (
+            VALID + "hooks: {pre_compiel: echo hi}\n",
+            ".deliver: hooks.pre_compiel: unknown hook point (see the hook table in the README)",
+        ),
+        (
+            VALID + "hooks: {pre_compile: [{run: echo, runs_on: deploy}]}\n",
+            ".deliver: hooks.pre_compile[0].runs_on: expected build or local for "
+            "pre_erlang_clean_compile, got 'deploy'",
+        ),
+        (
+            VALID + "hooks: {post_start: {script: hooks/nope.sh}}\n",
+            ".deliver: hooks.post_start.script: no such file: {dir}/hooks/nope.sh",
+        ),
+        (
+            VALID + "hooks: {pre_start: {run: x, script: y}}\n",
+            ".deliver: hooks.pre_start: set one of script (a file) or run (a command)",
+        ),
+        (
+            VALID.replace('{PORT: "4001"}', "{KEY: {file: missing.key}}"),
+            ".deliver: environments.production.hosts[1].env.KEY.file: cannot read "
+            "{dir}/missing.key: No such file or directory",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  auto_version: rev\n"),
+            ".deliver: build.auto_version: unknown part 'rev' (expected revision, commit-count, "
+            "commit-count-branch, branch, branch-unless-main, date, time, joined by +)",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: custom\n"),
+            ".deliver: build.custom: required with tool: custom (and only then): the build "
+            "command and its output",
+        ),
+        (
+            VALID.replace(
+                "  at: ~/build/hello\n",
+                "  at: ~/build/hello\n  tool: custom\n  custom: {command: make}\n",
+            ),
+            ".deliver: build.custom: set one of release_dir (the assembled release) or tarball",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  release: web\n"),
+            ".deliver: build.release: 'web' differs from app 'hello': hosts run the release by "
+            "its name (bin/<name>), so set only one of them",
+        ),
         (
             VALID.replace(
                 "      - web1.example.com\n", "      - web1.example.com\n      - web1.example.com\n"
@@ -198,7 +243,8 @@ def test_invalid_files_name_the_key_and_the_problem(
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
-    assert str(error.value) == message.replace(".deliver:", f"{path}:", 1)
+    expected = message.replace(".deliver:", f"{path}:", 1).replace("{dir}", str(tmp_path))
+    assert str(error.value) == expected
 
 
 def test_day_two_defaults_follow_the_phoenix_release_convention(tmp_path: Path) -> None:
@@ -395,9 +441,78 @@ def test_invalid_release_stores(tmp_path: Path, text: str, message: str) -> None
 
 def test_the_shipped_example_is_valid() -> None:
     example = Path(__file__).parent.parent / ".deliver.example"
-    config = load_config(example, environ={"PRODUCTION_DATABASE_URL": "postgres://x"})
+    secret_file = Path("~/secrets/my_app/prod.secret.exs").expanduser()  # in the test's HOME
+    secret_file.parent.mkdir(parents=True)
+    secret_file.write_text("import Config\n")
+    environ = {"PRODUCTION_DATABASE_URL": "postgres://x", "MY_APP_SECRET_KEY_BASE": "skb"}
+    config = load_config(example, environ=environ)
     assert set(config.environments) == {"staging", "production"}
     assert config.environment("production").primary.name == "deploy@web1.example.com"
     assert config.migration_tasks().down == "MyApp.Release.rollback({version})"
     assert config.health_check.url == "http://127.0.0.1:{PORT}/health"
     assert config.links.overrides == {"vm.args": "~/my_app.vm.args"}
+    assert [hook.point for hook in config.hooks] == [
+        "pre_erlang_clean_compile",
+        "pre_erlang_generate_release",
+        "post_start_deployed_release",
+        "post_git_push",
+    ]
+
+
+def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "copy.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "prod.secret.exs").write_text('import Config\nconfig :hello, key: "k3y"\n')
+    text = VALID + (
+        "hooks:\n"
+        "  pre_compile: mix format --check-formatted\n"
+        "  post_start_deployed_release:\n"
+        "    - {run: curl -fsS localhost/health, runs_on: local}\n"
+        "    - script: hooks/copy.sh\n"
+        "      env: {SECRET: {file: prod.secret.exs}, MODE: plain}\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    first, second, third = config.hooks
+    assert (first.point, first.run, first.runs_on) == (
+        "pre_erlang_clean_compile",
+        "mix format --check-formatted",
+        "build",
+    )
+    assert first.source == ".deliver: hooks.pre_compile"
+    assert (second.point, second.runs_on) == ("post_start_deployed_release", "local")
+    assert second.source.endswith("hooks.post_start_deployed_release[0]")
+    assert (third.script, third.runs_on) == (tmp_path / "hooks" / "copy.sh", "deploy")
+    assert third.env["SECRET"] == Secret('import Config\nconfig :hello, key: "k3y"')
+    assert config.secrets() == [third.env["SECRET"]]
+
+
+def test_build_tool_custom_auto_version_and_localhost(tmp_path: Path) -> None:
+    text = VALID.replace("builder@build.example.com:2222", "localhost").replace(
+        "  at: ~/build/hello\n",
+        "  at: ~/build/hello\n  tool: custom\n  auto_version: git-revision+branch\n"
+        "  custom:\n    command: ./build.sh\n    tarball: _build/{mix_env}/{app}-*.tar.gz\n",
+    )
+    build = load_config(write(tmp_path, text), environ={}).require_build()
+    assert build.host.is_local
+    assert build.custom is not None
+    assert (build.custom.command, build.custom.tarball, build.custom.release_type) == (
+        "./build.sh",
+        "_build/{mix_env}/{app}-*.tar.gz",
+        "mix",
+    )
+    assert build.auto_version == "git-revision+branch"
+    environ = {"AUTO_VERSION": "date", "DELIVER_AUTO_VERSION": "commit-count"}
+    assert load_config(write(tmp_path, text), environ=environ).require_build().auto_version == (
+        "commit-count"
+    )
+    assert not HostSpec.parse("user@localhost").is_local
+    assert not HostSpec.parse("localhost:22").is_local
+
+
+def test_umbrella_release_names_the_app(tmp_path: Path) -> None:
+    text = VALID.replace("app: hello\n", "").replace(
+        "  at: ~/build/hello\n", "  at: ~/build/hello\n  release: shop_web\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.app == "shop_web"
+    assert config.require_build().release_name(config.app) == "shop_web"

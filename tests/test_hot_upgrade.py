@@ -290,7 +290,10 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     )
     for host in ("web1", "web2"):
         hosts.on(host, f"printf '%s' {shlex.quote(runtime)} > {local}")
-    config.write_text(config.read_text() + f"link:\n  runtime_exs: {local}\n")
+    # hooks around each host's install: the app answers the old version before, the new after
+    ask = 'echo "$HOOK $VERSION $(curl -fsS http://127.0.0.1:$PORT/)" >> upgrade-hooks.log'
+    hooks = f"hooks:\n  pre_upgrade: {shlex.quote(ask)}\n  post_upgrade: {shlex.quote(ask)}\n"
+    config.write_text(config.read_text() + f"link:\n  runtime_exs: {local}\n" + hooks)
     ok(deliver(config, "upload", "release", "0.1.0", f"--dir={mix_app.store}"))
     ok(deliver(config, "deploy", "release", "production", "--start-deploy"))
     hosts.incr("web1", 3)
@@ -306,6 +309,10 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     assert hosts.sh("web1", "readlink releases/0.1.0/releases/0.2.0/runtime.exs") == (
         hosts.on("web1", f"echo {local}")
     )
+    assert hosts.sh("web2", "cat upgrade-hooks.log").splitlines() == [
+        "pre_upgrade_release 0.2.0 hello 0.1.0",
+        "post_upgrade_release 0.2.0 hello 0.2.0",
+    ]
     marker = "IO.puts(Application.fetch_env!(:hello, :marker))"
     assert hosts.sh("web1", f"cd running && bin/hello rpc {shlex.quote(marker)}") == "host-local"
     assert hosts.on("store", f"ls ~/{hosts.name}").split() == [

@@ -29,7 +29,8 @@ def test_down_stops_sshd_and_what_sessions_left_running(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_alive(p) for p in [sleeper, *sshd]):
         time.sleep(0.05)
-    assert not any(_alive(p) for p in [sleeper, *sshd])
+    survivors = {p: Path(f"/proc/{p}/stat").read_text() for p in [sleeper, *sshd] if _alive(p)}
+    assert not survivors
     assert load_sandbox(tmp_path / "box") is None
 
 

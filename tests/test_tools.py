@@ -1,160 +1,192 @@
-"""The shell commands of the build tools, run against stand-in start scripts: relx's `eval` and
-`upgrade` exit 0 on errors, so what they print decides; mix roots get RELEASES once."""
+"""The build-tool family and build hygiene: a custom build command (with a git submodule and a
+set version), Distillery missing on the build host, and builds on localhost without SSH."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from deliver.config import BuildConfig, HostSpec
-from deliver.errors import ConfigError, UsageError
-from deliver.tools import build_tool, detect_tool, hot_upgrades
-from deliver.tools.mix import MixNode
-from deliver.tools.rebar3 import Rebar3Node
+from deliver.sandbox import Sandbox
+from deliver.tools import available_tools, build_tool, detect_tool
+from tests.conftest import git, make_app_repo, run_cli, write_config
+
+BUILD_SH = """#!/bin/sh
+set -e
+echo "custom build of version ${DELIVER_VERSION:-as in mix.exs}"
+mix deps.get
+mix release hello --overwrite
+"""
 
 
-def fake_script(root: Path, name: str, output: str, status: int = 0) -> None:
-    """bin/<name> that logs its arguments to calls.log and answers `output` with `status`."""
-    (root / "bin").mkdir(parents=True, exist_ok=True)
-    script = root / "bin" / name
-    script.write_text(
-        f'#!/bin/sh\necho "$*" >> "$(dirname "$0")/../calls.log"\n'
-        f"cat <<'EOF'\n{output}\nEOF\nexit {status}\n"
-    )
-    script.chmod(0o755)
-
-
-def sh(root: Path, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", "-c", command], cwd=root, capture_output=True, text=True)
-
-
-@pytest.mark.parametrize(
-    ("printed", "status", "expected"),
-    [
-        ("4242", 0, "4242"),
-        ("not_started", 0, None),
-        ("{error, \"*** eval: {'EXIT',{undef,[]}}\"}", 0, None),
-        ("Node is not running!", 1, None),
-    ],
-)
-def test_relx_alive_accepts_only_a_pid(
-    tmp_path: Path, printed: str, status: int, expected: str | None
-) -> None:
-    fake_script(tmp_path, "counter_erl", printed, status)
-    result = sh(tmp_path, Rebar3Node().alive("counter_erl"))
-    assert (result.returncode == 0) == (expected is not None)
-    if expected:
-        assert result.stdout.strip() == expected
-
-
-@pytest.mark.parametrize(
-    ("printed", "expected"),
-    [('"0.2.0"', "0.2.0"), ("{error, \"*** eval: {'EXIT',{badarg,[]}}\"}", None)],
-)
-def test_relx_running_version_accepts_only_a_string(
-    tmp_path: Path, printed: str, expected: str | None
-) -> None:
-    fake_script(tmp_path, "counter_erl", printed)
-    result = sh(tmp_path, Rebar3Node().running_version("counter_erl"))
-    assert (result.returncode == 0) == (expected is not None)
-    if expected:
-        assert result.stdout.strip() == expected
-
-
-UPGRADED = (
-    'Unpacked successfully: "0.2.0"\nInstalled Release: 0.2.0\nMade release permanent: "0.2.0"'
-)
-
-
-@pytest.mark.parametrize(
-    ("printed", "status", "installed"),
-    [
-        (UPGRADED, 0, True),
-        ("Unpack failed: release_package_not_found", 2, False),
-        ("{error, {old_processes, counter_erl_server}}", 0, False),
-        (UPGRADED, 4, False),
-    ],
-)
-def test_relx_install_needs_the_permanent_line_and_exit_0(
-    tmp_path: Path, printed: str, status: int, installed: bool
-) -> None:
-    fake_script(tmp_path, "counter_erl", printed, status)
-    result = sh(tmp_path, Rebar3Node().install("counter_erl", "0.2.0", upgrade=True))
-    assert (result.returncode == 0) == installed
-    assert ("INSTALLED=0.2.0" in result.stdout) == installed
-    assert (tmp_path / "calls.log").read_text() == "upgrade 0.2.0\n"
-
-
-def test_relx_downgrade_and_staging(tmp_path: Path) -> None:
-    fake_script(tmp_path, "counter_erl", 'Made release permanent: "0.1.0"')
-    assert sh(tmp_path, Rebar3Node().install("counter_erl", "0.1.0", upgrade=False)).returncode == 0
-    assert (tmp_path / "calls.log").read_text() == "downgrade 0.1.0\n"
-    (tmp_path / "releases").mkdir()
-    (tmp_path / "up.tar.gz").write_bytes(b"archive")
-    stage = Rebar3Node().stage_upgrade("counter_erl", str(tmp_path / "up.tar.gz"), "0.2.0")
-    assert sh(tmp_path, stage).returncode == 0
-    assert (tmp_path / "releases/counter_erl-0.2.0.tar.gz").read_bytes() == b"archive"
-
-
-def test_mix_daemon_creates_releases_once(tmp_path: Path) -> None:
-    fake_script(tmp_path, "hello", "")
-    (tmp_path / "releases").mkdir()
-    assert sh(tmp_path, MixNode().daemon("hello")).returncode == 0
-    calls = (tmp_path / "calls.log").read_text().splitlines()
-    assert [c.split()[0] for c in calls] == ["eval", "daemon"]
-    assert ":release_handler.create_RELEASES(" in calls[0]
-
-    (tmp_path / "releases/RELEASES").write_text("[].\n")
-    (tmp_path / "calls.log").unlink()
-    assert sh(tmp_path, MixNode().daemon("hello")).returncode == 0
-    assert (tmp_path / "calls.log").read_text() == "daemon\n"
-
-
-def test_mix_daemon_does_not_start_when_releases_cannot_be_written(tmp_path: Path) -> None:
-    fake_script(tmp_path, "hello", "** (MatchError) no match", status=1)
-    result = sh(tmp_path, MixNode().daemon("hello"))
-    assert result.returncode == 1
-    assert [c.split()[0] for c in (tmp_path / "calls.log").read_text().splitlines()] == ["eval"]
-
-
-def build_config(tool: str = "auto") -> BuildConfig:
-    return BuildConfig(host=HostSpec.parse("build"), at="~/b", tool=tool)
-
-
-def test_detects_rebar3_from_rebar_config(tmp_path: Path) -> None:
-    (tmp_path / "rebar.config").write_text("{relx, []}.\n")
-    assert detect_tool(tmp_path, build_config(), ".deliver") == "rebar3"
+def test_tools_are_modules_and_detected_by_project_files(tmp_path: Path) -> None:
+    assert {"custom", "distillery", "mix"} <= set(available_tools())
+    build = BuildConfig(HostSpec.parse("b"), "~/b")
     (tmp_path / "mix.exs").write_text("")
-    assert detect_tool(tmp_path, build_config(), ".deliver") == "mix"
-    with pytest.raises(ConfigError, match=r"no mix\.exs or rebar\.config"):
-        detect_tool(tmp_path / "nowhere", build_config(), ".deliver")
-
-
-def test_rebar3_builds_the_profile_into_an_empty_rel_dir() -> None:
-    steps = build_tool("rebar3").build_steps("counter_erl", build_config())
-    assert [s.title for s in steps] == ["Compiling", "Generating release"]
-    assert "rebar3 as prod compile" in steps[0].command
-    assert steps[1].command == (
-        "rm -rf _build/prod/rel/counter_erl && REBAR_COLOR=none rebar3 as prod release"
+    assert detect_tool(tmp_path, build, ".deliver") == "mix"
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "config.exs").write_text("")
+    assert detect_tool(tmp_path, build, ".deliver") == "distillery"
+    assert build_tool("distillery").release_tarball("shop", build) == (
+        "_build/prod/rel/shop/releases/*/shop.tar.gz"
     )
-    assert build_tool("rebar3").release_root("counter_erl", build_config()) == (
-        "_build/prod/rel/counter_erl"
+    umbrella = BuildConfig(HostSpec.parse("b"), "~/b", release="shop_web")
+    steps = build_tool("mix").build_steps("shop_web", umbrella)
+    assert steps[-1].command == "mix release shop_web --overwrite"
+
+
+@pytest.mark.slow
+def test_custom_tool_builds_an_app_with_a_submodule_at_a_set_version(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    greeting = tmp_path / "greeting"
+    greeting.mkdir()
+    (greeting / "greeting.ex").write_text(
+        'defmodule Greeting do\n  def hello, do: "hi from a submodule"\nend\n'
+    )
+    git(greeting, "init", "-q", "-b", "main")
+    git(greeting, "add", "-A")
+    git(greeting, "commit", "-qm", "greeting")
+    repo = make_app_repo(tmp_path / "hello")
+    git(
+        repo,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        str(greeting),
+        "lib/greeting",
+    )
+    (repo / "build.sh").write_text(BUILD_SH)
+    (repo / "build.sh").chmod(0o755)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "custom build, greeting submodule")
+    # the build host fetches submodules from their URLs: here a path on the shared disk
+    subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(sandbox.ssh_config),
+            "build",
+            "git config --global protocol.file.allow always",
+        ],
+        check=True,
+    )
+    config = write_config(repo / ".deliver", sandbox, deliver_to="~/unused")
+    config.write_text(
+        config.read_text().replace(
+            "  at: ~/build/hello\n",
+            "  at: ~/build/custom\n  tool: custom\n"
+            "  custom: {command: ./build.sh, tarball: '_build/{mix_env}/{app}-*.tar.gz'}\n",
+        )
+    )
+
+    result = run_cli("--config", config, "--verbose", "build", "release", "--set-version=0.3.0")
+    assert result.exit_code == 0, result.output
+    assert "build | custom build of version 0.3.0" in result.stdout
+    store = repo / ".deliver-releases"
+    manifest = json.loads((store / "hello_0.3.0.release.json").read_text())
+    assert (manifest["version"], manifest["tool"]) == ("0.3.0", "mix")
+    with tarfile.open(store / "hello_0.3.0.release.tar.gz") as tar:
+        names = tar.getnames()  # mix's own tarball: entries without ./
+    assert "lib/hello-0.3.0/ebin/Elixir.Greeting.beam" in names and "bin/hello" in names
+
+    # a build that makes no new tarball is refused, not shipped with the old one
+    config.write_text(config.read_text().replace("./build.sh", "mix compile"))
+    stale = run_cli("--config", config, "build", "release", "--set-version=0.3.1")
+    assert stale.exit_code == 1
+    assert (
+        "expected this build to make one tarball matching _build/prod/hello-*.tar.gz, found 0"
+        in (stale.stderr)
     )
 
 
-def test_a_tool_without_hot_upgrades_is_refused() -> None:
-    with pytest.raises(UsageError, match="releases built with distillery cannot be hot-upgraded"):
-        hot_upgrades("distillery")
+@pytest.mark.slow
+def test_distillery_project_without_distillery_on_the_build_host(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    repo = make_app_repo(tmp_path / "hello")
+    (repo / "rel").mkdir()
+    (repo / "rel" / "config.exs").write_text(
+        "use Distillery.Releases.Config, default_release: :default, default_environment: :prod\n"
+        "environment :prod do\n  set include_erts: true\nend\n"
+        "release :hello do\n  set version: current_version(:hello)\nend\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "distillery config")
+    config = write_config(repo / ".deliver", sandbox, deliver_to="~/unused")
+    result = run_cli("--config", config, "build", "release")
+    assert result.exit_code == 1
+    assert "error: Checking for Distillery failed on build (exit status 1)" in result.stderr
+    assert (
+        "this project uses Distillery (rel/config.exs), but `mix distillery.release` is not "
+        "available on the build host" in result.stderr
+    )
+    assert "Generating release" not in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("printed", "ok"),
-    [("ok", True), ("{badrpc, {'EXIT', {undef, []}}}", False), ('{error, "*** eval"}', False)],
-)
-def test_relx_rpc_fails_on_a_printed_error(tmp_path: Path, printed: str, ok: bool) -> None:
-    fake_script(tmp_path, "counter_erl", printed)
-    result = sh(tmp_path, Rebar3Node().rpc("counter_erl", "migrations:run()"))
-    assert (result.returncode == 0) == ok
-    assert (tmp_path / "calls.log").read_text() == "eval migrations:run().\n"
+def run_release(archive: Path, directory: Path, expression: str) -> str:
+    directory.mkdir()
+    with tarfile.open(archive) as tar:
+        tar.extractall(directory, filter="tar")
+    return subprocess.run(
+        [str(directory / "bin" / "hello"), "eval", expression],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+@pytest.mark.slow
+def test_localhost_builds_without_ssh_incrementally_and_cleanly(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    repo = make_app_repo(tmp_path / "hello")
+    build_dir = tmp_path / "build"
+    config = write_config(repo / ".deliver", sandbox, deliver_to="~/unused")
+    config.write_text(
+        config.read_text()
+        .replace("  host: build\n", "  host: localhost\n")
+        .replace("  at: ~/build/hello\n", f"  at: {build_dir}\n")
+        .replace("ssh:\n", "ssh:\n  connect_timeout: 1\n")  # an SSH attempt would fail fast
+    )
+    first = run_cli("--config", config, "build", "release", "--auto-version=revision")
+    assert first.exit_code == 0, first.output
+    assert "Preparing build directory" in first.stdout and "on localhost" in first.stdout
+    (build_dir / "_build" / "kept-unless-clean").write_text("")
+    (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").write_text("")
+    (build_dir / "untracked.txt").write_text("")
+
+    counter = repo / "lib/hello/counter.ex"
+    counter.write_text(counter.read_text().replace("{:ok, count}", "{:ok, count + 100}"))
+    git(repo, "commit", "-qam", "start counting at 100")
+    commit = git(repo, "rev-parse", "HEAD")
+    second = run_cli(
+        "--config",
+        config,
+        "build",
+        "release",
+        "--auto-version=revision",
+        "--skip-git-clean",
+        "--skip-mix-clean",
+    )
+    assert second.exit_code == 0, second.output
+    archive = repo / f".deliver-releases/hello_0.1.0+{commit[:7]}.release.tar.gz"
+    assert (
+        run_release(archive, tmp_path / "run", "IO.inspect(Hello.Counter.init(1))") == "{:ok, 101}"
+    )
+    assert (build_dir / "untracked.txt").exists()
+    assert (build_dir / "_build" / "kept-unless-clean").exists()
+    assert (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").exists()
+
+    third = run_cli("--config", config, "build", "release", "--auto-version=revision", "--clean")
+    assert third.exit_code == 0, third.output
+    assert not (build_dir / "untracked.txt").exists()
+    assert not (build_dir / "_build" / "kept-unless-clean").exists()
+    assert not (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").exists()

@@ -1,36 +1,74 @@
 """Build tools: one module per tool, each knowing how to build a release on the build host and
 how to drive a node of that release on a deploy host.
 
-Adding a tool is adding a module here and a line in each registry below. Hot upgrades are
-optional: a tool that supports them also implements `UpgradeBuilder` (build side) and
-`HotUpgrades` (host side), and is listed in `upgrade_builder` / `hot_upgrades`.
+Adding a tool is adding a module here that defines `TOOL` (a BuildTool) and, when its releases
+have a start script of their own, `NODE` (NodeCommands). `build.tool` accepts every module
+name, and `auto` picks the tool whose `detect` scores highest for the project.
+Hot upgrades are optional: a tool module that supports them also defines `UPGRADE` (an
+UpgradeBuilder, build side) and its node module `HOT` (HotUpgrades, host side).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
-from deliver.config import BuildConfig
-from deliver.errors import ConfigError, UsageError
+from deliver.errors import ConfigError, DeliverError, UsageError
+
+if TYPE_CHECKING:
+    from deliver.config import BuildConfig
 
 
 @dataclass(frozen=True)
 class BuildStep:
+    """One command run in the build directory; `hook` names the hook points around it
+    (`erlang_clean_compile` fires pre_erlang_clean_compile before, post_... after)."""
+
     title: str
     command: str
+    hook: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    """Where a project keeps its version: a file of the repo and a regex whose first group is
+    the version. The first source that matches is the one read and patched."""
+
+    path: str
+    pattern: str
 
 
 class BuildTool(Protocol):
     name: str
 
+    def detect(self, project_dir: Path) -> int:
+        """How specific a match the project is for this tool: 0 for none (then higher wins)."""
+        ...
+
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
         """Commands run in the build directory, in order: deps, compile, release."""
         ...
 
-    def release_root(self, app: str, build: BuildConfig) -> str:
-        """The assembled release, relative to the build directory."""
+    def release_root(self, app: str, build: BuildConfig) -> str | None:
+        """The assembled release, relative to the build directory (None: see release_tarball)."""
+        ...
+
+    def release_tarball(self, app: str, build: BuildConfig) -> str | None:
+        """A tarball of the release root made by the tool (`*` globs one path segment), used
+        instead of packing release_root; None when the tool makes none."""
+        ...
+
+    def version_sources(self, build: BuildConfig) -> tuple[VersionSource, ...]:
+        """Where --set-version / --increment-version / --auto-version patch the build tree."""
+        ...
+
+    def node_tool(self, build: BuildConfig) -> str:
+        """The tool whose NodeCommands drive the releases this tool builds (the manifest's
+        `tool`): usually itself."""
         ...
 
 
@@ -119,50 +157,59 @@ class HotUpgrades(Protocol):
         ...
 
 
+def available_tools() -> list[str]:
+    """Every tool module's name (without importing them)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
 def detect_tool(project_dir: Path, build: BuildConfig, source: str) -> str:
-    """The tool named in build.tool, or the one whose project file the app has."""
+    """The tool named in build.tool, or the one that recognises the project most specifically."""
     if build.tool != "auto":
         return build.tool
-    if (project_dir / "mix.exs").exists():
-        return "mix"
-    if (project_dir / "rebar.config").exists():
-        return "rebar3"
-    raise ConfigError(
-        source,
-        "build.tool",
-        f"cannot detect the build tool: no mix.exs or rebar.config in {project_dir}",
-    )
+    scores = {name: build_tool(name).detect(project_dir) for name in available_tools()}
+    best = max(scores, key=lambda name: scores[name])
+    if scores[best] <= 0:
+        raise ConfigError(
+            source,
+            "build.tool",
+            f"cannot detect the build tool in {project_dir} (no mix.exs or rebar.config): "
+            "set build.tool",
+        )
+    return best
 
 
 def build_tool(name: str) -> BuildTool:
-    from deliver.tools import mix, rebar3
-
-    tools: dict[str, BuildTool] = {"mix": mix.MixTool(), "rebar3": rebar3.Rebar3Tool()}
-    return tools[name]
+    tool: BuildTool = _module(name).TOOL
+    return tool
 
 
 def node_commands(tool: str) -> NodeCommands:
-    from deliver.tools import mix, rebar3
+    module = _module(tool)
+    if not hasattr(module, "NODE"):
+        raise DeliverError(f"{tool} releases have no start script deliver knows how to drive")
+    commands: NodeCommands = module.NODE
+    return commands
 
-    commands: dict[str, NodeCommands] = {"mix": mix.MixNode(), "rebar3": rebar3.Rebar3Node()}
-    return commands[tool]
+
+def _module(name: str) -> ModuleType:
+    if name not in available_tools():
+        raise DeliverError(f"unknown build tool {name!r} (known: {', '.join(available_tools())})")
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def upgrade_builder(tool: str) -> UpgradeBuilder:
     """The tool's upgrade builder; UsageError for a tool that cannot build hot upgrades."""
-    from deliver.tools import mix, rebar3
-
-    builders: dict[str, UpgradeBuilder] = {"mix": mix.MixTool(), "rebar3": rebar3.Rebar3Tool()}
-    if tool not in builders:
+    module = _module(tool)
+    if not hasattr(module, "UPGRADE"):
         raise UsageError(f"the {tool} build tool cannot build hot upgrades")
-    return builders[tool]
+    builder: UpgradeBuilder = module.UPGRADE
+    return builder
 
 
 def hot_upgrades(tool: str) -> HotUpgrades:
-    """How nodes built with `tool` are hot-upgraded; UsageError for a tool that cannot be."""
-    from deliver.tools import mix, rebar3
-
-    nodes: dict[str, HotUpgrades] = {"mix": mix.MixNode(), "rebar3": rebar3.Rebar3Node()}
-    if tool not in nodes:
+    """How nodes of `tool`'s releases are hot-upgraded; UsageError for a tool that cannot be."""
+    module = _module(tool)
+    if not hasattr(module, "HOT"):
         raise UsageError(f"releases built with {tool} cannot be hot-upgraded")
-    return nodes[tool]
+    hot: HotUpgrades = module.HOT
+    return hot

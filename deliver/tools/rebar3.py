@@ -12,16 +12,36 @@ copies into the release; rebar3 3.19 ignores `src/*.appup.src`), then `rebar3 re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deliver.config import BuildConfig
 from deliver.shell import join, quote
-from deliver.tools import BuildStep, UpgradeWork
+from deliver.tools import (
+    BuildStep,
+    BuildTool,
+    HotUpgrades,
+    NodeCommands,
+    UpgradeBuilder,
+    UpgradeWork,
+    VersionSource,
+)
 
 #: rebar3 colours its output even when it is not a terminal.
 _REBAR3 = "REBAR_COLOR=none rebar3"
 
 
+#: the release's version in rebar.config: {release, {name, "1.2.3"}, ...}
+REBAR3_VERSION = (
+    VersionSource("rebar.config", r"\{\s*release\s*,\s*\{\s*'?\w+'?\s*,\s*\"([^\"]+)\""),
+)
+
+
 class Rebar3Tool:
     name = "rebar3"
+
+    def detect(self, project_dir: Path) -> int:
+        # a mix project may carry a rebar.config too: on a tie, mix (sorted first) wins
+        return 1 if (project_dir / "rebar.config").exists() else 0
 
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
         profile = quote(build.mix_env)
@@ -32,7 +52,16 @@ class Rebar3Tool:
             f'/lib/$a/ebin/$a.appup"; done'
         )
         return [
-            BuildStep("Compiling", join(stale_appups, f"{_REBAR3} as {profile} compile")),
+            BuildStep(
+                "Fetching dependencies",
+                f"{_REBAR3} as {profile} get-deps",
+                "erlang_get_and_update_deps",
+            ),
+            BuildStep(
+                "Compiling",
+                join(stale_appups, f"{_REBAR3} as {profile} compile"),
+                "erlang_clean_compile",
+            ),
             # relx adds to an existing rel directory: start from an empty one so the release
             # holds exactly one version
             BuildStep(
@@ -41,11 +70,21 @@ class Rebar3Tool:
                     f"rm -rf {quote(self.release_root(app, build))}",
                     f"{_REBAR3} as {profile} release",
                 ),
+                "erlang_generate_release",
             ),
         ]
 
     def release_root(self, app: str, build: BuildConfig) -> str:
-        return f"_build/{build.mix_env}/rel/{app}"
+        return f"_build/{build.mix_env}/rel/{build.release_name(app)}"
+
+    def release_tarball(self, app: str, build: BuildConfig) -> None:
+        return None
+
+    def version_sources(self, build: BuildConfig) -> tuple[VersionSource, ...]:
+        return REBAR3_VERSION
+
+    def node_tool(self, build: BuildConfig) -> str:
+        return self.name
 
     def upgrade_root(self, app: str, build: BuildConfig) -> str:
         return self.release_root(app, build)
@@ -60,7 +99,8 @@ class Rebar3Tool:
                 for appup in work.appups
             )
         ]
-        rel, old, new = quote(app), quote(work.old), quote(work.new)
+        release = build.release_name(app)
+        rel, old, new = quote(release), quote(work.old), quote(work.new)
         return [
             BuildStep(
                 "Generating relup (rebar3 relup)",
@@ -70,7 +110,8 @@ class Rebar3Tool:
                 "Packing upgrade (rebar3 tar)",
                 join(
                     f"{_REBAR3} as {profile} tar -n {rel} -v {new}",
-                    f"cp {quote(f'{root}/{app}-{work.new}.tar.gz')} {quote(work.upgrade_archive)}",
+                    f"cp {quote(f'{root}/{release}-{work.new}.tar.gz')} "
+                    f"{quote(work.upgrade_archive)}",
                 ),
             ),
         ]
@@ -158,3 +199,9 @@ case "$out" in
   *"Made release permanent"*) [ $status -eq 0 ] && echo INSTALLED={quote(version)} ;;
   *) false ;;
 esac"""
+
+
+TOOL: BuildTool = Rebar3Tool()
+NODE: NodeCommands = Rebar3Node()
+UPGRADE: UpgradeBuilder = Rebar3Tool()
+HOT: HotUpgrades = Rebar3Node()
