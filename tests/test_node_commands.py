@@ -112,11 +112,13 @@ def test_mix_daemon_creates_releases_once(tmp_path: Path) -> None:
     assert (tmp_path / "calls.log").read_text() == "daemon\n"
 
 
-def test_mix_daemon_does_not_start_when_releases_cannot_be_written(tmp_path: Path) -> None:
+def test_mix_daemon_starts_even_when_releases_cannot_be_written(tmp_path: Path) -> None:
+    # the node's own start then reports why the release is broken, from its log
     fake_script(tmp_path, "hello", "** (MatchError) no match", status=1)
     result = sh(tmp_path, MixNode().daemon("hello"))
-    assert result.returncode == 1
-    assert [c.split()[0] for c in (tmp_path / "calls.log").read_text().splitlines()] == ["eval"]
+    assert result.returncode == 1  # what the (stand-in) daemon answered
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["eval", "daemon"]
 
 
 def build_config(tool: str = "auto") -> BuildConfig:

@@ -157,8 +157,12 @@ class MixNode:
     """mix's start script: `daemon` starts in the background, `pid` answers when the node is up."""
 
     def daemon(self, app: str) -> str:
-        create = f"bin/{quote(app)} eval {quote(_CREATE_RELEASES)}"
-        return join(f"{{ [ -f releases/RELEASES ] || {create}; }}", f"bin/{quote(app)} daemon")
+        # a release that cannot even evaluate this (say, a broken vm.args) fails to start the
+        # same way, and is reported from its log; without RELEASES a hot upgrade refuses later
+        create = f"bin/{quote(app)} eval {quote(_CREATE_RELEASES)} >/dev/null 2>&1"
+        return join(
+            f"{{ [ -f releases/RELEASES ] || {create} || true; }}", f"bin/{quote(app)} daemon"
+        )
 
     def alive(self, app: str) -> str:
         # `pid` answers while the VM boots, before (and even if never) the app starts: a node
