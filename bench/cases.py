@@ -204,7 +204,6 @@ def ping(bench: Bench, counts: Sequence[int]) -> list[Row]:
 def build(bench: Bench) -> list[Row]:
     """`build release` after a one-line change, and from an empty build directory, vs git push
     + the same mix commands in one ssh session. Both share the build directory."""
-    config = bench.config("build", bench.targets(1), "~/bench/unused")
     host = bench.sandbox.build_host
     build_dir = f"{host.home}/build/{APP}"
     fetched = bench.work / "floor-build.tar.gz"
@@ -221,9 +220,13 @@ def build(bench: Bench) -> list[Row]:
         )
 
         def ours(clean: bool = clean) -> Run:
-            commit_one_line_change(bench.repo, next(serial))
+            number = next(serial)
+            commit_one_line_change(bench.repo, number)
             if clean:
                 bench.cleanup([host], build_dir)
+            # every change is built as 0.1.0, and a store refuses a second commit's 0.1.0
+            store = bench.work / "build-stores" / str(number)
+            config = bench.config("build", bench.targets(1), "~/bench/unused", store)
             return bench.deliver(config, "build", "release")
 
         def theirs(clean: bool = clean) -> Run:

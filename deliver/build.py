@@ -1,27 +1,58 @@
-"""`deliver build release`: build on the build host, fetch the archive into the store.
+"""`deliver build release`: build on the build host, then store the archive (a remote or S3
+store receives it from the build host directly).
 
-Every step runs over the one SSH connection to the build host. The build tree is reset to the
-exact commit pushed, the assembled release is removed before the build (a stale release is never
-shipped), and the version comes from the release the tool just built (`start_erl.data`).
+Every step runs over the one connection to the build host (`localhost`: this machine, no
+SSH). The build tree is reset to the exact commit pushed; deps and _build are kept between
+builds so they are incremental (`--clean` removes them), the configured generated paths are
+removed, and a release that this build did not make is never shipped: it must be newer than a
+marker written right after the reset. The version comes from the release the tool just built
+(`start_erl.data`); when --set-version/--increment-version/--auto-version asked for one, the
+build tree was patched to it and the release must carry it.
+
+Hook points, in order: init_app_remotely, git_push, then the tool's steps (deps, compile,
+generate release), each wrapped in its pre_/post_ hooks.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deliver import git
 from deliver.config import BuildConfig, Config
 from deliver.errors import CommandFailed, DeliverError
+from deliver.hooks import HookEnv, Hooks
 from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, archive_name, now
-from deliver.release_store import LocalStore
+from deliver.release_store import open_store
 from deliver.remote import Remote
-from deliver.shell import exports, join, parse_key_values, quote, quote_path
-from deliver.tools import build_tool, detect_tool
+from deliver.shell import Secret, exports, join, parse_key_values, quote, quote_path
+from deliver.tools import BuildStep, BuildTool, build_tool, detect_tool
+from deliver.versions import (
+    VERSION,
+    VersionOptions,
+    VersionPlan,
+    check_unused,
+    parse_auto_version,
+    plan_version,
+)
 
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
+#: Written after the reset; the shipped release must be newer.
+MARKER = "_build/deliver/build-started"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to treat the build tree, and which version to give the build."""
+
+    clean: bool = False  # --clean: also remove git-ignored files (deps, _build): full rebuild
+    git_clean: bool = True  # --skip-git-clean: keep untracked files in the build tree
+    remove_generated: bool = True  # --skip-mix-clean: keep build.clean_paths
+    force: bool = False  # --force: replace a stored release of the same version
+    versions: VersionOptions = field(default_factory=VersionOptions)
 
 
 def build_release(
@@ -31,54 +62,140 @@ def build_release(
     revision: str | None = None,
     tag: str | None = None,
     branch: str | None = None,
+    options: BuildOptions | None = None,
 ) -> Release:
     """Build the release of `revision`/`tag`/`branch` (default: current branch) into the store.
 
-    Raises UsageError for unknown refs, ConnectionFailed for the build host, CommandFailed with
-    the failing step and its output tail, DeliverError when the archive arrives corrupted.
+    Raises UsageError for unknown refs or a version the store holds from another commit,
+    ConnectionFailed for the build host, CommandFailed with the failing step (or hook) and its
+    output tail, DeliverError when the archive arrives corrupted.
     """
+    options = options or BuildOptions()
     build = config.require_build()
-    tool_name = detect_tool(config.project_dir, build, config.source)
-    tool = build_tool(tool_name)
+    tool = build_tool(detect_tool(config.project_dir, build, config.source))
     target = git.resolve_revision(
         config.project_dir, revision=revision, tag=tag, branch=branch or build.branch
     )
     if git.working_tree_dirty(config.project_dir):
         out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
+    plan = plan_version(
+        config.project_dir,
+        target.commit,
+        target.branch,
+        tool.version_sources(build),
+        _with_default_auto_version(options.versions, build),
+    )
+    hooks = Hooks.load(config, out)
     host = build.host.name
-    with connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug) as (
-        remote,
-    ):
-        out.step(f"Preparing build directory {build.at} on {host}")
-        build_dir = prepare_build_dir(remote, build.at)
-        out.step(f"Pushing {target.description} ({target.commit[:10]}) to {host}")
-        pushed = git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh)
-        out.detail(pushed)
-        out.step(f"Resetting build tree to {target.commit[:10]}")
-        remote.run(reset_command(build_dir, target.commit, build), step="reset")
-        for step in tool.build_steps(config.app, build):
-            out.step(f"{step.title} ({tool_name}, MIX_ENV={build.mix_env})")
-            remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
-        out.step("Packing release archive")
-        packed = pack(remote, build_dir, config.app, tool.release_root(config.app, build))
-        release = Release(
-            app=config.app,
-            version=packed["VERSION"],
-            commit=target.commit,
-            branch=target.branch,
-            tool=tool_name,
-            built_at=now(),
-            sha256=packed["SHA256"],
-            size=int(packed["SIZE"]),
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        # a store that cannot take the release fails now, not after the build
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
         )
-        out.step(f"Copying {release.archive_name} ({_megabytes(release.size)}) to the store")
-        store = LocalStore(config.release_store)
-        with out.progress("fetching from", {host: release.size}) as advance_for:
-            store.add(
-                release, lambda file: remote.download(packed["ARCHIVE"], file, advance_for(host))
+        store.check_host(remote)
+        if plan.version:  # a version the store cannot take is refused before building it
+            check_unused(
+                store.releases(config.app),
+                plan.version,
+                target.commit,
+                options.force,
+                store.location,
             )
-    out.step(f"Built {config.app} {release.version} -> {store.archive(release)}")
+        env = HookEnv(
+            app=config.app,
+            host=host,
+            cwd="~",
+            revision=target.commit,
+            branch=target.branch or "",
+            version=plan.version or "",
+            mix_env=build.mix_env,
+            build_at=build.at,
+            extra=build.env,
+        )
+        tree, env = send_commit(config, remote, out, hooks, env, target, options)
+        set_version(tree, plan)
+        run_steps(tree, hooks, env, tool, config.app, plan)
+        release = pack_release(tree, tool, config.app, target, plan)
+        check_unused(
+            store.releases(config.app),
+            release.version,
+            release.commit,
+            options.force,
+            store.location,
+        )
+        out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
+        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
+        totals = {host: release.size} if store.is_local else {}
+        with out.progress("fetching from", totals) as advance_for:
+            store.receive_from_host(release, remote, archive, advance_for(host))
+        out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
     return release
+
+
+def send_commit(
+    config: Config,
+    remote: Remote,
+    out: Output,
+    hooks: Hooks,
+    env: HookEnv,
+    target: git.Revision,
+    options: BuildOptions,
+) -> tuple[BuildTree, HookEnv]:
+    """Prepare the build directory, push the commit and reset the build tree to it, with the
+    init_app_remotely and git_push hooks; returns the tree and the hook env that knows it."""
+    build = config.require_build()
+    hooks.run("pre_init_app_remotely", remote, env)
+    out.step(f"Preparing build directory {build.at} on {remote.name}")
+    build_dir = prepare_build_dir(remote, build.at)
+    env = replace(env, build_at=build_dir, cwd=build_dir)
+    hooks.run("post_init_app_remotely", remote, env)
+    hooks.run("pre_git_push", remote, env)
+    out.step(f"Pushing {target.description} ({target.commit[:10]}) to {remote.name}")
+    out.detail(git.push(config.project_dir, target.commit, build.host, build_dir, config.ssh))
+    hooks.run("post_git_push", remote, env)
+    out.step(f"Resetting build tree to {target.commit[:10]}")
+    remote.run(reset_command(build_dir, target.commit, build, options), step="reset")
+    return BuildTree(remote, out, build_dir, build), env
+
+
+def pack_release(
+    tree: BuildTree, tool: BuildTool, app: str, target: git.Revision, plan: VersionPlan
+) -> Release:
+    """Archive what the tool built; it must carry the version asked for, if any."""
+    tree.out.step("Packing release archive")
+    build = tree.build
+    packed = pack(
+        tree.remote,
+        tree.path,
+        app,
+        tool.release_root(app, build),
+        tool.release_tarball(app, build),
+    )
+    if plan.enforced and packed["VERSION"] != plan.version:
+        raise DeliverError(
+            f"the build made version {packed['VERSION']}, not {plan.version} as asked: "
+            f"does it read its version from {', '.join(plan.patches) or 'mix.exs'}"
+            " or $DELIVER_VERSION?"
+        )
+    return Release(
+        app=app,
+        version=packed["VERSION"],
+        commit=target.commit,
+        branch=target.branch,
+        tool=tool.node_tool(build),
+        built_at=now(),
+        sha256=packed["SHA256"],
+        size=int(packed["SIZE"]),
+    )
+
+
+def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
+    """build.auto_version (or $AUTO_VERSION) applies unless --auto-version was given."""
+    if options.auto or not build.auto_version:
+        return options
+    return replace(options, auto=parse_auto_version(build.auto_version))
 
 
 def prepare_build_dir(remote: Remote, at: str) -> str:
@@ -94,46 +211,112 @@ def prepare_build_dir(remote: Remote, at: str) -> str:
     return remote.run(script, step="preparing the build directory").stdout.strip()
 
 
-def reset_command(build_dir: str, commit: str, build: BuildConfig) -> str:
-    """Check out exactly `commit`, drop untracked files (deps and _build are git-ignored and
-    kept for incremental builds), and remove the configured generated paths."""
+def reset_command(
+    build_dir: str, commit: str, build: BuildConfig, options: BuildOptions | None = None
+) -> str:
+    """Check out exactly `commit` (and its submodules), drop untracked files (deps and _build
+    are git-ignored and kept for incremental builds, unless --clean), remove the configured
+    generated paths, and mark the moment the build starts."""
+    options = options or BuildOptions()
     paths = [p.format(mix_env=build.mix_env) for p in build.clean_paths]
-    remove = f"rm -rf -- {' '.join(quote(p) for p in paths)}" if paths else ""
+    remove = (
+        f"rm -rf -- {' '.join(quote(p) for p in paths)}"
+        if paths and options.remove_generated
+        else ""
+    )
+    clean = (
+        "git clean -q -ffdx" if options.clean else "git clean -q -ffd" if options.git_clean else ""
+    )
+    in_submodules = f" && git submodule foreach -q --recursive {quote(clean)}" if clean else ""
+    submodules = (
+        "if [ -f .gitmodules ]; then git submodule sync -q --recursive"
+        f" && git submodule update -q --init --recursive --force{in_submodules}; fi"
+    )
     return join(
         f"cd {quote(build_dir)}",
         f"git reset -q --hard {quote(commit)}",
-        "git clean -q -ffd",
+        clean,
+        submodules,
         remove,
+        f"mkdir -p {quote(str(Path(MARKER).parent))}",
+        f"touch {quote(MARKER)}",
     )
 
 
-def in_build_dir(build_dir: str, build: BuildConfig, command: str) -> str:
-    env = exports({"MIX_ENV": build.mix_env, **build.env})
+@dataclass(frozen=True)
+class BuildTree:
+    """The build directory on the build host, reached through `remote`."""
+
+    remote: Remote
+    out: Output
+    path: str
+    build: BuildConfig
+
+    def run(self, step: BuildStep, tool: str, extra: Mapping[str, str | Secret]) -> None:
+        self.out.step(f"{step.title} ({tool}, MIX_ENV={self.build.mix_env})")
+        self.remote.run(in_build_dir(self.path, self.build, step.command, extra), step=step.title)
+
+
+def set_version(tree: BuildTree, plan: VersionPlan) -> None:
+    """Write the version into the build tree (only there: the next reset undoes it)."""
+    if not plan.patches:
+        return
+    tree.out.step(f"Setting version {plan.version} in the build tree ({', '.join(plan.patches)})")
+    for path, content in plan.patches.items():
+        tree.remote.upload(content.encode(), f"{tree.path}/{path}")
+
+
+def run_steps(
+    tree: BuildTree, hooks: Hooks, env: HookEnv, tool: BuildTool, app: str, plan: VersionPlan
+) -> None:
+    """The tool's steps, each between the pre_ and post_ hooks of its point; a version asked
+    for is also in $DELIVER_VERSION (for custom builds)."""
+    extra = {"DELIVER_VERSION": plan.version} if plan.enforced and plan.version else {}
+    for step in tool.build_steps(app, tree.build):
+        if step.hook:
+            hooks.run(f"pre_{step.hook}", tree.remote, env)
+        tree.run(step, tool.name, extra)
+        if step.hook:
+            hooks.run(f"post_{step.hook}", tree.remote, env)
+
+
+def in_build_dir(
+    build_dir: str,
+    build: BuildConfig,
+    command: str,
+    extra: Mapping[str, str | Secret] | None = None,
+) -> str:
+    env = exports({"MIX_ENV": build.mix_env, **(extra or {}), **build.env})
     return join(f"cd {quote(build_dir)}", env, f"{command} 2>&1")
 
 
-def pack(remote: Remote, build_dir: str, app: str, release_root: str) -> dict[str, str]:
-    """Tar the assembled release on the build host; returns VERSION, ARCHIVE, SHA256, SIZE."""
-    root = quote(release_root)
+def pack(
+    remote: Remote,
+    build_dir: str,
+    app: str,
+    release_root: str | None,
+    tarball: str | None = None,
+) -> dict[str, str]:
+    """Archive the release this build made; returns VERSION, ARCHIVE, SHA256, SIZE.
+
+    From `tarball` (a glob that must match exactly one file newer than the build's start) when
+    the tool makes one, else by tarring `release_root`. Raises CommandFailed when there is no
+    fresh release.
+    """
+    find = _find_tarball(tarball) if tarball else _find_release_dir(release_root or "")
     script = f"""set -e
 cd {quote(build_dir)}
-if [ ! -f {root}/releases/start_erl.data ]; then
-  echo "no release was assembled at {release_root}"; exit 1
-fi
-version=$(cut -d' ' -f2 {root}/releases/start_erl.data)
+{find}
 mkdir -p _build/deliver && rm -f _build/deliver/*.tar.gz
 archive="$PWD/_build/deliver/{app}_$version.release.tar.gz"
-# gzip -1: a third of the CPU of tar -z's default level for a 7% larger archive (the sample
-# release: 0.2 s instead of 0.55 s); tar's own status comes back through fd 3
-tar_status=$( {{ {{ tar -cf - -C {root} .; echo $? >&3; }} | gzip -1 > "$archive"; }} 3>&1 )
-[ "$tar_status" = 0 ] || {{ echo "packing the release failed"; exit 1; }}
+{'cp "$tarball" "$archive"' if tarball else _pack_directory(release_root or "")}
 echo VERSION="$version"
 echo ARCHIVE="$archive"
 echo SHA256="$(sha256sum "$archive" | cut -d' ' -f1)"
 echo SIZE="$(stat -c %s "$archive")"
 """
     values = parse_key_values(remote.run(script, step="packing the release").stdout)
-    if not _VERSION.match(values.get("VERSION", "")):
+    if not VERSION.match(values.get("VERSION", "")):
         raise CommandFailed(
             remote.name,
             "pack",
@@ -145,6 +328,43 @@ echo SIZE="$(stat -c %s "$archive")"
     if Path(values["ARCHIVE"]).name != expected:
         raise DeliverError(f"unexpected archive name {values['ARCHIVE']} (wanted {expected})")
     return values
+
+
+def _pack_directory(root: str) -> str:
+    """tar | gzip -1: a third of the CPU of tar -z's default level, for an archive 7% larger
+    (the sample release: 0.2 s instead of 0.55 s); tar's own status comes back through fd 3."""
+    return (
+        f"tar_status=$( {{ {{ tar -cf - -C {quote(root)} .; echo $? >&3; }} "
+        '| gzip -1 > "$archive"; } 3>&1 )\n'
+        '[ "$tar_status" = 0 ] || { echo "packing the release failed"; exit 1; }'
+    )
+
+
+def _find_release_dir(root: str) -> str:
+    data = f"{quote(root)}/releases/start_erl.data"
+    return f"""if [ ! -f {data} ]; then
+  echo "no release was assembled at {root}"; exit 1
+fi
+if [ -z "$(find {data} -newer {MARKER})" ]; then
+  echo "the release at {root} was not made by this build (it is older than the build)"; exit 1
+fi
+version=$(cut -d' ' -f2 {data})"""
+
+
+def _find_tarball(pattern: str) -> str:
+    # quote everything but the `*`s, so the shell expands only those
+    glob = "*".join(quote(part) if part else "" for part in pattern.split("*"))
+    return f"""tarball="" found=0
+for f in {glob}; do
+  if [ -f "$f" ] && [ -n "$(find "$f" -newer {MARKER})" ]; then tarball=$f found=$((found + 1)); fi
+done
+if [ "$found" -ne 1 ]; then
+  echo "expected this build to make one tarball matching {pattern}, found $found"; exit 1
+fi
+data=$(tar -xzOf "$tarball" ./releases/start_erl.data 2>/dev/null \\
+  || tar -xzOf "$tarball" releases/start_erl.data 2>/dev/null) \\
+  || {{ echo "$tarball has no releases/start_erl.data at its top: not a release tarball"; exit 1; }}
+version=$(echo "$data" | cut -d' ' -f2)"""
 
 
 def _megabytes(size: int) -> str:

@@ -19,6 +19,7 @@ from deliver.output import Output
 
 if TYPE_CHECKING:
     from deliver.config import Config
+    from deliver.rollout import Rollout
 
 
 class ExitCode(IntEnum):
@@ -92,6 +93,27 @@ def _host_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def _rollout_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--rollback-on-failure",
+        is_flag=True,
+        help="Switch a batch that fails to start or its health check back, and restart it.",
+    )(function)
+    return click.option(
+        "--batch",
+        metavar="N|N%",
+        help="Restart N hosts (or N% of them) at a time, each batch healthy before the next.",
+    )(function)
+
+
+def _rollout(batch: str | None, rollback_on_failure: bool) -> Rollout | None:
+    from deliver.rollout import BatchSize, Rollout
+
+    if batch is None and not rollback_on_failure:
+        return None
+    return Rollout(None if batch is None else BatchSize.parse(batch), rollback_on_failure)
+
+
 def _environment(words: Sequence[str], config: Config, required: bool) -> str:
     """edeliver's `[to] <env>`; without one, staging (or the only environment there is)."""
     words = [w for w in words if w != "to"] if words and words[0] == "to" else list(words)
@@ -123,15 +145,88 @@ def build() -> None:
 @click.option("--tag", help="Build this tag.")
 @click.option("--branch", help="Build the head of this branch (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
+@click.option(
+    "--auto-version",
+    metavar="PARTS",
+    help="Append to the version, joined by +: revision, commit-count, commit-count-branch, "
+    "branch, branch-unless-main, date, time (default: build.auto_version).",
+)
+@click.option(
+    "--increment-version",
+    type=click.Choice(["major", "minor", "patch"]),
+    help="Build the project's version with this part incremented.",
+)
+@click.option("--set-version", metavar="VERSION", help="Build with this version.")
+@click.option("--clean", is_flag=True, help="Full rebuild: remove deps and _build first.")
+@click.option("--skip-git-clean", is_flag=True, help="Keep untracked files in the build tree.")
+@click.option("--skip-mix-clean", is_flag=True, help="Keep build.clean_paths (the last release).")
+@click.option("--force", is_flag=True, help="Replace a stored release of the same version.")
 @pass_context
 def build_release(
-    ctx: Context, revision: str | None, tag: str | None, branch: str | None, mix_env: str | None
+    ctx: Context,
+    revision: str | None,
+    tag: str | None,
+    branch: str | None,
+    mix_env: str | None,
+    auto_version: str | None,
+    increment_version: str | None,
+    set_version: str | None,
+    clean: bool,
+    skip_git_clean: bool,
+    skip_mix_clean: bool,
+    force: bool,
 ) -> None:
     """Push a revision to the build host, build the release there, and store it."""
+    from deliver.build import BuildOptions
     from deliver.build import build_release as run
+    from deliver.versions import VersionOptions
+
+    if clean and skip_git_clean:
+        raise UsageError("--clean and --skip-git-clean contradict each other")
+    options = BuildOptions(
+        clean=clean,
+        git_clean=not skip_git_clean,
+        remove_generated=not skip_mix_clean,
+        force=force,
+        versions=VersionOptions.parse(auto_version, increment_version, set_version),
+    )
+    ctx.overrides[("build", "mix_env")] = mix_env
+    run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch, options=options)
+
+
+@build.command("upgrade", context_settings=SETTINGS)
+@click.option("--from", "from_ref", metavar="REF", help="Build the old release from this ref.")
+@click.option(
+    "--with", "with_version", metavar="VERSION", help="Take the old release from the store."
+)
+@click.option("--to", "to_ref", metavar="REF", help="Build the new release from this ref.")
+@click.option("--branch", help="The new release is this branch's head (default: the current one).")
+@click.option("--mix-env", help="MIX_ENV (rebar3: profile) for the builds (default: prod).")
+@pass_context
+def build_upgrade(
+    ctx: Context,
+    from_ref: str | None,
+    with_version: str | None,
+    to_ref: str | None,
+    branch: str | None,
+    mix_env: str | None,
+) -> None:
+    """Build the hot upgrade from an old release to a new one, and store it.
+
+    The relup is generated from the appups in rel/appups/<app>.appup (rebar3: also
+    ebin/<app>.appup); an application without one gets a generated default appup.
+    """
+    from deliver.build_upgrade import build_upgrade as run
 
     ctx.overrides[("build", "mix_env")] = mix_env
-    run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch)
+    run(
+        ctx.config(),
+        ctx.out,
+        from_ref=from_ref,
+        with_version=with_version,
+        to_ref=to_ref,
+        branch=branch,
+    )
 
 
 # deploy ----------------------------------------------------------------------------------------
@@ -146,6 +241,10 @@ def deploy() -> None:
 @click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
 @click.option("--version", "version", help="The stored version (default: the newest).")
 @click.option("--start-deploy", is_flag=True, help="Stop the old node and start the new one.")
+@click.option(
+    "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
+)
+@_rollout_options
 @_host_option
 @pass_context
 def deploy_release(
@@ -153,6 +252,9 @@ def deploy_release(
     target: tuple[str, ...],
     version: str | None,
     start_deploy: bool,
+    run_migrations: bool,
+    batch: str | None,
+    rollback_on_failure: bool,
     hosts: tuple[str, ...],
 ) -> None:
     """Upload, extract and switch to a release on every host, in parallel."""
@@ -166,7 +268,153 @@ def deploy_release(
         version=version,
         hosts=hosts,
         start=start_deploy,
+        run_migrations=run_migrations,
+        rollout=_rollout(batch, rollback_on_failure),
     )
+
+
+@deploy.command("upgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@_host_option
+@pass_context
+def deploy_upgrade(
+    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+) -> None:
+    """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
+    from deliver.hot_upgrade import deploy_upgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        version=version,
+        hosts=hosts,
+    )
+
+
+@cli.command("downgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--version", "version", required=True, help="The version to go back to.")
+@_host_option
+@pass_context
+def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[str, ...]) -> None:
+    """Hot-downgrade the running nodes to a version they were upgraded from."""
+    from deliver.hot_upgrade import downgrade as run
+
+    config = ctx.config()
+    run(config, ctx.out, _environment(target, config, required=True), version=version, hosts=hosts)
+
+
+@cli.command("upgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
+@click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@_host_option
+@pass_context
+def upgrade(
+    ctx: Context,
+    target: tuple[str, ...],
+    to_ref: str | None,
+    branch: str | None,
+    hosts: tuple[str, ...],
+) -> None:
+    """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
+    from deliver.upgrade import upgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        to_ref=to_ref,
+        branch=branch,
+        hosts=hosts,
+    )
+
+
+# update ----------------------------------------------------------------------------------------
+
+
+@cli.command("update", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--revision", help="Build this commit (sha or any git revision).")
+@click.option("--tag", help="Build this tag.")
+@click.option("--branch", help="Build the head of this branch (default: the current one).")
+@click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
+@click.option(
+    "--start-deploy", is_flag=True, help="Restart on the new release and verify its version."
+)
+@click.option(
+    "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
+)
+@_rollout_options
+@_host_option
+@pass_context
+def update(
+    ctx: Context,
+    target: tuple[str, ...],
+    revision: str | None,
+    tag: str | None,
+    branch: str | None,
+    mix_env: str | None,
+    start_deploy: bool,
+    run_migrations: bool,
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Build a release and deploy it (build release + deploy release)."""
+    from deliver.update import update as run
+
+    ctx.overrides[("build", "mix_env")] = mix_env
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        _environment(target, config, required=True),
+        revision=revision,
+        tag=tag,
+        branch=branch,
+        hosts=hosts,
+        start=start_deploy,
+        run_migrations=run_migrations,
+        rollout=_rollout(batch, rollback_on_failure),
+    )
+
+
+# rollback and migrations -----------------------------------------------------------------------
+
+
+@cli.command("rollback", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--version", help="Go back to this release (default: the previous good one).")
+@_host_option
+@pass_context
+def rollback(
+    ctx: Context, environment: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+) -> None:
+    """Switch every host back to an earlier release still on it, and restart."""
+    from deliver.rollback import rollback as run
+
+    config = ctx.config()
+    run(config, ctx.out, _environment(environment, config, True), version=version, hosts=hosts)
+
+
+@cli.command("migrate", context_settings=SETTINGS)
+@click.argument("words", nargs=-1, metavar="[ENVIRONMENT] [up|down]")
+@click.option("--version", help="Migrate to this version (required for down).")
+@pass_context
+def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
+    """Run the app's migrations on the environment's primary host."""
+    from deliver.migrate import DIRECTIONS
+    from deliver.migrate import migrate as run
+
+    config = ctx.config()
+    direction = words[-1] if words and words[-1] in DIRECTIONS else "up"
+    rest = words[:-1] if words and words[-1] in DIRECTIONS else words
+    run(config, ctx.out, _environment(rest, config, False), direction, version)
 
 
 # node control ----------------------------------------------------------------------------------
@@ -186,7 +434,28 @@ def _node_command(name: str, summary: str) -> None:
 
 _node_command("start", "Start the deployed release; waits until the node answers.")
 _node_command("stop", "Stop the running node; waits until it is gone.")
-_node_command("restart", "Stop the node, then start the current release.")
+
+
+@cli.command("restart", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@_rollout_options
+@_host_option
+@pass_context
+def restart(
+    ctx: Context,
+    environment: tuple[str, ...],
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Stop the node, then start the current release (in batches with --batch)."""
+    from deliver.rollout import restart as run
+
+    config = ctx.config()
+    rollout = _rollout(batch, rollback_on_failure)
+    run(config, ctx.out, _environment(environment, config, False), hosts, rollout)
+
+
 _node_command("ping", "Check that the node answers on each host.")
 _node_command("version", "Print the version each node is running.")
 
@@ -196,25 +465,104 @@ _node_command("version", "Print the version each node is running.")
 
 @cli.group(context_settings=SETTINGS)
 def show() -> None:
-    """Show what the release store holds."""
+    """Show the releases in the store or on the hosts, and the migration status."""
 
 
 @show.command("releases", context_settings=SETTINGS)
+@click.argument("environment", required=False)
+@_host_option
 @pass_context
-def show_releases(ctx: Context) -> None:
-    """List the releases in the store: version, commit, branch, build time, size."""
-    from deliver.release_store import LocalStore
+def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...]) -> None:
+    """The releases in the store (version, commit, branch, build time, size) and the upgrades
+    between them, or with ENVIRONMENT those on each of its hosts."""
+    config = ctx.config()
+    if environment is not None:
+        from deliver.rollback import show_host_releases
+
+        show_host_releases(config, ctx.out, environment, hosts)
+        return
+    from deliver.release_store.commands import show_releases as run
+
+    run(config, ctx.out)
+
+
+@show.command("migrations", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@pass_context
+def show_migrations(ctx: Context, environment: tuple[str, ...]) -> None:
+    """The migration status, from the environment's primary host."""
+    from deliver.migrate import show_migrations as run
 
     config = ctx.config()
-    releases = LocalStore(config.release_store).releases(config.app)
-    if not releases:
-        ctx.out.info(f"no releases of {config.app} in {config.release_store}")
-        return
-    rows = [
-        (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
-        for r in releases
-    ]
-    ctx.out.table(("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE"), rows)
+    run(config, ctx.out, _environment(environment, config, False))
+
+
+@show.command("relup", context_settings=SETTINGS)
+@click.argument("version")
+@pass_context
+def show_relup(ctx: Context, version: str) -> None:
+    """Print the relup (release handler instructions) of the stored upgrade to VERSION."""
+    from deliver.build_upgrade import show_relup as run
+
+    run(ctx.config(), ctx.out, version)
+
+
+# release store ---------------------------------------------------------------------------------
+
+_LOCAL_DIR_HELP = "The local directory (default: .deliver-releases beside the .deliver file)."
+
+
+@cli.group(context_settings=SETTINGS)
+def upload() -> None:
+    """Copy a release from a local directory into the remote or S3 release store."""
+
+
+@upload.command("release", context_settings=SETTINGS)
+@click.argument("version", required=False)
+@click.option("--dir", "local_dir", type=click.Path(path_type=Path), help=_LOCAL_DIR_HELP)
+@click.option("--force", is_flag=True, help="Replace a different build of the same version.")
+@pass_context
+def upload_release(ctx: Context, version: str | None, local_dir: Path | None, force: bool) -> None:
+    """Upload VERSION (default: the newest local one) to the configured release store."""
+    from deliver.release_store.commands import upload_release as run
+
+    run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
+
+
+@cli.group(context_settings=SETTINGS)
+def download() -> None:
+    """Copy a release from the remote or S3 release store into a local directory."""
+
+
+@download.command("release", context_settings=SETTINGS)
+@click.argument("version", required=False)
+@click.option("--dir", "local_dir", type=click.Path(path_type=Path), help=_LOCAL_DIR_HELP)
+@click.option("--force", is_flag=True, help="Replace a different build of the same version.")
+@pass_context
+def download_release(
+    ctx: Context, version: str | None, local_dir: Path | None, force: bool
+) -> None:
+    """Download VERSION (default: the newest) from the release store, checking its sha256."""
+    from deliver.release_store.commands import download_release as run
+
+    run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
+
+
+@cli.group(context_settings=SETTINGS)
+def prune() -> None:
+    """Remove old releases."""
+
+
+@prune.command("releases", context_settings=SETTINGS)
+@click.option(
+    "--keep", type=click.IntRange(min=1), required=True, help="How many of the newest to keep."
+)
+@pass_context
+def prune_releases(ctx: Context, keep: int) -> None:
+    """Delete all but the KEEP newest releases from the release store."""
+    from deliver.release_store.commands import prune_releases as run
+
+    run(ctx.config(), ctx.out, keep)
 
 
 @cli.group(context_settings=SETTINGS)
@@ -238,6 +586,11 @@ def check_config(ctx: Context) -> None:
     for env in config.environments.values():
         hosts = ", ".join(h.name for h in env.hosts)
         ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+    from deliver.hooks import Hooks
+
+    for point, hooks in Hooks.load(config, ctx.out).by_point.items():
+        for hook in hooks:
+            ctx.out.info(f"hook {point}: {hook.name} (runs on {hook.runs_on})")
 
 
 # sandbox ---------------------------------------------------------------------------------------
@@ -260,13 +613,14 @@ def sandbox(ctx: click.Context, directory: Path) -> None:
 
 @sandbox.command("up", context_settings=SETTINGS)
 @click.option("--targets", default=2, show_default=True, help="Number of target hosts.")
+@click.option("--store", is_flag=True, help="Add a host `store` for a release store over SSH.")
 @click.pass_context
-def sandbox_up(ctx: click.Context, targets: int) -> None:
+def sandbox_up(ctx: click.Context, targets: int, store: bool) -> None:
     """Start a build host and TARGETS target hosts (replacing a running sandbox)."""
     from deliver.sandbox import start_sandbox
 
     out: Output = ctx.obj.out
-    box = start_sandbox(ctx.obj.sandbox_dir, targets)
+    box = start_sandbox(ctx.obj.sandbox_dir, targets, store=store)
     out.step(f"Sandbox running in {box.root}")
     for host in box.hosts:
         out.info(
@@ -285,7 +639,8 @@ def sandbox_config(ctx: click.Context, app: str) -> None:
     box = load_sandbox(ctx.obj.sandbox_dir)
     if box is None:
         raise UsageError(f"no sandbox in {ctx.obj.sandbox_dir}", hint="deliver sandbox up")
-    click.echo(box.deliver_config(app), nl=False)
+    store = f"{box.store_host.name}:releases" if box.store_host else None
+    click.echo(box.deliver_config(app, release_store=store), nl=False)
 
 
 @sandbox.command("down", context_settings=SETTINGS)
@@ -325,7 +680,10 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
         if debug:
             import traceback
 
-            traceback.print_exc()
+            from deliver.shell import mask
+
+            # a traceback quotes messages and values that may hold a secret
+            sys.stderr.write(mask(traceback.format_exc(), fallback.secrets))
         fallback.error(str(error), error.hint)
         return _exit_code(error)
     except Exception:

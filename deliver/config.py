@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,25 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
     "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
     "DELIVER_START_TIMEOUT": ("start_timeout",),
+    # edeliver's name first, so that DELIVER_AUTO_VERSION wins when both are set
+    "AUTO_VERSION": ("build", "auto_version"),
+    "DELIVER_AUTO_VERSION": ("build", "auto_version"),
 }
 
-BUILD_TOOLS = ("auto", "mix")
+#: `build.host: localhost` (exactly that) builds on this machine, without SSH.
+LOCALHOST = "localhost"
+S3_ADDRESSING_STYLES = ("auto", "path", "virtual")
 
 _HOST = re.compile(
     r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:.]+\])"
     r"(?::(?P<port>\d{1,5}))?$"
 )
+#: scp-style `[user@]host:path`: a colon before any slash (as scp and rsync decide).
+_SCP_STYLE = re.compile(r"^(?P<host>[^/:\s]+):(?P<path>.*)$")
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://")
+#: Bucket names as S3 allows them (3-63 lowercase letters, digits, dots and hyphens).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_HTTP_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -56,10 +67,18 @@ class HostSpec:
     user: str | None = None
     port: int | None = None
     env: Mapping[str, str | Secret] = field(default_factory=dict)
+    #: migrations run on the environment's primary host (default: its first host)
+    primary: bool = False
 
     @property
     def name(self) -> str:
         return self.address
+
+    @property
+    def is_local(self) -> bool:
+        """Plain `localhost` means this machine, reached without SSH; `user@localhost` and
+        `localhost:22` still go through sshd."""
+        return self.address == LOCALHOST
 
     @classmethod
     def parse(cls, text: str, env: Mapping[str, str | Secret] | None = None) -> HostSpec:
@@ -73,6 +92,16 @@ class HostSpec:
 
 
 @dataclass(frozen=True)
+class CustomBuild:
+    """`build.tool: custom`: the app's own build command and where it leaves the release."""
+
+    command: str
+    release_dir: str | None = None
+    tarball: str | None = None
+    release_type: str = "mix"
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     host: HostSpec
     at: str
@@ -81,6 +110,26 @@ class BuildConfig:
     branch: str | None = None
     env: Mapping[str, str | Secret] = field(default_factory=dict)
     clean_paths: tuple[str, ...] = ("_build/{mix_env}/rel",)
+    release: str | None = None
+    auto_version: str | None = None
+    custom: CustomBuild | None = None
+
+    def release_name(self, app: str) -> str:
+        """The release to build: build.release in an umbrella, else the app itself."""
+        return self.release or app
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """A hook listed in the .deliver file (hooks in the app's hooks/ directory are found by
+    deliver.hooks); `script` is a local file, `run` an inline command."""
+
+    point: str
+    source: str
+    runs_on: str
+    script: Path | None = None
+    run: str | None = None
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,6 +142,98 @@ class Environment:
     def host_env(self, host: HostSpec) -> dict[str, str | Secret]:
         """The environment a node runs with on `host`: environment-wide, then per-host."""
         return {**self.env, **host.env}
+
+    @property
+    def primary(self) -> HostSpec:
+        """The host that runs once-per-environment tasks such as migrations."""
+        return next((host for host in self.hosts if host.primary), self.hosts[0])
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """Elixir (or Erlang) expressions run by `bin/<app> rpc` or `eval`; `{version}` in `down`."""
+
+    up: str
+    down: str
+    status: str
+
+    @classmethod
+    def for_app(cls, app: str) -> Migrations:
+        """Phoenix's convention: a `<App>.Release` module in the app, no helper library."""
+        module = "".join(part.capitalize() for part in app.split("_")) + ".Release"
+        return cls(
+            f"{module}.migrate()",
+            f"{module}.rollback({{version}})",
+            f"{module}.migrations_status()",
+        )
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """After a restart: the node must answer, and `url` (when set) must return 2xx.
+
+    `{NAME}` in the url is taken from the host's env (e.g. `http://127.0.0.1:{PORT}/`); the
+    url is fetched on the host itself, where the app listens.
+    """
+
+    url: str | None = None
+    timeout: float = 5.0
+    retries: int = 3
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class RuntimeLinks:
+    """What each extracted release gets linked in from outside it on the host.
+
+    `linked_dirs` / `linked_files` (relative to the release root) point into
+    `<deliver_to>/shared/`, kept across releases; `overrides` maps a file inside
+    `releases/<version>/` (vm.args, sys.config, runtime.exs) to a host-local file.
+    """
+
+    linked_dirs: tuple[str, ...] = ()
+    linked_files: tuple[str, ...] = ()
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.linked_dirs or self.linked_files or self.overrides)
+
+
+@dataclass(frozen=True)
+class SshStoreSpec:
+    """A release store in a directory of another machine, reached over SSH.
+
+    `path` is absolute or starts with `~/` (a relative path is taken from the login home)."""
+
+    host: HostSpec
+    path: str
+
+    def __str__(self) -> str:
+        if self.host.port is not None:
+            user = f"{self.host.user}@" if self.host.user else ""
+            return f"ssh://{user}{self.host.hostname}:{self.host.port}/{self.path.lstrip('/')}"
+        return f"{self.host.address}:{self.path}"
+
+
+@dataclass(frozen=True)
+class S3StoreSpec:
+    """A release store in S3 or an S3-compatible server: `s3://bucket/prefix`.
+
+    Unset settings come from the usual AWS environment variables and config files."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str | None = None
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+#: Where releases are kept: a local directory, a directory on an SSH host, or S3.
+StoreSpec = Path | SshStoreSpec | S3StoreSpec
 
 
 @dataclass(frozen=True)
@@ -109,12 +250,19 @@ class Config:
     project_dir: Path
     app: str
     build: BuildConfig | None
-    release_store: Path
+    release_store: StoreSpec
     environments: Mapping[str, Environment]
     ssh: SshSettings
     start_timeout: float = 30.0
     stop_timeout: float = 30.0
     keep_releases: int = 5
+    hooks: tuple[HookSpec, ...] = ()
+    migrations: Migrations | None = None
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+    links: RuntimeLinks = field(default_factory=RuntimeLinks)
+
+    def migration_tasks(self) -> Migrations:
+        return self.migrations or Migrations.for_app(self.app)
 
     def require_build(self) -> BuildConfig:
         if self.build is None:
@@ -132,6 +280,7 @@ class Config:
     def secrets(self) -> list[Secret]:
         envs = [env.env for env in self.environments.values()]
         envs += [host.env for env in self.environments.values() for host in env.hosts]
+        envs += [hook.env for hook in self.hooks]
         if self.build:
             envs.append(self.build.env)
         return [value for env in envs for value in env.values() if isinstance(value, Secret)]
@@ -200,6 +349,11 @@ def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
     data[key[-1]] = value
 
 
+def _key_text(key: tuple[str | int, ...]) -> str:
+    """("hooks", "pre_compile", 1) -> hooks.pre_compile[1]"""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
@@ -218,36 +372,47 @@ class _Reader:
     environ: Mapping[str, str]
 
     def fail(self, key: tuple[str | int, ...], problem: str) -> ConfigError:
-        text_key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
         origin = self.origins.get(tuple(str(k) for k in key), self.source)
-        return ConfigError(origin, text_key, problem)
+        return ConfigError(origin, _key_text(key), problem)
 
     def config(self, data: dict[str, Any]) -> Config:
         known = {
             "app",
             "build",
             "release_store",
+            "s3",
             "environments",
             "ssh",
             "start_timeout",
             "stop_timeout",
             "keep_releases",
+            "hooks",
+            "migrations",
+            "health_check",
+            "linked_dirs",
+            "linked_files",
+            "link",
         }
         self.reject_unknown(data, (), known)
-        build = data.get("build")
+        build = None if data.get("build") is None else self.build(data["build"])
+        app = self.app(data.get("app"), build)
         return Config(
             source=self.source,
             project_dir=self.project_dir,
-            app=self.app(data.get("app")),
-            build=None if build is None else self.build(build),
-            release_store=self.path(
-                data.get("release_store", ".deliver-releases"), ("release_store",)
+            app=app,
+            build=build,
+            release_store=self.release_store(
+                data.get("release_store", ".deliver-releases"), self.s3(data.get("s3", {}))
             ),
             environments=self.environments(data.get("environments", {})),
             ssh=self.ssh(data.get("ssh", {})),
             start_timeout=self.number(data.get("start_timeout", 30), ("start_timeout",)),
             stop_timeout=self.number(data.get("stop_timeout", 30), ("stop_timeout",)),
-            keep_releases=int(self.number(data.get("keep_releases", 5), ("keep_releases",))),
+            keep_releases=self.count(data.get("keep_releases", 5), ("keep_releases",)),
+            migrations=None if "migrations" not in data else self.migrations(data, app),
+            health_check=self.health_check(data.get("health_check", {})),
+            links=self.links(data),
+            hooks=self.hooks(data.get("hooks", {})),
         )
 
     def reject_unknown(
@@ -284,12 +449,21 @@ class _Reader:
         path = Path(self.string(value, key)).expanduser()
         return path if path.is_absolute() else self.project_dir / path
 
-    def app(self, value: Any) -> str:
+    def app(self, value: Any, build: BuildConfig | None) -> str:
+        release = build.release if build else None
         if value is not None:
             app = self.string(value, ("app",))
             if not re.fullmatch(r"[a-z][a-z0-9_]*", app):
                 raise self.fail(("app",), f"expected a release name like my_app, got {app!r}")
+            if release is not None and release != app:
+                raise self.fail(
+                    ("build", "release"),
+                    f"{release!r} differs from app {app!r}: hosts run the release by its name "
+                    "(bin/<name>), so set only one of them",
+                )
             return app
+        if release is not None:
+            return release
         detected = detect_app(self.project_dir)
         if detected is None:
             raise self.fail(("app",), "not set, and no app name found in mix.exs or rebar.config")
@@ -300,10 +474,23 @@ class _Reader:
         for name, raw in self.mapping(value, key).items():
             if not isinstance(name, str) or not _ENV_NAME.match(name):
                 raise self.fail((*key, str(name)), "expected an environment variable name")
-            if raw is None or isinstance(raw, dict | list):
+            if isinstance(raw, dict):
+                env[name] = self.secret_file(raw, (*key, name))
+                continue
+            if raw is None or isinstance(raw, list):
                 raise self.fail((*key, name), f"expected a string value, got {_kind(raw)}")
             env[name] = self.expand(str(raw), (*key, name))
         return env
+
+    def secret_file(self, value: dict[str, Any], key: tuple[str | int, ...]) -> Secret:
+        """`{file: path}`: the content of a local file (without its final newline), a Secret."""
+        self.reject_unknown(value, key, {"file"})
+        path = self.path(value.get("file"), (*key, "file"))
+        try:
+            return Secret(path.read_text().rstrip("\n"))
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise self.fail((*key, "file"), f"cannot read {path}: {reason}") from None
 
     def expand(self, value: str, key: tuple[str | int, ...]) -> str | Secret:
         """`${VAR}` takes VAR from the local environment and makes the value a Secret."""
@@ -317,12 +504,15 @@ class _Reader:
 
     def host(self, value: Any, key: tuple[str | int, ...]) -> HostSpec:
         env: dict[str, str | Secret] = {}
+        primary = False
         if isinstance(value, dict):
-            self.reject_unknown(value, key, {"host", "env"})
+            self.reject_unknown(value, key, {"host", "env", "primary"})
             env = self.env(value.get("env", {}), (*key, "env"))
+            primary = self.boolean(value.get("primary", False), (*key, "primary"))
             value = value.get("host")
         try:
-            return HostSpec.parse(value if isinstance(value, str) else "", env)
+            spec = HostSpec.parse(value if isinstance(value, str) else "", env)
+            return replace(spec, primary=True) if primary else spec
         except ValueError:
             shown = _kind(value)
             raise self.fail(
@@ -330,17 +520,52 @@ class _Reader:
             ) from None
 
     def build(self, value: Any) -> BuildConfig:
+        from deliver.tools import available_tools
+        from deliver.versions import parse_auto_version
+
         data = self.mapping(value, ("build",))
         self.reject_unknown(
-            data, ("build",), {"host", "at", "tool", "mix_env", "branch", "env", "clean_paths"}
+            data,
+            ("build",),
+            {
+                "host",
+                "at",
+                "tool",
+                "mix_env",
+                "branch",
+                "env",
+                "clean_paths",
+                "release",
+                "auto_version",
+                "custom",
+            },
         )
         if "host" not in data:
             raise self.fail(("build", "host"), "required: the build host's address")
         tool = self.string(data.get("tool", "auto"), ("build", "tool"))
-        if tool not in BUILD_TOOLS:
+        tools = ("auto", *available_tools())
+        if tool not in tools:
+            raise self.fail(("build", "tool"), f"expected one of {', '.join(tools)}, got {tool!r}")
+        custom = None if data.get("custom") is None else self.custom(data["custom"])
+        if (tool == "custom") != (custom is not None):
             raise self.fail(
-                ("build", "tool"), f"expected one of {', '.join(BUILD_TOOLS)}, got {tool!r}"
+                ("build", "custom"),
+                "required with tool: custom (and only then): the build command and its output",
             )
+        auto_version = data.get("auto_version")
+        if auto_version is not None:
+            auto_version = self.string(auto_version, ("build", "auto_version"))
+            try:
+                parse_auto_version(auto_version)
+            except ValueError as error:
+                raise self.fail(("build", "auto_version"), str(error)) from None
+        release = data.get("release")
+        if release is not None:
+            release = self.string(release, ("build", "release"))
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", release):
+                raise self.fail(
+                    ("build", "release"), f"expected a release name like my_app, got {release!r}"
+                )
         clean = data.get("clean_paths", list(BuildConfig.clean_paths))
         if not isinstance(clean, list):
             raise self.fail(("build", "clean_paths"), f"expected a list, got {_kind(clean)}")
@@ -355,7 +580,73 @@ class _Reader:
             clean_paths=tuple(
                 self.string(p, ("build", "clean_paths", i)) for i, p in enumerate(clean)
             ),
+            release=release,
+            auto_version=auto_version,
+            custom=custom,
         )
+
+    def custom(self, value: Any) -> CustomBuild:
+        key: tuple[str | int, ...] = ("build", "custom")
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"command", "release_dir", "tarball", "release_type"})
+        if "command" not in data:
+            raise self.fail((*key, "command"), "required: the command that builds the release")
+        if ("release_dir" in data) == ("tarball" in data):
+            raise self.fail(key, "set one of release_dir (the assembled release) or tarball")
+        output = {
+            name: self.string(data[name], (*key, name))
+            for name in ("release_dir", "tarball")
+            if name in data
+        }
+        release_type = self.string(data.get("release_type", "mix"), (*key, "release_type"))
+        if release_type in ("custom", "auto"):
+            raise self.fail(
+                (*key, "release_type"), "expected the tool whose start script the release has"
+            )
+        return CustomBuild(
+            command=self.string(data["command"], (*key, "command")),
+            release_type=release_type,
+            **output,
+        )
+
+    def hooks(self, value: Any) -> tuple[HookSpec, ...]:
+        """`hooks: {<point or alias>: <command> | {script|run, runs_on, env} | [...]}`."""
+        from deliver.hooks import canonical_point, default_runs_on
+
+        specs: list[HookSpec] = []
+        for name, entries in self.mapping(value, ("hooks",)).items():
+            key: tuple[str | int, ...] = ("hooks", str(name))
+            point = canonical_point(str(name))
+            if point is None:
+                raise self.fail(key, "unknown hook point (see the hook table in the README)")
+            items = entries if isinstance(entries, list) else [entries]
+            for index, entry in enumerate(items):
+                where = (*key, index) if isinstance(entries, list) else key
+                specs.append(self.hook(point, entry, where, default_runs_on(point)))
+        return tuple(specs)
+
+    def hook(self, point: str, entry: Any, key: tuple[str | int, ...], default: str) -> HookSpec:
+        source = f"{Path(self.source).name}: {_key_text(key)}"
+        if isinstance(entry, str):
+            return HookSpec(point, source, default, run=self.string(entry, key))
+        data = self.mapping(entry, key)
+        self.reject_unknown(data, key, {"script", "run", "runs_on", "env"})
+        if ("script" in data) == ("run" in data):
+            raise self.fail(key, "set one of script (a file) or run (a command)")
+        where = self.string(data.get("runs_on", default), (*key, "runs_on"))
+        if where not in (default, "local"):
+            raise self.fail(
+                (*key, "runs_on"), f"expected {default} or local for {point}, got {where!r}"
+            )
+        script = run = None
+        if "script" in data:
+            script = self.path(data["script"], (*key, "script"))
+            if not script.is_file():
+                raise self.fail((*key, "script"), f"no such file: {script}")
+        else:
+            run = self.string(data["run"], (*key, "run"))
+        env = self.env(data.get("env", {}), (*key, "env"))
+        return HookSpec(point, source, where, script=script, run=run, env=env)
 
     def environments(self, value: Any) -> dict[str, Environment]:
         result = {}
@@ -372,6 +663,11 @@ class _Reader:
             duplicates = {h.name for h in specs if [s.name for s in specs].count(h.name) > 1}
             if duplicates:
                 raise self.fail((*key, "hosts"), f"host listed twice: {sorted(duplicates)[0]}")
+            primaries = [h.name for h in specs if h.primary]
+            if len(primaries) > 1:
+                raise self.fail(
+                    (*key, "hosts"), f"only one host can be primary, got {', '.join(primaries)}"
+                )
             result[str(name)] = Environment(
                 name=str(name),
                 hosts=specs,
@@ -379,6 +675,92 @@ class _Reader:
                 env=self.env(data.get("env", {}), (*key, "env")),
             )
         return result
+
+    def release_store(self, value: Any, s3: S3StoreSpec) -> StoreSpec:
+        """A local path, `[user@]host:path`, `ssh://[user@]host[:port]/path` or `s3://...`."""
+        key = ("release_store",)
+        text = self.string(value, key)
+        scheme = _SCHEME.match(text)
+        if scheme is None:
+            scp = _SCP_STYLE.match(text)
+            return self.ssh_store(scp["host"], scp["path"], text) if scp else self.path(text, key)
+        if scheme["scheme"] == "s3":
+            return self.s3_store(text, s3)
+        if scheme["scheme"] == "ssh":
+            return self.ssh_store_url(text)
+        raise self.fail(
+            key,
+            f"unsupported scheme {scheme['scheme']}:// "
+            "(expected a local path, [user@]host:path, ssh:// or s3://)",
+        )
+
+    def ssh_store(self, host: str, path: str, text: str) -> SshStoreSpec:
+        key = ("release_store",)
+        if not path.strip():
+            raise self.fail(key, f'expected "[user@]host:path" with a path after ":", got {text!r}')
+        try:
+            spec = HostSpec.parse(host)
+        except ValueError:
+            raise self.fail(key, f'expected "[user@]host:path", got {text!r}') from None
+        path = path.strip()
+        if not path.startswith(("/", "~/")) and path != "~":
+            path = "~/" + path
+        return SshStoreSpec(spec, path.rstrip("/") or "/")
+
+    def ssh_store_url(self, text: str) -> SshStoreSpec:
+        from urllib.parse import urlsplit
+
+        expected = f'expected "ssh://[user@]host[:port]/path", got {text!r}'
+        try:
+            url = urlsplit(text)
+            port = url.port
+        except ValueError:
+            raise self.fail(("release_store",), expected) from None
+        if not url.hostname or url.path in ("", "/") or url.query or url.fragment:
+            raise self.fail(("release_store",), expected)
+        # ssh://host/~/path is a path in the login home, as git reads it
+        path = url.path[1:] if url.path.startswith("/~") else url.path
+        host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+        user = f"{url.username}@" if url.username else ""
+        return self.ssh_store(user + host + (f":{port}" if port else ""), path, text)
+
+    def s3_store(self, text: str, settings: S3StoreSpec) -> S3StoreSpec:
+        bucket, _, prefix = text.removeprefix("s3://").partition("/")
+        if not _BUCKET.match(bucket):
+            raise self.fail(
+                ("release_store",),
+                'expected "s3://bucket[/prefix]" with a bucket name of 3-63 lowercase letters, '
+                f"digits, dots and hyphens, got {text!r}",
+            )
+        return replace(settings, bucket=bucket, prefix=prefix.strip("/"))
+
+    def s3(self, value: Any) -> S3StoreSpec:
+        """The `s3:` settings, checked even while the store is elsewhere (a typo waits)."""
+        data = self.mapping(value, ("s3",))
+        self.reject_unknown(
+            data, ("s3",), {"endpoint_url", "region", "profile", "addressing_style"}
+        )
+        values = {
+            name: None if data.get(name) is None else self.string(data[name], ("s3", name))
+            for name in ("endpoint_url", "region", "profile", "addressing_style")
+        }
+        endpoint, style = values["endpoint_url"], values["addressing_style"]
+        if endpoint is not None and not _HTTP_URL.match(endpoint):
+            raise self.fail(
+                ("s3", "endpoint_url"), f'expected "http(s)://host[:port]", got {endpoint!r}'
+            )
+        if style is not None and style not in S3_ADDRESSING_STYLES:
+            raise self.fail(
+                ("s3", "addressing_style"),
+                f"expected one of {', '.join(S3_ADDRESSING_STYLES)}, got {style!r}",
+            )
+        return S3StoreSpec(
+            bucket="",
+            endpoint_url=endpoint.rstrip("/") if endpoint else None,
+            region=values["region"],
+            profile=values["profile"],
+            addressing_style=style,
+        )
 
     def ssh(self, value: Any) -> SshSettings:
         data = self.mapping(value, ("ssh",))
@@ -397,6 +779,74 @@ class _Reader:
                 data.get("connect_timeout", 10), ("ssh", "connect_timeout")
             ),
         )
+
+    def boolean(self, value: Any, key: tuple[str | int, ...]) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def count(self, value: Any, key: tuple[str | int, ...]) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(key, f"expected a whole number of at least 1, got {_kind(value)}")
+        return value
+
+    def migrations(self, data: dict[str, Any], app: str) -> Migrations:
+        key = ("migrations",)
+        raw = self.mapping(data["migrations"], key)
+        self.reject_unknown(raw, key, {"up", "down", "status"})
+        tasks = {
+            name: self.string(raw[name], (*key, name))
+            for name in ("up", "down", "status")
+            if name in raw
+        }
+        if "down" in tasks and "{version}" not in tasks["down"]:
+            raise self.fail(
+                (*key, "down"), "must contain {version}: a rollback needs the version to go to"
+            )
+        return replace(Migrations.for_app(app), **tasks)
+
+    def health_check(self, value: Any) -> HealthCheck:
+        key = ("health_check",)
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"url", "timeout", "retries", "interval"})
+        url = data.get("url")
+        if url is not None:
+            url = self.string(url, (*key, "url"))
+            if not re.match(r"^https?://", url):
+                raise self.fail((*key, "url"), f"expected an http:// or https:// URL, got {url!r}")
+        return HealthCheck(
+            url=url,
+            timeout=self.number(data.get("timeout", 5), (*key, "timeout")),
+            retries=self.count(data.get("retries", 3), (*key, "retries")),
+            interval=self.number(data.get("interval", 1), (*key, "interval")),
+        )
+
+    def links(self, data: dict[str, Any]) -> RuntimeLinks:
+        link = self.mapping(data.get("link", {}), ("link",))
+        self.reject_unknown(link, ("link",), set(LINKABLE))
+        return RuntimeLinks(
+            linked_dirs=self.relative_paths(data.get("linked_dirs", []), ("linked_dirs",)),
+            linked_files=self.relative_paths(data.get("linked_files", []), ("linked_files",)),
+            overrides={
+                LINKABLE[name]: self.string(path, ("link", name)) for name, path in link.items()
+            },
+        )
+
+    def relative_paths(self, value: Any, key: tuple[str | int, ...]) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of paths, got {_kind(value)}")
+        paths = []
+        for index, raw in enumerate(value):
+            text = self.string(raw, (*key, index))
+            path = text.strip("/")
+            if text.startswith(("/", "~")) or ".." in path.split("/"):
+                raise self.fail((*key, index), f"expected a path inside the release, got {raw!r}")
+            paths.append(path)
+        return tuple(paths)
+
+
+#: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.
+LINKABLE = {"vm_args": "vm.args", "sys_config": "sys.config", "runtime_exs": "runtime.exs"}
 
 
 def detect_app(project_dir: Path) -> str | None:

@@ -2,11 +2,19 @@
 
 Layout on a host, under the environment's `deliver_to`:
 
-    releases/<version>/   an extracted release (with .deliver-tool and .deliver-sha256)
+    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256 and
+                          .deliver-revision: its commit and branch)
     current -> releases/<version>    what the next start boots (switched atomically)
     running -> releases/<version>    what the node was started from: stop, ping and version
-                                     talk to it, so a switch never strands the running node
+                                     talk to it, so a switch never strands the running node;
+                                     always the real directory, never an alias
     deliver.env           the host's environment (0600), loaded by every node command
+
+A hot upgrade (hot_upgrade.py) installs the new version into the directory the node runs from,
+whose releases/start_erl.data then names it: `releases/<new>` becomes an alias (symlink) of
+that directory and `current` points at the alias, while `running` still names the directory
+(so after a hot upgrade from 0.1.0 to 0.2.0, current is 0.2.0 and running is 0.1.0; `version`
+asks the node itself).
 
 Each action is one remote script per host, run on the connection the command already holds.
 """
@@ -18,6 +26,8 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import NodeError
+from deliver.hooks import StartHooks
+from deliver.host_releases import record
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.output import Output
 from deliver.remote import Remote
@@ -81,16 +91,20 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
   echo STATE=already; exit 0
 fi
 (cd current && {node.daemon(app)}) || exit 1
-ln -sfn "$(readlink current)" .running.new && mv -T .running.new running
+ln -sfn "releases/$(basename "$(cd current && pwd -P)")" .running.new && mv -T .running.new running
+started_version=$(basename "$(readlink current)")
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
-  if pid=$({node.alive(app)} 2>/dev/null); then echo STATE=started; echo PID=$pid; exit 0; fi
+  if pid=$({node.alive(app)} 2>/dev/null); then
+    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+  fi
   if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
   then state=crashed; break; fi
   sleep 0.2
 done
+{record(state.root, "failed", "$started_version")}
 echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null
@@ -115,14 +129,16 @@ tail -n 30 {node.log_files()} 2>/dev/null
 def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
     """Stop the running node and wait until its OS process is gone."""
     node = node_commands(state.tool)
-    body = f"""d=running; [ -e running ] || d=current
+    # `..` inside the linked directory is releases/, not the root: remember the root
+    body = f"""root=$PWD
+d=running; [ -e running ] || d=current
 cd "$d" || exit 1
-if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f ../running; echo STATE=down; exit 0; fi
+if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
 {node.stop(app)} >/dev/null 2>&1
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
-    rm -f ../running; echo STATE=stopped; exit 0
+    rm -f "$root/running"; echo STATE=stopped; exit 0
   fi
   sleep 0.1
 done
@@ -184,6 +200,17 @@ def run_on_nodes(
         return fan_out(title.lower(), remotes, on_host)
 
 
+def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
+    """`action` between the pre_ and post_start_deployed_release hooks of each host."""
+    hooks = StartHooks(config, out, config.environment(environment))
+
+    def hooked(remote: Remote, state: HostState) -> NodeStatus:
+        version = state.current or ""
+        return hooks.around(remote, state.root, version, lambda: action(remote, state))
+
+    return hooked
+
+
 def start(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
@@ -193,7 +220,12 @@ def start(
         environment,
         hosts,
         "Starting",
-        lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        with_start_hooks(
+            config,
+            out,
+            environment,
+            lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        ),
     )
 
 
@@ -219,7 +251,9 @@ def restart(
         environment,
         hosts,
         "Restarting",
-        lambda r, s: restart_node(r, s, config.app, config),
+        with_start_hooks(
+            config, out, environment, lambda r, s: restart_node(r, s, config.app, config)
+        ),
     )
 
 

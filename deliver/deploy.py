@@ -5,28 +5,39 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 1. preflight: find the release root, what is current, whether the archive is already there,
    and whether there is room for it; nothing is changed on any host before all pass;
 2. prepare (free-running per host): upload the archive unless the host already holds it,
-   verify its sha256, extract it into a fresh directory, write the host's env file;
-3. switch, only once every host is prepared: rename a new `current` link over the old one,
+   verify its sha256, extract it into a fresh directory, write the host's env file,
+   and link shared files and host-local config into the release (links.py);
+3. with --run-migrations: the new release's migrations, on the primary host (migrate.py);
+4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
-4. with --start-deploy: stop the old node and start the new one, waiting until it answers.
+5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
+   before the next (rollout.py);
+6. prune each host to `keep_releases` (host_releases.py).
+
+Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
+pre/post_start_deployed_release around each host's restart (phase 5, in rollout.py).
 """
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 from deliver.config import Config, Environment
-from deliver.control import ENV_FILE, HostState, NodeStatus, restart_node
+from deliver.control import ENV_FILE
 from deliver.errors import DeliverError, UsageError
+from deliver.health import health_urls
+from deliver.hooks import Hooks, StartHooks, deploy_env
+from deliver.host_releases import interrupts_deferred, prune_hosts, switch_current
 from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.links import link_release
+from deliver.migrate import migrate_new_release, primary_remote
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import LocalStore
+from deliver.release_store import ReleaseStore, open_store
 from deliver.remote import Progress, Remote
+from deliver.rollout import HostPlan, Rollout, roll_out
 from deliver.shell import env_file_text, join, parse_key_values, quote, quote_path
 
 #: An extracted release takes about three times its compressed archive.
@@ -49,55 +60,100 @@ def deploy_release(
     version: str | None = None,
     hosts: Sequence[str] = (),
     start: bool = False,
+    run_migrations: bool = False,
+    rollout: Rollout | None = None,
 ) -> Release:
     """Deploy `version` (default: the newest in the store) to the environment's hosts.
 
+    With `run_migrations`, the new release's migrations run on the primary host before any
+    host is switched; with `start`, hosts are switched and restarted batch by batch (rollout.py).
+    Afterwards each host is pruned to `keep_releases`.
+
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
-    switched unless all were prepared), UsageError for a bad --host.
+    switched unless all were prepared), RolloutStopped, UsageError for a bad --host.
     """
     env = config.environment(environment)
     targets = select_hosts(env, hosts)
-    store = LocalStore(config.release_store)
-    release = store.find(config.app, version)
-    archive = store.archive(release)
-    names = ", ".join(h.name for h in targets)
-    out.step(
-        f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
-        f"{environment}: {names}"
-    )
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        checks = fan_out("preflight", remotes, lambda r: preflight(r, env, release))
+    if rollout and not start:
+        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
+    urls = health_urls(config.health_check, env, targets) if start else {}
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        release = store.find(config.app, version)
+        hooks = Hooks.load(config, out)
+        names = ", ".join(h.name for h in targets)
+        out.step(
+            f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
+            f"{environment}: {names}"
+        )
+        remotes = opened.enter_context(
+            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+
+        def check_host(remote: Remote) -> Preflight:
+            check = preflight(remote, env, release)
+            if not check.has_archive:
+                store.check_host(remote)
+            return check
+
+        checks = fan_out("preflight", remotes, check_host)
         uploads = [r for r in remotes if not checks[r.name].has_archive]
         skipped = len(remotes) - len(uploads)
+        transfer = "Uploading to" if store.is_local else f"Fetching from {store.location} onto"
         out.step(
-            f"Uploading to {len(uploads)} host(s) and extracting"
+            f"{transfer} {len(uploads)} host(s) and extracting"
             + (f" ({skipped} already had the archive)" if skipped else "")
         )
-        with out.progress("uploading to", {r.name: release.size for r in uploads}) as advance:
+        totals = {r.name: release.size for r in uploads} if store.is_local else {}
+        with out.progress("uploading to", totals) as advance:
 
             def prepare_host(remote: Remote) -> None:
                 check = checks[remote.name]
                 if not check.has_archive:
-                    upload(remote, check.root, release, archive, advance(remote.name))
-                extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+                    upload(remote, check.root, release, store, advance(remote.name))
+                hook_env = deploy_env(
+                    config, env, remote, check.root, release.version, release.commit, release.branch
+                )
+
+                def unpack() -> None:
+                    extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+                    link_release(remote, check.root, release.version, config.links)
+
+                hooks.around("extract_release_archive", remote, hook_env, unpack)
                 out.host_status(remote.name, True, f"{release.version} ready")
 
             fan_out("prepare", remotes, prepare_host)
-        out.step(f"Switching to {release.version}")
-        with _interrupts_deferred():
-            fan_out("switch", remotes, lambda r: switch(r, checks[r.name].root, release.version))
+        if run_migrations:
+            primary = primary_remote(env, remotes)
+            migrate_new_release(config, out, primary, checks[primary.name].root, release)
         if start:
-            out.step(f"Restarting {release.app} with {release.version}")
-
-            def restart_host(remote: Remote) -> NodeStatus:
-                state = HostState(
-                    remote.name, checks[remote.name].root, release.version, "current", release.tool
+            plans = {
+                name: HostPlan(
+                    check.root,
+                    release.tool,
+                    check.current,
+                    release.version,
+                    switch=True,
+                    fallback=check.current if check.current != release.version else None,
                 )
-                status = restart_node(remote, state, release.app, config)
-                out.host_status(remote.name, True, status.detail)
-                return status
-
-            fan_out("start", remotes, restart_host)
+                for name, check in checks.items()
+            }
+            roll_out(
+                config,
+                out,
+                remotes,
+                plans,
+                rollout or Rollout(),
+                urls,
+                StartHooks(config, out, env),
+            )
+        else:
+            out.step(f"Switching to {release.version}")
+            with interrupts_deferred():
+                fan_out(
+                    "switch", remotes, lambda r: switch(r, checks[r.name].root, release.version)
+                )
+        prune_hosts(out, remotes, env.deliver_to, config.app, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
     return release
 
@@ -112,16 +168,32 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
         f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
+        # a hot upgrade leaves an alias releases/<new> -> <old>, and <old> booting <new>
+        f"{{ [ ! -L releases/{version} ] || echo ALIAS=yes; }}",
+        f"echo BOOTS=$(cut -d' ' -f2 releases/{version}/releases/start_erl.data 2>/dev/null)",
+        f'for l in running current releases/*; do [ "$(readlink "$l")" != {version} ] && '
+        f'[ "$(readlink "$l")" != releases/{version} ] || echo IN_USE="$l"; done',
         "echo FREE_KB=$(df -Pk . | awk 'NR==2 {print $4}')",
     )
     values = parse_key_values(remote.run(script, step="preflight").stdout)
+    alias = values.get("ALIAS") == "yes"
+    boots = values.get("BOOTS")
+    # a directory hot-upgraded to another version is extracted afresh, unless a node or a
+    # link still uses it: then only the release handler can take it back
+    hot = not alias and bool(boots) and boots != release.version
+    if hot and values.get("IN_USE"):
+        raise UsageError(
+            f"releases/{release.version} was hot-upgraded in place to {boots} and is in use "
+            f"({values['IN_USE']}): go back to {release.version} with "
+            f"`deliver downgrade {env.name} --version={release.version}`"
+        )
     check = Preflight(
         values["ROOT"],
         values.get("CURRENT") or None,
         values.get("ARCHIVE") == release.sha256,
-        values.get("RELEASE") == release.sha256,
+        values.get("RELEASE") == release.sha256 and not hot,
     )
-    if check.current == release.version and not check.has_release:
+    if check.current == release.version and not check.has_release and not alias:
         raise UsageError(
             f"{remote.name} runs a different build of {release.version}",
             hint="give the new build a new version",
@@ -139,26 +211,33 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
 
 
 def upload(
-    remote: Remote, root: str, release: Release, archive: Path, progress: Progress | None
+    remote: Remote, root: str, release: Release, store: ReleaseStore, progress: Progress | None
 ) -> None:
-    """Send the archive to a temporary name, verify it, and only then give it its name."""
-    final = f"{root}/releases/{release.version}.tar.gz"
-    partial = f"{root}/releases/.{release.version}.tar.gz.part"
+    """Bring the archive to a temporary name (uploaded, or fetched by the host from the store),
+    verify its sha256, and only then give it its name."""
+    final = f"{root}/releases/{host_archive(release)}"
+    partial = f"{root}/releases/.{host_archive(release)}.part"
     try:
-        remote.upload(archive, partial, progress)
+        store.send_to_host(release, remote, partial, progress)
     except DeliverError:
         remote.run(f"rm -f {quote(partial)}", check=False)
         raise
     remote.run(
         join(
             f'echo "{release.sha256}  "{quote(partial)} | sha256sum -c --status '
-            f'|| {{ rm -f {quote(partial)}; echo "the upload arrived corrupted (sha256 mismatch)";'
+            f'|| {{ rm -f {quote(partial)}; echo "the archive arrived corrupted (sha256 mismatch)";'
             " exit 1; }",
             f"mv {quote(partial)} {quote(final)}",
             f"echo {release.sha256} > {quote(final + '.sha256')}",
         ),
         step="verifying the upload",
     )
+
+
+def host_archive(release: Release) -> str:
+    """The archive's name in a host's releases/: `<version>.tar.gz`, `<version>.upgrade.tar.gz`."""
+    kind = "" if release.kind == "release" else f".{release.kind}"
+    return f"{release.version}{kind}.tar.gz"
 
 
 def extract(remote: Remote, check: Preflight, release: Release, env_text: str) -> None:
@@ -175,6 +254,8 @@ if ! tar -xzf releases/{version}.tar.gz -C {quote(fresh)}; then
 fi
 echo {quote(release.tool)} > {quote(fresh)}/.deliver-tool
 echo {release.sha256} > {quote(fresh)}/.deliver-sha256
+printf '%s\\n' {quote(release.commit)} {quote(release.branch or "")} \\
+  > {quote(fresh)}/.deliver-revision
 rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
 """
     )
@@ -185,28 +266,4 @@ rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
 
 def switch(remote: Remote, root: str, version: str) -> None:
     """Point `current` at the release with one rename: there is no moment without it."""
-    remote.run(
-        join(
-            f"cd {quote(root)}",
-            f"ln -sfn releases/{quote(version)} .current.new",
-            "mv -T .current.new current",
-        ),
-        step="switching",
-    )
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
-    received: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread: nothing to defer
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+    switch_current(remote, root, version)

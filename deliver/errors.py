@@ -7,8 +7,10 @@
     │   └── HostKeyError          unknown or changed host key (never trusted silently)
     ├── CommandFailed             a remote or local command exited non-zero
     ├── ReleaseNotFound           the store has no release matching the request
+    ├── StoreError                the release store refused or failed (bucket, permission, sha)
     ├── NodeError                 a node did not start, stop or answer as expected
     └── HostsFailed               one phase failed on some hosts: maps each host to its error
+        └── RolloutStopped        a batch failed: also says which hosts were left alone
 
 Messages are written for the person at the terminal: they say what failed, where, and when it
 helps, what to do next (`hint`).
@@ -75,6 +77,12 @@ class ReleaseNotFound(DeliverError):
         self.hint = hint
 
 
+class StoreError(DeliverError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 class NodeError(DeliverError):
     def __init__(self, host: str, message: str, log_tail: str = "") -> None:
         self.host, self.log_tail = host, log_tail
@@ -92,6 +100,24 @@ class HostsFailed(DeliverError):
         if succeeded:
             lines.append(f"  succeeded on: {', '.join(succeeded)}")
         super().__init__("\n".join(lines))
+        # one piece of advice shared by every failed host is worth printing once
+        hints = {getattr(error, "hint", None) for error in errors.values()}
+        self.hint = hints.pop() if len(hints) == 1 else None
+
+
+class RolloutStopped(HostsFailed):
+    """A batch of a rolling restart failed; `notes` say what happened to the other hosts."""
+
+    def __init__(
+        self,
+        phase: str,
+        errors: Mapping[str, BaseException],
+        succeeded: list[str],
+        notes: list[str],
+    ) -> None:
+        super().__init__(phase, errors, succeeded)
+        self.notes = notes
+        self.args = ("\n".join([str(self.args[0]), *(f"  {note}" for note in notes)]),)
 
 
 def _shorten(command: str, limit: int = 80) -> str:

@@ -91,7 +91,8 @@ def ssh_url(host: HostSpec, path: str) -> str:
 
 
 def push(project_dir: Path, commit: str, host: HostSpec, path: str, settings: SshSettings) -> str:
-    """Push `commit` to the repository at absolute `path` on `host`; returns git's output."""
+    """Push `commit` to the repository at absolute `path` on `host` (a plain path for
+    localhost); returns git's output."""
     import git
 
     repo = git.Repo(project_dir, search_parent_directories=True)
@@ -100,7 +101,7 @@ def push(project_dir: Path, commit: str, host: HostSpec, path: str, settings: Ss
             repo.git.push(
                 "--force",
                 "--porcelain",
-                ssh_url(host, path),
+                path if host.is_local else ssh_url(host, path),
                 f"{commit}:{BUILD_REF}",
                 env={"GIT_SSH_COMMAND": ssh_command(settings)},
                 with_extended_output=False,

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from deliver.config import Environment, HostSpec, SshSettings
 from deliver.errors import DeliverError, HostsFailed, UsageError
+from deliver.localhost import LocalRemote
 from deliver.remote import OutputSink, Remote, SshRemote
 from deliver.ssh import SshFiles
 
@@ -68,14 +69,18 @@ def connect_all(
     *,
     verbose: bool = False,
     debug: bool = False,
-) -> Iterator[list[SshRemote]]:
-    """Open one SSH connection per host, in parallel, for the duration of the block."""
+) -> Iterator[list[SshRemote | LocalRemote]]:
+    """Open one SSH connection per host, in parallel, for the duration of the block
+    (`localhost` is this machine, reached without SSH)."""
     files = SshFiles.load(settings)
     remotes = [
-        SshRemote(h, settings, sink, verbose=verbose, debug=debug, files=files) for h in hosts
+        LocalRemote(h, sink, verbose=verbose, debug=debug)
+        if h.is_local
+        else SshRemote(h, settings, sink, verbose=verbose, debug=debug, files=files)
+        for h in hosts
     ]
     try:
-        fan_out("connect", remotes, SshRemote.open)
+        fan_out("connect", remotes, lambda remote: remote.open())
         yield remotes
     finally:
         for remote in remotes:

@@ -57,33 +57,33 @@ class Output:
 
     def step(self, text: str) -> None:
         """An edeliver-style step line: `-----> Building the release`."""
-        self._print(self.out, f"[bold green]----->[/] {_escape(text)}")
+        self._print(self.out, f"[bold green]----->[/] {self._clean(text)}")
 
     def info(self, text: str) -> None:
-        self._print(self.out, _escape(text))
+        self._print(self.out, self._clean(text))
 
     def detail(self, text: str) -> None:
         """Shown with --verbose only."""
         if self.verbose:
-            self._print(self.out, f"[dim]{_escape(text)}[/]")
+            self._print(self.out, f"[dim]{self._clean(text)}[/]")
 
     def host_status(self, host: str, ok: bool, text: str) -> None:
         mark = "[green]ok[/]  " if ok else "[red]FAIL[/]"
-        self._print(self.out, f"  {mark} [bold]{_escape(host)}[/]: {_escape(text)}")
+        self._print(self.out, f"  {mark} [bold]{self._clean(host)}[/]: {self._clean(text)}")
 
     def warning(self, text: str) -> None:
-        self._print(self.err, f"[yellow]warning:[/] {_escape(text)}")
+        self._print(self.err, f"[yellow]warning:[/] {self._clean(text)}")
 
     def error(self, text: str, hint: str | None = None) -> None:
-        self._print(self.err, f"[bold red]error:[/] {_escape(mask(text, self.secrets))}")
+        self._print(self.err, f"[bold red]error:[/] {self._clean(text)}")
         if hint:
-            self._print(self.err, f"[cyan]hint:[/] {_escape(hint)}")
+            self._print(self.err, f"[cyan]hint:[/] {self._clean(hint)}")
 
     def remote_output(self, host: str, text: str) -> None:
-        self._print(self.out, f"[dim]{_escape(host)} |[/] {_escape(mask(text, self.secrets))}")
+        self._print(self.out, f"[dim]{self._clean(host)} |[/] {self._clean(text)}")
 
     def remote_command(self, host: str, command: str) -> None:
-        self._print(self.err, f"[blue]{_escape(host)} $[/] {_escape(mask(command, self.secrets))}")
+        self._print(self.err, f"[blue]{self._clean(host)} $[/] {self._clean(command)}")
 
     @contextmanager
     def progress(
@@ -125,7 +125,13 @@ class Output:
             line = "  ".join(
                 str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)
             )
-            self._print(self.out, f"[bold]{_escape(line)}[/]" if index == 0 else _escape(line))
+            self._print(
+                self.out, f"[bold]{self._clean(line)}[/]" if index == 0 else self._clean(line)
+            )
+
+    def _clean(self, text: str) -> str:
+        """Escape markup and mask secrets: in every line, since a secret could reach any."""
+        return _escape(mask(text, self.secrets))
 
     def _print(self, console: Console | _PlainConsole, markup: str) -> None:
         with self._lock:

@@ -22,6 +22,12 @@ class Release:
     sha256: str
     size: int
     kind: str = "release"
+    # an upgrade (kind "upgrade") is from one version to `version`, and says which appups
+    # deliver generated and which consolidated protocols stay old until a restart
+    from_version: str | None = None
+    from_commit: str | None = None
+    generated_appups: tuple[str, ...] = ()
+    changed_protocols: tuple[str, ...] = ()
 
     @property
     def archive_name(self) -> str:
@@ -38,7 +44,13 @@ class Release:
     def from_json(cls, text: str) -> Release:
         data: dict[str, Any] = json.loads(text)
         fields = set(cls.__dataclass_fields__)
-        return cls(**{key: value for key, value in data.items() if key in fields})
+        # JSON has lists where the dataclass keeps tuples
+        values: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in data.items()
+            if key in fields
+        }
+        return cls(**values)
 
 
 def archive_name(app: str, version: str, kind: str = "release") -> str:

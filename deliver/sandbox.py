@@ -5,6 +5,12 @@ build host named `build` and targets `web1..webN`, each with its own host key, p
 directory, key auth only. It writes `ssh_config`, `known_hosts` and a client key into `root`,
 so a .deliver pointing at them works with strict host key checking.
 
+With `store=True` there is one more host, `store`, for a release store over SSH, and every
+other host is set up as a real machine would be to log in to it: its own key (authorized on
+the store), a `Host store` entry in its ~/.ssh/config and the store's host key in its
+~/.ssh/known_hosts. ssh reads ~/.ssh from the passwd entry, not from $HOME, so on these hosts
+`ssh` and `scp` are small wrappers that read the host's own ~/.ssh/config.
+
 All hosts share one loopback and one /tmp, so sshd gives each session its own `HOME`, `TMPDIR`
 and `ERL_EPMD_PORT` (Erlang nodes would otherwise meet on epmd's port 4369). Every process a
 session starts inherits `DELIVER_SANDBOX_HOST`, which is how `stop_sandbox` finds the nodes
@@ -28,6 +34,9 @@ from deliver.errors import DeliverError
 
 SSHD = "/usr/sbin/sshd"
 STATE_FILE = "sandbox.json"
+STORE_HOST = "store"
+#: sshd's own default PATH for a session, behind the sandbox's ssh wrappers.
+_SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class SandboxError(DeliverError):
@@ -71,13 +80,21 @@ class Sandbox:
 
     @property
     def targets(self) -> tuple[SandboxHost, ...]:
-        return self.hosts[1:]
+        return tuple(h for h in self.hosts[1:] if h.name != STORE_HOST)
+
+    @property
+    def store_host(self) -> SandboxHost | None:
+        return next((h for h in self.hosts if h.name == STORE_HOST), None)
 
     def host(self, name: str) -> SandboxHost:
         return next(h for h in self.hosts if h.name == name)
 
     def deliver_config(
-        self, app: str, environment: str = "production", deliver_to: str = "~/app"
+        self,
+        app: str,
+        environment: str = "production",
+        deliver_to: str = "~/app",
+        release_store: str | None = None,
     ) -> str:
         """A .deliver (YAML) that builds on `build` and deploys to every target."""
         hosts = "".join(
@@ -89,11 +106,13 @@ class Sandbox:
             f"environments:\n  {environment}:\n    deliver_to: {deliver_to}\n"
             f"    hosts:\n{hosts}"
             f"ssh:\n  config: {self.ssh_config}\n  known_hosts: {self.known_hosts}\n"
+            + (f"release_store: {release_store}\n" if release_store else "")
         )
 
 
-def start_sandbox(root: Path, targets: int = 2) -> Sandbox:
-    """Start a build host and `targets` target hosts under `root`; replaces a running one."""
+def start_sandbox(root: Path, targets: int = 2, *, store: bool = False) -> Sandbox:
+    """Start a build host and `targets` target hosts (and with `store`, a store host the
+    others can log in to) under `root`; replaces a running one."""
     root = root.resolve()
     if load_sandbox(root) is not None:
         stop_sandbox(root)
@@ -103,7 +122,7 @@ def start_sandbox(root: Path, targets: int = 2) -> Sandbox:
     if not identity.exists():
         _keygen(identity, "deliver-sandbox-client")
     (root / "authorized_keys").write_text(identity.with_suffix(".pub").read_text())
-    names = ["build", *(f"web{i}" for i in range(1, targets + 1))]
+    names = ["build", *(f"web{i}" for i in range(1, targets + 1))] + ([STORE_HOST] if store else [])
     ports = _free_ports(3 * len(names))
     hosts = tuple(
         SandboxHost(
@@ -121,6 +140,8 @@ def start_sandbox(root: Path, targets: int = 2) -> Sandbox:
     )
     known_hosts = [_start_sshd(sandbox, host) for host in hosts]
     sandbox.known_hosts.write_text("".join(known_hosts))
+    if store:
+        _trust_store_host(sandbox, known_hosts[-1])
     sandbox.ssh_config.write_text("".join(_ssh_config_entry(sandbox, h) for h in hosts))
     for host in hosts:
         _wait_for_port(host)
@@ -139,9 +160,14 @@ def stop_sandbox(root: Path) -> int:
     """Stop every sshd and every process started through it; returns how many were signalled."""
     root = root.resolve()
     pids = {int(p.read_text()) for p in root.glob("hosts/*/sshd.pid") if p.read_text().strip()}
-    pids |= _processes_with_env("DELIVER_SANDBOX_HOST", str(root / "hosts"))
     for pid in pids:
         _kill(pid, signal.SIGTERM)
+    # twice: a session may start a process while the first round is being signalled
+    for _ in range(2):
+        started = _processes_with_env("DELIVER_SANDBOX_HOST", str(root / "hosts")) - pids
+        for pid in started:
+            _kill(pid, signal.SIGTERM)
+        pids |= started
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.05)
@@ -162,13 +188,15 @@ def _start_sshd(sandbox: Sandbox, host: SandboxHost) -> str:
     if not host_key.exists():
         _keygen(host_key, f"deliver-sandbox-{host.name}")
     config = directory / "sshd_config"
+    # with a store host, every other host finds the ssh wrappers first (see _trust_store_host)
+    path = f"PATH={directory / 'bin'}:{_SESSION_PATH} " if sandbox.store_host else ""
     config.write_text(
         f"Port {host.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
         f"PidFile {directory / 'sshd.pid'}\nAuthorizedKeysFile {sandbox.root / 'authorized_keys'}\n"
         "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         f"AllowUsers {sandbox.user}\nMaxSessions 64\nMaxStartups 100:30:200\n"
-        f"SetEnv HOME={home} TMPDIR={home / 'tmp'} ERL_EPMD_PORT={host.epmd_port} "
+        f"SetEnv {path}HOME={home} TMPDIR={home / 'tmp'} ERL_EPMD_PORT={host.epmd_port} "
         f"LANG=C.UTF-8 DELIVER_SANDBOX_HOST={directory}\n"
     )
     started = subprocess.run(
@@ -178,6 +206,35 @@ def _start_sshd(sandbox: Sandbox, host: SandboxHost) -> str:
         raise SandboxError(f"sshd for {host.name} did not start: {started.stderr.strip()}")
     key_type, key = host_key.with_suffix(".pub").read_text().split()[:2]
     return f"[127.0.0.1]:{host.port} {key_type} {key}\n"
+
+
+def _trust_store_host(sandbox: Sandbox, store_known_host: str) -> None:
+    """Set up every other host to log in to the store host on its own, as a real machine is:
+    its own key authorized there, an ssh_config entry and the store's host key."""
+    store = sandbox.store_host
+    assert store is not None
+    for host in sandbox.hosts:
+        if host is store:
+            continue
+        ssh_dir = Path(host.home) / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        key = ssh_dir / "id_ed25519"
+        if not key.exists():
+            _keygen(key, f"deliver-sandbox-{host.name}")
+        with (sandbox.root / "authorized_keys").open("a") as authorized:
+            authorized.write(key.with_suffix(".pub").read_text())
+        (ssh_dir / "known_hosts").write_text(store_known_host)
+        (ssh_dir / "config").write_text(
+            f"Host {STORE_HOST}\n  HostName 127.0.0.1\n  Port {store.port}\n"
+            f"  User {sandbox.user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {ssh_dir / 'known_hosts'}\n"
+        )
+        wrappers = sandbox.root / "hosts" / host.name / "bin"
+        wrappers.mkdir(exist_ok=True)
+        for program in ("ssh", "scp"):
+            wrapper = wrappers / program
+            wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/{program} -F "$HOME/.ssh/config" "$@"\n')
+            wrapper.chmod(0o755)
 
 
 def _ssh_config_entry(sandbox: Sandbox, host: SandboxHost) -> str:

@@ -55,12 +55,25 @@ def env_file_text(env: Mapping[str, str | Secret]) -> str:
     return "".join(f"export {name}={quote(value)}\n" for name, value in env.items())
 
 
+#: Lines of a multi-line secret (a secrets file) at least this long are masked on their own.
+MASKED_LINE = 8
+
+
 def mask(text: str, secrets: Iterable[Secret]) -> str:
-    """Replace every secret value in `text` (e.g. a command echoed by --debug) with `****`."""
+    """Replace every secret value in `text` (e.g. a command echoed by --debug) with `****`:
+    as it is, as a command quotes it, and each longer line of a multi-line one (output comes
+    line by line)."""
     for secret in secrets:
-        if secret.value:
-            text = text.replace(secret.value, "****")
+        for form in _forms(secret.value):
+            text = text.replace(form, "****")
     return text
+
+
+def _forms(value: str) -> list[str]:
+    if not value:
+        return []
+    lines = [line.strip() for line in value.splitlines() if len(line.strip()) >= MASKED_LINE]
+    return sorted({shlex.quote(value), value, *lines}, key=len, reverse=True)
 
 
 def tail(text: str, lines: int = 20) -> str:

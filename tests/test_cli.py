@@ -80,3 +80,30 @@ def test_global_flags_are_accepted_after_the_command(tmp_path: Path) -> None:
     config.write_text("app: hello\n")
     result = run_cli("show", "releases", "--config", config, "--verbose")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("deploy", "release", "production", "--batch=1"),
+            "--batch and --rollback-on-failure need --start-deploy",
+        ),
+        (("restart", "production", "--batch=none"), "--batch: expected a number of hosts"),
+        (("migrate", "production", "down"), "migrate down needs --version"),
+        (("update", "production", "--rollback-on-failure"), "need --start-deploy"),
+        (("rollback",), "name the environment"),
+    ],
+)
+def test_day_two_refusals_happen_before_any_host_is_touched(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    config = tmp_path / ".deliver"
+    # an unreachable host: getting past the refusal would fail differently (exit 3)
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    hosts: ['127.0.0.1:1']\n"
+        "    deliver_to: /srv\n"
+    )
+    result = run_cli("--config", config, *args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert message in result.stderr

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from deliver.config import HostSpec, load_config
+from deliver.config import (
+    HealthCheck,
+    HostSpec,
+    Migrations,
+    RuntimeLinks,
+    S3StoreSpec,
+    SshStoreSpec,
+    load_config,
+)
 from deliver.errors import ConfigError
 from deliver.shell import Secret
 
@@ -87,8 +95,9 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID + "colour: blue\n",
-            ".deliver: colour: unknown key (expected one of: app, build, "
-            "environments, keep_releases, release_store, ssh, start_timeout, stop_timeout)",
+            ".deliver: colour: unknown key (expected one of: app, build, environments, "
+            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, migrations, "
+            "release_store, s3, ssh, start_timeout, stop_timeout)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),
@@ -124,7 +133,8 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: make\n"),
-            ".deliver: build.tool: expected one of auto, mix, got 'make'",
+            ".deliver: build.tool: expected one of auto, custom, distillery, mix, rebar3, "
+            "got 'make'",
         ),
         (
             VALID + "ssh: {connect_timeout: soon}\n",
@@ -132,10 +142,98 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (VALID + "environments: oops\n", ".deliver: environments: expected a mapping, got 'oops'"),
         (
+            VALID + "hooks: {pre_compiel: echo hi}\n",
+            ".deliver: hooks.pre_compiel: unknown hook point (see the hook table in the README)",
+        ),
+        (
+            VALID + "hooks: {pre_compile: [{run: echo, runs_on: deploy}]}\n",
+            ".deliver: hooks.pre_compile[0].runs_on: expected build or local for "
+            "pre_erlang_clean_compile, got 'deploy'",
+        ),
+        (
+            VALID + "hooks: {post_start: {script: hooks/nope.sh}}\n",
+            ".deliver: hooks.post_start.script: no such file: {dir}/hooks/nope.sh",
+        ),
+        (
+            VALID + "hooks: {pre_start: {run: x, script: y}}\n",
+            ".deliver: hooks.pre_start: set one of script (a file) or run (a command)",
+        ),
+        (
+            VALID.replace('{PORT: "4001"}', "{KEY: {file: missing.key}}"),
+            ".deliver: environments.production.hosts[1].env.KEY.file: cannot read "
+            "{dir}/missing.key: No such file or directory",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  auto_version: rev\n"),
+            ".deliver: build.auto_version: unknown part 'rev' (expected revision, commit-count, "
+            "commit-count-branch, branch, branch-unless-main, date, time, joined by +)",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: custom\n"),
+            ".deliver: build.custom: required with tool: custom (and only then): the build "
+            "command and its output",
+        ),
+        (
+            VALID.replace(
+                "  at: ~/build/hello\n",
+                "  at: ~/build/hello\n  tool: custom\n  custom: {command: make}\n",
+            ),
+            ".deliver: build.custom: set one of release_dir (the assembled release) or tarball",
+        ),
+        (
+            VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  release: web\n"),
+            ".deliver: build.release: 'web' differs from app 'hello': hosts run the release by "
+            "its name (bin/<name>), so set only one of them",
+        ),
+        (
             VALID.replace(
                 "      - web1.example.com\n", "      - web1.example.com\n      - web1.example.com\n"
             ),
             ".deliver: environments.production.hosts: host listed twice: web1.example.com",
+        ),
+        (
+            VALID.replace("      - web1.example.com\n", "      - {host: web1, primary: yes}\n")
+            + "        primary: true\n",
+            ".deliver: environments.production.hosts: only one host can be primary, got web1, "
+            "deploy@web2.example.com",
+        ),
+        (
+            VALID.replace("      - web1.example.com\n", "      - {host: web1, primary: 1}\n"),
+            ".deliver: environments.production.hosts[0].primary: expected true or false, got 1",
+        ),
+        (
+            VALID + "migrations: {down: Hello.Release.rollback_all()}\n",
+            ".deliver: migrations.down: must contain {version}: a rollback needs the version to "
+            "go to",
+        ),
+        (
+            VALID + "migrations: {sideways: x}\n",
+            ".deliver: migrations.sideways: unknown key (expected one of: down, status, up)",
+        ),
+        (
+            VALID + "health_check: {url: 127.0.0.1:4000}\n",
+            ".deliver: health_check.url: expected an http:// or https:// URL, got '127.0.0.1:4000'",
+        ),
+        (
+            VALID + "health_check: {url: 'http://x/', retries: 0}\n",
+            ".deliver: health_check.retries: expected a whole number of at least 1, got 0",
+        ),
+        (
+            VALID + "keep_releases: 2.5\n",
+            ".deliver: keep_releases: expected a whole number of at least 1, got 2.5",
+        ),
+        (
+            VALID + "linked_dirs: [uploads, ../etc]\n",
+            ".deliver: linked_dirs[1]: expected a path inside the release, got '../etc'",
+        ),
+        (
+            VALID + "linked_files: /etc/passwd\n",
+            ".deliver: linked_files: expected a list of paths, got '/etc/passwd'",
+        ),
+        (
+            VALID + "link: {vm.args: ~/vm.args}\n",
+            ".deliver: link.vm.args: unknown key (expected one of: runtime_exs, sys_config, "
+            "vm_args)",
         ),
     ],
 )
@@ -145,7 +243,45 @@ def test_invalid_files_name_the_key_and_the_problem(
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
-    assert str(error.value) == message.replace(".deliver:", f"{path}:", 1)
+    expected = message.replace(".deliver:", f"{path}:", 1).replace("{dir}", str(tmp_path))
+    assert str(error.value) == expected
+
+
+def test_day_two_defaults_follow_the_phoenix_release_convention(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID.replace("app: hello", "app: my_shop")), environ={})
+    assert config.migration_tasks() == Migrations(
+        "MyShop.Release.migrate()",
+        "MyShop.Release.rollback({version})",
+        "MyShop.Release.migrations_status()",
+    )
+    assert config.keep_releases == 5
+    assert config.health_check == HealthCheck(url=None, timeout=5, retries=3, interval=1)
+    assert not config.links
+    assert config.environment("production").primary.name == "web1.example.com"
+
+
+def test_day_two_keys(tmp_path: Path) -> None:
+    text = VALID + (
+        "        primary: true\n"
+        "keep_releases: 3\n"
+        "migrations: {up: 'Shop.Tasks.up()'}\n"
+        "health_check: {url: 'http://127.0.0.1:{PORT}/health', timeout: 2, retries: 5}\n"
+        "linked_dirs: [uploads, tmp/log/]\n"
+        "linked_files: [etc/app.conf]\n"
+        "link: {vm_args: ~/vm.args, runtime_exs: /etc/hello/runtime.exs}\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.environment("production").primary.name == "deploy@web2.example.com"
+    assert config.keep_releases == 3
+    assert config.migration_tasks() == Migrations(
+        "Shop.Tasks.up()", "Hello.Release.rollback({version})", "Hello.Release.migrations_status()"
+    )
+    assert config.health_check == HealthCheck("http://127.0.0.1:{PORT}/health", 2, 5, 1)
+    assert config.links == RuntimeLinks(
+        ("uploads", "tmp/log"),
+        ("etc/app.conf",),
+        {"vm.args": "~/vm.args", "runtime.exs": "/etc/hello/runtime.exs"},
+    )
 
 
 def test_environment_variable_errors_name_the_variable(tmp_path: Path) -> None:
@@ -193,7 +329,190 @@ def test_host_parsing(text: str, user: str | None, host: str, port: int | None) 
     assert (spec.user, spec.hostname, spec.port, spec.name) == (user, host, port, text)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("releases", "{dir}/releases"),
+        ("/srv/releases", "/srv/releases"),
+        ("./odd:name", "{dir}/odd:name"),
+        ("store:releases", SshStoreSpec(HostSpec.parse("store"), "~/releases")),
+        (
+            "deploy@store.example.com:/srv/rel/",
+            SshStoreSpec(HostSpec.parse("deploy@store.example.com"), "/srv/rel"),
+        ),
+        ("store:~/rel", SshStoreSpec(HostSpec.parse("store"), "~/rel")),
+        (
+            "ssh://deploy@store.example.com:2222/srv/rel",
+            SshStoreSpec(HostSpec.parse("deploy@store.example.com:2222"), "/srv/rel"),
+        ),
+        ("ssh://store/~/rel", SshStoreSpec(HostSpec.parse("store"), "~/rel")),
+        ("ssh://[::1]:22/rel", SshStoreSpec(HostSpec.parse("[::1]:22"), "/rel")),
+        ("s3://my-bucket", S3StoreSpec("my-bucket")),
+        ("s3://my.bucket/team/hello/", S3StoreSpec("my.bucket", "team/hello")),
+    ],
+)
+def test_release_store_kinds(tmp_path: Path, value: str, expected: object) -> None:
+    config = load_config(write(tmp_path, VALID + f"release_store: {value}\n"), environ={})
+    if isinstance(expected, str):
+        expected = Path(expected.format(dir=tmp_path))
+    assert config.release_store == expected
+
+
+def test_release_store_prints_as_written_back() -> None:
+    assert str(SshStoreSpec(HostSpec.parse("deploy@store"), "~/rel")) == "deploy@store:~/rel"
+    spec = SshStoreSpec(HostSpec.parse("deploy@store:2222"), "/srv/rel")
+    assert str(spec) == "ssh://deploy@store:2222/srv/rel"
+    assert str(S3StoreSpec("bucket", "a/b")) == "s3://bucket/a/b"
+    assert str(S3StoreSpec("bucket")) == "s3://bucket"
+
+
+def test_s3_settings_and_environment_override(tmp_path: Path) -> None:
+    text = VALID + (
+        "release_store: s3://releases/hello\n"
+        "s3:\n  endpoint_url: http://127.0.0.1:8333/\n  region: eu-central-1\n"
+        "  profile: ci\n  addressing_style: virtual\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.release_store == S3StoreSpec(
+        "releases", "hello", "http://127.0.0.1:8333", "eu-central-1", "ci", "virtual"
+    )
+    environ = {"DELIVER_RELEASE_STORE": "s3://other"}
+    store = load_config(write(tmp_path, text), environ=environ).release_store
+    assert isinstance(store, S3StoreSpec)
+    assert (store.bucket, store.prefix, store.region) == ("other", "", "eu-central-1")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "release_store: s3://My_Bucket\n",
+            'release_store: expected "s3://bucket[/prefix]" with a bucket name of 3-63 '
+            "lowercase letters, digits, dots and hyphens, got 's3://My_Bucket'",
+        ),
+        (
+            "release_store: s3://\n",
+            'release_store: expected "s3://bucket[/prefix]" with a bucket name of 3-63 '
+            "lowercase letters, digits, dots and hyphens, got 's3://'",
+        ),
+        (
+            "release_store: https://example.com/releases\n",
+            "release_store: unsupported scheme https:// (expected a local path, "
+            "[user@]host:path, ssh:// or s3://)",
+        ),
+        (
+            "release_store: 'store:'\n",
+            'release_store: expected "[user@]host:path" with a path after ":", got \'store:\'',
+        ),
+        (
+            "release_store: a@b@store:/x\n",
+            "release_store: expected \"[user@]host:path\", got 'a@b@store:/x'",
+        ),
+        (
+            "release_store: ssh://store\n",
+            "release_store: expected \"ssh://[user@]host[:port]/path\", got 'ssh://store'",
+        ),
+        (
+            "release_store: ssh://store:99999/x\n",
+            "release_store: expected \"ssh://[user@]host[:port]/path\", got 'ssh://store:99999/x'",
+        ),
+        ("release_store: [a]\n", "release_store: expected a non-empty string, got a list"),
+        (
+            "s3: {endpoint_url: 127.0.0.1:8333}\n",
+            "s3.endpoint_url: expected \"http(s)://host[:port]\", got '127.0.0.1:8333'",
+        ),
+        (
+            "s3: {addressing_style: dns}\n",
+            "s3.addressing_style: expected one of auto, path, virtual, got 'dns'",
+        ),
+        (
+            "s3: {bucket: x}\n",
+            "s3.bucket: unknown key (expected one of: addressing_style, endpoint_url, profile, "
+            "region)",
+        ),
+    ],
+)
+def test_invalid_release_stores(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, VALID + text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert str(error.value) == f"{path}: {message}"
+
+
 def test_the_shipped_example_is_valid() -> None:
     example = Path(__file__).parent.parent / ".deliver.example"
-    config = load_config(example, environ={"PRODUCTION_DATABASE_URL": "postgres://x"})
+    secret_file = Path("~/secrets/my_app/prod.secret.exs").expanduser()  # in the test's HOME
+    secret_file.parent.mkdir(parents=True)
+    secret_file.write_text("import Config\n")
+    environ = {"PRODUCTION_DATABASE_URL": "postgres://x", "MY_APP_SECRET_KEY_BASE": "skb"}
+    config = load_config(example, environ=environ)
     assert set(config.environments) == {"staging", "production"}
+    assert config.environment("production").primary.name == "deploy@web1.example.com"
+    assert config.migration_tasks().down == "MyApp.Release.rollback({version})"
+    assert config.health_check.url == "http://127.0.0.1:{PORT}/health"
+    assert config.links.overrides == {"vm.args": "~/my_app.vm.args"}
+    assert [hook.point for hook in config.hooks] == [
+        "pre_erlang_clean_compile",
+        "pre_erlang_generate_release",
+        "post_start_deployed_release",
+        "post_git_push",
+    ]
+
+
+def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "copy.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "prod.secret.exs").write_text('import Config\nconfig :hello, key: "k3y"\n')
+    text = VALID + (
+        "hooks:\n"
+        "  pre_compile: mix format --check-formatted\n"
+        "  post_start_deployed_release:\n"
+        "    - {run: curl -fsS localhost/health, runs_on: local}\n"
+        "    - script: hooks/copy.sh\n"
+        "      env: {SECRET: {file: prod.secret.exs}, MODE: plain}\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    first, second, third = config.hooks
+    assert (first.point, first.run, first.runs_on) == (
+        "pre_erlang_clean_compile",
+        "mix format --check-formatted",
+        "build",
+    )
+    assert first.source == ".deliver: hooks.pre_compile"
+    assert (second.point, second.runs_on) == ("post_start_deployed_release", "local")
+    assert second.source.endswith("hooks.post_start_deployed_release[0]")
+    assert (third.script, third.runs_on) == (tmp_path / "hooks" / "copy.sh", "deploy")
+    assert third.env["SECRET"] == Secret('import Config\nconfig :hello, key: "k3y"')
+    assert config.secrets() == [third.env["SECRET"]]
+
+
+def test_build_tool_custom_auto_version_and_localhost(tmp_path: Path) -> None:
+    text = VALID.replace("builder@build.example.com:2222", "localhost").replace(
+        "  at: ~/build/hello\n",
+        "  at: ~/build/hello\n  tool: custom\n  auto_version: git-revision+branch\n"
+        "  custom:\n    command: ./build.sh\n    tarball: _build/{mix_env}/{app}-*.tar.gz\n",
+    )
+    build = load_config(write(tmp_path, text), environ={}).require_build()
+    assert build.host.is_local
+    assert build.custom is not None
+    assert (build.custom.command, build.custom.tarball, build.custom.release_type) == (
+        "./build.sh",
+        "_build/{mix_env}/{app}-*.tar.gz",
+        "mix",
+    )
+    assert build.auto_version == "git-revision+branch"
+    environ = {"AUTO_VERSION": "date", "DELIVER_AUTO_VERSION": "commit-count"}
+    assert load_config(write(tmp_path, text), environ=environ).require_build().auto_version == (
+        "commit-count"
+    )
+    assert not HostSpec.parse("user@localhost").is_local
+    assert not HostSpec.parse("localhost:22").is_local
+
+
+def test_umbrella_release_names_the_app(tmp_path: Path) -> None:
+    text = VALID.replace("app: hello\n", "").replace(
+        "  at: ~/build/hello\n", "  at: ~/build/hello\n  release: shop_web\n"
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.app == "shop_web"
+    assert config.require_build().release_name(config.app) == "shop_web"

@@ -5,12 +5,12 @@ import signal
 
 import pytest
 
-from deliver.deploy import _interrupts_deferred
+from deliver.host_releases import interrupts_deferred
 
 
 def test_ctrl_c_during_the_switch_is_raised_only_after_it() -> None:
     finished = False
-    with pytest.raises(KeyboardInterrupt), _interrupts_deferred():
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
         os.kill(os.getpid(), signal.SIGINT)
         finished = True
     assert finished

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from deliver.deploy import host_archive
 from deliver.errors import DeliverError, ReleaseNotFound
 from deliver.release import Release, version_key
 from deliver.release_store import LocalStore
@@ -63,3 +65,29 @@ def test_corrupted_transfer_leaves_nothing_behind(tmp_path: Path) -> None:
         store.add(release("0.1.0"), lambda f: f.write(b"truncated"))
     assert list(tmp_path.iterdir()) == []
     assert store.releases("hello") == []
+
+
+def test_an_upgrade_manifest_round_trips_with_its_from_version() -> None:
+    upgrade = replace(
+        release("0.2.0"),
+        kind="upgrade",
+        from_version="0.1.0",
+        from_commit="f" * 40,
+        generated_appups=("hello",),
+        changed_protocols=("Elixir.Enumerable",),
+    )
+    assert upgrade.archive_name == "hello_0.2.0.upgrade.tar.gz"
+    assert upgrade.manifest_name == "hello_0.2.0.upgrade.json"
+    assert Release.from_json(upgrade.to_json()) == upgrade
+
+
+def test_the_store_keeps_releases_and_upgrades_apart(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    plain = release("0.2.0", b"release")
+    upgrade = replace(release("0.2.0", b"upgrade"), kind="upgrade", from_version="0.1.0")
+    for item, data in ((plain, b"release"), (upgrade, b"upgrade")):
+        store.add(item, lambda file, data=data: file.write(data))
+    assert store.releases("hello") == [plain]
+    assert store.find("hello", "0.2.0", kind="upgrade") == upgrade
+    assert host_archive(plain) == "0.2.0.tar.gz"
+    assert host_archive(upgrade) == "0.2.0.upgrade.tar.gz"

@@ -29,7 +29,8 @@ def test_down_stops_sshd_and_what_sessions_left_running(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_alive(p) for p in [sleeper, *sshd]):
         time.sleep(0.05)
-    assert not any(_alive(p) for p in [sleeper, *sshd])
+    survivors = {p: Path(f"/proc/{p}/stat").read_text() for p in [sleeper, *sshd] if _alive(p)}
+    assert not survivors
     assert load_sandbox(tmp_path / "box") is None
 
 
@@ -45,3 +46,27 @@ def test_cli_up_config_down(tmp_path: Path) -> None:
     missing = run_cli("sandbox", "--dir", directory, "config", "--app", "hello")
     assert missing.exit_code == 2 and "no sandbox in" in missing.stderr
     assert os.listdir(directory)  # keys stay for the next `up`
+
+
+def test_store_host_is_trusted_by_the_other_hosts(tmp_path: Path) -> None:
+    directory = tmp_path / "box"
+    up = run_cli("sandbox", "--dir", directory, "up", "--targets", "1", "--store")
+    assert up.exit_code == 0, up.output
+    try:
+        box = load_sandbox(directory)
+        assert box is not None and box.store_host is not None
+        assert [h.name for h in box.targets] == ["web1"]
+        config = run_cli("sandbox", "--dir", directory, "config", "--app", "hello")
+        assert "release_store: store:releases\n" in config.stdout
+        # the way deliver's commands on a host reach the store: batch mode, strict host keys
+        login = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes store 'echo $HOME'"
+        for host in ("build", "web1"):
+            reached = subprocess.run(
+                ["ssh", "-F", str(box.ssh_config), host, login],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
+            assert reached.stdout.strip() == box.store_host.home, reached.stderr
+    finally:
+        run_cli("sandbox", "--dir", directory, "down")

@@ -24,7 +24,17 @@ def test_secret_is_masked_in_text_but_quoted_in_commands() -> None:
     secret = Secret("s3cr3t value")
     assert str(secret) == "****" and "s3cr3t" not in repr(secret)
     assert quote(secret) == "'s3cr3t value'"
-    assert mask("export X='s3cr3t value'", [secret]) == "export X='****'"
+    assert mask("export X='s3cr3t value'", [secret]) == "export X=****"
+    assert mask("echo s3cr3t value", [secret]) == "echo ****"
+
+
+def test_mask_covers_quoted_forms_and_the_lines_of_secret_files() -> None:
+    quoted = Secret("it's")
+    assert mask(f"export X={quote(quoted)}", [quoted]) == "export X=****"
+    file = Secret('import Config\nconfig :app, key: "k3y-123456"\nend')
+    assert mask(f"export F={quote(file)}", [file]) == "export F=****"
+    assert mask('  config :app, key: "k3y-123456"', [file]) == "  ****"
+    assert mask("end of build", [file]) == "end of build"  # short lines would mask everything
 
 
 def test_exports_and_env_file() -> None:

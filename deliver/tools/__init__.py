@@ -1,34 +1,74 @@
 """Build tools: one module per tool, each knowing how to build a release on the build host and
 how to drive a node of that release on a deploy host.
 
-Adding a tool is adding a module here and a line in TOOLS.
+Adding a tool is adding a module here that defines `TOOL` (a BuildTool) and, when its releases
+have a start script of their own, `NODE` (NodeCommands). `build.tool` accepts every module
+name, and `auto` picks the tool whose `detect` scores highest for the project.
+Hot upgrades are optional: a tool module that supports them also defines `UPGRADE` (an
+UpgradeBuilder, build side) and its node module `HOT` (HotUpgrades, host side).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
-from deliver.config import BuildConfig
-from deliver.errors import ConfigError
+from deliver.errors import ConfigError, DeliverError, UsageError
+
+if TYPE_CHECKING:
+    from deliver.config import BuildConfig
 
 
 @dataclass(frozen=True)
 class BuildStep:
+    """One command run in the build directory; `hook` names the hook points around it
+    (`erlang_clean_compile` fires pre_erlang_clean_compile before, post_... after)."""
+
     title: str
     command: str
+    hook: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    """Where a project keeps its version: a file of the repo and a regex whose first group is
+    the version. The first source that matches is the one read and patched."""
+
+    path: str
+    pattern: str
 
 
 class BuildTool(Protocol):
     name: str
 
+    def detect(self, project_dir: Path) -> int:
+        """How specific a match the project is for this tool: 0 for none (then higher wins)."""
+        ...
+
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
         """Commands run in the build directory, in order: deps, compile, release."""
         ...
 
-    def release_root(self, app: str, build: BuildConfig) -> str:
-        """The assembled release, relative to the build directory."""
+    def release_root(self, app: str, build: BuildConfig) -> str | None:
+        """The assembled release, relative to the build directory (None: see release_tarball)."""
+        ...
+
+    def release_tarball(self, app: str, build: BuildConfig) -> str | None:
+        """A tarball of the release root made by the tool (`*` globs one path segment), used
+        instead of packing release_root; None when the tool makes none."""
+        ...
+
+    def version_sources(self, build: BuildConfig) -> tuple[VersionSource, ...]:
+        """Where --set-version / --increment-version / --auto-version patch the build tree."""
+        ...
+
+    def node_tool(self, build: BuildConfig) -> str:
+        """The tool whose NodeCommands drive the releases this tool builds (the manifest's
+        `tool`): usually itself."""
         ...
 
 
@@ -45,29 +85,131 @@ class NodeCommands(Protocol):
 
     def running_version(self, app: str) -> str: ...
 
+    def rpc(self, app: str, expression: str) -> str:
+        """Evaluate `expression` inside the running node; exits non-zero if it raises."""
+        ...
+
+    def eval(self, app: str, expression: str) -> str:
+        """Evaluate `expression` in a fresh VM of this release (its code loaded, apps not
+        started), without connecting to a running node."""
+        ...
+
     def log_files(self) -> str: ...
 
 
+#: Where upgrades are put together, relative to the build directory (under the git-ignored _build).
+UPGRADE_DIR = "_build/deliver-upgrade"
+
+
+@dataclass(frozen=True)
+class UpgradeWork:
+    """An upgrade being built: absolute paths on the build host, and the two versions."""
+
+    dir: str
+    old: str
+    new: str
+    #: the appups in place, relative to the tool's upgrade_root: lib/<app>-<vsn>/ebin/<app>.appup
+    appups: tuple[str, ...] = ()
+
+    @property
+    def escript(self) -> str:
+        return f"{self.dir}/upgrade.escript"
+
+    @property
+    def old_archive(self) -> str:
+        return f"{self.dir}/old.tar.gz"
+
+    @property
+    def new_archive(self) -> str:
+        return f"{self.dir}/new.tar.gz"
+
+    @property
+    def upgrade_archive(self) -> str:
+        return f"{self.dir}/upgrade.tar.gz"
+
+
+class UpgradeBuilder(Protocol):
+    """Turns two built releases into an upgrade package on the build host."""
+
+    def upgrade_root(self, app: str, build: BuildConfig) -> str:
+        """Where the new release is (or is unpacked) with the old one unpacked beside it,
+        relative to the build directory."""
+        ...
+
+    def relup_steps(self, app: str, build: BuildConfig, work: UpgradeWork) -> list[BuildStep]:
+        """Commands run in the build directory once the appups are in place: they write the
+        relup and leave the upgrade archive at `work.upgrade_archive`."""
+        ...
+
+
+class HotUpgrades(Protocol):
+    """Shell commands that install a release into a running node through the release handler,
+    run from the root the node was started from, with the host's env file loaded."""
+
+    def stage_upgrade(self, app: str, archive: str, version: str) -> str:
+        """Put the files of the upgrade `archive` (absolute path) where `install` expects them,
+        never overwriting a file the running release uses."""
+        ...
+
+    def install(self, app: str, version: str, upgrade: bool) -> str:
+        """Switch the running node to `version` (an upgrade, or a downgrade to an installed
+        older one) and make it permanent; prints INSTALLED=<version> and exits 0 on success."""
+        ...
+
+
+def available_tools() -> list[str]:
+    """Every tool module's name (without importing them)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
 def detect_tool(project_dir: Path, build: BuildConfig, source: str) -> str:
-    """The tool named in build.tool, or the one whose project file the app has."""
+    """The tool named in build.tool, or the one that recognises the project most specifically."""
     if build.tool != "auto":
         return build.tool
-    if (project_dir / "mix.exs").exists():
-        return "mix"
-    raise ConfigError(
-        source, "build.tool", f"cannot detect the build tool: no mix.exs in {project_dir}"
-    )
+    scores = {name: build_tool(name).detect(project_dir) for name in available_tools()}
+    best = max(scores, key=lambda name: scores[name])
+    if scores[best] <= 0:
+        raise ConfigError(
+            source,
+            "build.tool",
+            f"cannot detect the build tool in {project_dir} (no mix.exs or rebar.config): "
+            "set build.tool",
+        )
+    return best
 
 
 def build_tool(name: str) -> BuildTool:
-    from deliver.tools import mix
-
-    tools: dict[str, BuildTool] = {"mix": mix.MixTool()}
-    return tools[name]
+    tool: BuildTool = _module(name).TOOL
+    return tool
 
 
 def node_commands(tool: str) -> NodeCommands:
-    from deliver.tools import mix
+    module = _module(tool)
+    if not hasattr(module, "NODE"):
+        raise DeliverError(f"{tool} releases have no start script deliver knows how to drive")
+    commands: NodeCommands = module.NODE
+    return commands
 
-    commands: dict[str, NodeCommands] = {"mix": mix.MixNode()}
-    return commands[tool]
+
+def _module(name: str) -> ModuleType:
+    if name not in available_tools():
+        raise DeliverError(f"unknown build tool {name!r} (known: {', '.join(available_tools())})")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def upgrade_builder(tool: str) -> UpgradeBuilder:
+    """The tool's upgrade builder; UsageError for a tool that cannot build hot upgrades."""
+    module = _module(tool)
+    if not hasattr(module, "UPGRADE"):
+        raise UsageError(f"the {tool} build tool cannot build hot upgrades")
+    builder: UpgradeBuilder = module.UPGRADE
+    return builder
+
+
+def hot_upgrades(tool: str) -> HotUpgrades:
+    """How nodes of `tool`'s releases are hot-upgraded; UsageError for a tool that cannot be."""
+    module = _module(tool)
+    if not hasattr(module, "HOT"):
+        raise UsageError(f"releases built with {tool} cannot be hot-upgraded")
+    hot: HotUpgrades = module.HOT
+    return hot

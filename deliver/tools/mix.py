@@ -2,41 +2,177 @@
 
 Never calls `mix local.hex` / `mix local.rebar`: they download, and apps without hex
 dependencies build offline without them.
+
+mix has no hot upgrades of its own; deliver does what Distillery did, with OTP's tools: the
+two releases are unpacked side by side, appups go into the new app's ebin, `systools:make_relup`
+writes the relup, and the upgrade archive is the new release plus its relup. On a host the
+release handler is driven through `bin/<app> rpc` (see `install`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deliver.config import BuildConfig
-from deliver.shell import quote
-from deliver.tools import BuildStep
+from deliver.shell import join, quote
+from deliver.tools import (
+    UPGRADE_DIR,
+    BuildStep,
+    BuildTool,
+    HotUpgrades,
+    NodeCommands,
+    UpgradeBuilder,
+    UpgradeWork,
+    VersionSource,
+)
+
+#: mix.exs keeps the version as `version: "1.2.3"` in project/0, or in `@version "1.2.3"`
+#: (then project/0 says `version: @version`, which the first pattern does not match).
+MIX_VERSION = (
+    VersionSource("mix.exs", r'\bversion:\s*"([^"]+)"'),
+    VersionSource("mix.exs", r'@version\s+"([^"]+)"'),
+)
 
 
 class MixTool:
     name = "mix"
 
+    def detect(self, project_dir: Path) -> int:
+        return 1 if (project_dir / "mix.exs").exists() else 0
+
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
+        release = build.release_name(app)
         return [
-            BuildStep("Fetching dependencies", "mix deps.get"),
-            BuildStep("Compiling", "mix compile"),
+            BuildStep("Fetching dependencies", "mix deps.get", "erlang_get_and_update_deps"),
+            BuildStep("Compiling", "mix compile", "erlang_clean_compile"),
             # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
-            BuildStep("Generating release", f"mix release {quote(app)} --overwrite"),
+            BuildStep(
+                "Generating release",
+                f"mix release {quote(release)} --overwrite",
+                "erlang_generate_release",
+            ),
         ]
 
     def release_root(self, app: str, build: BuildConfig) -> str:
-        return f"_build/{build.mix_env}/rel/{app}"
+        return f"_build/{build.mix_env}/rel/{build.release_name(app)}"
+
+    def release_tarball(self, app: str, build: BuildConfig) -> None:
+        return None
+
+    def version_sources(self, build: BuildConfig) -> tuple[VersionSource, ...]:
+        return MIX_VERSION
+
+    def node_tool(self, build: BuildConfig) -> str:
+        return self.name
+
+    def upgrade_root(self, app: str, build: BuildConfig) -> str:
+        return f"{UPGRADE_DIR}/unpacked"
+
+    def relup_steps(self, app: str, build: BuildConfig, work: UpgradeWork) -> list[BuildStep]:
+        root = self.upgrade_root(app, build)
+        # exactly the new release's files plus the relup and the appups: the old release's
+        # files, unpacked beside them for systools, stay out
+        files = [f"./releases/{work.new}/relup", *(f"./{appup}" for appup in work.appups)]
+        added = " ".join(quote(f) for f in files)
+        listing = f"{{ tar -tzf {quote(work.new_archive)}; printf '%s\\n' {added}; }}"
+        return [
+            BuildStep(
+                "Generating relup (systools:make_relup)",
+                f'escript {quote(work.escript)} relup "$PWD"/{quote(root)} '
+                f"{quote(build.release_name(app))} "
+                f"{quote(work.old)} {quote(work.new)}",
+            ),
+            BuildStep(
+                "Packing upgrade",
+                f"{listing} | tar -czf {quote(work.upgrade_archive)} --no-recursion "
+                f"-C {quote(root)} -T -",
+            ),
+        ]
+
+
+#: Creates releases/RELEASES, which mix does not ship: without it the release handler works
+#: from a stub, and a downgrade after a hot upgrade fails. Its paths are absolute, so it is
+#: written where the release will run, before its first start.
+_CREATE_RELEASES = (
+    'root = System.fetch_env!("RELEASE_ROOT"); '
+    'vsn = System.fetch_env!("RELEASE_VSN"); name = System.fetch_env!("RELEASE_NAME"); '
+    'rel = "#{root}/releases/#{vsn}/#{name}.rel"; '
+    ":ok = :release_handler.create_RELEASES(String.to_charlist(root), "
+    'String.to_charlist(root <> "/releases"), String.to_charlist(rel), [])'
+)
+
+#: Runs inside the node (`bin/<app> rpc`). install_release replaces every application's env with
+#: the .app env plus releases/<vsn>/sys.config, which lacks what config/runtime.exs computed at
+#: boot: the config providers are run into sys.config for the install (and the file restored),
+#: so no process ever sees the env without those values (a host-local sys.config symlink is put
+#: back as it was). make_permanent rewrites
+#: releases/start_erl.data, so a restart boots the new version.
+_INSTALL = """vsn = ~c"@VSN@"
+root = List.to_string(:code.root_dir())
+dir = Path.join([root, "releases", "@VSN@"])
+File.exists?(Path.join(root, "releases/RELEASES")) ||
+  raise "#{root}/releases/RELEASES is missing: restart the node with deliver once"
+case :release_handler.set_unpacked(String.to_charlist(Path.join(dir, "@APP@.rel")), []) do
+  {:ok, ^vsn} -> :ok
+  {:error, {:existing_release, ^vsn}} -> :ok
+  other -> raise "set_unpacked: #{inspect(other)}"
+end
+sys = Path.join(dir, "sys.config")
+original = File.read!(sys)
+{:ok, [base]} = :file.consult(String.to_charlist(sys))
+config =
+  case get_in(base, [:elixir, :config_provider_init]) do
+    %{providers: providers, extra_config: extra} ->
+      Enum.reduce(providers, Config.Reader.merge(base, extra), fn {m, s}, acc -> m.load(acc, s) end)
+    _ -> base
+  end
+# a host-local sys.config (link.sys_config) is a symlink: replace the link, never its target
+link = case :file.read_link(String.to_charlist(sys)) do
+  {:ok, target} -> target
+  _ -> nil
+end
+File.write!(sys <> ".deliver", :io_lib.format(~c"%% coding: utf-8~n~tp.~n", [config]))
+File.rename!(sys <> ".deliver", sys)
+result =
+  try do
+    :release_handler.install_release(vsn, [{:update_paths, true}])
+  after
+    if link do
+      File.rm!(sys)
+      :ok = :file.make_symlink(link, String.to_charlist(sys))
+    else
+      File.write!(sys, original)
+    end
+  end
+case result do
+  {:ok, _, _} -> :ok
+  other -> raise "install_release: #{inspect(other)}"
+end
+:ok = :release_handler.make_permanent(vsn)
+IO.puts("INSTALLED=@VSN@")
+"""
 
 
 class MixNode:
     """mix's start script: `daemon` starts in the background, `pid` answers when the node is up."""
 
     def daemon(self, app: str) -> str:
-        return f"bin/{quote(app)} daemon"
+        # a release that cannot even evaluate this (say, a broken vm.args) fails to start the
+        # same way, and is reported from its log; without RELEASES a hot upgrade refuses later
+        create = f"bin/{quote(app)} eval {quote(_CREATE_RELEASES)} >/dev/null 2>&1"
+        return join(
+            f"{{ [ -f releases/RELEASES ] || {create} || true; }}", f"bin/{quote(app)} daemon"
+        )
 
     def alive(self, app: str) -> str:
         # `pid` answers while the VM boots, before (and even if never) the app starts: a node
-        # is up when its application is started, and then this prints the OS pid
+        # is up when its boot script has finished and the app is started (an umbrella
+        # release's name is no application: then the finished boot is enough), and then
+        # this prints the OS pid
         check = (
-            f"if List.keymember?(Application.started_applications(), :{app}, 0), "
+            "if :init.get_status() == {:started, :started} and "
+            f"(Application.spec(:{app}) == nil or "
+            f"List.keymember?(Application.started_applications(), :{app}, 0)), "
             f'do: IO.puts(System.pid()), else: raise "{app} is not started"'
         )
         return f"bin/{quote(app)} rpc {quote(check)}"
@@ -45,7 +181,29 @@ class MixNode:
         return f"bin/{quote(app)} stop"
 
     def running_version(self, app: str) -> str:
-        return f"bin/{quote(app)} rpc {quote(f'IO.puts(Application.spec(:{app}, :vsn))')}"
+        version = f'Application.spec(:{app}, :vsn) || System.get_env("RELEASE_VSN")'
+        return f"bin/{quote(app)} rpc {quote(f'IO.puts({version})')}"
+
+    def rpc(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} rpc {quote(expression)}"
+
+    def eval(self, app: str, expression: str) -> str:
+        return f"bin/{quote(app)} eval {quote(expression)}"
 
     def log_files(self) -> str:
         return "tmp/log/erlang.log.*"
+
+    def stage_upgrade(self, app: str, archive: str, version: str) -> str:
+        # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release
+        # stay as they are (a restart must not boot the new version unless it was installed)
+        return f"tar -xzf {quote(archive)} --skip-old-files -C ."
+
+    def install(self, app: str, version: str, upgrade: bool) -> str:
+        script = _INSTALL.replace("@VSN@", version).replace("@APP@", app)
+        return f"bin/{quote(app)} rpc {quote(script)}"
+
+
+TOOL: BuildTool = MixTool()
+NODE: NodeCommands = MixNode()
+UPGRADE: UpgradeBuilder = MixTool()
+HOT: HotUpgrades = MixNode()

@@ -1,0 +1,345 @@
+"""`deliver build upgrade`: an upgrade package from one release to the next, for a hot upgrade.
+
+On the build host, over one SSH connection:
+
+1. the old release: `--with=<version>` uploads it from the store; `--from=<ref>` builds it (or
+   reuses the stored release built from that very commit) and stores it;
+2. the new release is built from `--to` (default: the branch head) and stored;
+3. both are unpacked side by side; every application whose version changed gets an appup:
+   the user's `rel/appups/<app>.appup`, else one the release already holds (rebar3 copies a
+   project's `ebin/<app>.appup`), else a generated default one (said in the output);
+4. the build tool writes the relup (mix: `systools:make_relup`; rebar3: `rebar3 relup`) and
+   packs `<app>_<new>.upgrade.tar.gz`, which goes into the store with a manifest naming both
+   versions and commits (a remote store receives it from the build host directly).
+
+The Erlang side of steps 3-4 is `erlang/upgrade.escript`, uploaded with every build.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from importlib import resources
+
+from deliver import git
+from deliver.build import (
+    BuildOptions,
+    in_build_dir,
+    pack_release,
+    prepare_build_dir,
+    run_steps,
+    send_commit,
+)
+from deliver.config import Config
+from deliver.errors import DeliverError, UsageError
+from deliver.hooks import HookEnv, Hooks
+from deliver.hosts import connect_all
+from deliver.output import Output
+from deliver.release import Release, now
+from deliver.release_store import ReleaseStore, open_store
+from deliver.remote import Remote
+from deliver.shell import join, parse_key_values, quote
+from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, detect_tool, upgrade_builder
+from deliver.versions import VersionPlan
+
+#: where users keep appups, relative to the project root: rel/appups/<app>.appup
+APPUP_DIR = "rel/appups"
+
+
+@dataclass(frozen=True)
+class Appup:
+    app: str
+    old: str
+    new: str
+    source: str  # user, release or generated
+
+    @property
+    def path(self) -> str:
+        return f"lib/{self.app}-{self.new}/ebin/{self.app}.appup"
+
+
+def build_upgrade(
+    config: Config,
+    out: Output,
+    *,
+    from_ref: str | None = None,
+    with_version: str | None = None,
+    to_ref: str | None = None,
+    branch: str | None = None,
+    store: ReleaseStore | None = None,
+) -> Release:
+    """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
+    release of `to_ref` (default: the branch head) into the store (`store` when the caller has
+    it open already).
+
+    Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
+    ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
+    bad appup fails in "Generating relup" with the release handler's words).
+    """
+    if (from_ref is None) == (with_version is None):
+        raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
+    build = config.require_build()
+    tool_name = detect_tool(config.project_dir, build, config.source)
+    upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
+    root = config.project_dir
+    new_rev = git.resolve_revision(root, revision=to_ref, branch=branch or build.branch)
+    from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
+    if git.working_tree_dirty(root):
+        out.warning(f"uncommitted changes are not built: building commit {new_rev.commit[:10]}")
+    with ExitStack() as opened:
+        if store is None:
+            store = opened.enter_context(
+                open_store(config, out, verbose=out.verbose, debug=out.debug)
+            )
+        old: Release | git.Revision
+        if from_rev is None:
+            old = store.find(config.app, with_version)
+        else:
+            old = _stored_build(store, config.app, from_rev.commit) or from_rev
+        if isinstance(old, Release):
+            _check_old(old, tool_name, store, config.app, new_rev.commit)
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        store.check_host(remote)
+        hooks = Hooks.load(config, out)
+        upgrade = _Builder(config, out, remote, store, tool_name, hooks).run(old, new_rev)
+        out.step(
+            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
+            f"{store.where(upgrade)}"
+        )
+    return upgrade
+
+
+def show_relup(config: Config, out: Output, version: str) -> Release:
+    """Print the stored upgrade to `version`: its versions, what deliver generated, the relup."""
+    with open_store(config, out, verbose=out.verbose, debug=out.debug) as store:
+        upgrade, text = relup_text(store, config.app, version)
+    out.step(
+        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
+    )
+    if upgrade.generated_appups:
+        out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
+    if upgrade.changed_protocols:
+        out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    out.info(text.rstrip())
+    return upgrade
+
+
+def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:
+    """The stored upgrade to `version` and its relup file, as written by systools."""
+    upgrade = store.find(app, version, kind="upgrade")
+    wanted = {f"releases/{version}/relup", f"./releases/{version}/relup"}
+    with tempfile.TemporaryFile() as copy:
+        store.get(upgrade, copy)
+        copy.seek(0)
+        with tarfile.open(fileobj=copy) as archive:
+            member = next((m for m in archive.getmembers() if m.name in wanted), None)
+            extracted = archive.extractfile(member) if member else None
+            if extracted is None:
+                raise DeliverError(f"{store.where(upgrade)} holds no releases/{version}/relup")
+            return upgrade, extracted.read().decode()
+
+
+@dataclass
+class _Builder:
+    """The build host's part of `build upgrade`, over its one connection."""
+
+    config: Config
+    out: Output
+    remote: Remote
+    store: ReleaseStore
+    tool_name: str
+    hooks: Hooks
+
+    def run(self, old: Release | git.Revision, new_rev: git.Revision) -> Release:
+        build, remote = self.config.require_build(), self.remote
+        self.out.step(f"Preparing build directory {build.at} on {remote.name}")
+        build_dir = prepare_build_dir(remote, build.at)
+        work = UpgradeWork(f"{build_dir}/{UPGRADE_DIR}", "", "")
+        remote.run(
+            join(f"rm -rf {quote(work.dir)}", f"mkdir -p {quote(work.dir)}"),
+            step="preparing the upgrade directory",
+        )
+        remote.upload(_escript(), work.escript)
+        if isinstance(old, Release):
+            self.out.step(f"Sending the stored {old.app} {old.version} to {remote.name}")
+            self.store.send_to_host(old, remote, work.old_archive)
+            _verify(remote, old, work.old_archive)
+        else:
+            old, archive = self.build_revision(build_dir, old)
+            remote.run(f"mv {quote(archive)} {quote(work.old_archive)}")
+        new, archive = self.build_revision(build_dir, new_rev, old)
+        remote.run(f"mv {quote(archive)} {quote(work.new_archive)}")
+        return self.relup(build_dir, replace(work, old=old.version, new=new.version), old, new)
+
+    def build_revision(
+        self, build_dir: str, target: git.Revision, old: Release | None = None
+    ) -> tuple[Release, str]:
+        """Build `target` like `deliver build release` (same steps and hooks) and store it,
+        unless the store holds that commit's build already; returns it and its archive on the
+        build host. Refuses a new release whose version is the old one's."""
+        config, out, remote = self.config, self.out, self.remote
+        build = config.require_build()
+        tool = build_tool(self.tool_name)
+        out.step(f"Building {target.description} ({target.commit[:10]})")
+        env = HookEnv(
+            app=config.app,
+            host=remote.name,
+            cwd=build_dir,
+            revision=target.commit,
+            branch=target.branch or "",
+            mix_env=build.mix_env,
+            build_at=build_dir,
+            extra=build.env,
+        )
+        tree, env = send_commit(config, remote, out, self.hooks, env, target, BuildOptions())
+        plan = VersionPlan(None, {}, enforced=False)
+        run_steps(tree, self.hooks, env, tool, config.app, plan)
+        release = pack_release(tree, tool, config.app, target, plan)
+        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
+        if old is not None and release.version == old.version:
+            raise UsageError(
+                f"{target.description} builds {config.app} {old.version}, the version it would "
+                "upgrade from: an upgrade needs a new version",
+                hint="bump the version of the release, commit, and build the upgrade again",
+            )
+        stored = next(
+            (r for r in self.store.releases(config.app) if r.version == release.version), None
+        )
+        if stored is not None and stored.commit == release.commit:
+            out.detail(f"the store already holds {release.version} from this commit")
+        else:
+            if stored is not None:
+                out.warning(
+                    f"replacing the stored {release.version} (commit {stored.commit[:10]}) "
+                    f"with the build of {target.commit[:10]}"
+                )
+            self.store.receive_from_host(release, remote, archive)
+            out.step(f"Stored {release.archive_name}")
+        return release, archive
+
+    def relup(self, build_dir: str, work: UpgradeWork, old: Release, new: Release) -> Release:
+        """Appups, relup and the upgrade archive, stored; returns the upgrade's manifest."""
+        config, out, remote = self.config, self.out, self.remote
+        build = config.require_build()
+        builder = upgrade_builder(self.tool_name)
+        out.step(f"Unpacking {old.version} beside {new.version}")
+        root = builder.upgrade_root(config.app, build)
+        unpack_new = root != build_tool(self.tool_name).release_root(config.app, build)
+        appups, protocols = _place_appups(
+            remote, out, build_dir, build.release_name(config.app), root, work, unpack_new
+        )
+        work = replace(work, appups=tuple(a.path for a in appups))
+        for step in builder.relup_steps(config.app, build, work):
+            out.step(step.title)
+            remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
+        measured = remote.run(
+            f"a={quote(work.upgrade_archive)}; echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
+            ' echo SIZE=$(stat -c %s "$a")',
+            step="measuring the upgrade archive",
+        )
+        values = parse_key_values(measured.stdout)
+        upgrade = Release(
+            app=config.app,
+            version=new.version,
+            commit=new.commit,
+            branch=new.branch,
+            tool=self.tool_name,
+            built_at=now(),
+            sha256=values["SHA256"],
+            size=int(values["SIZE"]),
+            kind="upgrade",
+            from_version=old.version,
+            from_commit=old.commit,
+            generated_appups=tuple(a.app for a in appups if a.source == "generated"),
+            changed_protocols=protocols,
+        )
+        out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
+        self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
+        return upgrade
+
+
+def _stored_build(store: ReleaseStore, app: str, commit: str) -> Release | None:
+    """The stored release built from `commit`, if any: no need to build it again."""
+    return next((r for r in reversed(store.releases(app)) if r.commit == commit), None)
+
+
+def _check_old(old: Release, tool: str, store: ReleaseStore, app: str, new_commit: str) -> None:
+    if old.tool != tool:
+        raise UsageError(f"{app} {old.version} was built with {old.tool}, this project uses {tool}")
+    same = _stored_build(store, app, new_commit)
+    if same is not None and same.version == old.version:
+        raise UsageError(
+            f"the new release would be {old.version} again (commit {new_commit[:10]}): "
+            "an upgrade needs a new version",
+            hint="bump the version of the release, commit, and build the upgrade again",
+        )
+
+
+def _escript() -> bytes:
+    return (resources.files("deliver") / "erlang" / "upgrade.escript").read_bytes()
+
+
+def _verify(remote: Remote, release: Release, path: str) -> None:
+    remote.run(
+        f'echo "{release.sha256}  "{quote(path)} | sha256sum -c --status'
+        ' || { echo "the archive arrived corrupted (sha256 mismatch)"; exit 1; }',
+        step="verifying the archive",
+    )
+
+
+def _place_appups(
+    remote: Remote,
+    out: Output,
+    build_dir: str,
+    app: str,
+    root: str,
+    work: UpgradeWork,
+    unpack_new: bool,
+) -> tuple[list[Appup], tuple[str, ...]]:
+    """Unpack the old release beside the new one in `root` (and the new one first, unless it
+    was assembled there) and put an appup in place for every application whose version
+    changed; returns the appups and the changed protocols."""
+    script = join(
+        f"cd {quote(build_dir)}",
+        f"rm -rf {quote(root)}" if unpack_new else "",
+        f"mkdir -p {quote(root)}",
+        f"tar -xzf {quote(work.new_archive)} -C {quote(root)}" if unpack_new else "",
+        # --skip-old-files: the new release's start script, start_erl.data and RELEASES win
+        f"tar -xzf {quote(work.old_archive)} -C {quote(root)} --skip-old-files",
+        f'escript {quote(work.escript)} appups "$PWD"/{quote(root)} {quote(app)} '
+        f"{quote(work.old)} {quote(work.new)} {APPUP_DIR} 2>&1",
+    )
+    output = remote.run(script, step="preparing appups").stdout
+    appups: list[Appup] = []
+    protocols: list[str] = []
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) == 5 and words[0] == "appup":
+            appups.append(Appup(*words[1:]))
+        elif len(words) == 2 and words[0] == "protocol":
+            protocols.append(words[1])
+    for appup in appups:
+        if appup.source == "generated":
+            out.warning(
+                f"{appup.app} {appup.old} -> {appup.new} has no appup: generated a default one "
+                f"(put yours in {APPUP_DIR}/{appup.app}.appup); see `deliver show relup "
+                f"{work.new}`"
+            )
+        else:
+            where = f"{APPUP_DIR}/{appup.app}.appup" if appup.source == "user" else "the release"
+            out.step(f"Using the appup of {appup.app} from {where}")
+    if not appups:
+        out.warning(f"no application changed its version between {work.old} and {work.new}")
+    if protocols:
+        out.warning(
+            "consolidated protocols differ and are not hot-upgraded (the node keeps the old "
+            f"ones until it restarts): {', '.join(protocols)}"
+        )
+    out.detail(output)
+    return appups, tuple(protocols)

@@ -1,0 +1,222 @@
+"""The releases on one host: which are present, current and running, and which of them ever
+ran well there, so rollback and pruning never pick a release that failed.
+
+Each host keeps a history file in its release root, one event per line, appended by the step
+that knows the outcome:
+
+    2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)
+    2024-05-01T10:00:04Z started 0.1.1        its node started and answered (control.start_node)
+    2024-05-01T10:00:09Z failed 0.1.1         it crashed on start or failed its health check
+    2024-05-01T10:07:00Z rolled_back 0.1.1    `deliver rollback` switched away from it
+
+A release is *good* on a host while its latest event there is `deployed` or `started`. A
+release extracted on a host whose deploy failed elsewhere has no event at all: it is never
+chosen, and it is the first to be pruned.
+
+A hot upgrade (hot_upgrade.py) leaves `releases/<new>` as an alias (symlink) of the directory
+the node runs from, which then boots <new>: pruning keeps the directory of every alias it
+keeps, and `current` is never switched to a directory that boots another version.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from deliver.errors import HostsFailed, NodeError
+from deliver.hosts import fan_out
+from deliver.output import Output
+from deliver.release import version_key
+from deliver.remote import Remote
+from deliver.shell import join, parse_key_values, quote, quote_path
+
+HISTORY_FILE = "deliver.history"
+GOOD = frozenset({"deployed", "started"})
+#: the history is trimmed to this many lines when releases are pruned
+HISTORY_LINES = 500
+
+
+@dataclass(frozen=True)
+class Event:
+    time: str
+    kind: str
+    version: str
+
+    @classmethod
+    def parse(cls, line: str) -> Event | None:
+        parts = line.split()
+        return cls(*parts) if len(parts) == 3 else None
+
+
+@dataclass(frozen=True)
+class HostReleases:
+    """What one host holds under the environment's `deliver_to`."""
+
+    host: str
+    root: str
+    current: str | None
+    running: str | None
+    tool: str
+    present: tuple[str, ...]
+    history: tuple[Event, ...] = ()
+    #: hot upgrades: releases/<version> -> the directory holding it, e.g. {"0.2.0": "0.1.0"}
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def last_event(self, version: str) -> Event | None:
+        return next((e for e in reversed(self.history) if e.version == version), None)
+
+    def good(self) -> list[str]:
+        """Present releases whose latest event is good, the most recently good first."""
+        latest: dict[str, str] = {}  # in order of each version's latest event, newest first
+        for event in reversed(self.history):
+            latest.setdefault(event.version, event.kind)
+        return [v for v, kind in latest.items() if kind in GOOD and v in self.present]
+
+    def previous(self) -> str | None:
+        """The release a rollback returns to: the latest good one that is not current."""
+        return next((v for v in self.good() if v != self.current), None)
+
+    def prunable(self, keep: int) -> list[str]:
+        """Releases beyond the newest `keep`; current, running and previous always stay."""
+        recent = list(
+            dict.fromkeys(e.version for e in reversed(self.history) if e.version in self.present)
+        )
+        # never-deployed leftovers rank below everything the history knows
+        unknown = sorted(set(self.present) - set(recent), key=version_key, reverse=True)
+        kept = {v for v in (self.current, self.running, self.previous()) if v in self.present}
+        for version in recent + unknown:
+            if len(kept) >= keep:
+                break
+            kept.add(version)
+        kept |= {self.aliases[v] for v in kept if v in self.aliases}  # what the aliases point at
+        return sorted(set(self.present) - kept, key=version_key)
+
+
+def record(root: str, kind: str, version: str) -> str:
+    """Shell: append one event to the history of the host whose release root is `root`.
+
+    `version` is a version string or a shell expression that expands to one."""
+    when = "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    return f'echo "{when} {kind} {version}" >> {quote(root)}/{HISTORY_FILE}'
+
+
+def read_host_releases(remote: Remote, deliver_to: str, app: str) -> HostReleases:
+    """One round trip: the release root, current/running links, the complete releases (those
+    whose extraction finished) and the history. NodeError when nothing is deployed."""
+    script = join(
+        f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0",
+        "echo ROOT=$(pwd -P)",
+        'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
+        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
+        "t=current; [ ! -e running ] || t=running",
+        'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
+        "echo PRESENT=$(for f in releases/*/.deliver-sha256; do "
+        '[ -f "$f" ] && basename "$(dirname "$f")"; done)',
+        "echo ALIASES=$(for l in releases/*; do "
+        '[ -L "$l" ] && printf "%s=%s " "$(basename "$l")" "$(readlink "$l")"; done)',
+        "echo HISTORY-FOLLOWS",
+        f"cat {HISTORY_FILE} 2>/dev/null || true",
+    )
+    output = remote.run(script, step="reading the releases on the host").stdout
+    head, _, history = output.partition("HISTORY-FOLLOWS\n")
+    values = parse_key_values(head)
+    if not values.get("ROOT") or not values.get("CURRENT"):
+        raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
+    events = (Event.parse(line) for line in history.splitlines())
+    return HostReleases(
+        host=remote.name,
+        root=values["ROOT"],
+        current=values["CURRENT"],
+        running=values.get("RUNNING") or None,
+        tool=values.get("TOOL") or "mix",
+        present=tuple(sorted(values.get("PRESENT", "").split(), key=version_key)),
+        history=tuple(e for e in events if e is not None),
+        aliases=dict(
+            pair.split("=", 1) for pair in values.get("ALIASES", "").split() if "=" in pair
+        ),
+    )
+
+
+def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
+    """Remove the releases (and their archives) beyond `keep`; returns the removed versions."""
+    doomed = releases.prunable(keep)
+    paths = [
+        f"releases/{quote(v)}{suffix}"
+        for v in doomed
+        for suffix in ("", ".tar.gz", ".tar.gz.sha256", ".upgrade.tar.gz", ".upgrade.tar.gz.sha256")
+    ]
+    trim = (
+        f"tail -n {HISTORY_LINES} {HISTORY_FILE} > .{HISTORY_FILE}.new && "
+        f"mv .{HISTORY_FILE}.new {HISTORY_FILE}"
+    )
+    remote.run(
+        join(
+            f"cd {quote(releases.root)}",
+            f"rm -rf -- {' '.join(paths)}" if paths else "",
+            f"{{ [ ! -f {HISTORY_FILE} ] || {{ {trim}; }}; }}",
+        ),
+        step="pruning old releases",
+    )
+    return doomed
+
+
+def prune_hosts(
+    out: Output, remotes: Sequence[Remote], deliver_to: str, app: str, keep: int
+) -> dict[str, list[str]]:
+    """After a successful deploy: prune every host down to `keep` releases, report removals."""
+
+    def on_host(remote: Remote) -> list[str]:
+        removed = prune(remote, read_host_releases(remote, deliver_to, app), keep)
+        if removed:
+            out.host_status(remote.name, True, f"removed {', '.join(removed)}")
+        return removed
+
+    out.detail(f"Pruning old releases (keep_releases: {keep})")
+    try:
+        return fan_out("prune", remotes, on_host)
+    except HostsFailed as failed:  # the deploy itself succeeded: say so, and exit 0
+        out.warning(f"old releases were not pruned: {failed}")
+        return {}
+
+
+def switch_current(remote: Remote, root: str, version: str) -> None:
+    """Point `current` at the release with one rename: there is no moment without it.
+
+    Refuses a directory that a hot upgrade switched to another version (its start_erl.data
+    names that one): only the release handler can take it back (`deliver downgrade`)."""
+    directory = f"releases/{quote(version)}"
+    boots = f"$(cut -d' ' -f2 {directory}/releases/start_erl.data 2>/dev/null)"
+    hot = (
+        f'{{ b={boots}; if [ ! -L {directory} ] && [ -n "$b" ] && [ "$b" != {quote(version)} ]; '
+        f'then echo "{directory} was hot-upgraded in place and boots $b: go back to '
+        f'{version} with deliver downgrade"; exit 1; fi; }}'
+    )
+    remote.run(
+        join(
+            f"cd {quote(root)}",
+            hot,
+            f"ln -sfn releases/{quote(version)} .current.new",
+            "mv -T .current.new current",
+            record(root, "deployed", quote(version)),
+        ),
+        step="switching",
+    )
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main thread: nothing to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt

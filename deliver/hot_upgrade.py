@@ -1,0 +1,202 @@
+"""`deliver deploy upgrade` and `deliver downgrade`: switch running nodes to another version
+through the release handler, without restarting them.
+
+Phases, each on all hosts in parallel over the command's one connection per host:
+
+1. preflight (changes nothing): the node is running, runs the upgrade's from-version (a host
+   already on the target version is reported and left alone), was built with the same tool,
+   has a RELEASES file, and has room for the archive;
+2. upload of the upgrade archive where the host lacks it, verified by sha256;
+3. install, per host, between the pre/post_upgrade_release hooks: stage the new files into the
+   root the node runs from, install and make permanent through the release handler, then
+   check that the same OS process runs the new version, and record it in the layout (below).
+
+Layout after a hot upgrade (see control.py for the rest). The release handler installs into the
+root the node was started from, say `releases/0.1.0/`, whose `releases/start_erl.data` now names
+0.2.0, so a restart boots 0.2.0. Then:
+
+    releases/0.2.0 -> 0.1.0      an alias: the version that root boots now
+    current -> releases/0.2.0    so `current` names what the next start boots
+    running -> releases/0.1.0    unchanged: the real directory the node runs from
+
+`releases/0.1.0` itself boots 0.2.0 now: while it is in use, a cold deploy of 0.1.0 is refused
+(go back with `deliver downgrade`, which removes the alias and points `current` at
+`releases/0.1.0` again); once unused, a cold deploy extracts it afresh. A later cold deploy of
+0.2.0 replaces the alias with a fresh directory. The per-host work is in release_handler.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+
+from deliver.config import Config, Environment, RuntimeLinks
+from deliver.control import NodeStatus
+from deliver.deploy import upload
+from deliver.errors import HostsFailed, UsageError
+from deliver.hooks import Hooks, deploy_env
+from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.output import Output
+from deliver.release import Release
+from deliver.release_handler import NodeCheck, Switch, check_downgrade, check_upgrade, install
+from deliver.release_store import ReleaseStore, open_store
+from deliver.remote import Remote
+from deliver.tools import hot_upgrades
+
+
+def deploy_upgrade(
+    config: Config,
+    out: Output,
+    environment: str,
+    *,
+    version: str | None = None,
+    hosts: Sequence[str] = (),
+) -> dict[str, NodeStatus]:
+    """Hot-upgrade the environment's nodes with the stored upgrade to `version` (default: the
+    newest). Raises ReleaseNotFound, HostsFailed naming every host that failed a phase (no
+    host is touched unless all passed preflight)."""
+    env = config.environment(environment)
+    targets = select_hosts(env, hosts)
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        upgrade = store.find(config.app, version, kind="upgrade")
+        out.step(
+            f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
+            f"{environment}: {', '.join(h.name for h in targets)}"
+        )
+        remotes = opened.enter_context(
+            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        return install_upgrade(config, out, env, remotes, store, upgrade)
+
+
+def install_upgrade(
+    config: Config,
+    out: Output,
+    env: Environment,
+    remotes: Sequence[Remote],
+    store: ReleaseStore,
+    upgrade: Release,
+) -> dict[str, NodeStatus]:
+    """Preflight, upload and install `upgrade` on hosts already connected. The host's links
+    are made in the new version's files before it is installed (as a deploy makes them), and
+    the pre/post_upgrade_release hooks run around each host's install."""
+    if upgrade.kind != "upgrade" or upgrade.from_version is None:
+        raise UsageError(f"{upgrade.archive_name} is not an upgrade")
+    hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
+
+    def preflight(remote: Remote) -> NodeCheck:
+        check = check_upgrade(remote, env, upgrade)
+        if not check.has_archive and check.version != upgrade.version:
+            store.check_host(remote)
+        return check
+
+    checks = fan_out("preflight", remotes, preflight)
+    pending = _skip_done(out, remotes, checks, upgrade.version)
+    uploads = [r for r in pending if not checks[r.name].has_archive]
+    if uploads:
+        transfer = "Uploading" if store.is_local else f"Fetching from {store.location}"
+        out.step(f"{transfer} {upgrade.archive_name} to {len(uploads)} host(s)")
+    totals = {r.name: upgrade.size for r in uploads} if store.is_local else {}
+    with out.progress("uploading to", totals) as advance:
+        fan_out(
+            "upload",
+            uploads,
+            lambda r: upload(r, checks[r.name].root, upgrade, store, advance(r.name)),
+        )
+    if upgrade.changed_protocols and pending:
+        out.warning(
+            f"consolidated protocols changed; the nodes keep those of {upgrade.from_version} "
+            f"until they restart: {', '.join(upgrade.changed_protocols)}"
+        )
+
+    hooks = Hooks.load(config, out)
+
+    def on_host(remote: Remote) -> NodeStatus:
+        check = checks[remote.name]
+        switch = Switch(upgrade.app, check.version, upgrade.version, upgrade)
+        hook_env = deploy_env(
+            config, env, remote, check.root, upgrade.version, upgrade.commit, upgrade.branch
+        )
+        return hooks.around(
+            "upgrade_release",
+            remote,
+            hook_env,
+            lambda: _install_and_report(remote, out, check, switch, config.links),
+        )
+
+    return _run_install(out, env.name, pending, on_host, upgrade.from_version)
+
+
+def downgrade(
+    config: Config, out: Output, environment: str, *, version: str, hosts: Sequence[str] = ()
+) -> dict[str, NodeStatus]:
+    """Hot-downgrade the environment's nodes to `version`, a release installed in them before
+    a hot upgrade. Raises HostsFailed as deploy_upgrade does."""
+    env = config.environment(environment)
+    targets = select_hosts(env, hosts)
+    out.step(
+        f"Hot-downgrading {config.app} to {version} on {environment}: "
+        f"{', '.join(h.name for h in targets)}"
+    )
+    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+        return downgrade_hosts(out, env, remotes, config.app, version)
+
+
+def downgrade_hosts(
+    out: Output, env: Environment, remotes: Sequence[Remote], app: str, version: str
+) -> dict[str, NodeStatus]:
+    """Preflight and hot-downgrade hosts already connected (also `deliver rollback`'s way back
+    from a hot upgrade)."""
+    checks = fan_out("preflight", remotes, lambda r: check_downgrade(r, env, app, version))
+    pending = _skip_done(out, remotes, checks, version)
+
+    def on_host(remote: Remote) -> NodeStatus:
+        check = checks[remote.name]
+        return _install_and_report(remote, out, check, Switch(app, check.version, version, None))
+
+    return _run_install(out, env.name, pending, on_host, None)
+
+
+def _skip_done(
+    out: Output, remotes: Sequence[Remote], checks: dict[str, NodeCheck], version: str
+) -> list[Remote]:
+    """The hosts still to do; those already running `version` are reported and left alone."""
+    pending = []
+    for remote in remotes:
+        if checks[remote.name].version == version:
+            out.host_status(remote.name, True, f"already running {version}")
+        else:
+            pending.append(remote)
+    return pending
+
+
+def _run_install(
+    out: Output,
+    environment: str,
+    remotes: Sequence[Remote],
+    on_host: Callable[[Remote], NodeStatus],
+    back_to: str | None,
+) -> dict[str, NodeStatus]:
+    """Install on every host; a failure names the hosts that did switch and how to go back."""
+    if not remotes:
+        return {}
+    out.step(f"Installing through the release handler on {len(remotes)} host(s)")
+    try:
+        return fan_out("install", remotes, on_host)
+    except HostsFailed as error:
+        if error.succeeded and back_to is not None:
+            hosts = " ".join(f"--host {name}" for name in error.succeeded)
+            error.hint = (
+                f"the other hosts switched; to bring them back: "
+                f"deliver downgrade {environment} --version={back_to} {hosts}"
+            )
+        raise
+
+
+def _install_and_report(
+    remote: Remote, out: Output, check: NodeCheck, switch: Switch, links: RuntimeLinks | None = None
+) -> NodeStatus:
+    status = install(remote, check, switch, links)
+    out.host_status(remote.name, True, status.detail)
+    return status

@@ -1,0 +1,107 @@
+"""This machine as a Remote, without SSH: `build.host: localhost` for CI pipelines that build
+where they run (and deploy hosts named `localhost`).
+
+Commands run through `/bin/sh -c` as the current user, with this process's environment, so a
+build behaves as it would over SSH on a host with the same HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO
+
+from deliver.config import HostSpec
+from deliver.errors import CommandFailed, DeliverError
+from deliver.remote import CHUNK, OutputSink, Progress, Result, Writable
+from deliver.shell import tail
+
+
+class LocalRemote:
+    def __init__(
+        self,
+        host: HostSpec,
+        sink: OutputSink | None = None,
+        *,
+        verbose: bool = False,
+        debug: bool = False,
+    ) -> None:
+        self.host, self.name = host, host.name
+        self.sink, self.verbose, self.debug = sink, verbose, debug
+
+    def open(self) -> LocalRemote:
+        return self
+
+    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
+        """Run `command` with /bin/sh; with check, a non-zero exit raises CommandFailed."""
+        if self.sink and self.debug:
+            self.sink.remote_command(self.name, command)
+        with subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            # both pipes are drained at once, or a chatty stderr would block the command
+            stderr: list[str] = []
+            reader = threading.Thread(target=self._drain, args=(process.stderr, stderr))
+            reader.start()
+            stdout: list[str] = []
+            self._drain(process.stdout, stdout)
+            reader.join()
+            outcome = Result("".join(stdout), "".join(stderr), process.wait())
+        if check and not outcome.ok:
+            raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
+        return outcome
+
+    def upload(
+        self,
+        source: Path | bytes,
+        remote_path: str,
+        progress: Progress | None = None,
+        *,
+        mode: int | None = None,
+    ) -> None:
+        """Copy a file or bytes to `remote_path` (`~/` is this user's home)."""
+        target = Path(remote_path).expanduser()
+        try:
+            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode or 0o666)
+            if mode is not None:  # an existing file keeps its mode through O_CREAT
+                os.fchmod(descriptor, mode)
+            with os.fdopen(descriptor, "wb") as file:
+                if isinstance(source, bytes):
+                    file.write(source)
+                    if progress:
+                        progress(len(source))
+                else:
+                    with source.open("rb") as data:
+                        while chunk := data.read(CHUNK):
+                            file.write(chunk)
+                            if progress:
+                                progress(len(chunk))
+        except OSError as error:
+            raise DeliverError(f"cannot write {target}: {error.strerror}") from None
+
+    def download(self, remote_path: str, local: Writable, progress: Progress | None = None) -> None:
+        try:
+            with Path(remote_path).expanduser().open("rb") as data:
+                while chunk := data.read(CHUNK):
+                    local.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+        except OSError as error:
+            raise DeliverError(f"cannot read {remote_path}: {error.strerror}") from None
+
+    def close(self) -> None:
+        pass
+
+    def _drain(self, stream: IO[str], into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+            if self.sink and self.verbose:
+                self.sink.remote_output(self.name, line.rstrip("\n"))

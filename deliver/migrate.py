@@ -1,0 +1,144 @@
+"""Database migrations: the app's own release tasks, run on one host per environment.
+
+The tasks are expressions in the app's language (`migrations.up/down/status`, by default
+Phoenix's `<App>.Release.migrate()` convention), evaluated by the release's start script, so
+nothing has to be added to the release:
+
+- `bin/<app> rpc` inside the running node, when the node runs the current release;
+- `bin/<app> eval` in a fresh VM of the current release otherwise (node down, or `current`
+  switched but not restarted yet: the running node has the old code);
+- during a deploy (`--run-migrations`), `eval` in the new release after it is extracted and
+  before any host is switched to it, so a failing migration leaves every host as it was.
+
+They run on the environment's primary host (`primary: true`, or its first host).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliver.config import Config, Environment
+from deliver.control import HostState, _in_root, read_state
+from deliver.errors import CommandFailed, UsageError
+from deliver.hosts import connect_all
+from deliver.output import Output
+from deliver.release import Release
+from deliver.remote import Remote
+from deliver.shell import quote, tail
+from deliver.tools import node_commands
+
+DIRECTIONS = ("up", "down")
+_VERSION = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_.:-]*$")
+_MODE = "DELIVER_MIGRATE_MODE="
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    host: str
+    mode: str  # "rpc" or "eval"
+    output: str
+
+
+def task_expression(config: Config, direction: str, version: str | None) -> str:
+    """The expression for `migrate <direction> [--version]`; UsageError for what cannot run."""
+    tasks = config.migration_tasks()
+    if direction not in DIRECTIONS:
+        raise UsageError(f"expected up or down, got {direction!r}")
+    template = tasks.up if direction == "up" else tasks.down
+    if direction == "down" and version is None:
+        raise UsageError(
+            "migrate down needs --version: without one it would roll back every migration",
+            hint="give the version to roll back to, e.g. deliver migrate production down "
+            "--version=20240101120000",
+        )
+    if version is None:
+        if "{version}" in template:
+            raise UsageError(f"migrations.{direction} needs --version ({template})")
+        return template
+    if not _VERSION.match(version):
+        raise UsageError(f"--version: expected a migration version, got {version!r}")
+    if "{version}" not in template:
+        raise UsageError(f"migrations.{direction} takes no version ({template})")
+    return template.replace("{version}", version)
+
+
+def migrate(
+    config: Config,
+    out: Output,
+    environment: str,
+    direction: str = "up",
+    version: str | None = None,
+) -> TaskResult:
+    """`deliver migrate [env] [up|down] [--version]` on the environment's primary host.
+
+    Raises UsageError (bare down, bad version), NodeError (nothing deployed), CommandFailed
+    with the task's output when it exits non-zero."""
+    expression = task_expression(config, direction, version)
+    title = f"Migrating {direction}" + (f" to {version}" if version else "")
+    return _run_on_primary(config, out, environment, title, expression)
+
+
+def show_migrations(config: Config, out: Output, environment: str) -> TaskResult:
+    """`deliver show migrations [env]`: the status task's output."""
+    expression = config.migration_tasks().status
+    return _run_on_primary(config, out, environment, "Migration status", expression)
+
+
+def migrate_new_release(
+    config: Config, out: Output, remote: Remote, root: str, release: Release
+) -> TaskResult:
+    """Deploy's --run-migrations: `up` with the code of the extracted, not yet current,
+    release on `remote` (the primary host among the deploy's targets)."""
+    out.step(f"Running the migrations of {release.version} on {remote.name}")
+    node = node_commands(release.tool)
+    state = HostState(remote.name, root, release.version, None, release.tool)
+    body = (
+        f"cd releases/{quote(release.version)} || exit 1\necho {_MODE}eval\n"
+        f"{node.eval(config.app, config.migration_tasks().up)} 2>&1"
+    )
+    return _report(out, config.app, _run(remote, state, body, "running the migrations"))
+
+
+def primary_remote(env: Environment, remotes: Sequence[Remote]) -> Remote:
+    """The environment's primary host if it is among `remotes`, else the first of them."""
+    return next((r for r in remotes if r.name == env.primary.name), remotes[0])
+
+
+def _run_on_primary(
+    config: Config, out: Output, environment: str, title: str, expression: str
+) -> TaskResult:
+    env = config.environment(environment)
+    host = env.primary
+    out.step(f"{title} ({config.app} on {environment}, host {host.name})")
+    with connect_all([host], config.ssh, out, verbose=out.verbose, debug=out.debug) as (remote,):
+        state = read_state(remote, env.deliver_to, config.app)
+        node = node_commands(state.tool)
+        # rpc only into a node that runs the current release: an older node has older code
+        body = f"""if [ -e running ] && [ "$(readlink running)" = "$(readlink current)" ] \\
+   && (cd running && {node.alive(config.app)}) >/dev/null 2>&1; then
+  cd running && echo {_MODE}rpc && {node.rpc(config.app, expression)} 2>&1
+else
+  cd current && echo {_MODE}eval && {node.eval(config.app, expression)} 2>&1
+fi"""
+        return _report(out, config.app, _run(remote, state, body, title.lower()))
+
+
+def _run(remote: Remote, state: HostState, body: str, step: str) -> TaskResult:
+    result = remote.run(_in_root(state, body), check=False)
+    head, _, output = result.stdout.partition("\n")
+    mode = head.removeprefix(_MODE) if head.startswith(_MODE) else "?"
+    if not result.ok:
+        raise CommandFailed(
+            remote.name, step, result.exit_status, tail(output + result.stderr, 40), step
+        )
+    return TaskResult(remote.name, mode, output)
+
+
+def _report(out: Output, app: str, result: TaskResult) -> TaskResult:
+    if not out.verbose:  # --verbose has shown it already, as it came
+        for line in result.output.rstrip("\n").splitlines():
+            out.remote_output(result.host, line)
+    out.host_status(result.host, True, f"done (bin/{app} {result.mode})")
+    return result

@@ -1,0 +1,142 @@
+"""The store commands: show, upload and download (between a local directory and the configured
+remote or S3 store), and prune."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from deliver.config import Config
+from deliver.errors import UsageError
+from deliver.output import Output
+from deliver.release import Release
+from deliver.release_store import LocalStore, ReleaseStore, open_store
+
+#: The local directory upload and download use unless told otherwise (the default local store).
+LOCAL_DIR = ".deliver-releases"
+
+
+def show_releases(config: Config, out: Output, kind: str = "release") -> list[Release]:
+    """List the store's releases of the app: version, commit, branch, build time, size."""
+    with _open(config, out) as store:
+        releases = store.releases(config.app, kind)
+        upgrades = store.releases(config.app, "upgrade") if kind == "release" else []
+    if not releases:
+        out.info(f"no {kind}s of {config.app} in {store.location}")
+        return releases
+    rows = [
+        (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
+        for r in releases
+    ]
+    out.table(("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE"), rows)
+    if upgrades:  # hot upgrades (deliver build upgrade), listed after the releases
+        out.info("")
+        rows = [
+            (u.version, u.from_version or "?", u.commit[:10], u.built_at, f"{u.size / 1e6:.1f} MB")
+            for u in upgrades
+        ]
+        out.table(("UPGRADE TO", "FROM", "COMMIT", "BUILT", "SIZE"), rows)
+    return releases
+
+
+def upload_release(
+    config: Config,
+    out: Output,
+    version: str | None,
+    *,
+    local_dir: Path | None = None,
+    force: bool = False,
+) -> Release:
+    """Copy a release from the local directory into the configured remote or S3 store.
+
+    Refuses to replace a different build of the same version unless `force`.
+    """
+    _require_remote(config, "upload")
+    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR)
+    release = local.find(config.app, version)
+    with _open(config, out) as store:
+        if _already_there(store, release, force, out):
+            return release
+        store.check()
+        out.step(f"Uploading {release.archive_name} ({_mb(release)}) to {store.location}")
+        with out.progress("uploading to", {store.location: release.size}) as advance_for:
+            store.put(release, local.archive(release), advance_for(store.location))
+    out.step(f"Uploaded {release.app} {release.version} -> {store.where(release)}")
+    return release
+
+
+def download_release(
+    config: Config,
+    out: Output,
+    version: str | None,
+    *,
+    local_dir: Path | None = None,
+    force: bool = False,
+) -> Release:
+    """Copy a release from the configured remote or S3 store into the local directory, checking
+    its sha256. Refuses to replace a different build of the same version unless `force`."""
+    _require_remote(config, "download")
+    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR)
+    with _open(config, out) as store:
+        release = store.find(config.app, version)
+        if _already_there(local, release, force, out):
+            return release
+        out.step(f"Downloading {release.archive_name} ({_mb(release)}) from {store.location}")
+        with out.progress("downloading from", {store.location: release.size}) as advance_for:
+            local.add(release, lambda file: store.get(release, file, advance_for(store.location)))
+    out.step(f"Downloaded {release.app} {release.version} -> {local.where(release)}")
+    return release
+
+
+def prune_releases(config: Config, out: Output, keep: int) -> list[Release]:
+    """Delete all but the `keep` newest releases of the app from the store; returns those
+    deleted."""
+    if keep < 1:
+        raise UsageError(f"--keep must be at least 1, got {keep}")
+    with _open(config, out) as store:
+        releases = store.releases(config.app)
+        doomed = releases[:-keep]
+        if not doomed:
+            out.info(f"{store.location} holds {len(releases)} release(s) of {config.app}: kept")
+            return []
+        out.step(f"Removing {len(doomed)} release(s) of {config.app} from {store.location}")
+        for release in doomed:
+            store.remove(release)
+            out.host_status(store.location, True, f"removed {release.version}")
+    kept = ", ".join(r.version for r in releases[-keep:])
+    out.step(f"Kept {kept}")
+    return doomed
+
+
+def _open(config: Config, out: Output) -> AbstractContextManager[ReleaseStore]:
+    return open_store(config, out, verbose=out.verbose, debug=out.debug)
+
+
+def _require_remote(config: Config, command: str) -> None:
+    if isinstance(config.release_store, Path):
+        raise UsageError(
+            f"{command} copies releases between a local directory and a remote or S3 "
+            f"release store, but release_store is the local directory {config.release_store}",
+            hint='set release_store to "user@host:/path" or "s3://bucket/prefix"',
+        )
+
+
+def _already_there(target: ReleaseStore, release: Release, force: bool, out: Output) -> bool:
+    """True when `target` holds this very build; refuses a different build unless `force`."""
+    existing = next((r for r in target.releases(release.app) if r.version == release.version), None)
+    if existing is None:
+        return False
+    if existing.sha256 == release.sha256:
+        out.info(f"{target.location} already holds {release.app} {release.version}")
+        return True
+    if not force:
+        raise UsageError(
+            f"{target.location} already holds a different build of {release.app} "
+            f"{release.version} (commit {existing.commit[:10]}, built {existing.built_at})",
+            hint="--force replaces it",
+        )
+    return False
+
+
+def _mb(release: Release) -> str:
+    return f"{release.size / 1e6:.1f} MB"

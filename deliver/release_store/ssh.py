@@ -1,0 +1,209 @@
+"""A release store in a directory on another machine, over SSH.
+
+deliver itself talks to the store host over one SSH connection (listing manifests, writing
+them, pruning). Archives do not pass through the laptop: the build host pushes its archive to
+the store host with `ssh store 'cat > ...' < archive`, and each deploy host pulls it with
+`ssh store 'cat ...' > archive`. So the build and deploy hosts log in to the store host
+themselves, with their own key and their own known_hosts: deliver runs their ssh with
+BatchMode (never a prompt) and StrictHostKeyChecking (never trusting an unknown key).
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from pathlib import Path
+
+from deliver.config import SshSettings, SshStoreSpec
+from deliver.errors import CommandFailed, StoreError
+from deliver.release import Release
+from deliver.release_store.base import find_release, matching, read_manifest
+from deliver.remote import OutputSink, Progress, Remote, SshRemote, Writable
+from deliver.shell import join, quote, quote_path, tail
+
+TRUST_HINT = (
+    "the build and deploy hosts connect to the store host themselves: each needs an SSH key "
+    "the store host accepts and the store host's key in its ~/.ssh/known_hosts "
+    "(see the README, section Release stores)"
+)
+_MANIFEST_MARK = "--deliver-manifest--"
+#: ssh's own exit status when it could not connect or log in.
+SSH_FAILED = 255
+
+
+class SshStore:
+    is_local = False
+
+    def __init__(
+        self,
+        spec: SshStoreSpec,
+        settings: SshSettings,
+        sink: OutputSink | None = None,
+        *,
+        verbose: bool = False,
+        debug: bool = False,
+    ) -> None:
+        self.spec, self.settings = spec, settings
+        self.location = str(spec)
+        self.remote = SshRemote(spec.host, settings, sink, verbose=verbose, debug=debug)
+
+    def open(self) -> SshStore:
+        """Connect to the store host; raises ConnectionFailed / HostKeyError."""
+        self.remote.open()
+        return self
+
+    @property
+    def directory(self) -> str:
+        """The store directory, quoted for the store host's shell."""
+        return quote_path(self.spec.path)
+
+    def check(self) -> None:
+        """Create the store directory if needed and make sure we may write to it."""
+        self.remote.run(
+            join(
+                f"mkdir -p {self.directory}",
+                f"test -w {self.directory} || {{ echo 'not writable'; exit 1; }}",
+            ),
+            step=f"checking the release store {self.location}",
+        )
+
+    def check_host(self, remote: Remote) -> None:
+        """Make sure `remote` can log in to the store host itself, before it has to."""
+        result = remote.run(self.ssh_command("true"), check=False)
+        if not result.ok:
+            raise StoreError(
+                f"{remote.name} cannot log in to the release store host "
+                f"{self.spec.host.name}: {tail(result.output, 3) or 'ssh failed'}",
+                hint=TRUST_HINT,
+            )
+
+    def releases(self, app: str, kind: str = "release") -> list[Release]:
+        """Every complete release of `app` in the store, oldest version first."""
+        pattern = f"{app}_*.{kind}.json"
+        script = f"""cd {self.directory} 2>/dev/null || exit 0
+for m in {pattern}; do
+  [ -f "$m" ] && [ -f "${{m%.json}}.tar.gz" ] || continue
+  echo {_MANIFEST_MARK} "$m"; cat "$m"
+done"""
+        output = self.remote.run(script, step=f"listing {self.location}").stdout
+        found = []
+        for block in output.split(_MANIFEST_MARK + " ")[1:]:
+            name, _, text = block.partition("\n")
+            found.append(read_manifest(text, name, self.location))
+        return matching(found, app, kind)
+
+    def find(self, app: str, version: str | None = None, kind: str = "release") -> Release:
+        return find_release(self.releases(app, kind), self.location, app, version, kind)
+
+    def where(self, release: Release) -> str:
+        return f"{self.location}/{release.archive_name}"
+
+    def put(self, release: Release, archive: Path, progress: Progress | None = None) -> None:
+        """Upload a local archive over deliver's connection, verify it there, then publish."""
+        partial = self._partial(release)
+        self.check()
+        try:
+            self.remote.upload(archive, self._path(partial), progress)
+        except BaseException:
+            self.remote.run(f"rm -f {self._path_q(partial)}", check=False)
+            raise
+        self.remote.run(
+            f"cd {self.directory} && {_publish(release, quote(partial))}",
+            step=f"storing {release.archive_name} in {self.location}",
+        )
+        self._write_manifest(release)
+
+    def get(self, release: Release, local: Writable, progress: Progress | None = None) -> None:
+        self.remote.download(self._path(release.archive_name), local, progress)
+
+    def receive_from_host(
+        self, release: Release, remote: Remote, path: str, progress: Progress | None = None
+    ) -> None:
+        """The build host pushes the archive at `path` to the store host itself; the store
+        host checks its sha256 before it gets its name, then deliver writes the manifest."""
+        store_script = "\n".join(
+            [
+                "set -e",
+                f"mkdir -p {self.directory} && cd {self.directory}",
+                f"part={quote(self._partial(release))}",
+                'cat > "$part"',
+                _publish(release, '"$part"'),
+            ]
+        )
+        _run_reaching_store(
+            remote,
+            f"{self.ssh_command(store_script)} < {quote(path)}",
+            f"pushing {release.archive_name} to {self.location}",
+        )
+        self._write_manifest(release)
+
+    def send_to_host(
+        self, release: Release, remote: Remote, path: str, progress: Progress | None = None
+    ) -> None:
+        """`remote` (a deploy host) pulls the archive from the store host into `path`; the
+        caller verifies its sha256 there."""
+        fetch = self.ssh_command(f"cat {self._path_q(release.archive_name)}")
+        _run_reaching_store(
+            remote,
+            f"{fetch} > {quote(path)} || {{ status=$?; rm -f {quote(path)}; exit $status; }}",
+            f"fetching {release.archive_name} from {self.location}",
+        )
+
+    def remove(self, release: Release) -> None:
+        """Manifest first: a release without its manifest is already invisible."""
+        self.remote.run(
+            f"cd {self.directory} && rm -f {quote(release.manifest_name)} "
+            f"{quote(release.archive_name)}",
+            step=f"removing {release.version} from {self.location}",
+        )
+
+    def close(self) -> None:
+        self.remote.close()
+
+    def ssh_command(self, command: str) -> str:
+        """The `ssh` a build or deploy host runs to reach the store host: never a prompt,
+        never an unknown host key trusted."""
+        host = self.spec.host
+        options = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+        options += ["-o", f"ConnectTimeout={max(1, int(self.settings.connect_timeout))}"]
+        if host.port is not None:
+            options += ["-p", str(host.port)]
+        destination = f"{host.user}@{host.hostname}" if host.user else host.hostname
+        return shlex.join([*options, destination, command])
+
+    def _write_manifest(self, release: Release) -> None:
+        partial = f".{release.manifest_name}.{uuid.uuid4().hex[:8]}.part"
+        self.remote.upload(release.to_json().encode(), self._path(partial))
+        self.remote.run(
+            f"cd {self.directory} && mv {quote(partial)} {quote(release.manifest_name)}",
+            step=f"writing the manifest of {release.version} in {self.location}",
+        )
+
+    def _partial(self, release: Release) -> str:
+        # unique, so two builds of one version never write into the same file
+        return f".{release.archive_name}.{uuid.uuid4().hex[:8]}.part"
+
+    def _path(self, name: str) -> str:
+        return f"{self.spec.path}/{name}"
+
+    def _path_q(self, name: str) -> str:
+        return f"{self.directory}/{quote(name)}"
+
+
+def _run_reaching_store(remote: Remote, command: str, step: str) -> None:
+    """Run a command that logs in to the store host; if ssh itself failed, say what to set up."""
+    try:
+        remote.run(command, step=step)
+    except CommandFailed as error:
+        if error.exit_status == SSH_FAILED:
+            error.hint = TRUST_HINT
+        raise
+
+
+def _publish(release: Release, partial: str) -> str:
+    """Shell: give the archive its name only if its sha256 is the manifest's."""
+    return (
+        f'if echo "{release.sha256}  "{partial} | sha256sum -c --status; then '
+        f"mv {partial} {quote(release.archive_name)}; "
+        f"else rm -f {partial}; echo 'the archive arrived corrupted (sha256 mismatch)'; exit 1; fi"
+    )

@@ -1,0 +1,195 @@
+"""`deliver rollback` and `deliver show releases <env>`: the releases kept on the hosts.
+
+Rollback is all-or-nothing up to the restart: every host is read first, and unless every
+host holds the release to go back to, nothing is switched. The release is the one given with
+--version, or each host's previous good release (host_releases.py), which must be the same on
+every host. Then every host is switched and restarted (rollout.py), with the health check.
+When the current release on every host is a hot upgrade of the target's directory, the
+rollback is a hot downgrade through the release handler instead (hot_upgrade.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from deliver.config import Config
+from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
+from deliver.health import health_urls
+from deliver.hooks import StartHooks
+from deliver.host_releases import HostReleases, read_host_releases, record
+from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.hot_upgrade import downgrade_hosts
+from deliver.output import Output
+from deliver.remote import Remote
+from deliver.rollout import HostPlan, Rollout, roll_out
+from deliver.shell import quote
+
+
+def rollback(
+    config: Config,
+    out: Output,
+    environment: str,
+    *,
+    version: str | None = None,
+    hosts: Sequence[str] = (),
+) -> str:
+    """Switch every host back to `version` (default: the previous good release) and restart.
+
+    A default rollback marks the release it leaves as rolled back: it is not chosen again.
+
+    Raises HostsFailed (a host lacks the release: nothing was changed), UsageError (hosts
+    disagree on the previous release, or it is already current everywhere), RolloutStopped
+    when a node does not come back healthy. Returns the version rolled back to."""
+    env = config.environment(environment)
+    targets = select_hosts(env, hosts)
+    urls = health_urls(config.health_check, env, targets)
+    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+        found = fan_out(
+            "rollback preflight",
+            remotes,
+            lambda r: read_host_releases(r, env.deliver_to, config.app),
+        )
+        target = choose_target(found, version)
+        hot = _hot_upgraded_from(found, target)
+        for releases in found.values():
+            last = releases.last_event(target)
+            if last is not None and last.kind == "failed":
+                out.warning(f"{target} failed on {releases.host} at {last.time}")
+        out.step(f"Rolling back {config.app} on {environment} to {target}")
+
+        def leave(remote: Remote) -> None:
+            current = found[remote.name].current
+            if current and current != target:
+                remote.run(record(found[remote.name].root, "rolled_back", quote(current)))
+
+        if hot:
+            # the nodes run `target`'s directory, hot-upgraded: only the release handler can
+            # take them back, without a restart
+            downgrade_hosts(out, env, remotes, config.app, target)
+        if version is None:
+            # rolled back from: never the default target again (until deployed anew), so a
+            # second rollback goes further back; --version is a plain switch and judges nothing
+            fan_out("rollback", remotes, leave)
+        if hot:
+            out.step(f"Rolled back {config.app} on {environment} to {target}, hot")
+            return target
+        plans = {
+            name: HostPlan(r.root, r.tool, r.running, target, switch=True, fallback=None)
+            for name, r in found.items()
+        }
+        roll_out(config, out, remotes, plans, Rollout(), urls, StartHooks(config, out, env))
+    out.step(f"Rolled back {config.app} on {environment} to {target}")
+    return target
+
+
+def _hot_upgraded_from(found: Mapping[str, HostReleases], target: str) -> bool:
+    """Whether every host's current release is a hot upgrade of `target`'s directory (then
+    rollback is a hot downgrade); refuses hosts that differ in this."""
+    hot = sorted(name for name, r in found.items() if r.aliases.get(r.current or "") == target)
+    if hot and len(hot) < len(found):
+        cold = ", ".join(name for name in found if name not in hot)
+        raise UsageError(
+            f"{', '.join(hot)} run a hot upgrade of {target}, {cold} do not: roll back "
+            "each group on its own (--host)",
+            hint=f"deliver downgrade ENV --version={target} --host ... for the hot ones",
+        )
+    return bool(hot)
+
+
+def choose_target(found: Mapping[str, HostReleases], version: str | None) -> str:
+    """The release every host goes back to; raises unless all of them can."""
+    if version is not None:
+        missing = {
+            name: DeliverError(
+                f"{version} is not on this host (it has {', '.join(r.present) or 'none'})"
+            )
+            for name, r in found.items()
+            if version not in r.present
+        }
+        if missing:
+            _refuse(missing, found)
+        if all(r.current == version for r in found.values()):
+            raise UsageError(f"{version} is already the current release on every host")
+        return version
+    previous = {name: r.previous() for name, r in found.items()}
+    lacking = {
+        name: DeliverError(_no_previous(found[name]))
+        for name, found_version in previous.items()
+        if found_version is None
+    }
+    if lacking:
+        _refuse(lacking, found)
+    if len(set(previous.values())) > 1:
+        each = ", ".join(f"{v} on {name}" for name, v in previous.items())
+        raise UsageError(
+            f"the hosts disagree on the previous release ({each})",
+            hint="choose one with --version (see deliver show releases)",
+        )
+    return next(v for v in previous.values() if v is not None)
+
+
+def _no_previous(releases: HostReleases) -> str:
+    others = []
+    for version in releases.present:
+        last = releases.last_event(version)
+        if version != releases.current:
+            others.append(f"{version} {last.kind if last else 'never deployed'}")
+    known = f" (besides {releases.current}: {', '.join(others)})" if others else ""
+    return f"no earlier release that ran well is on this host{known}"
+
+
+def _refuse(errors: Mapping[str, DeliverError], found: Mapping[str, HostReleases]) -> NoReturn:
+    failed = HostsFailed(
+        "rollback preflight", errors, [name for name in found if name not in errors]
+    )
+    failed.hint = "nothing was changed on any host"
+    raise failed
+
+
+def show_host_releases(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> dict[str, HostReleases]:
+    """`deliver show releases <env>`: per host, the releases kept there, which one is current,
+    running and previous, and each one's last event; a warning names hosts that disagree."""
+    env = config.environment(environment)
+    targets = select_hosts(env, hosts)
+
+    def read(remote: Remote) -> HostReleases | None:
+        try:
+            return read_host_releases(remote, env.deliver_to, config.app)
+        except NodeError:  # nothing deployed there: a row saying so, not a failure
+            return None
+
+    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+        read_all = fan_out("reading releases", remotes, read)
+    rows = []
+    for name, releases in read_all.items():
+        if releases is None:
+            rows.append((name, "-", "nothing deployed", "-"))
+            continue
+        for version in reversed(releases.present):
+            marks = [
+                mark
+                for mark, value in (
+                    ("current", releases.current),
+                    ("running", releases.running),
+                    ("previous", releases.previous()),
+                )
+                if value == version
+            ]
+            if version in releases.aliases:  # a hot upgrade, installed in that directory
+                marks.append(f"hot-upgraded in {releases.aliases[version]}")
+            last = releases.last_event(version)
+            event = f"{last.kind} {last.time}" if last else "never deployed"
+            rows.append((name, version, ",".join(marks) or "-", event))
+    out.table(("HOST", "RELEASE", "STATE", "LAST EVENT"), rows)
+    for what in ("current", "running"):
+        versions = {
+            name: (getattr(releases, what) if releases else None) or "none"
+            for name, releases in read_all.items()
+        }
+        if len(set(versions.values())) > 1:
+            each = "; ".join(f"{name} {v}" for name, v in versions.items())
+            out.warning(f"the hosts disagree on the {what} release: {each}")
+    return {name: releases for name, releases in read_all.items() if releases is not None}

@@ -1,0 +1,207 @@
+"""rebar3 with relx (rebar3 >= 3.14, relx 4), extended start script.
+
+The build's profile is `build.mix_env` (default prod): `rebar3 as prod release` assembles into
+`_build/prod/rel/<rel>`, which is what the default clean_paths remove before every build. A
+project without a prod profile builds the same as its default profile.
+
+Hot upgrades are rebar3's own: the old release is unpacked beside the new one in the rel
+directory, appups are put where rebar3 reads them (`_build/<profile>/lib/<app>/ebin/`, which it
+copies into the release; rebar3 3.19 ignores `src/*.appup.src`), then `rebar3 relup` and
+`rebar3 tar`. On a host, `bin/<rel> upgrade|downgrade <vsn>` drives the release handler.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deliver.config import BuildConfig
+from deliver.shell import join, quote
+from deliver.tools import (
+    BuildStep,
+    BuildTool,
+    HotUpgrades,
+    NodeCommands,
+    UpgradeBuilder,
+    UpgradeWork,
+    VersionSource,
+)
+
+#: rebar3 colours its output even when it is not a terminal.
+_REBAR3 = "REBAR_COLOR=none rebar3"
+
+
+#: the release's version in rebar.config: {release, {name, "1.2.3"}, ...}
+REBAR3_VERSION = (
+    VersionSource("rebar.config", r"\{\s*release\s*,\s*\{\s*'?\w+'?\s*,\s*\"([^\"]+)\""),
+)
+
+
+class Rebar3Tool:
+    name = "rebar3"
+
+    def detect(self, project_dir: Path) -> int:
+        # a mix project may carry a rebar.config too: on a tie, mix (sorted first) wins
+        return 1 if (project_dir / "rebar.config").exists() else 0
+
+    def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
+        profile = quote(build.mix_env)
+        # rebar3 never removes an appup it once copied into _build: a stale one would be used
+        # for the next upgrade, so the project's appups are copied afresh by every compile
+        stale_appups = (
+            f'for a in {quote(app)} $(ls apps 2>/dev/null); do rm -f "_build/{build.mix_env}'
+            f'/lib/$a/ebin/$a.appup"; done'
+        )
+        return [
+            BuildStep(
+                "Fetching dependencies",
+                f"{_REBAR3} as {profile} get-deps",
+                "erlang_get_and_update_deps",
+            ),
+            BuildStep(
+                "Compiling",
+                join(stale_appups, f"{_REBAR3} as {profile} compile"),
+                "erlang_clean_compile",
+            ),
+            # relx adds to an existing rel directory: start from an empty one so the release
+            # holds exactly one version
+            BuildStep(
+                "Generating release",
+                join(
+                    f"rm -rf {quote(self.release_root(app, build))}",
+                    f"{_REBAR3} as {profile} release",
+                ),
+                "erlang_generate_release",
+            ),
+        ]
+
+    def release_root(self, app: str, build: BuildConfig) -> str:
+        return f"_build/{build.mix_env}/rel/{build.release_name(app)}"
+
+    def release_tarball(self, app: str, build: BuildConfig) -> None:
+        return None
+
+    def version_sources(self, build: BuildConfig) -> tuple[VersionSource, ...]:
+        return REBAR3_VERSION
+
+    def node_tool(self, build: BuildConfig) -> str:
+        return self.name
+
+    def upgrade_root(self, app: str, build: BuildConfig) -> str:
+        return self.release_root(app, build)
+
+    def relup_steps(self, app: str, build: BuildConfig, work: UpgradeWork) -> list[BuildStep]:
+        profile = quote(build.mix_env)
+        root = self.release_root(app, build)
+        copies = [
+            f"if [ -d {quote(lib)} ]; then cp {quote(f'{root}/{appup}')} {quote(lib)}/; fi"
+            for appup, lib in (
+                (appup, f"_build/{build.mix_env}/lib/{_app_of(appup)}/ebin")
+                for appup in work.appups
+            )
+        ]
+        release = build.release_name(app)
+        rel, old, new = quote(release), quote(work.old), quote(work.new)
+        return [
+            BuildStep(
+                "Generating relup (rebar3 relup)",
+                join(*copies, f"{_REBAR3} as {profile} relup -n {rel} -v {new} -u {old}"),
+            ),
+            BuildStep(
+                "Packing upgrade (rebar3 tar)",
+                join(
+                    f"{_REBAR3} as {profile} tar -n {rel} -v {new}",
+                    f"cp {quote(f'{root}/{release}-{work.new}.tar.gz')} "
+                    f"{quote(work.upgrade_archive)}",
+                ),
+            ),
+        ]
+
+
+def _terminated(expression: str) -> str:
+    """relx's eval wants a full stop at the end."""
+    expression = expression.strip()
+    return expression if expression.endswith(".") else expression + "."
+
+
+def _app_of(appup: str) -> str:
+    """`lib/my_app-1.2.0/ebin/my_app.appup` -> `my_app`."""
+    return appup.rsplit("/", 1)[-1].removesuffix(".appup")
+
+
+class Rebar3Node:
+    """relx's extended start script. Its `eval` runs inside the node and exits 0 even when the
+    code fails (printing `{error, ...}`), so every answer is checked for its expected shape."""
+
+    def daemon(self, app: str) -> str:
+        # relx keeps run_erl pipes in /tmp/erl_pipes/<node> unless told otherwise: shared by
+        # every node of that name on the machine. `daemon` waits forever for a VM that died
+        # before its distribution came up, hence the timeout.
+        return join(
+            'export PIPE_DIR="${PIPE_DIR:-$(pwd -P)/tmp/pipe/}"',
+            f"timeout 60 bin/{quote(app)} daemon",
+        )
+
+    def alive(self, app: str) -> str:
+        check = (
+            f"case lists:keymember({app}, 1, application:which_applications()) of "
+            "true -> list_to_integer(os:getpid()); false -> not_started end."
+        )
+        return (
+            f"out=$(bin/{quote(app)} eval {quote(check)}) && "
+            'case "$out" in \'\'|*[!0-9]*) false;; *) echo "$out";; esac'
+        )
+
+    def stop(self, app: str) -> str:
+        return f"bin/{quote(app)} stop"
+
+    def running_version(self, app: str) -> str:
+        check = f"element(2, application:get_key({app}, vsn))."
+        return (
+            f"out=$(bin/{quote(app)} eval {quote(check)}) && "
+            'case "$out" in \'"\'*\'"\') echo "$out" | tr -d \'"\';; *) false;; esac'
+        )
+
+    def rpc(self, app: str, expression: str) -> str:
+        # `eval` prints the expression's value; a failure is a printed {error, ...}/{badrpc, ...}
+        return (
+            f"out=$(bin/{quote(app)} eval {quote(_terminated(expression))}) && "
+            'case "$out" in "{error,"*|"{badrpc,"*) printf \'%s\\n\' "$out" >&2; false;; '
+            "*) printf '%s\\n' \"$out\";; esac"
+        )
+
+    def eval(self, app: str, expression: str) -> str:
+        # relx has no offline eval: boot the release's own erts with start_clean and its code
+        body = expression.strip().removesuffix(".")
+        code = (
+            f"try begin {body} end of _ -> halt(0) catch C:R:S -> "
+            'io:format(standard_error, "~p:~p~n~p~n", [C, R, S]), halt(1) end.'
+        )
+        return (
+            "vsn=$(cut -d' ' -f2 releases/start_erl.data) && "
+            "erts=$(cut -d' ' -f1 releases/start_erl.data) && "
+            'erts-"$erts"/bin/erl -noshell -boot "$PWD/releases/$vsn/start_clean" '
+            f"-pa lib/*/ebin -eval {quote(code)}"
+        )
+
+    def log_files(self) -> str:
+        return "log/erlang.log.*"
+
+    def stage_upgrade(self, app: str, archive: str, version: str) -> str:
+        # where install_upgrade.escript looks for the package of <version>
+        return f"cp {quote(archive)} releases/{quote(f'{app}-{version}.tar.gz')}"
+
+    def install(self, app: str, version: str, upgrade: bool) -> str:
+        # exits 0 on some failures: success is the line it prints after make_permanent
+        command = "upgrade" if upgrade else "downgrade"
+        return f"""out=$(bin/{quote(app)} {command} {quote(version)} 2>&1); status=$?
+echo "$out"
+case "$out" in
+  *"Made release permanent"*) [ $status -eq 0 ] && echo INSTALLED={quote(version)} ;;
+  *) false ;;
+esac"""
+
+
+TOOL: BuildTool = Rebar3Tool()
+NODE: NodeCommands = Rebar3Node()
+UPGRADE: UpgradeBuilder = Rebar3Tool()
+HOT: HotUpgrades = Rebar3Node()

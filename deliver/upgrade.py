@@ -1,0 +1,130 @@
+"""`deliver upgrade <env>`: hot-upgrade whatever the nodes run to the branch head (or --to).
+
+1. ask every node which version it runs: they must all agree (the ones that do not are named);
+2. find the upgrade from that version to the target commit in the store, or build it: with
+   `--with=<running version>` when the store holds that release, else `--from=<its commit>`
+   (known from a stored upgrade to it, or a tag `v<version>` / `<version>`);
+3. deploy it hot on the same connections, and verify every host (hot_upgrade.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from deliver import git
+from deliver.build_upgrade import build_upgrade
+from deliver.config import Config
+from deliver.control import NodeStatus
+from deliver.errors import ReleaseNotFound, UsageError
+from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.hot_upgrade import install_upgrade
+from deliver.output import Output
+from deliver.release import Release
+from deliver.release_handler import running_node
+from deliver.release_store import ReleaseStore, open_store
+
+
+def upgrade(
+    config: Config,
+    out: Output,
+    environment: str,
+    *,
+    to_ref: str | None = None,
+    branch: str | None = None,
+    hosts: Sequence[str] = (),
+) -> dict[str, NodeStatus]:
+    """Hot-upgrade the environment to `to_ref` (default: the branch head), building the
+    upgrade if the store lacks it. Raises UsageError when the hosts run different versions
+    or already run the target, HostsFailed for hosts whose node is down or fails to switch."""
+    env = config.environment(environment)
+    targets = select_hosts(env, hosts)
+    build = config.require_build()
+    target = git.resolve_revision(
+        config.project_dir, revision=to_ref, branch=branch or build.branch
+    )
+    out.step(f"Asking the nodes of {environment} which version they run")
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        remotes = opened.enter_context(
+            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
+        versions = {name: node.version for name, node in nodes.items()}
+        running = _agreed(versions)
+        out.step(f"{environment} runs {config.app} {running}")
+        done = _stored(store.releases(config.app), running, target.commit)
+        if done is not None:
+            raise UsageError(
+                f"{environment} already runs {running}, built from {target.description} "
+                f"({target.commit[:10]}): nothing to upgrade"
+            )
+        found = _stored(store.releases(config.app, "upgrade"), None, target.commit, running)
+        if found is not None:
+            out.step(f"Using the stored upgrade {running} -> {found.version}")
+        else:
+            found = _build(config, out, store, running, to_ref, branch)
+        return install_upgrade(config, out, env, remotes, store, found)
+
+
+def _agreed(versions: dict[str, str]) -> str:
+    distinct = sorted(set(versions.values()))
+    if len(distinct) == 1:
+        return distinct[0]
+    described = ", ".join(f"{host} runs {version}" for host, version in versions.items())
+    raise UsageError(
+        f"the hosts do not run the same version: {described}",
+        hint="bring them to one version first (deploy upgrade or downgrade with --host)",
+    )
+
+
+def _stored(
+    releases: list[Release], version: str | None, commit: str, from_version: str | None = None
+) -> Release | None:
+    """The newest of `releases` built from `commit` (with that version / from-version)."""
+    for release in reversed(releases):
+        if (
+            release.commit == commit
+            and version in (None, release.version)
+            and from_version in (None, release.from_version)
+        ):
+            return release
+    return None
+
+
+def _build(
+    config: Config,
+    out: Output,
+    store: ReleaseStore,
+    running: str,
+    to_ref: str | None,
+    branch: str | None,
+) -> Release:
+    try:
+        store.find(config.app, running)
+    except ReleaseNotFound:
+        pass
+    else:
+        out.step(f"Building the upgrade with the stored {running} (--with={running})")
+        return build_upgrade(
+            config, out, with_version=running, to_ref=to_ref, branch=branch, store=store
+        )
+    commit = _commit_of(config, store, running)
+    out.step(f"Building the upgrade from {running}'s commit {commit[:10]} (--from)")
+    return build_upgrade(config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store)
+
+
+def _commit_of(config: Config, store: ReleaseStore, version: str) -> str:
+    """The commit `version` was built from: a stored upgrade to it knows, or a version tag."""
+    for upgrade in store.releases(config.app, "upgrade"):
+        if upgrade.version == version:
+            return upgrade.commit
+    for tag in (f"v{version}", version):
+        try:
+            return git.resolve_revision(config.project_dir, tag=tag).commit
+        except UsageError:
+            continue
+    raise UsageError(
+        f"the store has no release {version} and nothing says which commit it was built from",
+        hint="build the upgrade yourself: deliver build upgrade --from=<its git ref>",
+    )

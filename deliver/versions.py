@@ -1,0 +1,228 @@
+"""The version a build gets: --set-version, --increment-version, --auto-version.
+
+The starting point is the project's own version, read from the commit being built (e.g.
+`version: "1.2.3"` in mix.exs). --set-version replaces it, --increment-version bumps it, and
+--auto-version appends edeliver-style metadata from git and the clock, joined by `+`:
+
+    --auto-version=commit-count+revision+branch   ->   1.2.3+42-82a5834-main
+
+The user's sources in git are never edited: the new version is written into the build tree on
+the build host after it was reset to the commit (and the next reset undoes it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deliver.errors import UsageError
+
+if TYPE_CHECKING:
+    from deliver.release import Release
+    from deliver.tools import VersionSource
+
+#: --auto-version parts, and the edeliver spellings that mean the same.
+AUTO_PARTS = (
+    "revision",
+    "commit-count",
+    "commit-count-branch",
+    "branch",
+    "branch-unless-main",
+    "date",
+    "time",
+)
+_ALIASES = {
+    "git-revision": "revision",
+    "git-commit-count": "commit-count",
+    "commit-count-all": "commit-count",
+    "commit-count-all-branches": "commit-count",
+    "git-commit-count-branch": "commit-count-branch",
+    "git-branch": "branch",
+    "branch-unless-master": "branch-unless-main",
+    "git-branch-unless-master": "branch-unless-main",
+    "git-branch-unless-main": "branch-unless-main",
+    "build-date": "date",
+    "build-time": "time",
+}
+INCREMENTS = ("major", "minor", "patch")
+MAIN_BRANCHES = ("main", "master")
+
+#: What a version may look like: it becomes a file and directory name on every host.
+VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+
+
+@dataclass(frozen=True)
+class VersionOptions:
+    auto: tuple[str, ...] = ()
+    increment: str | None = None
+    set_to: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.auto or self.increment or self.set_to)
+
+    @classmethod
+    def parse(
+        cls, auto: str | None, increment: str | None = None, set_to: str | None = None
+    ) -> VersionOptions:
+        """From the command line (or build.auto_version); raises UsageError for bad values."""
+        if increment and set_to:
+            raise UsageError("give only one of --increment-version and --set-version")
+        if increment and increment not in INCREMENTS:
+            raise UsageError(
+                f"--increment-version: expected one of {', '.join(INCREMENTS)}, got {increment!r}"
+            )
+        if set_to and not VERSION.match(set_to):
+            raise UsageError(f"--set-version: {set_to!r} is not a usable version (e.g. 1.2.3)")
+        try:
+            parts = parse_auto_version(auto) if auto else ()
+        except ValueError as error:
+            raise UsageError(f"--auto-version: {error}") from None
+        return cls(parts, increment, set_to)
+
+
+def parse_auto_version(text: str) -> tuple[str, ...]:
+    """`commit-count+git-revision` -> ("commit-count", "revision"); ValueError if unknown."""
+    parts = []
+    for raw in text.split("+"):
+        part = _ALIASES.get(raw.strip(), raw.strip())
+        if part not in AUTO_PARTS:
+            raise ValueError(
+                f"unknown part {raw.strip()!r} (expected {', '.join(AUTO_PARTS)}, joined by +)"
+            )
+        parts.append(part)
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """`version`: what the build will be (None: unknown until the tool has built it);
+    `patches`: files of the build tree to rewrite (path -> content) to get it."""
+
+    version: str | None
+    patches: dict[str, str]
+    enforced: bool
+
+
+def plan_version(
+    repo_dir: Path,
+    commit: str,
+    branch: str | None,
+    sources: Sequence[VersionSource],
+    options: VersionOptions,
+    clock: datetime | None = None,
+) -> VersionPlan:
+    """The version this build gets and the build-tree edits that give it to the tool.
+
+    Raises UsageError when a version option needs the project's version and none is found.
+    """
+    found = _read_version(repo_dir, commit, sources)
+    if not options.any:
+        return VersionPlan(found.version if found else None, {}, enforced=False)
+    if found is None and not options.set_to:
+        files = ", ".join(sorted({s.path for s in sources})) or "none for this tool"
+        raise UsageError(
+            f"cannot find the project's version at {commit[:10]} (looked in: {files})",
+            hint='write it as a literal, e.g. version: "1.2.3" in mix.exs, or use --set-version',
+        )
+    version = options.set_to or (found.version if found else "")
+    if options.increment:
+        version = increment(version, options.increment)
+    parts = [
+        _auto_part(part, repo_dir, commit, branch, clock or datetime.now(UTC))
+        for part in options.auto
+    ]
+    metadata = "-".join(part for part in parts if part)
+    if metadata:
+        version += ("-" if "+" in version else "+") + metadata
+    patches = {}
+    if found is not None and found.version != version:
+        patches[found.path] = found.replaced(version)
+    return VersionPlan(version, patches, enforced=True)
+
+
+def increment(version: str, part: str) -> str:
+    """1.2.3 -> 2.0.0 / 1.3.0 / 1.2.4 (pre-release and build metadata are dropped)."""
+    match = _SEMVER.match(version)
+    if not match:
+        raise UsageError(f"--increment-version: {version!r} is not MAJOR.MINOR.PATCH")
+    major, minor, patch = (int(n) for n in match.groups())
+    if part == "major":
+        return f"{major + 1}.0.0"
+    if part == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def check_unused(
+    releases: Sequence[Release], version: str, commit: str, force: bool, store: str
+) -> None:
+    """Refuse to store a version the store already holds from another commit (unless force)."""
+    for release in releases:
+        if release.version == version and release.commit != commit and not force:
+            raise UsageError(
+                f"{release.app} {version} is already in {store}, built from commit "
+                f"{release.commit[:10]}, not {commit[:10]}",
+                hint="give this build a new version (--increment-version, --auto-version, "
+                "--set-version), or replace the stored one with --force",
+            )
+
+
+@dataclass(frozen=True)
+class _Found:
+    path: str
+    content: str
+    match: re.Match[str]
+
+    @property
+    def version(self) -> str:
+        return self.match.group(1)
+
+    def replaced(self, version: str) -> str:
+        return self.content[: self.match.start(1)] + version + self.content[self.match.end(1) :]
+
+
+def _read_version(repo_dir: Path, commit: str, sources: Sequence[VersionSource]) -> _Found | None:
+    """The version from the first source that matches at `commit`."""
+    import git
+
+    tree = git.Repo(repo_dir, search_parent_directories=True).commit(commit).tree
+    for source in sources:
+        try:
+            content = (tree / source.path).data_stream.read().decode()
+        except (KeyError, UnicodeDecodeError):
+            continue
+        match = re.search(source.pattern, content)
+        if match:
+            return _Found(source.path, content, match)
+    return None
+
+
+def _auto_part(part: str, repo_dir: Path, commit: str, branch: str | None, clock: datetime) -> str:
+    import git
+
+    repo = git.Repo(repo_dir, search_parent_directories=True)
+    if part == "revision":
+        return commit[:7]
+    if part == "commit-count":
+        return str(repo.git.rev_list("--count", "--all"))
+    if part == "commit-count-branch":
+        return str(repo.git.rev_list("--count", commit))
+    if part == "date":
+        return clock.strftime("%Y%m%d")
+    if part == "time":
+        return clock.strftime("%H%M%S")
+    if branch is None:
+        raise UsageError(
+            f"--auto-version={part}: no branch to name (building a detached revision)",
+            hint="give --branch, or leave the branch out of --auto-version",
+        )
+    if part == "branch-unless-main" and branch in MAIN_BRANCHES:
+        return ""
+    # semver build metadata allows [0-9A-Za-z-] only: feature/x -> feature-x
+    return re.sub(r"[^0-9A-Za-z-]+", "-", branch).strip("-")

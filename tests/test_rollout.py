@@ -1,0 +1,96 @@
+"""Rolling restarts: batches, and a batch that fails its health check stops the rollout."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deliver.errors import UsageError
+from deliver.rollout import BatchSize, Rollout
+from deliver.sandbox import Sandbox
+from tests.conftest import edit_config, host_entry, run_cli
+from tests.test_deploy import ask_app, on_host
+
+
+@pytest.mark.parametrize(
+    ("text", "hosts", "batches"),
+    [
+        ("1", 3, [[0], [1], [2]]),
+        ("2", 5, [[0, 1], [2, 3], [4]]),
+        ("10", 2, [[0, 1]]),
+        ("50%", 4, [[0, 1], [2, 3]]),
+        ("25%", 5, [[0, 1], [2, 3], [4]]),
+        ("1%", 3, [[0], [1], [2]]),
+        ("100%", 3, [[0, 1, 2]]),
+    ],
+)
+def test_batches(text: str, hosts: int, batches: list[list[int]]) -> None:
+    assert BatchSize.parse(text).split(list(range(hosts))) == batches
+
+
+def test_no_batch_is_one_batch_of_every_host() -> None:
+    assert Rollout().batches([1, 2, 3]) == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize("text", ["0", "0%", "101%", "-1", "half", "", "2.5"])
+def test_bad_batch_sizes_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="--batch: expected a number of hosts or a percentage"):
+        BatchSize.parse(text)
+
+
+def pong_pids(config: Path) -> dict[str, str]:
+    result = run_cli("--config", config, "ping", "production")
+    return dict(re.findall(r"(web\d): pong \(pid (\d+)\)", result.stdout))
+
+
+@pytest.mark.slow
+def test_unhealthy_batch_stops_the_rollout_and_later_hosts_are_untouched(
+    sandbox: Sandbox, versions_deployment: Path
+) -> None:
+    config = versions_deployment
+    deliver_to = config.read_text().split("deliver_to: ")[1].split()[0]
+    first = run_cli(
+        "--config", config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"
+    )
+    assert first.exit_code == 0, first.output
+    before = pong_pids(config)
+
+    # web2 goes first and its health URL answers 404; web1's is fine
+    def health_check(data: dict[str, Any]) -> None:
+        hosts = data["environments"]["production"]["hosts"]
+        hosts.reverse()
+        host_entry(data, "web2")["env"]["HEALTH_PATH"] = "/missing"
+        host_entry(data, "web1")["env"]["HEALTH_PATH"] = "/"
+        data["health_check"] = {
+            "url": "http://127.0.0.1:{PORT}{HEALTH_PATH}",
+            "retries": 2,
+            "interval": 0.2,
+        }
+
+    edit_config(config, health_check)
+    rolled = run_cli(
+        "--config", config, "deploy", "release", "production", "--start-deploy", "--batch=1"
+    )
+    assert rolled.exit_code == 1
+    web2_port = sandbox.host("web2").app_port
+    assert "restart failed on 1 host(s): web2" in rolled.stderr
+    assert (
+        f"web2: health check failed: http://127.0.0.1:{web2_port}/missing answered 404 "
+        "(2 attempts)" in rolled.stderr
+    )
+    assert "stopped the rollout; not touched: web1" in rolled.stderr
+    assert "batch 2/2" not in rolled.stdout
+    assert ask_app(sandbox, "web1") == "hello 0.1.0\n"
+    assert on_host(sandbox, "web1", f"readlink {deliver_to}/current") == "releases/0.1.0"
+    assert ask_app(sandbox, "web2") == "hello 0.1.1\n"
+    after = pong_pids(config)
+    assert after["web1"] == before["web1"] and after["web2"] != before["web2"]
+
+    restarted = run_cli("--config", config, "restart", "production", "--batch=50%")
+    assert restarted.exit_code == 1
+    assert "restart failed on 1 host(s): web2" in restarted.stderr
+    assert "not touched: web1" in restarted.stderr
+    assert pong_pids(config)["web1"] == before["web1"]

@@ -1,0 +1,168 @@
+"""deliver/erlang/upgrade.escript on hand-made releases: which appup each changed application
+gets, what a generated one says, and the errors a user sees. Needs erlc/escript (the build
+host's toolchain), runs locally."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ESCRIPT = Path(__file__).resolve().parent.parent / "deliver" / "erlang" / "upgrade.escript"
+
+SERVER = """-module(server).
+-behaviour(gen_server).
+-export([init/1, handle_call/3, handle_cast/2, code_change/3]).
+init(_) -> {ok, %s}.
+handle_call(_, _, S) -> {reply, S, S}.
+handle_cast(_, S) -> {noreply, S}.
+code_change(_, S, _) -> {ok, S}.
+"""
+SUP = """-module(sup).
+-behaviour(supervisor).
+-export([init/1]).
+init(_) -> {ok, {#{intensity => %s}, []}}.
+"""
+
+V1 = {
+    "plain": "-module(plain).\n-export([f/0]).\nf() -> 1.\n",
+    "server": SERVER % "0",
+    "sup": SUP % "1",
+    "same": "-module(same).\n-export([g/0]).\ng() -> ok.\n",
+    "gone": "-module(gone).\n-export([h/0]).\nh() -> ok.\n",
+}
+V2 = {
+    "plain": "-module(plain).\n-export([f/0]).\nf() -> 2.\n",
+    "server": SERVER % "#{}",
+    "sup": SUP % "2",
+    "same": V1["same"],
+    "added": "-module(added).\n-export([i/0]).\ni() -> ok.\n",
+}
+
+
+def lib(root: Path, app: str, version: str, modules: dict[str, str]) -> None:
+    ebin = root / "lib" / f"{app}-{version}" / "ebin"
+    ebin.mkdir(parents=True)
+    sources = [ebin / f"{name}.erl" for name in modules]
+    for path, source in zip(sources, modules.values(), strict=True):
+        path.write_text(source)
+    subprocess.run(["erlc", "-o", str(ebin), *map(str, sources)], check=True)
+    for path in sources:
+        path.unlink()
+
+
+def rel(root: Path, version: str, apps: dict[str, str]) -> None:
+    listed = ", ".join(f'{{{app}, "{vsn}"}}' for app, vsn in apps.items())
+    directory = root / "releases" / version
+    directory.mkdir(parents=True)
+    (directory / "shop.rel").write_text(
+        f'{{release, {{"shop", "{version}"}}, {{erts, "13.1.5"}}, [{listed}]}}.\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """lib dirs for app 0.1.0 and 0.2.0, and `tools` 1.0 unchanged in both releases."""
+    root = tmp_path_factory.mktemp("compiled")
+    lib(root, "app", "0.1.0", V1)
+    lib(root, "app", "0.2.0", V2)
+    lib(root, "tools", "1.0", {"t": "-module(t).\n"})
+    return root
+
+
+@pytest.fixture
+def root(compiled: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-r", str(compiled), str(root)], check=True)
+    rel(root, "0.1.0", {"app": "0.1.0", "tools": "1.0"})
+    rel(root, "0.2.0", {"app": "0.2.0", "tools": "1.0"})
+    return root
+
+
+def appups(root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = ["escript", str(ESCRIPT), "appups", str(root), "shop", "0.1.0", "0.2.0"]
+    return subprocess.run(
+        [*command, "rel/appups"], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def flat(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_generated_appup_adds_deletes_updates_and_loads(root: Path, tmp_path: Path) -> None:
+    result = appups(root, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 generated"
+    assert "tools" not in result.stdout  # its version did not change
+    up = (
+        "[{add_module,added},{load_module,plain,brutal_purge,soft_purge,[]},"
+        "{update,server,{advanced,[]}},{update,sup,supervisor},{delete_module,gone}]"
+    )
+    down = (
+        "[{add_module,gone},{load_module,plain,brutal_purge,soft_purge,[]},"
+        "{update,server,{advanced,[]}},{update,sup,supervisor},{delete_module,added}]"
+    )
+    expected = f'{{"0.2.0",[{{"0.1.0",{up}}}],[{{"0.1.0",{down}}}]}}.'
+    written = (root / "lib/app-0.2.0/ebin/app.appup").read_text()
+    assert flat(written) == expected
+    assert flat(result.stdout.split("\n", 1)[1]) == expected  # shown to the user too
+
+
+def test_users_appup_wins_and_a_shipped_one_is_kept(root: Path, tmp_path: Path) -> None:
+    mine = '{"0.2.0", [{"0.1.0", [{load_module, plain}]}], [{"0.1.0", []}]}.\n'
+    (tmp_path / "rel/appups").mkdir(parents=True)
+    (tmp_path / "rel/appups/app.appup").write_text(mine)
+    result = appups(root, tmp_path)
+    assert result.stdout == "appup app 0.1.0 0.2.0 user\n", result.stderr
+    assert (root / "lib/app-0.2.0/ebin/app.appup").read_text() == mine
+
+    (tmp_path / "rel/appups/app.appup").unlink()
+    again = appups(root, tmp_path)
+    assert again.stdout == "appup app 0.1.0 0.2.0 release\n", again.stderr
+    assert (root / "lib/app-0.2.0/ebin/app.appup").read_text() == mine
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (
+            '{"0.3.0", [], []}.',
+            "error: rel/appups/app.appup is the appup of version 0.3.0, but the new release "
+            "has 0.2.0",
+        ),
+        ('{"0.2.0", [{"0.1.0", [', "error: rel/appups/app.appup:1: syntax error before:"),
+        ("[].", "error: rel/appups/app.appup: expected one term {NewVsn, UpFrom, DownTo}"),
+    ],
+)
+def test_a_bad_users_appup_is_named(root: Path, tmp_path: Path, content: str, error: str) -> None:
+    (tmp_path / "rel/appups").mkdir(parents=True)
+    (tmp_path / "rel/appups/app.appup").write_text(content)
+    result = appups(root, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == error
+
+
+def test_changed_consolidated_protocols_are_reported(root: Path, tmp_path: Path) -> None:
+    for version, body in (("0.1.0", "1"), ("0.2.0", "2")):
+        consolidated = root / "releases" / version / "consolidated"
+        consolidated.mkdir()
+        (consolidated / "proto.erl").write_text(
+            f"-module(proto).\n-export([f/0]).\nf() -> {body}.\n"
+        )
+        (consolidated / "kept.erl").write_text("-module(kept).\n")
+        subprocess.run(
+            ["erlc", "-o", str(consolidated), *map(str, consolidated.glob("*.erl"))], check=True
+        )
+    result = appups(root, tmp_path)
+    assert "protocol proto\n" in result.stdout and "kept" not in result.stdout
+
+
+def test_unknown_release_file_is_an_error(root: Path, tmp_path: Path) -> None:
+    command = ["escript", str(ESCRIPT), "appups", str(root), "shop", "0.0.9", "0.2.0", "x"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == f"error: {root}/releases/0.0.9/shop.rel: no such file or directory"
+    )
