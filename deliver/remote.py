@@ -215,8 +215,17 @@ class SshRemote:
             raise ConnectionFailed(self.name, "connection lost")
         if self.sink and self.debug:
             self.sink.remote_command(self.name, command)
-        channel = transport.open_session()
-        channel.exec_command(command)
+        import paramiko
+
+        try:
+            channel = transport.open_session()
+            channel.exec_command(command)
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            # the link can drop (or the server refuse a channel) after is_active() said yes;
+            # an EOFError escaping here would reach click, which reports it as Ctrl-C
+            raise ConnectionFailed(
+                self.name, f"cannot open an SSH channel: {_reason(error)}"
+            ) from None
         return channel
 
 
