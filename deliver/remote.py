@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int], None]
 CHUNK = 1 << 20
+
+# paramiko logs a dropped link ("Socket exception: Connection reset by peer") from its reader
+# thread; without a handler, Python prints that raw line on stderr, beside our own error that
+# names the host. Our errors say it; the raw line goes nowhere.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class Writable(Protocol):

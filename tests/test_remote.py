@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,14 @@ def test_a_refused_channel_is_a_connection_failure_not_a_crash(sandbox: Sandbox)
             channel.close()
         remote.close()
     assert held  # the first channels were opened: the refusal came from the limit
+
+
+def test_paramiko_log_lines_never_reach_the_terminal() -> None:
+    # in a fresh interpreter: pytest's own log capture would hide the lastResort output
+    script = (
+        "import logging, deliver.remote\n"
+        "logging.getLogger('paramiko.transport').error('Socket exception: reset (104)')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stderr == ""
