@@ -55,6 +55,9 @@ def test_deploy_start_ping_version_stop(sandbox: Sandbox, deployment: Path) -> N
     assert down.exit_code == 1
     assert "pinging failed on 2 host(s): web1, web2" in down.stderr
     assert "web1: not running (0.1.0 is deployed)" in down.stderr
+    asked = run_cli("--config", deployment, "version", "production")
+    assert asked.exit_code == 1
+    assert "error: asking the version failed on 2 host(s): web1, web2" in asked.stderr
 
 
 def test_host_filter_and_no_second_upload(sandbox: Sandbox, deployment: Path) -> None:
