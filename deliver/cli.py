@@ -638,7 +638,12 @@ def sandbox_config(ctx: click.Context, app: str) -> None:
 
     box = load_sandbox(ctx.obj.sandbox_dir)
     if box is None:
-        raise UsageError(f"no sandbox in {ctx.obj.sandbox_dir}", hint="deliver sandbox up")
+        # `sandbox up` in one directory and `config` in the app's repo is the usual slip
+        raise UsageError(
+            f"no sandbox in {ctx.obj.sandbox_dir}",
+            hint="start one with `deliver sandbox up`, or name the one you started elsewhere: "
+            "deliver sandbox --dir DIR config ... (or DELIVER_SANDBOX=DIR)",
+        )
     store = f"{box.store_host.name}:releases" if box.store_host else None
     click.echo(box.deliver_config(app, release_store=store), nl=False)
 
