@@ -412,6 +412,9 @@ def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
     from deliver.migrate import migrate as run
 
     config = ctx.config()
+    named = [w for w in words if w != "to"]
+    if len(named) > 1 and named[-1] not in DIRECTIONS:  # else "expected one environment"
+        raise UsageError(f"migrate: unknown direction {words[-1]} (up or down)")
     direction = words[-1] if words and words[-1] in DIRECTIONS else "up"
     rest = words[:-1] if words and words[-1] in DIRECTIONS else words
     run(config, ctx.out, _environment(rest, config, False), direction, version)
