@@ -420,9 +420,11 @@ class _Reader:
     ) -> None:
         for name in data:
             if name not in known:
-                raise self.fail(
+                error = self.fail(
                     (*key, str(name)), f"unknown key (expected one of: {', '.join(sorted(known))})"
                 )
+                error.hint = _did_you_mean(str(name), known)
+                raise error
 
     def mapping(self, value: Any, key: tuple[str | int, ...]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -863,3 +865,11 @@ def detect_app(project_dir: Path) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def _did_you_mean(name: str, known: set[str]) -> str | None:
+    """A typo of a known key (delivr_to, biuld) gets the key it most likely meant."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else None

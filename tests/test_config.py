@@ -247,6 +247,22 @@ def test_invalid_files_name_the_key_and_the_problem(
     assert str(error.value) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (VALID.replace("deliver_to:", "delivr_to:"), "did you mean deliver_to?"),
+        (VALID.replace("build:", "biuld:"), "did you mean build?"),
+        (VALID + "colour: blue\n", None),
+    ],
+)
+def test_a_mistyped_key_gets_the_key_it_most_likely_meant(
+    tmp_path: Path, text: str, hint: str | None
+) -> None:
+    with pytest.raises(ConfigError, match="unknown key") as error:
+        load_config(write(tmp_path, text), environ={})
+    assert error.value.hint == hint
+
+
 def test_day_two_defaults_follow_the_phoenix_release_convention(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, VALID.replace("app: hello", "app: my_shop")), environ={})
     assert config.migration_tasks() == Migrations(
