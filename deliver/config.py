@@ -467,6 +467,12 @@ class _Reader:
         if release is not None:
             return release
         detected = detect_app(self.project_dir)
+        if detected is None and is_umbrella(self.project_dir):
+            raise self.fail(
+                ("build", "release"),
+                "required in an umbrella project (its mix.exs has apps_path, no app): "
+                "name the release to build, one of the releases in mix.exs",
+            )
         if detected is None:
             raise self.fail(("app",), "not set, and no app name found in mix.exs or rebar.config")
         return detected
@@ -849,6 +855,14 @@ class _Reader:
 
 #: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.
 LINKABLE = {"vm_args": "vm.args", "sys_config": "sys.config", "runtime_exs": "runtime.exs"}
+
+
+def is_umbrella(project_dir: Path) -> bool:
+    """Whether mix.exs is an umbrella's (`apps_path:`), whose releases are named by the user."""
+    try:
+        return re.search(r"\bapps_path:", (project_dir / "mix.exs").read_text()) is not None
+    except OSError:
+        return False
 
 
 def detect_app(project_dir: Path) -> str | None:
