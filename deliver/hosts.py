@@ -15,7 +15,8 @@ from typing import TypeVar
 from deliver.config import Environment, HostSpec, SshSettings
 from deliver.errors import DeliverError, HostsFailed, UsageError
 from deliver.localhost import LocalRemote
-from deliver.remote import OutputSink, Remote, SshRemote, load_ssh_config
+from deliver.remote import OutputSink, Remote, SshRemote
+from deliver.ssh import SshFiles
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Remote)
@@ -71,11 +72,11 @@ def connect_all(
 ) -> Iterator[list[SshRemote | LocalRemote]]:
     """Open one SSH connection per host, in parallel, for the duration of the block
     (`localhost` is this machine, reached without SSH)."""
-    ssh_config = load_ssh_config(settings)
+    files = SshFiles.load(settings)
     remotes = [
         LocalRemote(h, sink, verbose=verbose, debug=debug)
         if h.is_local
-        else SshRemote(h, settings, sink, verbose=verbose, debug=debug, ssh_config=ssh_config)
+        else SshRemote(h, settings, sink, verbose=verbose, debug=debug, files=files)
         for h in hosts
     ]
     try:

@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 echo "-----> ruff"
-.venv/bin/ruff check deliver tests
-.venv/bin/ruff format --check deliver tests
+.venv/bin/ruff check deliver tests bench
+.venv/bin/ruff format --check deliver tests bench
 echo "-----> mypy"
 .venv/bin/mypy
 echo "-----> pytest"

@@ -118,3 +118,53 @@ def test_paramiko_log_lines_never_reach_the_terminal() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0
     assert done.stderr == ""
+
+
+def test_output_streams_stdin_and_lost_connections(sandbox: Sandbox) -> None:
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    try:
+        # both streams are read as they come: 3 MB on stderr cannot stall 3 MB on stdout
+        big = remote.run("head -c 3000000 /dev/zero | tr '\\0' e >&2; head -c 3000000 /dev/zero")
+        assert (len(big.stdout), len(big.stderr), big.exit_status) == (3_000_000, 3_000_000, 0)
+        # a command reading stdin gets EOF at once instead of waiting for input forever
+        assert remote.run("cat; echo after").stdout == "after\n"
+        with pytest.raises(ConnectionFailed, match="connection lost"):
+            remote.run("kill -9 $PPID")  # the sshd process serving this connection
+    finally:
+        remote.close()
+
+
+def test_upload_into_a_missing_directory_says_why(sandbox: Sandbox) -> None:
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    try:
+        with pytest.raises(CommandFailed) as error:
+            remote.upload(bytes(4 << 20), "~/no/such/dir/file")
+    finally:
+        remote.close()
+    assert "upload of ~/no/such/dir/file failed on web1" in str(error.value)
+    assert "No such file or directory" in str(error.value)
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def remote_output(self, host: str, text: str) -> None:
+        self.lines.append((host, text))
+
+    def remote_command(self, host: str, command: str) -> None:
+        pass
+
+
+def test_verbose_output_arrives_line_by_line_per_stream(sandbox: Sandbox) -> None:
+    sink = Lines()
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox), sink, verbose=True).open()
+    try:
+        remote.run(
+            "printf 'one\\ntw'; printf 'oops\\n' >&2; sleep 0.2; printf 'o\\nthr\\303\\251e'"
+        )
+    finally:
+        remote.close()
+    assert sorted(sink.lines) == sorted(
+        [("web1", "one"), ("web1", "oops"), ("web1", "two"), ("web1", "thrée")]
+    )

@@ -1,0 +1,146 @@
+"""Opening connections: ssh_config resolution, jump hosts, strict host keys, socket options."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from deliver.config import HostSpec, SshSettings
+from deliver.errors import HostKeyError
+from deliver.hosts import connect_all, fan_out
+from deliver.remote import SshRemote
+from deliver.sandbox import Sandbox
+from deliver.ssh import Endpoint, SshFiles, connect
+
+SSH_CONFIG = """\
+Host app
+  HostName 10.0.0.5
+  Port 2222
+  User deploy
+  IdentityFile /keys/app
+  IdentitiesOnly yes
+  ProxyJump bastion,admin@gate:2200
+
+Host *.internal
+  User ops
+  ProxyCommand ssh -W %h:%p bastion
+
+Host *
+  IdentityFile /keys/default
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        (
+            "app",
+            Endpoint(
+                "app",
+                "10.0.0.5",
+                2222,
+                "deploy",
+                ("/keys/app", "/keys/default"),
+                True,
+                ("bastion", "admin@gate:2200"),
+            ),
+        ),
+        (
+            "root@app:22",
+            Endpoint(
+                "root@app:22",
+                "10.0.0.5",
+                22,
+                "root",
+                ("/keys/app", "/keys/default"),
+                True,
+                ("bastion", "admin@gate:2200"),
+            ),
+        ),
+        (
+            "db.internal",
+            Endpoint(
+                "db.internal",
+                "db.internal",
+                22,
+                "ops",
+                ("/keys/default",),
+                proxy_command="ssh -W db.internal:22 bastion",
+            ),
+        ),
+    ],
+)
+def test_endpoints_follow_the_ssh_config(tmp_path: Path, written: str, expected: Endpoint) -> None:
+    (tmp_path / "ssh_config").write_text(SSH_CONFIG)
+    files = SshFiles.load(SshSettings(tmp_path / "ssh_config", tmp_path / "known_hosts"))
+    assert Endpoint.resolve(HostSpec.parse(written), files) == expected
+
+
+def test_connections_use_nodelay_and_aes_gcm(sandbox: Sandbox) -> None:
+    settings = SshSettings(sandbox.ssh_config, sandbox.known_hosts)
+    connection = connect(HostSpec.parse("web1"), settings, SshFiles.load(settings))
+    try:
+        transport = connection.transport
+        # without TCP_NODELAY, Nagle and the server's delayed ACK cost 40 ms per command
+        assert transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert transport.local_cipher == transport.remote_cipher == "aes128-gcm@openssh.com"
+    finally:
+        connection.close()
+
+
+def jump_config(sandbox: Sandbox, path: Path) -> Path:
+    """The sandbox's ssh_config plus names that reach web1 through the build host."""
+    web1 = sandbox.host("web1")
+    path.write_text(
+        sandbox.ssh_config.read_text()
+        + f"Host web1-via-jump\n  HostName 127.0.0.1\n  Port {web1.port}\n  ProxyJump build\n\n"
+        + f"Host web1-via-command\n  HostName 127.0.0.1\n  Port {web1.port}\n"
+        + f"  ProxyCommand ssh -F {sandbox.ssh_config} -W %h:%p build\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("name", ["web1-via-jump", "web1-via-command"])
+def test_proxy_jump_and_proxy_command_from_ssh_config(
+    sandbox: Sandbox, tmp_path: Path, name: str
+) -> None:
+    config = jump_config(sandbox, tmp_path / "ssh_config")
+    settings = SshSettings(config, sandbox.known_hosts, identity=sandbox.identity)
+    remote = SshRemote(HostSpec.parse(name), settings).open()
+    try:
+        assert remote.run("echo $HOME").stdout.strip() == sandbox.host("web1").home
+    finally:
+        remote.close()
+
+
+def test_jump_host_keys_are_checked_too(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = jump_config(sandbox, tmp_path / "ssh_config")
+    build = sandbox.host("build")
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        "".join(
+            line + "\n"
+            for line in sandbox.known_hosts.read_text().splitlines()
+            if not line.startswith(f"[127.0.0.1]:{build.port} ")
+        )
+    )
+    settings = SshSettings(config, known, identity=sandbox.identity)
+    with pytest.raises(HostKeyError) as error:
+        SshRemote(HostSpec.parse("web1-via-jump"), settings).open()
+    assert str(error.value).startswith("cannot connect to build (jump): unknown host key")
+
+
+def test_hashed_known_hosts_are_read_once_and_matched(sandbox: Sandbox, tmp_path: Path) -> None:
+    hashed = tmp_path / "known_hosts"
+    hashed.write_text(sandbox.known_hosts.read_text())
+    subprocess.run(["ssh-keygen", "-H", "-f", str(hashed)], check=True, capture_output=True)
+    assert "127.0.0.1" not in hashed.read_text()
+    hosts = [HostSpec.parse(h.name) for h in sandbox.targets]
+    settings = SshSettings(sandbox.ssh_config, hashed)
+    with connect_all(hosts, settings, None) as remotes:
+        assert fan_out("probe", remotes, lambda r: r.run("echo ok").stdout) == {
+            h.name: "ok\n" for h in sandbox.targets
+        }
