@@ -412,6 +412,9 @@ def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
     from deliver.migrate import migrate as run
 
     config = ctx.config()
+    named = [w for w in words if w != "to"]
+    if len(named) > 1 and named[-1] not in DIRECTIONS:  # else "expected one environment"
+        raise UsageError(f"migrate: unknown direction {words[-1]} (up or down)")
     direction = words[-1] if words and words[-1] in DIRECTIONS else "up"
     rest = words[:-1] if words and words[-1] in DIRECTIONS else words
     run(config, ctx.out, _environment(rest, config, False), direction, version)
@@ -638,7 +641,12 @@ def sandbox_config(ctx: click.Context, app: str) -> None:
 
     box = load_sandbox(ctx.obj.sandbox_dir)
     if box is None:
-        raise UsageError(f"no sandbox in {ctx.obj.sandbox_dir}", hint="deliver sandbox up")
+        # `sandbox up` in one directory and `config` in the app's repo is the usual slip
+        raise UsageError(
+            f"no sandbox in {ctx.obj.sandbox_dir}",
+            hint="start one with `deliver sandbox up`, or name the one you started elsewhere: "
+            "deliver sandbox --dir DIR config ... (or DELIVER_SANDBOX=DIR)",
+        )
     store = f"{box.store_host.name}:releases" if box.store_host else None
     click.echo(box.deliver_config(app, release_store=store), nl=False)
 

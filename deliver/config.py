@@ -420,9 +420,11 @@ class _Reader:
     ) -> None:
         for name in data:
             if name not in known:
-                raise self.fail(
+                error = self.fail(
                     (*key, str(name)), f"unknown key (expected one of: {', '.join(sorted(known))})"
                 )
+                error.hint = _did_you_mean(str(name), known)
+                raise error
 
     def mapping(self, value: Any, key: tuple[str | int, ...]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -465,6 +467,12 @@ class _Reader:
         if release is not None:
             return release
         detected = detect_app(self.project_dir)
+        if detected is None and is_umbrella(self.project_dir):
+            raise self.fail(
+                ("build", "release"),
+                "required in an umbrella project (its mix.exs has apps_path, no app): "
+                "name the release to build, one of the releases in mix.exs",
+            )
         if detected is None:
             raise self.fail(("app",), "not set, and no app name found in mix.exs or rebar.config")
         return detected
@@ -849,6 +857,14 @@ class _Reader:
 LINKABLE = {"vm_args": "vm.args", "sys_config": "sys.config", "runtime_exs": "runtime.exs"}
 
 
+def is_umbrella(project_dir: Path) -> bool:
+    """Whether mix.exs is an umbrella's (`apps_path:`), whose releases are named by the user."""
+    try:
+        return re.search(r"\bapps_path:", (project_dir / "mix.exs").read_text()) is not None
+    except OSError:
+        return False
+
+
 def detect_app(project_dir: Path) -> str | None:
     """The app name from mix.exs (`app: :name`) or rebar.config (`{release, {name, ...`)."""
     patterns = {
@@ -863,3 +879,11 @@ def detect_app(project_dir: Path) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def _did_you_mean(name: str, known: set[str]) -> str | None:
+    """A typo of a known key (delivr_to, biuld) gets the key it most likely meant."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else None

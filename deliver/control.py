@@ -184,9 +184,18 @@ Action = Callable[[Remote, HostState], NodeStatus]
 
 
 def run_on_nodes(
-    config: Config, out: Output, environment: str, hosts: Sequence[str], title: str, action: Action
+    config: Config,
+    out: Output,
+    environment: str,
+    hosts: Sequence[str],
+    title: str,
+    action: Action,
+    phase: str | None = None,
 ) -> dict[str, NodeStatus]:
-    """Connect to the environment's hosts, run `action` on each in parallel, report per host."""
+    """Connect to the environment's hosts, run `action` on each in parallel, report per host.
+
+    `phase` names the work in errors ("<phase> failed on ..."); default: `title` in lower case.
+    """
     env: Environment = config.environment(environment)
     targets = select_hosts(env, hosts)
     out.step(f"{title} {config.app} on {environment}: {', '.join(h.name for h in targets)}")
@@ -197,7 +206,7 @@ def run_on_nodes(
         return status
 
     with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        return fan_out(title.lower(), remotes, on_host)
+        return fan_out(phase or title.lower(), remotes, on_host)
 
 
 def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
@@ -275,4 +284,5 @@ def version(
         hosts,
         "Asking the version of",
         lambda r, s: node_version(r, s, config.app),
+        phase="asking the version",
     )

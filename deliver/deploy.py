@@ -29,7 +29,12 @@ from deliver.control import ENV_FILE
 from deliver.errors import DeliverError, UsageError
 from deliver.health import health_urls
 from deliver.hooks import Hooks, StartHooks, deploy_env
-from deliver.host_releases import interrupts_deferred, prune_hosts, switch_current
+from deliver.host_releases import (
+    interrupts_deferred,
+    partial_switch_explained,
+    prune_hosts,
+    switch_current,
+)
 from deliver.hosts import connect_all, fan_out, select_hosts
 from deliver.links import link_release
 from deliver.migrate import migrate_new_release, primary_remote
@@ -149,7 +154,7 @@ def deploy_release(
             )
         else:
             out.step(f"Switching to {release.version}")
-            with interrupts_deferred():
+            with interrupts_deferred(), partial_switch_explained():
                 fan_out(
                     "switch", remotes, lambda r: switch(r, checks[r.name].root, release.version)
                 )

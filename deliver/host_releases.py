@@ -206,6 +206,23 @@ def switch_current(remote: Remote, root: str, version: str) -> None:
 
 
 @contextmanager
+def partial_switch_explained() -> Iterator[None]:
+    """A switch that failed on some hosts after others switched leaves them disagreeing:
+    the error's hint says which hosts switched and what to do."""
+    try:
+        yield
+    except HostsFailed as failed:
+        if failed.succeeded and failed.hint is None:
+            failed.hint = (
+                f"{', '.join(failed.succeeded)} switched (current points at the new release; "
+                f"a running node keeps running the old one until restarted), "
+                f"{', '.join(failed.errors)} did not: fix that and run the same command again "
+                "(deliver show releases <env> shows each host)"
+            )
+        raise
+
+
+@contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
     received: list[int] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import select
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ CHUNK = 1 << 20
 #: its argument after every 32 KiB packet, so 1 MiB pieces meant 16 MiB of copying per MiB
 #: sent (measured on 100 MiB: 0.43 s of client CPU and 184 MiB/s; 64 KiB: 0.18 s, 336 MiB/s).
 UPLOAD_CHUNK = 64 << 10
+
+# paramiko logs a dropped link ("Socket exception: Connection reset by peer") from its reader
+# thread; without a handler, Python prints that raw line on stderr, beside our own error that
+# names the host. Our errors say it; the raw line goes nowhere.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class Writable(Protocol):
@@ -211,11 +217,17 @@ class SshRemote:
         transport = self._connection.transport
         if self.sink and self.debug:
             self.sink.remote_command(self.name, command)
+        import paramiko
+
         try:
             channel = transport.open_session()
             channel.exec_command(command)
-        except Exception as error:  # paramiko raises several types for a dropped link
-            raise ConnectionFailed(self.name, f"connection lost: {reason(error)}") from None
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            # the link can drop (or the server refuse a channel) after is_active() said yes;
+            # an EOFError escaping here would reach click, which reports it as Ctrl-C
+            raise ConnectionFailed(
+                self.name, f"cannot open an SSH channel: {reason(error)}"
+            ) from None
         return channel
 
 

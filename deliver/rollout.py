@@ -23,6 +23,7 @@ from deliver.health import HealthUrl, check_health, health_urls
 from deliver.hooks import StartHooks
 from deliver.host_releases import (
     interrupts_deferred,
+    partial_switch_explained,
     read_host_releases,
     record,
     switch_current,
@@ -103,7 +104,7 @@ def roll_out(
         if switching:
             versions = sorted({plans[r.name].target for r in switching})
             out.step(f"Switching to {', '.join(versions)}{label}")
-            with interrupts_deferred():
+            with interrupts_deferred(), partial_switch_explained():
                 fan_out(
                     "switch",
                     switching,

@@ -91,6 +91,8 @@ def test_global_flags_are_accepted_after_the_command(tmp_path: Path) -> None:
         ),
         (("restart", "production", "--batch=none"), "--batch: expected a number of hosts"),
         (("migrate", "production", "down"), "migrate down needs --version"),
+        (("migrate", "production", "dwon"), "migrate: unknown direction dwon (up or down)"),
+        (("migrate", "to", "production", "dwon"), "migrate: unknown direction dwon"),
         (("update", "production", "--rollback-on-failure"), "need --start-deploy"),
         (("rollback",), "name the environment"),
     ],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,8 @@ environments:
       - host: deploy@web2.example.com
         env: {PORT: "4001"}
 """
+
+UMBRELLA = Path(__file__).resolve().parent.parent / "examples" / "shop_umbrella"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -72,6 +75,20 @@ def test_app_name_detected_from_mix_exs(tmp_path: Path) -> None:
     (tmp_path / "mix.exs").write_text('def project, do: [app: :my_shop, version: "1.0.0"]')
     config = load_config(write(tmp_path, VALID.replace("app: hello\n", "")), environ={})
     assert config.app == "my_shop"
+
+
+def test_umbrella_without_release_asks_for_build_release(tmp_path: Path) -> None:
+    shutil.copy(UMBRELLA / "mix.exs", tmp_path / "mix.exs")
+    text = VALID.replace("app: hello\n", "")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert str(error.value) == (
+        f"{path}: build.release: required in an umbrella project (its mix.exs has apps_path, "
+        "no app): name the release to build, one of the releases in mix.exs"
+    )
+    with_release = text.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  release: shop\n")
+    assert load_config(write(tmp_path, with_release), environ={}).app == "shop"
 
 
 def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
@@ -245,6 +262,22 @@ def test_invalid_files_name_the_key_and_the_problem(
         load_config(path, environ={})
     expected = message.replace(".deliver:", f"{path}:", 1).replace("{dir}", str(tmp_path))
     assert str(error.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (VALID.replace("deliver_to:", "delivr_to:"), "did you mean deliver_to?"),
+        (VALID.replace("build:", "biuld:"), "did you mean build?"),
+        (VALID + "colour: blue\n", None),
+    ],
+)
+def test_a_mistyped_key_gets_the_key_it_most_likely_meant(
+    tmp_path: Path, text: str, hint: str | None
+) -> None:
+    with pytest.raises(ConfigError, match="unknown key") as error:
+        load_config(write(tmp_path, text), environ={})
+    assert error.value.hint == hint
 
 
 def test_day_two_defaults_follow_the_phoenix_release_convention(tmp_path: Path) -> None:

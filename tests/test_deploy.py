@@ -55,6 +55,9 @@ def test_deploy_start_ping_version_stop(sandbox: Sandbox, deployment: Path) -> N
     assert down.exit_code == 1
     assert "pinging failed on 2 host(s): web1, web2" in down.stderr
     assert "web1: not running (0.1.0 is deployed)" in down.stderr
+    asked = run_cli("--config", deployment, "version", "production")
+    assert asked.exit_code == 1
+    assert "error: asking the version failed on 2 host(s): web1, web2" in asked.stderr
 
 
 def test_host_filter_and_no_second_upload(sandbox: Sandbox, deployment: Path) -> None:
@@ -113,3 +116,17 @@ def test_node_that_crashes_on_start_is_reported_with_its_log(
     assert "start failed on 1 host(s): web1" in result.stderr
     assert "0.1.0 crashed while starting; last lines of its log:" in result.stderr
     assert "eaddrinuse" in result.stderr
+
+
+def test_a_switch_failing_on_one_host_says_which_hosts_switched(
+    sandbox: Sandbox, deployment: Path
+) -> None:
+    deliver_to = deployment.read_text().split("deliver_to: ")[1].split()[0]
+    # a directory named current cannot be replaced by the new link: web2's switch fails
+    on_host(sandbox, "web2", f"mkdir -p {deliver_to}/current/keep")
+    result = run_cli("--config", deployment, "deploy", "release", "production")
+    assert result.exit_code == 1
+    assert "switch failed on 1 host(s): web2" in result.stderr
+    assert "hint: web1 switched (current points at the new release" in result.stderr
+    assert "web2 did not: fix that and run the same command again" in result.stderr
+    assert on_host(sandbox, "web1", f"readlink {deliver_to}/current") == "releases/0.1.0"

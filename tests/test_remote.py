@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,33 @@ def test_unreachable_hosts_are_named(sandbox: Sandbox) -> None:
     assert isinstance(error.value.errors["127.0.0.1:1"], ConnectionFailed)
     assert "connection refused" in str(error.value)
     assert error.value.succeeded == ["web1"]
+
+
+def test_a_refused_channel_is_a_connection_failure_not_a_crash(sandbox: Sandbox) -> None:
+    # sshd allows MaxSessions channels per connection (64 in the sandbox): hold them all, and
+    # the next one is refused, as when the link drops between the liveness check and the open
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    held = []
+    try:
+        with pytest.raises(ConnectionFailed, match="web1: cannot open an SSH channel"):
+            for _ in range(200):
+                held.append(remote._exec("cat"))  # ends when its channel closes
+    finally:
+        for channel in held:
+            channel.close()
+        remote.close()
+    assert held  # the first channels were opened: the refusal came from the limit
+
+
+def test_paramiko_log_lines_never_reach_the_terminal() -> None:
+    # in a fresh interpreter: pytest's own log capture would hide the lastResort output
+    script = (
+        "import logging, deliver.remote\n"
+        "logging.getLogger('paramiko.transport').error('Socket exception: reset (104)')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stderr == ""
 
 
 def test_output_streams_stdin_and_lost_connections(sandbox: Sandbox) -> None:

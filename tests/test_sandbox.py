@@ -45,6 +45,7 @@ def test_cli_up_config_down(tmp_path: Path) -> None:
     assert down.exit_code == 0
     missing = run_cli("sandbox", "--dir", directory, "config", "--app", "hello")
     assert missing.exit_code == 2 and "no sandbox in" in missing.stderr
+    assert "deliver sandbox --dir DIR config ... (or DELIVER_SANDBOX=DIR)" in missing.stderr
     assert os.listdir(directory)  # keys stay for the next `up`
 
 

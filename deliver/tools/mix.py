@@ -153,6 +153,21 @@ IO.puts("INSTALLED=@VSN@")
 """
 
 
+#: The release's version, not an application's: in an umbrella they differ (the release has the
+#: umbrella's version, and its name may be no application's or an app of another version).
+#: $RELEASE_VSN stays the boot version after a hot upgrade, so a node with the release handler
+#: (sasl, which hot upgrades need) answers from it: the installed-not-yet-permanent release
+#: (`current`) runs if there is one, else the permanent one.
+_RUNNING_VERSION = """vsn =
+  if Process.whereis(:release_handler) do
+    releases = :release_handler.which_releases()
+    running = Enum.find(releases, &(elem(&1, 3) == :current)) ||
+      Enum.find(releases, &(elem(&1, 3) == :permanent))
+    running && List.to_string(elem(running, 1))
+  end
+IO.puts(vsn || System.fetch_env!("RELEASE_VSN"))"""
+
+
 class MixNode:
     """mix's start script: `daemon` starts in the background, `pid` answers when the node is up."""
 
@@ -181,8 +196,7 @@ class MixNode:
         return f"bin/{quote(app)} stop"
 
     def running_version(self, app: str) -> str:
-        version = f'Application.spec(:{app}, :vsn) || System.get_env("RELEASE_VSN")'
-        return f"bin/{quote(app)} rpc {quote(f'IO.puts({version})')}"
+        return f"bin/{quote(app)} rpc {quote(_RUNNING_VERSION)}"
 
     def rpc(self, app: str, expression: str) -> str:
         return f"bin/{quote(app)} rpc {quote(expression)}"

@@ -1,0 +1,21 @@
+defmodule ShopWeb.MixProject do
+  use Mix.Project
+
+  def project do
+    [
+      app: :shop_web,
+      version: "0.1.0",
+      build_path: "../../_build",
+      config_path: "../../config/config.exs",
+      deps_path: "../../deps",
+      lockfile: "../../mix.lock",
+      elixir: "~> 1.14",
+      start_permanent: Mix.env() == :prod,
+      deps: [{:shop_core, in_umbrella: true}]
+    ]
+  end
+
+  def application do
+    [extra_applications: [:logger], mod: {ShopWeb.Application, []}]
+  end
+end
