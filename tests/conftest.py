@@ -12,7 +12,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -22,18 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.sample import GIT_ENV, REPO, git, make_app_repo
+
+__all__ = ["REPO", "git", "make_app_repo"]  # shared with the test modules
 from deliver import cli
 from deliver.output import Output
 from deliver.sandbox import Sandbox, start_sandbox, stop_sandbox
-
-REPO = Path(__file__).resolve().parent.parent
-HELLO = REPO / "examples" / "hello"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -70,34 +63,6 @@ def run_cli(*args: str | Path) -> CliResult:
     with redirect_stdout(stdout), redirect_stderr(stderr):  # click's own --help and usage
         code = cli.run([str(a) for a in args], out=Output(stdout, stderr, color=False))
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    ).stdout.strip()
-
-
-def make_app_repo(directory: Path) -> Path:
-    """A git repository holding the sample app `hello` 0.1.0 (no hex dependencies)."""
-    directory.mkdir(parents=True)
-    for name in ("mix.exs", ".formatter.exs", ".gitignore", "config", "lib"):
-        source = HELLO / name
-        if source.is_dir():
-            shutil.copytree(source, directory / name)
-        else:
-            shutil.copy(source, directory / name)
-    with (directory / ".gitignore").open("a") as ignore:
-        ignore.write("/.deliver-releases/\n")
-    git(directory, "init", "-q", "-b", "main")
-    git(directory, "add", "-A")
-    git(directory, "commit", "-q", "-m", "hello 0.1.0")
-    return directory
 
 
 def write_config(
