@@ -41,7 +41,7 @@ class Context:
     sandbox_dir: Path = Path(".deliver-sandbox")
 
     def config(self) -> Config:
-        from deliver.config import load_config
+        from deliver.config.load import load_config
 
         config = load_config(self.config_path, overrides=self.overrides)
         self.out.secrets = config.secrets()

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from deliver.config.model import POINTS, canonical_point, default_runs_on, point_names
 from deliver.errors import CommandFailed, ConfigError, DeliverError
 from deliver.shell import Secret, exports, quote, quote_path, tail
 
@@ -44,43 +45,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Each base point, its alias, and where its hooks run by default.
-BASE_POINTS = {
-    "init_app_remotely": ("init", "build"),
-    "git_push": ("push", "build"),
-    "erlang_get_and_update_deps": ("deps", "build"),
-    "erlang_clean_compile": ("compile", "build"),
-    "erlang_generate_release": ("release", "build"),
-    "extract_release_archive": ("extract", "deploy"),
-    "start_deployed_release": ("start", "deploy"),
-    "upgrade_release": ("upgrade", "deploy"),
-}
-POINTS = tuple(f"{when}_{base}" for base in BASE_POINTS for when in ("pre", "post"))
-RUNS_ON = ("build", "deploy", "local")
 HOOKS_DIR = "hooks"
 #: The script goes inside one command line: stay well below Linux's 128 KiB per argument.
 MAX_SCRIPT = 100_000
 _RUNS_ON_LINE = re.compile(r"^#\s*runs_on:\s*(\S+)\s*$", re.MULTILINE)
-
-
-def canonical_point(name: str) -> str | None:
-    """`pre_compile` -> `pre_erlang_clean_compile`; None for a name that is no hook point."""
-    when, _, base = name.partition("_")
-    if when not in ("pre", "post"):
-        return None
-    aliases = {alias: full for full, (alias, _) in BASE_POINTS.items()}
-    base = aliases.get(base, base)
-    return f"{when}_{base}" if base in BASE_POINTS else None
-
-
-def default_runs_on(point: str) -> str:
-    return BASE_POINTS[point.partition("_")[2]][1]
-
-
-def point_names(point: str) -> tuple[str, str]:
-    """The full name and the alias of a point: the names a hook file may have."""
-    when, _, base = point.partition("_")
-    return point, f"{when}_{BASE_POINTS[base][0]}"
 
 
 @dataclass(frozen=True)

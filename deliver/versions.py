@@ -19,40 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deliver.config.model import INCREMENTS, VERSION, parse_auto_version
 from deliver.errors import UsageError
 
 if TYPE_CHECKING:
     from deliver.release import Release
     from deliver.tools import VersionSource
 
-#: --auto-version parts, and the edeliver spellings that mean the same.
-AUTO_PARTS = (
-    "revision",
-    "commit-count",
-    "commit-count-branch",
-    "branch",
-    "branch-unless-main",
-    "date",
-    "time",
-)
-_ALIASES = {
-    "git-revision": "revision",
-    "git-commit-count": "commit-count",
-    "commit-count-all": "commit-count",
-    "commit-count-all-branches": "commit-count",
-    "git-commit-count-branch": "commit-count-branch",
-    "git-branch": "branch",
-    "branch-unless-master": "branch-unless-main",
-    "git-branch-unless-master": "branch-unless-main",
-    "git-branch-unless-main": "branch-unless-main",
-    "build-date": "date",
-    "build-time": "time",
-}
-INCREMENTS = ("major", "minor", "patch")
 MAIN_BRANCHES = ("main", "master")
 
-#: What a version may look like: it becomes a file and directory name on every host.
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
 
 
@@ -84,19 +59,6 @@ class VersionOptions:
         except ValueError as error:
             raise UsageError(f"--auto-version: {error}") from None
         return cls(parts, increment, set_to)
-
-
-def parse_auto_version(text: str) -> tuple[str, ...]:
-    """`commit-count+git-revision` -> ("commit-count", "revision"); ValueError if unknown."""
-    parts = []
-    for raw in text.split("+"):
-        part = _ALIASES.get(raw.strip(), raw.strip())
-        if part not in AUTO_PARTS:
-            raise ValueError(
-                f"unknown part {raw.strip()!r} (expected {', '.join(AUTO_PARTS)}, joined by +)"
-            )
-        parts.append(part)
-    return tuple(parts)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from deliver.config import (
     RuntimeLinks,
     S3StoreSpec,
     SshStoreSpec,
-    load_config,
 )
+from deliver.config.load import load_config
 from deliver.errors import ConfigError
 from deliver.shell import Secret
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from deliver.config import HostSpec, SshSettings
-from deliver.hooks import POINTS, Hook, HookEnv, Hooks, canonical_point
+from deliver.config.model import POINTS, canonical_point
+from deliver.hooks import Hook, HookEnv, Hooks
 from deliver.output import Output
 from deliver.remote import SshRemote
 from deliver.sandbox import Sandbox

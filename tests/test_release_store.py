@@ -49,7 +49,7 @@ def fill(directory: Path, *versions: str, app: str = "hello") -> LocalStore:
 def test_hosts_reach_an_ssh_store_without_prompts_or_blind_trust(
     tmp_path: Path, store: str, command: str, expected: str
 ) -> None:
-    from deliver.config import load_config
+    from deliver.config.load import load_config
 
     (tmp_path / ".deliver").write_text(f"app: hello\nrelease_store: {store}\n")
     spec = load_config(tmp_path / ".deliver", environ={}).release_store

@@ -1,0 +1,63 @@
+"""The .deliver file: its values (model.py, re-exported here) and its reader (load.py).
+
+Importers of the values write `from deliver.config import Config`; only the commands and the
+CLI read the file, with `from deliver.config.load import load_config`.
+"""
+
+from deliver.config.model import (
+    AUTO_PARTS,
+    BASE_POINTS,
+    INCREMENTS,
+    LINKABLE,
+    LOCALHOST,
+    POINTS,
+    RUNS_ON,
+    S3_ADDRESSING_STYLES,
+    VERSION,
+    BuildConfig,
+    Config,
+    CustomBuild,
+    Environment,
+    HealthCheck,
+    HookSpec,
+    HostSpec,
+    Migrations,
+    RuntimeLinks,
+    S3StoreSpec,
+    SshSettings,
+    SshStoreSpec,
+    StoreSpec,
+    canonical_point,
+    default_runs_on,
+    parse_auto_version,
+    point_names,
+)
+
+__all__ = [
+    "AUTO_PARTS",
+    "BASE_POINTS",
+    "INCREMENTS",
+    "LINKABLE",
+    "LOCALHOST",
+    "POINTS",
+    "RUNS_ON",
+    "S3_ADDRESSING_STYLES",
+    "VERSION",
+    "BuildConfig",
+    "Config",
+    "CustomBuild",
+    "Environment",
+    "HealthCheck",
+    "HookSpec",
+    "HostSpec",
+    "Migrations",
+    "RuntimeLinks",
+    "S3StoreSpec",
+    "SshSettings",
+    "SshStoreSpec",
+    "StoreSpec",
+    "canonical_point",
+    "default_runs_on",
+    "parse_auto_version",
+    "point_names",
+]

@@ -1,0 +1,163 @@
+"""Checking raw YAML values one by one, each error naming where the value came from, its key
+path and what was expected:
+
+    .deliver: environments.production.hosts[1]: expected "[user@]host[:port]", got 42
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from deliver.config.model import HostSpec
+from deliver.errors import ConfigError
+from deliver.shell import Secret
+
+Key = tuple[str | int, ...]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class ValueReader:
+    """Validates values of the merged raw data; knows where each came from for error messages."""
+
+    source: str
+    project_dir: Path
+    origins: dict[tuple[str, ...], str]
+    environ: Mapping[str, str]
+
+    def fail(self, key: Key, problem: str) -> ConfigError:
+        origin = self.origins.get(tuple(str(k) for k in key), self.source)
+        return ConfigError(origin, key_text(key), problem)
+
+    def reject_unknown(self, data: dict[str, Any], key: Key, known: set[str]) -> None:
+        for name in data:
+            if name not in known:
+                error = self.fail(
+                    (*key, str(name)), f"unknown key (expected one of: {', '.join(sorted(known))})"
+                )
+                error.hint = did_you_mean(str(name), known)
+                raise error
+
+    def mapping(self, value: Any, key: Key) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping, got {kind(value)}")
+        return value
+
+    def string(self, value: Any, key: Key) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {kind(value)}")
+        return value.strip()
+
+    def number(self, value: Any, key: Key) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.fail(key, f"expected a positive number, got {kind(value)}") from None
+        if isinstance(value, bool) or number <= 0:
+            raise self.fail(key, f"expected a positive number, got {kind(value)}")
+        return number
+
+    def boolean(self, value: Any, key: Key) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {kind(value)}")
+        return value
+
+    def count(self, value: Any, key: Key) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(key, f"expected a whole number of at least 1, got {kind(value)}")
+        return value
+
+    def path(self, value: Any, key: Key) -> Path:
+        path = Path(self.string(value, key)).expanduser()
+        return path if path.is_absolute() else self.project_dir / path
+
+    def relative_paths(self, value: Any, key: Key) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of paths, got {kind(value)}")
+        paths = []
+        for index, raw in enumerate(value):
+            text = self.string(raw, (*key, index))
+            path = text.strip("/")
+            if text.startswith(("/", "~")) or ".." in path.split("/"):
+                raise self.fail((*key, index), f"expected a path inside the release, got {raw!r}")
+            paths.append(path)
+        return tuple(paths)
+
+    def env(self, value: Any, key: Key) -> dict[str, str | Secret]:
+        env: dict[str, str | Secret] = {}
+        for name, raw in self.mapping(value, key).items():
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                raise self.fail((*key, str(name)), "expected an environment variable name")
+            if isinstance(raw, dict):
+                env[name] = self.secret_file(raw, (*key, name))
+                continue
+            if raw is None or isinstance(raw, list):
+                raise self.fail((*key, name), f"expected a string value, got {kind(raw)}")
+            env[name] = self.expand(str(raw), (*key, name))
+        return env
+
+    def secret_file(self, value: dict[str, Any], key: Key) -> Secret:
+        """`{file: path}`: the content of a local file (without its final newline), a Secret."""
+        self.reject_unknown(value, key, {"file"})
+        path = self.path(value.get("file"), (*key, "file"))
+        try:
+            return Secret(path.read_text().rstrip("\n"))
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise self.fail((*key, "file"), f"cannot read {path}: {reason}") from None
+
+    def expand(self, value: str, key: Key) -> str | Secret:
+        """`${VAR}` takes VAR from the local environment and makes the value a Secret."""
+        names = _REFERENCE.findall(value)
+        if not names:
+            return value
+        missing = [name for name in names if name not in self.environ]
+        if missing:
+            raise self.fail(key, f"${{{missing[0]}}} is not set in the local environment")
+        return Secret(_REFERENCE.sub(lambda m: self.environ[m.group(1)], value))
+
+    def host(self, value: Any, key: Key) -> HostSpec:
+        env: dict[str, str | Secret] = {}
+        primary = False
+        if isinstance(value, dict):
+            self.reject_unknown(value, key, {"host", "env", "primary"})
+            env = self.env(value.get("env", {}), (*key, "env"))
+            primary = self.boolean(value.get("primary", False), (*key, "primary"))
+            value = value.get("host")
+        try:
+            spec = HostSpec.parse(value if isinstance(value, str) else "", env)
+            return replace(spec, primary=True) if primary else spec
+        except ValueError:
+            shown = kind(value)
+            raise self.fail(
+                key, f'expected "[user@]host[:port]" or an ssh_config alias, got {shown}'
+            ) from None
+
+
+def key_text(key: Key) -> str:
+    """("hooks", "pre_compile", 1) -> hooks.pre_compile[1]"""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
+
+
+def kind(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), repr(value)
+    )
+
+
+def did_you_mean(name: str, known: set[str]) -> str | None:
+    """A typo of a known key (delivr_to, biuld) gets the key it most likely meant."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else None
