@@ -23,9 +23,9 @@ from bench.measure import (
 from bench.sample import APP, commit_one_line_change, deliver_config, make_tiny_release
 from deliver.config import HostSpec, SshSettings
 from deliver.release_store import LocalStore
-from deliver.remote import SshRemote
 from deliver.sandbox import Sandbox, SandboxHost
 from deliver.tools import node_commands
+from deliver.transport.ssh import SshRemote
 
 MIB = 1 << 20
 

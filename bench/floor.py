@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import BenchError
-from deliver.hosts import MAX_PARALLEL
 from deliver.sandbox import Sandbox, SandboxHost
 from deliver.shell import quote
+from deliver.transport.fanout import MAX_PARALLEL
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from deliver.release import Release, now
 from deliver.release_store import LocalStore
-from deliver.remote import Writable
 from deliver.sandbox import Sandbox, SandboxHost
+from deliver.transport.remote import Writable
 
 REPO = Path(__file__).resolve().parent.parent
 HELLO = REPO / "examples" / "hello"

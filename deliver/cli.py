@@ -18,8 +18,8 @@ from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFai
 from deliver.output import Output
 
 if TYPE_CHECKING:
+    from deliver.commands.rollout import Rollout
     from deliver.config import Config
-    from deliver.rollout import Rollout
 
 
 class ExitCode(IntEnum):
@@ -107,7 +107,7 @@ def _rollout_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _rollout(batch: str | None, rollback_on_failure: bool) -> Rollout | None:
-    from deliver.rollout import BatchSize, Rollout
+    from deliver.commands.rollout import BatchSize, Rollout
 
     if batch is None and not rollback_on_failure:
         return None
@@ -177,9 +177,9 @@ def build_release(
     force: bool,
 ) -> None:
     """Push a revision to the build host, build the release there, and store it."""
-    from deliver.build import BuildOptions
-    from deliver.build import build_release as run
-    from deliver.versions import VersionOptions
+    from deliver.build.tree import BuildOptions
+    from deliver.build.versions import VersionOptions
+    from deliver.commands.build import build_release as run
 
     if clean and skip_git_clean:
         raise UsageError("--clean and --skip-git-clean contradict each other")
@@ -216,7 +216,7 @@ def build_upgrade(
     The relup is generated from the appups in rel/appups/<app>.appup (rebar3: also
     ebin/<app>.appup); an application without one gets a generated default appup.
     """
-    from deliver.build_upgrade import build_upgrade as run
+    from deliver.commands.build import build_upgrade as run
 
     ctx.overrides[("build", "mix_env")] = mix_env
     run(
@@ -258,7 +258,7 @@ def deploy_release(
     hosts: tuple[str, ...],
 ) -> None:
     """Upload, extract and switch to a release on every host, in parallel."""
-    from deliver.deploy import deploy_release as run
+    from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
     run(
@@ -282,7 +282,7 @@ def deploy_upgrade(
     ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
 ) -> None:
     """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
-    from deliver.hot_upgrade import deploy_upgrade as run
+    from deliver.commands.hot import deploy_upgrade as run
 
     config = ctx.config()
     run(
@@ -301,7 +301,7 @@ def deploy_upgrade(
 @pass_context
 def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[str, ...]) -> None:
     """Hot-downgrade the running nodes to a version they were upgraded from."""
-    from deliver.hot_upgrade import downgrade as run
+    from deliver.commands.hot import downgrade as run
 
     config = ctx.config()
     run(config, ctx.out, _environment(target, config, required=True), version=version, hosts=hosts)
@@ -321,7 +321,7 @@ def upgrade(
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
-    from deliver.upgrade import upgrade as run
+    from deliver.commands.upgrade import upgrade as run
 
     config = ctx.config()
     run(
@@ -366,7 +366,7 @@ def update(
     hosts: tuple[str, ...],
 ) -> None:
     """Build a release and deploy it (build release + deploy release)."""
-    from deliver.update import update as run
+    from deliver.commands.update import update as run
 
     ctx.overrides[("build", "mix_env")] = mix_env
     config = ctx.config()
@@ -396,7 +396,7 @@ def rollback(
     ctx: Context, environment: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
 ) -> None:
     """Switch every host back to an earlier release still on it, and restart."""
-    from deliver.rollback import rollback as run
+    from deliver.commands.rollback import rollback as run
 
     config = ctx.config()
     run(config, ctx.out, _environment(environment, config, True), version=version, hosts=hosts)
@@ -408,8 +408,8 @@ def rollback(
 @pass_context
 def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
     """Run the app's migrations on the environment's primary host."""
-    from deliver.migrate import DIRECTIONS
-    from deliver.migrate import migrate as run
+    from deliver.commands.migrate import DIRECTIONS
+    from deliver.commands.migrate import migrate as run
 
     config = ctx.config()
     named = [w for w in words if w != "to"]
@@ -429,7 +429,7 @@ def _node_command(name: str, summary: str) -> None:
     @_host_option
     @pass_context
     def command(ctx: Context, environment: tuple[str, ...], hosts: tuple[str, ...]) -> None:
-        from deliver import control
+        from deliver.commands import control
 
         config = ctx.config()
         getattr(control, name)(config, ctx.out, _environment(environment, config, False), hosts)
@@ -452,7 +452,7 @@ def restart(
     hosts: tuple[str, ...],
 ) -> None:
     """Stop the node, then start the current release (in batches with --batch)."""
-    from deliver.rollout import restart as run
+    from deliver.commands.rollout import restart as run
 
     config = ctx.config()
     rollout = _rollout(batch, rollback_on_failure)
@@ -480,11 +480,11 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
     between them, or with ENVIRONMENT those on each of its hosts."""
     config = ctx.config()
     if environment is not None:
-        from deliver.rollback import show_host_releases
+        from deliver.commands.rollback import show_host_releases
 
         show_host_releases(config, ctx.out, environment, hosts)
         return
-    from deliver.release_store.commands import show_releases as run
+    from deliver.commands.store import show_releases as run
 
     run(config, ctx.out)
 
@@ -494,7 +494,7 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
 @pass_context
 def show_migrations(ctx: Context, environment: tuple[str, ...]) -> None:
     """The migration status, from the environment's primary host."""
-    from deliver.migrate import show_migrations as run
+    from deliver.commands.migrate import show_migrations as run
 
     config = ctx.config()
     run(config, ctx.out, _environment(environment, config, False))
@@ -505,7 +505,7 @@ def show_migrations(ctx: Context, environment: tuple[str, ...]) -> None:
 @pass_context
 def show_relup(ctx: Context, version: str) -> None:
     """Print the relup (release handler instructions) of the stored upgrade to VERSION."""
-    from deliver.build_upgrade import show_relup as run
+    from deliver.commands.build import show_relup as run
 
     run(ctx.config(), ctx.out, version)
 
@@ -527,7 +527,7 @@ def upload() -> None:
 @pass_context
 def upload_release(ctx: Context, version: str | None, local_dir: Path | None, force: bool) -> None:
     """Upload VERSION (default: the newest local one) to the configured release store."""
-    from deliver.release_store.commands import upload_release as run
+    from deliver.commands.store import upload_release as run
 
     run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
 
@@ -546,7 +546,7 @@ def download_release(
     ctx: Context, version: str | None, local_dir: Path | None, force: bool
 ) -> None:
     """Download VERSION (default: the newest) from the release store, checking its sha256."""
-    from deliver.release_store.commands import download_release as run
+    from deliver.commands.store import download_release as run
 
     run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
 
@@ -563,7 +563,7 @@ def prune() -> None:
 @pass_context
 def prune_releases(ctx: Context, keep: int) -> None:
     """Delete all but the KEEP newest releases from the release store."""
-    from deliver.release_store.commands import prune_releases as run
+    from deliver.commands.store import prune_releases as run
 
     run(ctx.config(), ctx.out, keep)
 

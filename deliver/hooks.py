@@ -41,7 +41,7 @@ from deliver.shell import Secret, exports, quote, quote_path, tail
 if TYPE_CHECKING:
     from deliver.config import Config, Environment
     from deliver.output import Output
-    from deliver.remote import Remote
+    from deliver.transport.remote import Remote
 
 T = TypeVar("T")
 

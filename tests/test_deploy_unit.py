@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from deliver.host_releases import interrupts_deferred
+from deliver.transport.fanout import interrupts_deferred
 
 
 def test_ctrl_c_during_the_switch_is_raised_only_after_it() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from deliver.config import Environment, HealthCheck, HostSpec
 from deliver.errors import UsageError
-from deliver.health import HealthUrl, health_url, health_urls
+from deliver.host.health import HealthUrl, health_url, health_urls
 from deliver.shell import Secret
 
 

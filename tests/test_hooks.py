@@ -13,8 +13,8 @@ from deliver.config import HostSpec, SshSettings
 from deliver.config.model import POINTS, canonical_point
 from deliver.hooks import Hook, HookEnv, Hooks
 from deliver.output import Output
-from deliver.remote import SshRemote
 from deliver.sandbox import Sandbox
+from deliver.transport.ssh import SshRemote
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
 
 #: Appends one line per run: what the hook saw of its documented environment.

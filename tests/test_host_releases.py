@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from deliver.host_releases import Event, HostReleases
+from deliver.host.layout import Event, HostReleases
 
 
 def host(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from deliver.config import RuntimeLinks
-from deliver.links import link_script
+from deliver.host.links import link_script
 from deliver.sandbox import Sandbox
 from tests.conftest import edit_config, run_cli
 from tests.test_deploy import ask_app, on_host

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from deliver.commands.migrate import task_expression
 from deliver.config import Config, Migrations, SshSettings
 from deliver.errors import UsageError
-from deliver.migrate import task_expression
 from deliver.sandbox import Sandbox
 from tests.conftest import edit_config, host_entry, run_cli
 from tests.test_deploy import on_host

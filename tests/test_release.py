@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deliver.deploy import host_archive
 from deliver.errors import DeliverError, ReleaseNotFound
+from deliver.host.unpack import host_archive
 from deliver.release import Release, version_key
 from deliver.release_store import LocalStore
 

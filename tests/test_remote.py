@@ -11,9 +11,9 @@ import pytest
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import CommandFailed, ConnectionFailed, HostKeyError, HostsFailed
-from deliver.hosts import connect_all, fan_out
-from deliver.remote import SshRemote
 from deliver.sandbox import Sandbox
+from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.ssh import SshRemote
 
 
 def settings(sandbox: Sandbox, known_hosts: Path | None = None) -> SshSettings:
@@ -112,7 +112,7 @@ def test_a_refused_channel_is_a_connection_failure_not_a_crash(sandbox: Sandbox)
 def test_paramiko_log_lines_never_reach_the_terminal() -> None:
     # in a fresh interpreter: pytest's own log capture would hide the lastResort output
     script = (
-        "import logging, deliver.remote\n"
+        "import logging, deliver.transport.ssh\n"
         "logging.getLogger('paramiko.transport').error('Socket exception: reset (104)')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

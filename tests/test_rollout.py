@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from deliver.commands.rollout import BatchSize, Rollout
 from deliver.errors import UsageError
-from deliver.rollout import BatchSize, Rollout
 from deliver.sandbox import Sandbox
 from tests.conftest import edit_config, host_entry, run_cli
 from tests.test_deploy import ask_app, on_host

@@ -10,10 +10,10 @@ import pytest
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import HostKeyError
-from deliver.hosts import connect_all, fan_out
-from deliver.remote import SshRemote
 from deliver.sandbox import Sandbox
-from deliver.ssh import Endpoint, SshFiles, connect
+from deliver.transport.connect import Endpoint, SshFiles, connect
+from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.ssh import SshRemote
 
 SSH_CONFIG = """\
 Host app

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from deliver.build.versions import VersionOptions, check_unused, plan_version
 from deliver.errors import UsageError
 from deliver.release import Release
 from deliver.sandbox import Sandbox
 from deliver.tools.mix import MIX_VERSION
-from deliver.versions import VersionOptions, check_unused, plan_version
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
 
 CLOCK = datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC)

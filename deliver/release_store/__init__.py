@@ -27,7 +27,7 @@ from typing import Protocol
 from deliver.config import Config, S3StoreSpec, SshStoreSpec
 from deliver.release import Release
 from deliver.release_store.local import LocalStore
-from deliver.remote import OutputSink, Progress, Remote, Writable
+from deliver.transport.remote import OutputSink, Progress, Remote, Writable
 
 __all__ = ["LocalStore", "ReleaseStore", "open_store"]
 

@@ -13,7 +13,7 @@ from typing import IO
 from deliver.errors import StoreError
 from deliver.release import Release
 from deliver.release_store.base import find_release, matching, read_manifest
-from deliver.remote import CHUNK, Progress, Remote, Writable
+from deliver.transport.remote import CHUNK, Progress, Remote, Writable
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from deliver.config import S3StoreSpec
 from deliver.errors import ConnectionFailed, StoreError
 from deliver.release import Release
 from deliver.release_store.base import find_release, matching, read_manifest
-from deliver.remote import CHUNK, Progress, Remote, Writable
 from deliver.shell import quote
+from deliver.transport.remote import CHUNK, Progress, Remote, Writable
 
 CREDENTIALS_HINT = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (or s3.profile) naming "

@@ -18,8 +18,9 @@ from deliver.config import SshSettings, SshStoreSpec
 from deliver.errors import CommandFailed, StoreError
 from deliver.release import Release
 from deliver.release_store.base import find_release, matching, read_manifest
-from deliver.remote import OutputSink, Progress, Remote, SshRemote, Writable
 from deliver.shell import join, quote, quote_path, tail
+from deliver.transport.remote import OutputSink, Progress, Remote, Writable
+from deliver.transport.ssh import SshRemote
 
 TRUST_HINT = (
     "the build and deploy hosts connect to the store host themselves: each needs an SSH key "

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deliver.build import build_release
+from deliver.commands.build import build_release
+from deliver.commands.control import version as node_versions
+from deliver.commands.deploy import deploy_release
+from deliver.commands.rollout import Rollout
 from deliver.config import Config
-from deliver.control import version as node_versions
-from deliver.deploy import deploy_release
 from deliver.errors import HostsFailed, NodeError, UsageError
 from deliver.output import Output
 from deliver.release import Release
-from deliver.rollout import Rollout
 
 
 def update(

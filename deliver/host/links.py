@@ -15,8 +15,8 @@ from __future__ import annotations
 import posixpath
 
 from deliver.config import LINKABLE, RuntimeLinks
-from deliver.remote import Remote
 from deliver.shell import quote, quote_path
+from deliver.transport.remote import Remote
 
 SHARED_DIR = "shared"
 _KEYS = {file: key for key, file in LINKABLE.items()}

@@ -12,26 +12,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from deliver.commands.targets import select_hosts
 from deliver.config import Config
-from deliver.control import HostState, NodeStatus, restart_node
 from deliver.errors import HostsFailed, NodeError, RolloutStopped, UsageError
-from deliver.health import HealthUrl, check_health, health_urls
 from deliver.hooks import StartHooks
-from deliver.host_releases import (
-    interrupts_deferred,
-    partial_switch_explained,
-    read_host_releases,
-    record,
-    switch_current,
-)
-from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.host.health import HealthUrl, check_health, health_urls
+from deliver.host.layout import HostState, read_host_releases, record, switch_current
+from deliver.host.node import NodeStatus, restart_node
 from deliver.output import Output
-from deliver.remote import Remote
 from deliver.shell import quote
+from deliver.transport.fanout import connect_all, fan_out, interrupts_deferred
+from deliver.transport.remote import Remote
 
 T = TypeVar("T")
 
@@ -239,3 +235,20 @@ def _switch_back(
         notes.append(str(failed).replace("\n", "\n  "))
     notes += [f"switched back to {version}: {name}" for name, version in versions.items()]
     return notes
+
+
+@contextmanager
+def partial_switch_explained() -> Iterator[None]:
+    """A switch that failed on some hosts after others switched leaves them disagreeing:
+    the error's hint says which hosts switched and what to do."""
+    try:
+        yield
+    except HostsFailed as failed:
+        if failed.succeeded and failed.hint is None:
+            failed.hint = (
+                f"{', '.join(failed.succeeded)} switched (current points at the new release; "
+                f"a running node keeps running the old one until restarted), "
+                f"{', '.join(failed.errors)} did not: fix that and run the same command again "
+                "(deliver show releases <env> shows each host)"
+            )
+        raise

@@ -15,8 +15,8 @@ from typing import IO
 
 from deliver.config import HostSpec
 from deliver.errors import CommandFailed, DeliverError
-from deliver.remote import CHUNK, OutputSink, Progress, Result, Writable
 from deliver.shell import tail
+from deliver.transport.remote import CHUNK, OutputSink, Progress, Result, Writable
 
 
 class LocalRemote:

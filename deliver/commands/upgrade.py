@@ -12,17 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-from deliver import git
-from deliver.build_upgrade import build_upgrade
+from deliver.build import git
+from deliver.commands.build import build_upgrade
+from deliver.commands.hot import install_upgrade
+from deliver.commands.targets import select_hosts
 from deliver.config import Config
-from deliver.control import NodeStatus
 from deliver.errors import ReleaseNotFound, UsageError
-from deliver.hosts import connect_all, fan_out, select_hosts
-from deliver.hot_upgrade import install_upgrade
+from deliver.host.node import NodeStatus
+from deliver.host.release_handler import running_node
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_handler import running_node
 from deliver.release_store import ReleaseStore, open_store
+from deliver.transport.fanout import connect_all, fan_out
 
 
 def upgrade(

@@ -1,7 +1,5 @@
-"""How deliver talks to one machine: the Remote seam and its SSH implementation.
-
-One `SshRemote` is one SSH connection (paramiko, opened by ssh.py: ssh_config, jump hosts,
-strict host keys), opened once and reused by every step of a command on that host.
+"""One SSH connection as a Remote: `SshRemote`, opened by connect.py (ssh_config, jump hosts,
+strict host keys) once and reused by every step of a command on that host.
 
 Every command and transfer is one exec channel on that connection: a command's stdout and
 stderr are read with poll() as they arrive, files stream through `cat`. (invoke's runner, which
@@ -16,20 +14,19 @@ import io
 import logging
 import select
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import CommandFailed, ConnectionFailed
 from deliver.shell import quote_path, tail
-from deliver.ssh import Connection, SshFiles, connect, reason
+from deliver.transport.connect import Connection, SshFiles, connect, reason
+from deliver.transport.remote import CHUNK, OutputSink, Progress, Result, Writable
 
 if TYPE_CHECKING:
     import paramiko
 
-Progress = Callable[[int], None]
-CHUNK = 1 << 20
+
 #: Uploads are read and sent 64 KiB at a time: paramiko's sendall copies the unsent rest of
 #: its argument after every 32 KiB packet, so 1 MiB pieces meant 16 MiB of copying per MiB
 #: sent (measured on 100 MiB: 0.43 s of client CPU and 184 MiB/s; 64 KiB: 0.18 s, 336 MiB/s).
@@ -39,57 +36,6 @@ UPLOAD_CHUNK = 64 << 10
 # thread; without a handler, Python prints that raw line on stderr, beside our own error that
 # names the host. Our errors say it; the raw line goes nowhere.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
-
-
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
-
-
-@dataclass(frozen=True)
-class Result:
-    stdout: str
-    stderr: str
-    exit_status: int
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-class Remote(Protocol):
-    """What the core needs from a machine: run a shell command, send and fetch files."""
-
-    name: str
-    host: HostSpec
-
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result: ...
-
-    def upload(
-        self,
-        source: Path | bytes,
-        remote_path: str,
-        progress: Progress | None = None,
-        *,
-        mode: int | None = None,
-    ) -> None: ...
-
-    def download(
-        self, remote_path: str, local: Writable, progress: Progress | None = None
-    ) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class OutputSink(Protocol):
-    """Where a remote command's output goes while it runs (--verbose), line by line."""
-
-    def remote_output(self, host: str, text: str) -> None: ...
-
-    def remote_command(self, host: str, command: str) -> None: ...
 
 
 class SshRemote:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from deliver.config import Environment, HealthCheck, HostSpec
 from deliver.errors import NodeError, UsageError
-from deliver.remote import Remote
 from deliver.shell import Secret, parse_key_values, quote
+from deliver.transport.remote import Remote
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

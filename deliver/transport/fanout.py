@@ -7,37 +7,24 @@ failure reported, naming each host that failed and why.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from deliver.config import Environment, HostSpec, SshSettings
-from deliver.errors import DeliverError, HostsFailed, UsageError
-from deliver.localhost import LocalRemote
-from deliver.remote import OutputSink, Remote, SshRemote
-from deliver.ssh import SshFiles
+from deliver.config import HostSpec, SshSettings
+from deliver.errors import DeliverError, HostsFailed
+from deliver.transport.connect import SshFiles
+from deliver.transport.local import LocalRemote
+from deliver.transport.remote import OutputSink, Remote
+from deliver.transport.ssh import SshRemote
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Remote)
 
 #: Parallel SSH handshakes are CPU-bound on both ends; more than this only queues.
 MAX_PARALLEL = 32
-
-
-def select_hosts(environment: Environment, wanted: Sequence[str] = ()) -> list[HostSpec]:
-    """The environment's hosts, or those named by --host (by address or host name)."""
-    if not wanted:
-        return list(environment.hosts)
-    names = [name.strip() for item in wanted for name in item.split(",") if name.strip()]
-    chosen = []
-    for name in names:
-        matches = [h for h in environment.hosts if name in (h.name, h.hostname)]
-        if not matches:
-            known = ", ".join(h.name for h in environment.hosts)
-            raise UsageError(f"--host {name}: not a host of {environment.name} ({known})")
-        chosen += [h for h in matches if h not in chosen]
-    return chosen
 
 
 def fan_out(phase: str, items: Sequence[R], work: Callable[[R], T]) -> dict[str, T]:
@@ -85,3 +72,20 @@ def connect_all(
     finally:
         for remote in remotes:
             remote.close()
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main thread: nothing to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt

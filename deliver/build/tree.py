@@ -1,44 +1,32 @@
-"""`deliver build release`: build on the build host, then store the archive (a remote or S3
-store receives it from the build host directly).
+"""The build directory on the build host: prepared, reset to the pushed commit, built step by
+step between the hook points, and packed into the release archive.
 
 Every step runs over the one connection to the build host (`localhost`: this machine, no
 SSH). The build tree is reset to the exact commit pushed; deps and _build are kept between
 builds so they are incremental (`--clean` removes them), the configured generated paths are
 removed, and a release that this build did not make is never shipped: it must be newer than a
 marker written right after the reset. The version comes from the release the tool just built
-(`start_erl.data`); when --set-version/--increment-version/--auto-version asked for one, the
-build tree was patched to it and the release must carry it.
-
-Hook points, in order: init_app_remotely, git_push, then the tool's steps (deps, compile,
-generate release), each wrapped in its pre_/post_ hooks.
+(`start_erl.data`); when a version was asked for, the build tree was patched to it and the
+release must carry it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from deliver import git
+from deliver.build import git
+from deliver.build.versions import VersionOptions, VersionPlan
 from deliver.config import BuildConfig, Config
+from deliver.config.model import VERSION
 from deliver.errors import CommandFailed, DeliverError
 from deliver.hooks import HookEnv, Hooks
-from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, archive_name, now
-from deliver.release_store import open_store
-from deliver.remote import Remote
 from deliver.shell import Secret, exports, join, parse_key_values, quote, quote_path
-from deliver.tools import BuildStep, BuildTool, build_tool, detect_tool
-from deliver.versions import (
-    VERSION,
-    VersionOptions,
-    VersionPlan,
-    check_unused,
-    parse_auto_version,
-    plan_version,
-)
+from deliver.tools import BuildStep, BuildTool
+from deliver.transport.remote import Remote
 
 #: Written after the reset; the shipped release must be newer.
 MARKER = "_build/deliver/build-started"
@@ -53,85 +41,6 @@ class BuildOptions:
     remove_generated: bool = True  # --skip-mix-clean: keep build.clean_paths
     force: bool = False  # --force: replace a stored release of the same version
     versions: VersionOptions = field(default_factory=VersionOptions)
-
-
-def build_release(
-    config: Config,
-    out: Output,
-    *,
-    revision: str | None = None,
-    tag: str | None = None,
-    branch: str | None = None,
-    options: BuildOptions | None = None,
-) -> Release:
-    """Build the release of `revision`/`tag`/`branch` (default: current branch) into the store.
-
-    Raises UsageError for unknown refs or a version the store holds from another commit,
-    ConnectionFailed for the build host, CommandFailed with the failing step (or hook) and its
-    output tail, DeliverError when the archive arrives corrupted.
-    """
-    options = options or BuildOptions()
-    build = config.require_build()
-    tool = build_tool(detect_tool(config.project_dir, build, config.source))
-    target = git.resolve_revision(
-        config.project_dir, revision=revision, tag=tag, branch=branch or build.branch
-    )
-    if git.working_tree_dirty(config.project_dir):
-        out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
-    plan = plan_version(
-        config.project_dir,
-        target.commit,
-        target.branch,
-        tool.version_sources(build),
-        _with_default_auto_version(options.versions, build),
-    )
-    hooks = Hooks.load(config, out)
-    host = build.host.name
-    with ExitStack() as opened:
-        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
-        # a store that cannot take the release fails now, not after the build
-        store.check()
-        (remote,) = opened.enter_context(
-            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
-        store.check_host(remote)
-        if plan.version:  # a version the store cannot take is refused before building it
-            check_unused(
-                store.releases(config.app),
-                plan.version,
-                target.commit,
-                options.force,
-                store.location,
-            )
-        env = HookEnv(
-            app=config.app,
-            host=host,
-            cwd="~",
-            revision=target.commit,
-            branch=target.branch or "",
-            version=plan.version or "",
-            mix_env=build.mix_env,
-            build_at=build.at,
-            extra=build.env,
-        )
-        tree, env = send_commit(config, remote, out, hooks, env, target, options)
-        set_version(tree, plan)
-        run_steps(tree, hooks, env, tool, config.app, plan)
-        release = pack_release(tree, tool, config.app, target, plan)
-        check_unused(
-            store.releases(config.app),
-            release.version,
-            release.commit,
-            options.force,
-            store.location,
-        )
-        out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
-        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
-        totals = {host: release.size} if store.is_local else {}
-        with out.progress("fetching from", totals) as advance_for:
-            store.receive_from_host(release, remote, archive, advance_for(host))
-        out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
-    return release
 
 
 def send_commit(
@@ -189,13 +98,6 @@ def pack_release(
         sha256=packed["SHA256"],
         size=int(packed["SIZE"]),
     )
-
-
-def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
-    """build.auto_version (or $AUTO_VERSION) applies unless --auto-version was given."""
-    if options.auto or not build.auto_version:
-        return options
-    return replace(options, auto=parse_auto_version(build.auto_version))
 
 
 def prepare_build_dir(remote: Remote, at: str) -> str:
@@ -365,7 +267,3 @@ data=$(tar -xzOf "$tarball" ./releases/start_erl.data 2>/dev/null \\
   || tar -xzOf "$tarball" releases/start_erl.data 2>/dev/null) \\
   || {{ echo "$tarball has no releases/start_erl.data at its top: not a release tarball"; exit 1; }}
 version=$(echo "$data" | cut -d' ' -f2)"""
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"

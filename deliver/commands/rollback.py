@@ -13,17 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
+from deliver.commands.hot import downgrade_hosts
+from deliver.commands.rollout import HostPlan, Rollout, roll_out
+from deliver.commands.targets import select_hosts
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
-from deliver.health import health_urls
 from deliver.hooks import StartHooks
-from deliver.host_releases import HostReleases, read_host_releases, record
-from deliver.hosts import connect_all, fan_out, select_hosts
-from deliver.hot_upgrade import downgrade_hosts
+from deliver.host.health import health_urls
+from deliver.host.layout import HostReleases, read_host_releases, record
 from deliver.output import Output
-from deliver.remote import Remote
-from deliver.rollout import HostPlan, Rollout, roll_out
 from deliver.shell import quote
+from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.remote import Remote
 
 
 def rollback(

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deliver.config import Environment, RuntimeLinks
-from deliver.control import ENV_FILE, NodeStatus, read_state
-from deliver.deploy import SPACE_FACTOR, host_archive
 from deliver.errors import NodeError
-from deliver.host_releases import record
-from deliver.links import link_script
+from deliver.host.layout import ENV_FILE, read_state, record
+from deliver.host.links import link_script
+from deliver.host.node import NodeStatus
+from deliver.host.unpack import SPACE_FACTOR, host_archive
 from deliver.release import Release
-from deliver.remote import Remote
 from deliver.shell import join, parse_key_values, quote, tail
 from deliver.tools import hot_upgrades, node_commands
+from deliver.transport.remote import Remote
 
 #: In the node's root: one line `<version> <sha256>` per upgrade archive staged there.
 STAGED_FILE = ".deliver-upgrades"

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from importlib import resources
 
-from deliver import git
-from deliver.build import (
+from deliver.build import git
+from deliver.build.tree import (
     BuildOptions,
     in_build_dir,
     pack_release,
@@ -32,17 +31,16 @@ from deliver.build import (
     run_steps,
     send_commit,
 )
+from deliver.build.versions import VersionPlan
 from deliver.config import Config
 from deliver.errors import DeliverError, UsageError
 from deliver.hooks import HookEnv, Hooks
-from deliver.hosts import connect_all
 from deliver.output import Output
 from deliver.release import Release, now
-from deliver.release_store import ReleaseStore, open_store
-from deliver.remote import Remote
+from deliver.release_store import ReleaseStore
 from deliver.shell import join, parse_key_values, quote
-from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, detect_tool, upgrade_builder
-from deliver.versions import VersionPlan
+from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, upgrade_builder
+from deliver.transport.remote import Remote
 
 #: where users keep appups, relative to the project root: rel/appups/<app>.appup
 APPUP_DIR = "rel/appups"
@@ -58,76 +56,6 @@ class Appup:
     @property
     def path(self) -> str:
         return f"lib/{self.app}-{self.new}/ebin/{self.app}.appup"
-
-
-def build_upgrade(
-    config: Config,
-    out: Output,
-    *,
-    from_ref: str | None = None,
-    with_version: str | None = None,
-    to_ref: str | None = None,
-    branch: str | None = None,
-    store: ReleaseStore | None = None,
-) -> Release:
-    """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
-    release of `to_ref` (default: the branch head) into the store (`store` when the caller has
-    it open already).
-
-    Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
-    ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
-    bad appup fails in "Generating relup" with the release handler's words).
-    """
-    if (from_ref is None) == (with_version is None):
-        raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
-    build = config.require_build()
-    tool_name = detect_tool(config.project_dir, build, config.source)
-    upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
-    root = config.project_dir
-    new_rev = git.resolve_revision(root, revision=to_ref, branch=branch or build.branch)
-    from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
-    if git.working_tree_dirty(root):
-        out.warning(f"uncommitted changes are not built: building commit {new_rev.commit[:10]}")
-    with ExitStack() as opened:
-        if store is None:
-            store = opened.enter_context(
-                open_store(config, out, verbose=out.verbose, debug=out.debug)
-            )
-        old: Release | git.Revision
-        if from_rev is None:
-            old = store.find(config.app, with_version)
-        else:
-            old = _stored_build(store, config.app, from_rev.commit) or from_rev
-        if isinstance(old, Release):
-            _check_old(old, tool_name, store, config.app, new_rev.commit)
-        store.check()
-        (remote,) = opened.enter_context(
-            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
-        store.check_host(remote)
-        hooks = Hooks.load(config, out)
-        upgrade = _Builder(config, out, remote, store, tool_name, hooks).run(old, new_rev)
-        out.step(
-            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
-            f"{store.where(upgrade)}"
-        )
-    return upgrade
-
-
-def show_relup(config: Config, out: Output, version: str) -> Release:
-    """Print the stored upgrade to `version`: its versions, what deliver generated, the relup."""
-    with open_store(config, out, verbose=out.verbose, debug=out.debug) as store:
-        upgrade, text = relup_text(store, config.app, version)
-    out.step(
-        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
-        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
-    )
-    if upgrade.generated_appups:
-        out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
-    if upgrade.changed_protocols:
-        out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
-    out.info(text.rstrip())
-    return upgrade
 
 
 def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:
@@ -146,7 +74,7 @@ def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, st
 
 
 @dataclass
-class _Builder:
+class UpgradeBuild:
     """The build host's part of `build upgrade`, over its one connection."""
 
     config: Config
@@ -264,15 +192,17 @@ class _Builder:
         return upgrade
 
 
-def _stored_build(store: ReleaseStore, app: str, commit: str) -> Release | None:
+def stored_build(store: ReleaseStore, app: str, commit: str) -> Release | None:
     """The stored release built from `commit`, if any: no need to build it again."""
     return next((r for r in reversed(store.releases(app)) if r.commit == commit), None)
 
 
-def _check_old(old: Release, tool: str, store: ReleaseStore, app: str, new_commit: str) -> None:
+def check_old_release(
+    old: Release, tool: str, store: ReleaseStore, app: str, new_commit: str
+) -> None:
     if old.tool != tool:
         raise UsageError(f"{app} {old.version} was built with {old.tool}, this project uses {tool}")
-    same = _stored_build(store, app, new_commit)
+    same = stored_build(store, app, new_commit)
     if same is not None and same.version == old.version:
         raise UsageError(
             f"the new release would be {old.version} again (commit {new_commit[:10]}): "

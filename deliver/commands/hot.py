@@ -30,18 +30,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
+from deliver.commands.targets import select_hosts
 from deliver.config import Config, Environment, RuntimeLinks
-from deliver.control import NodeStatus
-from deliver.deploy import upload
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, deploy_env
-from deliver.hosts import connect_all, fan_out, select_hosts
+from deliver.host.node import NodeStatus
+from deliver.host.release_handler import NodeCheck, Switch, check_downgrade, check_upgrade, install
+from deliver.host.unpack import upload
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_handler import NodeCheck, Switch, check_downgrade, check_upgrade, install
 from deliver.release_store import ReleaseStore, open_store
-from deliver.remote import Remote
 from deliver.tools import hot_upgrades
+from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.remote import Remote
 
 
 def deploy_upgrade(

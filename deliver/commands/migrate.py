@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deliver.config import Config, Environment
-from deliver.control import HostState, _in_root, read_state
 from deliver.errors import CommandFailed, UsageError
-from deliver.hosts import connect_all
+from deliver.host.layout import HostState, _in_root, read_state
 from deliver.output import Output
 from deliver.release import Release
-from deliver.remote import Remote
 from deliver.shell import quote, tail
 from deliver.tools import node_commands
+from deliver.transport.fanout import connect_all
+from deliver.transport.remote import Remote
 
 DIRECTIONS = ("up", "down")
 _VERSION = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_.:-]*$")

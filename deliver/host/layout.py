@@ -20,17 +20,13 @@ keeps, and `current` is never switched to a directory that boots another version
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from deliver.errors import HostsFailed, NodeError
-from deliver.hosts import fan_out
-from deliver.output import Output
+from deliver.errors import NodeError
 from deliver.release import version_key
-from deliver.remote import Remote
 from deliver.shell import join, parse_key_values, quote, quote_path
+from deliver.transport.remote import Remote
 
 HISTORY_FILE = "deliver.history"
 GOOD = frozenset({"deployed", "started"})
@@ -162,25 +158,6 @@ def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
     return doomed
 
 
-def prune_hosts(
-    out: Output, remotes: Sequence[Remote], deliver_to: str, app: str, keep: int
-) -> dict[str, list[str]]:
-    """After a successful deploy: prune every host down to `keep` releases, report removals."""
-
-    def on_host(remote: Remote) -> list[str]:
-        removed = prune(remote, read_host_releases(remote, deliver_to, app), keep)
-        if removed:
-            out.host_status(remote.name, True, f"removed {', '.join(removed)}")
-        return removed
-
-    out.detail(f"Pruning old releases (keep_releases: {keep})")
-    try:
-        return fan_out("prune", remotes, on_host)
-    except HostsFailed as failed:  # the deploy itself succeeded: say so, and exit 0
-        out.warning(f"old releases were not pruned: {failed}")
-        return {}
-
-
 def switch_current(remote: Remote, root: str, version: str) -> None:
     """Point `current` at the release with one rename: there is no moment without it.
 
@@ -205,35 +182,43 @@ def switch_current(remote: Remote, root: str, version: str) -> None:
     )
 
 
-@contextmanager
-def partial_switch_explained() -> Iterator[None]:
-    """A switch that failed on some hosts after others switched leaves them disagreeing:
-    the error's hint says which hosts switched and what to do."""
-    try:
-        yield
-    except HostsFailed as failed:
-        if failed.succeeded and failed.hint is None:
-            failed.hint = (
-                f"{', '.join(failed.succeeded)} switched (current points at the new release; "
-                f"a running node keeps running the old one until restarted), "
-                f"{', '.join(failed.errors)} did not: fix that and run the same command again "
-                "(deliver show releases <env> shows each host)"
-            )
-        raise
+ENV_FILE = "deliver.env"
 
 
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
-    received: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread: nothing to defer
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+@dataclass(frozen=True)
+class HostState:
+    """What is deployed on a host; versions are None where nothing is."""
+
+    name: str
+    root: str
+    current: str | None
+    running: str | None
+    tool: str
+
+
+def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
+    """Find the release root, the current and the running release; refuses a bare host."""
+    script = join(
+        f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0",
+        "echo ROOT=$(pwd -P)",
+        'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
+        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
+        "t=current; [ ! -e running ] || t=running",
+        'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
+    )
+    values = parse_key_values(remote.run(script, step="reading the deployed releases").stdout)
+    if not values.get("ROOT") or not values.get("CURRENT"):
+        raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
+    return HostState(
+        remote.name,
+        values["ROOT"],
+        values["CURRENT"],
+        values.get("RUNNING") or None,
+        values.get("TOOL") or "mix",
+    )
+
+
+def _in_root(state: HostState, body: str) -> str:
+    """Run `body` in the release root with the host's env file loaded."""
+    load_env = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
+    return f"cd {quote(state.root)} || exit 1\n{load_env}\n{body}"

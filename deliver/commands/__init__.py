@@ -1,0 +1,1 @@
+"""One typed function per command, across an environment: what the CLI calls."""

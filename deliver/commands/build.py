@@ -1,0 +1,191 @@
+"""`deliver build release` and `deliver build upgrade`: build on the build host (build/), then
+store the archive (a remote or S3 store receives it from the build host directly).
+
+Hook points, in order: init_app_remotely, git_push, then the tool's steps (deps, compile,
+generate release), each wrapped in its pre_/post_ hooks.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import replace
+
+from deliver.build import git
+from deliver.build.tree import (
+    BuildOptions,
+    pack_release,
+    run_steps,
+    send_commit,
+    set_version,
+)
+from deliver.build.upgrade import UpgradeBuild, check_old_release, relup_text, stored_build
+from deliver.build.versions import VersionOptions, check_unused, plan_version
+from deliver.config import BuildConfig, Config
+from deliver.config.model import parse_auto_version
+from deliver.errors import UsageError
+from deliver.hooks import HookEnv, Hooks
+from deliver.output import Output
+from deliver.release import Release
+from deliver.release_store import ReleaseStore, open_store
+from deliver.tools import build_tool, detect_tool, upgrade_builder
+from deliver.transport.fanout import connect_all
+
+
+def build_release(
+    config: Config,
+    out: Output,
+    *,
+    revision: str | None = None,
+    tag: str | None = None,
+    branch: str | None = None,
+    options: BuildOptions | None = None,
+) -> Release:
+    """Build the release of `revision`/`tag`/`branch` (default: current branch) into the store.
+
+    Raises UsageError for unknown refs or a version the store holds from another commit,
+    ConnectionFailed for the build host, CommandFailed with the failing step (or hook) and its
+    output tail, DeliverError when the archive arrives corrupted.
+    """
+    options = options or BuildOptions()
+    build = config.require_build()
+    tool = build_tool(detect_tool(config.project_dir, build, config.source))
+    target = git.resolve_revision(
+        config.project_dir, revision=revision, tag=tag, branch=branch or build.branch
+    )
+    if git.working_tree_dirty(config.project_dir):
+        out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
+    plan = plan_version(
+        config.project_dir,
+        target.commit,
+        target.branch,
+        tool.version_sources(build),
+        _with_default_auto_version(options.versions, build),
+    )
+    hooks = Hooks.load(config, out)
+    host = build.host.name
+    with ExitStack() as opened:
+        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        # a store that cannot take the release fails now, not after the build
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        store.check_host(remote)
+        if plan.version:  # a version the store cannot take is refused before building it
+            check_unused(
+                store.releases(config.app),
+                plan.version,
+                target.commit,
+                options.force,
+                store.location,
+            )
+        env = HookEnv(
+            app=config.app,
+            host=host,
+            cwd="~",
+            revision=target.commit,
+            branch=target.branch or "",
+            version=plan.version or "",
+            mix_env=build.mix_env,
+            build_at=build.at,
+            extra=build.env,
+        )
+        tree, env = send_commit(config, remote, out, hooks, env, target, options)
+        set_version(tree, plan)
+        run_steps(tree, hooks, env, tool, config.app, plan)
+        release = pack_release(tree, tool, config.app, target, plan)
+        check_unused(
+            store.releases(config.app),
+            release.version,
+            release.commit,
+            options.force,
+            store.location,
+        )
+        out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
+        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
+        totals = {host: release.size} if store.is_local else {}
+        with out.progress("fetching from", totals) as advance_for:
+            store.receive_from_host(release, remote, archive, advance_for(host))
+        out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
+    return release
+
+
+def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
+    """build.auto_version (or $AUTO_VERSION) applies unless --auto-version was given."""
+    if options.auto or not build.auto_version:
+        return options
+    return replace(options, auto=parse_auto_version(build.auto_version))
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def build_upgrade(
+    config: Config,
+    out: Output,
+    *,
+    from_ref: str | None = None,
+    with_version: str | None = None,
+    to_ref: str | None = None,
+    branch: str | None = None,
+    store: ReleaseStore | None = None,
+) -> Release:
+    """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
+    release of `to_ref` (default: the branch head) into the store (`store` when the caller has
+    it open already).
+
+    Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
+    ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
+    bad appup fails in "Generating relup" with the release handler's words).
+    """
+    if (from_ref is None) == (with_version is None):
+        raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
+    build = config.require_build()
+    tool_name = detect_tool(config.project_dir, build, config.source)
+    upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
+    root = config.project_dir
+    new_rev = git.resolve_revision(root, revision=to_ref, branch=branch or build.branch)
+    from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
+    if git.working_tree_dirty(root):
+        out.warning(f"uncommitted changes are not built: building commit {new_rev.commit[:10]}")
+    with ExitStack() as opened:
+        if store is None:
+            store = opened.enter_context(
+                open_store(config, out, verbose=out.verbose, debug=out.debug)
+            )
+        old: Release | git.Revision
+        if from_rev is None:
+            old = store.find(config.app, with_version)
+        else:
+            old = stored_build(store, config.app, from_rev.commit) or from_rev
+        if isinstance(old, Release):
+            check_old_release(old, tool_name, store, config.app, new_rev.commit)
+        store.check()
+        (remote,) = opened.enter_context(
+            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
+        )
+        store.check_host(remote)
+        hooks = Hooks.load(config, out)
+        upgrade = UpgradeBuild(config, out, remote, store, tool_name, hooks).run(old, new_rev)
+        out.step(
+            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
+            f"{store.where(upgrade)}"
+        )
+    return upgrade
+
+
+def show_relup(config: Config, out: Output, version: str) -> Release:
+    """Print the stored upgrade to `version`: its versions, what deliver generated, the relup."""
+    with open_store(config, out, verbose=out.verbose, debug=out.debug) as store:
+        upgrade, text = relup_text(store, config.app, version)
+    out.step(
+        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
+    )
+    if upgrade.generated_appups:
+        out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
+    if upgrade.changed_protocols:
+        out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    out.info(text.rstrip())
+    return upgrade

@@ -1,0 +1,147 @@
+"""start, stop, restart, ping and version of the node on each host.
+
+Layout on a host, under the environment's `deliver_to`:
+
+    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256 and
+                          .deliver-revision: its commit and branch)
+    current -> releases/<version>    what the next start boots (switched atomically)
+    running -> releases/<version>    what the node was started from: stop, ping and version
+                                     talk to it, so a switch never strands the running node;
+                                     always the real directory, never an alias
+    deliver.env           the host's environment (0600), loaded by every node command
+
+A hot upgrade (hot_upgrade.py) installs the new version into the directory the node runs from,
+whose releases/start_erl.data then names it: `releases/<new>` becomes an alias (symlink) of
+that directory and `current` points at the alias, while `running` still names the directory
+(so after a hot upgrade from 0.1.0 to 0.2.0, current is 0.2.0 and running is 0.1.0; `version`
+asks the node itself).
+
+Each action is one remote script per host, run on the connection the command already holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from deliver.commands.targets import select_hosts
+from deliver.config import Config, Environment
+from deliver.hooks import StartHooks
+from deliver.host.layout import HostState, read_state
+from deliver.host.node import (
+    NodeStatus,
+    node_version,
+    ping_node,
+    restart_node,
+    start_node,
+    stop_node,
+)
+from deliver.output import Output
+from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.remote import Remote
+
+Action = Callable[[Remote, HostState], NodeStatus]
+
+
+def run_on_nodes(
+    config: Config,
+    out: Output,
+    environment: str,
+    hosts: Sequence[str],
+    title: str,
+    action: Action,
+    phase: str | None = None,
+) -> dict[str, NodeStatus]:
+    """Connect to the environment's hosts, run `action` on each in parallel, report per host.
+
+    `phase` names the work in errors ("<phase> failed on ..."); default: `title` in lower case.
+    """
+    env: Environment = config.environment(environment)
+    targets = select_hosts(env, hosts)
+    out.step(f"{title} {config.app} on {environment}: {', '.join(h.name for h in targets)}")
+
+    def on_host(remote: Remote) -> NodeStatus:
+        status = action(remote, read_state(remote, env.deliver_to, config.app))
+        out.host_status(remote.name, True, status.detail)
+        return status
+
+    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+        return fan_out(phase or title.lower(), remotes, on_host)
+
+
+def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
+    """`action` between the pre_ and post_start_deployed_release hooks of each host."""
+    hooks = StartHooks(config, out, config.environment(environment))
+
+    def hooked(remote: Remote, state: HostState) -> NodeStatus:
+        version = state.current or ""
+        return hooks.around(remote, state.root, version, lambda: action(remote, state))
+
+    return hooked
+
+
+def start(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> dict[str, NodeStatus]:
+    return run_on_nodes(
+        config,
+        out,
+        environment,
+        hosts,
+        "Starting",
+        with_start_hooks(
+            config,
+            out,
+            environment,
+            lambda r, s: start_node(r, s, config.app, config.start_timeout),
+        ),
+    )
+
+
+def stop(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> dict[str, NodeStatus]:
+    return run_on_nodes(
+        config,
+        out,
+        environment,
+        hosts,
+        "Stopping",
+        lambda r, s: stop_node(r, s, config.app, config.stop_timeout),
+    )
+
+
+def restart(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> dict[str, NodeStatus]:
+    return run_on_nodes(
+        config,
+        out,
+        environment,
+        hosts,
+        "Restarting",
+        with_start_hooks(
+            config, out, environment, lambda r, s: restart_node(r, s, config.app, config)
+        ),
+    )
+
+
+def ping(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> dict[str, NodeStatus]:
+    return run_on_nodes(
+        config, out, environment, hosts, "Pinging", lambda r, s: ping_node(r, s, config.app)
+    )
+
+
+def version(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> dict[str, NodeStatus]:
+    return run_on_nodes(
+        config,
+        out,
+        environment,
+        hosts,
+        "Asking the version of",
+        lambda r, s: node_version(r, s, config.app),
+        phase="asking the version",
+    )

@@ -1,0 +1,118 @@
+"""The node of one deploy host: start, stop, ping and version, each one remote script run in the
+release root with the host's env file loaded (see host/layout.py for the layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deliver.config import Config
+from deliver.errors import NodeError
+from deliver.host.layout import HostState, _in_root, record
+from deliver.shell import parse_key_values, tail
+from deliver.tools import node_commands
+from deliver.transport.remote import Remote
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    host: str
+    version: str | None
+    detail: str
+
+
+def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
+    """Start `current` as a daemon and wait until the node answers; NodeError with the log
+    tail if it does not within `timeout` seconds. A node already running is left alone."""
+    node = node_commands(state.tool)
+    body = f"""if [ -e running ] && (cd running && {node.alive(app)}) >/dev/null 2>&1; then
+  echo STATE=already; exit 0
+fi
+(cd current && {node.daemon(app)}) || exit 1
+ln -sfn "releases/$(basename "$(cd current && pwd -P)")" .running.new && mv -T .running.new running
+started_version=$(basename "$(readlink current)")
+cd running
+end=$(( $(date +%s) + {int(timeout)} ))
+state=timeout
+while [ "$(date +%s)" -le "$end" ]; do
+  if pid=$({node.alive(app)} 2>/dev/null); then
+    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+  fi
+  if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
+  then state=crashed; break; fi
+  sleep 0.2
+done
+{record(state.root, "failed", "$started_version")}
+echo STATE=$state
+echo LOG-FOLLOWS
+tail -n 30 {node.log_files()} 2>/dev/null
+"""
+    result = remote.run(_in_root(state, body), step="starting the node")
+    values = parse_key_values(result.stdout)
+    if values.get("STATE") == "already":
+        return NodeStatus(remote.name, state.running, f"already running {state.running}")
+    if values.get("STATE") == "started":
+        return NodeStatus(
+            remote.name, state.current, f"started {state.current} (pid {values.get('PID', '?')})"
+        )
+    log = result.stdout.partition("LOG-FOLLOWS\n")[2]
+    why = (
+        "crashed while starting"
+        if values.get("STATE") == "crashed"
+        else f"did not answer within {timeout:g}s"
+    )
+    raise NodeError(remote.name, f"{state.current} {why}; last lines of its log:", tail(log))
+
+
+def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
+    """Stop the running node and wait until its OS process is gone."""
+    node = node_commands(state.tool)
+    # `..` inside the linked directory is releases/, not the root: remember the root
+    body = f"""root=$PWD
+d=running; [ -e running ] || d=current
+cd "$d" || exit 1
+if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
+{node.stop(app)} >/dev/null 2>&1
+end=$(( $(date +%s) + {int(timeout)} ))
+while [ "$(date +%s)" -le "$end" ]; do
+  if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
+    rm -f "$root/running"; echo STATE=stopped; exit 0
+  fi
+  sleep 0.1
+done
+echo STATE=timeout
+"""
+    values = parse_key_values(remote.run(_in_root(state, body), step="stopping the node").stdout)
+    version = state.running or state.current
+    if values.get("STATE") == "timeout":
+        raise NodeError(
+            remote.name, f"the node ({version}) is still running {timeout:g}s after stop"
+        )
+    if values.get("STATE") == "down":
+        return NodeStatus(remote.name, None, "was not running")
+    return NodeStatus(remote.name, None, f"stopped {version}")
+
+
+def ping_node(remote: Remote, state: HostState, app: str) -> NodeStatus:
+    node = node_commands(state.tool)
+    body = f'd=running; [ -e running ] || d=current\ncd "$d" && {node.alive(app)}'
+    result = remote.run(_in_root(state, body), check=False)
+    if not result.ok:
+        raise NodeError(remote.name, f"not running ({state.current} is deployed)")
+    return NodeStatus(remote.name, state.running, f"pong (pid {result.stdout.strip()})")
+
+
+def node_version(remote: Remote, state: HostState, app: str) -> NodeStatus:
+    node = node_commands(state.tool)
+    body = f'd=running; [ -e running ] || d=current\ncd "$d" && {node.running_version(app)}'
+    result = remote.run(_in_root(state, body), check=False)
+    if not result.ok:
+        raise NodeError(remote.name, f"not running ({state.current} is deployed)")
+    version = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "?"
+    return NodeStatus(remote.name, version, version)
+
+
+def restart_node(remote: Remote, state: HostState, app: str, config: Config) -> NodeStatus:
+    stop_node(remote, state, app, config.stop_timeout)
+    stopped = HostState(state.name, state.root, state.current, None, state.tool)
+    return start_node(remote, stopped, app, config.start_timeout)

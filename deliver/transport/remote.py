@@ -1,0 +1,65 @@
+"""The Remote seam: what the core needs from a machine (run a shell command, send and fetch
+files), implemented over SSH (ssh.py) and on this machine without SSH (local.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from deliver.config import HostSpec
+
+Progress = Callable[[int], None]
+CHUNK = 1 << 20
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    exit_status: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Remote(Protocol):
+    """What the core needs from a machine: run a shell command, send and fetch files."""
+
+    name: str
+    host: HostSpec
+
+    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result: ...
+
+    def upload(
+        self,
+        source: Path | bytes,
+        remote_path: str,
+        progress: Progress | None = None,
+        *,
+        mode: int | None = None,
+    ) -> None: ...
+
+    def download(
+        self, remote_path: str, local: Writable, progress: Progress | None = None
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class OutputSink(Protocol):
+    """Where a remote command's output goes while it runs (--verbose), line by line."""
+
+    def remote_output(self, host: str, text: str) -> None: ...
+
+    def remote_command(self, host: str, command: str) -> None: ...
