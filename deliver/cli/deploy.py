@@ -1,0 +1,198 @@
+"""Commands that change what the hosts run: deploy, upgrade, downgrade, update, rollback,
+migrate."""
+
+from __future__ import annotations
+
+import click
+
+from deliver.cli.main import SETTINGS, Context, cli, pass_context
+from deliver.cli.options import environment_name, host_option, rollout_from, rollout_options
+from deliver.errors import UsageError
+
+
+@cli.group(context_settings=SETTINGS)
+def deploy() -> None:
+    """Deploy a stored release to the hosts of an environment."""
+
+
+@deploy.command("release", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--version", "version", help="The stored version (default: the newest).")
+@click.option("--start-deploy", is_flag=True, help="Stop the old node and start the new one.")
+@click.option(
+    "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
+)
+@rollout_options
+@host_option
+@pass_context
+def deploy_release(
+    ctx: Context,
+    target: tuple[str, ...],
+    version: str | None,
+    start_deploy: bool,
+    run_migrations: bool,
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Upload, extract and switch to a release on every host, in parallel."""
+    from deliver.commands.deploy import deploy_release as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        environment_name(target, config, required=True),
+        version=version,
+        hosts=hosts,
+        start=start_deploy,
+        run_migrations=run_migrations,
+        rollout=rollout_from(batch, rollback_on_failure),
+    )
+
+
+@deploy.command("upgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@host_option
+@pass_context
+def deploy_upgrade(
+    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+) -> None:
+    """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
+    from deliver.commands.hot import deploy_upgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        environment_name(target, config, required=True),
+        version=version,
+        hosts=hosts,
+    )
+
+
+@cli.command("downgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--version", "version", required=True, help="The version to go back to.")
+@host_option
+@pass_context
+def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[str, ...]) -> None:
+    """Hot-downgrade the running nodes to a version they were upgraded from."""
+    from deliver.commands.hot import downgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        environment_name(target, config, required=True),
+        version=version,
+        hosts=hosts,
+    )
+
+
+@cli.command("upgrade", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
+@click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@host_option
+@pass_context
+def upgrade(
+    ctx: Context,
+    target: tuple[str, ...],
+    to_ref: str | None,
+    branch: str | None,
+    hosts: tuple[str, ...],
+) -> None:
+    """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
+    from deliver.commands.upgrade import upgrade as run
+
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        environment_name(target, config, required=True),
+        to_ref=to_ref,
+        branch=branch,
+        hosts=hosts,
+    )
+
+
+@cli.command("update", context_settings=SETTINGS)
+@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.option("--revision", help="Build this commit (sha or any git revision).")
+@click.option("--tag", help="Build this tag.")
+@click.option("--branch", help="Build the head of this branch (default: the current one).")
+@click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
+@click.option(
+    "--start-deploy", is_flag=True, help="Restart on the new release and verify its version."
+)
+@click.option(
+    "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
+)
+@rollout_options
+@host_option
+@pass_context
+def update(
+    ctx: Context,
+    target: tuple[str, ...],
+    revision: str | None,
+    tag: str | None,
+    branch: str | None,
+    mix_env: str | None,
+    start_deploy: bool,
+    run_migrations: bool,
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Build a release and deploy it (build release + deploy release)."""
+    from deliver.commands.update import update as run
+
+    ctx.overrides[("build", "mix_env")] = mix_env
+    config = ctx.config()
+    run(
+        config,
+        ctx.out,
+        environment_name(target, config, required=True),
+        revision=revision,
+        tag=tag,
+        branch=branch,
+        hosts=hosts,
+        start=start_deploy,
+        run_migrations=run_migrations,
+        rollout=rollout_from(batch, rollback_on_failure),
+    )
+
+
+@cli.command("rollback", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="ENVIRONMENT")
+@click.option("--version", help="Go back to this release (default: the previous good one).")
+@host_option
+@pass_context
+def rollback(
+    ctx: Context, environment: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+) -> None:
+    """Switch every host back to an earlier release still on it, and restart."""
+    from deliver.commands.rollback import rollback as run
+
+    config = ctx.config()
+    run(config, ctx.out, environment_name(environment, config, True), version=version, hosts=hosts)
+
+
+@cli.command("migrate", context_settings=SETTINGS)
+@click.argument("words", nargs=-1, metavar="[ENVIRONMENT] [up|down]")
+@click.option("--version", help="Migrate to this version (required for down).")
+@pass_context
+def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
+    """Run the app's migrations on the environment's primary host."""
+    from deliver.commands.migrate import DIRECTIONS
+    from deliver.commands.migrate import migrate as run
+
+    config = ctx.config()
+    named = [w for w in words if w != "to"]
+    if len(named) > 1 and named[-1] not in DIRECTIONS:  # else "expected one environment"
+        raise UsageError(f"migrate: unknown direction {words[-1]} (up or down)")
+    direction = words[-1] if words and words[-1] in DIRECTIONS else "up"
+    rest = words[:-1] if words and words[-1] in DIRECTIONS else words
+    run(config, ctx.out, environment_name(rest, config, False), direction, version)

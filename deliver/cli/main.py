@@ -1,0 +1,154 @@
+"""The command line's root: global flags, the Context every command gets, and `run`, which maps
+what a command raised to an exit status. Nothing outside deliver/cli/ knows about click."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from deliver import __version__
+from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
+from deliver.output import Output
+
+if TYPE_CHECKING:
+    from deliver.config import Config
+
+
+class ExitCode(IntEnum):
+    """Documented in the README; CI pipelines rely on them."""
+
+    OK = 0
+    FAILED = 1  # a build, deploy or node operation failed
+    USAGE = 2  # bad command line or .deliver file: nothing was done
+    UNREACHABLE = 3  # a host could not be connected to (network, auth, host key)
+    BUG = 70  # an unexpected error inside deliver (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C
+
+
+@dataclass
+class Context:
+    out: Output
+    config_path: Path | None = None
+    overrides: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    sandbox_dir: Path = Path(".deliver-sandbox")
+
+    def config(self) -> Config:
+        from deliver.config.load import load_config
+
+        config = load_config(self.config_path, overrides=self.overrides)
+        self.out.secrets = config.secrets()
+        return config
+
+
+pass_context = click.make_pass_decorator(Context)
+SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=SETTINGS)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="DELIVER_CONFIG",
+    help="The .deliver file (default: ./.deliver).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show the output of remote commands.")
+@click.option("--debug", is_flag=True, help="Show remote commands too, and tracebacks.")
+@click.option("--color/--no-color", default=None, help="Force or disable colour.")
+@click.version_option(__version__, "--version", prog_name="deliver")
+@click.pass_context
+def cli(
+    ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool, color: bool | None
+) -> None:
+    """Build, deploy and run Elixir and Erlang releases over SSH.
+
+    \b
+    Typical use:
+      deliver build release
+      deliver deploy release to production --start-deploy
+      deliver ping production
+    """
+    context: Context = ctx.obj
+    context.config_path = config_path
+    context.out.verbose, context.out.debug = verbose or debug, debug
+    if color is not None:
+        context.out.color = color
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
+    """Run the CLI and return its exit status (tests call this in-process)."""
+    argv = _global_flags_first(list(argv) if argv is not None else sys.argv[1:])
+    debug = "--debug" in argv
+    context = Context(out or Output())
+    fallback = context.out
+    try:
+        cli.main(args=argv, prog_name="deliver", standalone_mode=False, obj=context)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return ExitCode.USAGE
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        fallback.error("interrupted")
+        return ExitCode.INTERRUPTED
+    except DeliverError as error:
+        if debug:
+            import traceback
+
+            from deliver.shell import mask
+
+            # a traceback quotes messages and values that may hold a secret
+            sys.stderr.write(mask(traceback.format_exc(), fallback.secrets))
+        fallback.error(str(error), error.hint)
+        return _exit_code(error)
+    except Exception:
+        if debug:
+            raise
+        fallback.error(
+            "unexpected error: this is a bug in deliver",
+            "run the command again with --debug to see the traceback, and report it",
+        )
+        return ExitCode.BUG
+    return ExitCode.OK
+
+
+_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color"}
+
+
+def _global_flags_first(argv: list[str]) -> list[str]:
+    """Accept `deliver build release --verbose` as well as `deliver --verbose build release`."""
+    front: list[str] = []
+    rest: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            rest += [word, *words]
+        elif word in _GLOBAL_FLAGS or word.startswith("--config="):
+            front.append(word)
+        elif word == "--config":
+            front += [word, next(words, "")]
+        else:
+            rest.append(word)
+    return front + rest
+
+
+def _exit_code(error: DeliverError) -> ExitCode:
+    if isinstance(error, ConfigError | UsageError):
+        return ExitCode.USAGE
+    if isinstance(error, ConnectionFailed):
+        return ExitCode.UNREACHABLE
+    if isinstance(error, HostsFailed) and all(
+        isinstance(e, ConnectionFailed) for e in error.errors.values()
+    ):
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAILED

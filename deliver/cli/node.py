@@ -1,0 +1,48 @@
+"""start, stop, restart, ping and version."""
+
+from __future__ import annotations
+
+import click
+
+from deliver.cli.main import SETTINGS, Context, cli, pass_context
+from deliver.cli.options import environment_name, host_option, rollout_from, rollout_options
+
+
+def _node_command(name: str, summary: str) -> None:
+    @cli.command(name, help=summary, context_settings=SETTINGS)
+    @click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+    @host_option
+    @pass_context
+    def command(ctx: Context, environment: tuple[str, ...], hosts: tuple[str, ...]) -> None:
+        from deliver.commands import control
+
+        config = ctx.config()
+        getattr(control, name)(config, ctx.out, environment_name(environment, config, False), hosts)
+
+
+_node_command("start", "Start the deployed release; waits until the node answers.")
+_node_command("stop", "Stop the running node; waits until it is gone.")
+
+
+@cli.command("restart", context_settings=SETTINGS)
+@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@rollout_options
+@host_option
+@pass_context
+def restart(
+    ctx: Context,
+    environment: tuple[str, ...],
+    batch: str | None,
+    rollback_on_failure: bool,
+    hosts: tuple[str, ...],
+) -> None:
+    """Stop the node, then start the current release (in batches with --batch)."""
+    from deliver.commands.rollout import restart as run
+
+    config = ctx.config()
+    rollout = rollout_from(batch, rollback_on_failure)
+    run(config, ctx.out, environment_name(environment, config, False), hosts, rollout)
+
+
+_node_command("ping", "Check that the node answers on each host.")
+_node_command("version", "Print the version each node is running.")
