@@ -91,3 +91,13 @@ def parse_key_values(text: str) -> dict[str, str]:
         if match:
             values[match.group(1)] = match.group(2)
     return values
+
+
+def check_sha256(path: str, sha256: str, *, remove: bool = False) -> str:
+    """Shell: exit 1, saying the archive arrived corrupted, unless the file at `path` (already a
+    quoted shell word) has `sha256`; with `remove`, a corrupted file is deleted first."""
+    cleanup = f"rm -f {path}; " if remove else ""
+    return (
+        f"if ! printf '%s  %s\\n' {quote(sha256)} {path} | sha256sum -c --status; then "
+        f"{cleanup}echo 'the archive arrived corrupted (sha256 mismatch)'; exit 1; fi"
+    )

@@ -38,7 +38,7 @@ from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, now
 from deliver.release_store import ReleaseStore
-from deliver.shell import join, parse_key_values, quote
+from deliver.shell import check_sha256, join, parse_key_values, quote
 from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, upgrade_builder
 from deliver.transport.remote import Remote
 
@@ -217,8 +217,7 @@ def _escript() -> bytes:
 
 def _verify(remote: Remote, release: Release, path: str) -> None:
     remote.run(
-        f'echo "{release.sha256}  "{quote(path)} | sha256sum -c --status'
-        ' || { echo "the archive arrived corrupted (sha256 mismatch)"; exit 1; }',
+        check_sha256(quote(path), release.sha256),
         step="verifying the archive",
     )
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment
 from deliver.errors import CommandFailed, UsageError
-from deliver.host.layout import HostState, _in_root, read_state
+from deliver.host.layout import HostState, in_root, read_state
 from deliver.output import Output
 from deliver.release import Release
 from deliver.shell import quote, tail
@@ -126,7 +126,7 @@ fi"""
 
 
 def _run(remote: Remote, state: HostState, body: str, step: str) -> TaskResult:
-    result = remote.run(_in_root(state, body), check=False)
+    result = remote.run(in_root(state.root, body), check=False)
     head, _, output = result.stdout.partition("\n")
     mode = head.removeprefix(_MODE) if head.startswith(_MODE) else "?"
     if not result.ok:

@@ -56,7 +56,7 @@ def rollback(
         for releases in found.values():
             last = releases.last_event(target)
             if last is not None and last.kind == "failed":
-                out.warning(f"{target} failed on {releases.host} at {last.time}")
+                out.warning(f"{target} failed on {releases.name} at {last.time}")
         out.step(f"Rolling back {config.app} on {environment} to {target}")
 
         def leave(remote: Remote) -> None:

@@ -1,21 +1,30 @@
-"""The releases on one host: which are present, current and running, and which of them ever
-ran well there, so rollback and pruning never pick a release that failed.
+"""The deploy host's `deliver_to`: the one module that knows its layout.
 
-Each host keeps a history file in its release root, one event per line, appended by the step
-that knows the outcome:
+    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256 and
+                          .deliver-revision: its commit and branch)
+    releases/<v>.tar.gz   its archive (and <v>.tar.gz.sha256), kept for redeploys
+    current -> releases/<version>    what the next start boots (switched atomically)
+    running -> releases/<version>    what the node was started from: stop, ping and version
+                                     talk to it, so a switch never strands the running node;
+                                     always the real directory, never an alias
+    deliver.env           the host's environment (0600), loaded by every node command
+    deliver.history       one event per line, appended by the step that knows the outcome:
 
     2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)
-    2024-05-01T10:00:04Z started 0.1.1        its node started and answered (control.start_node)
+    2024-05-01T10:00:04Z started 0.1.1        its node started and answered (node.start_node)
     2024-05-01T10:00:09Z failed 0.1.1         it crashed on start or failed its health check
     2024-05-01T10:07:00Z rolled_back 0.1.1    `deliver rollback` switched away from it
 
-A release is *good* on a host while its latest event there is `deployed` or `started`. A
-release extracted on a host whose deploy failed elsewhere has no event at all: it is never
-chosen, and it is the first to be pruned.
+A release is *good* on a host while its latest event there is `deployed` or `started`, so
+rollback and pruning never pick a release that failed. A release extracted on a host whose
+deploy failed elsewhere has no event at all: it is never chosen, and it is the first pruned.
 
-A hot upgrade (hot_upgrade.py) leaves `releases/<new>` as an alias (symlink) of the directory
-the node runs from, which then boots <new>: pruning keeps the directory of every alias it
-keeps, and `current` is never switched to a directory that boots another version.
+A hot upgrade (release_handler.py) installs the new version into the directory the node runs
+from, whose releases/start_erl.data then names it: `releases/<new>` becomes an alias (symlink)
+of that directory and `current` points at the alias, while `running` still names the directory
+(after a hot upgrade from 0.1.0 to 0.2.0, current is 0.2.0 and running is 0.1.0). Pruning keeps
+the directory of every alias it keeps, and `current` is never switched to a directory that
+boots another version.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from deliver.errors import NodeError
 from deliver.release import version_key
 from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.transport.remote import Remote
+
+ENV_FILE = "deliver.env"
 
 HISTORY_FILE = "deliver.history"
 GOOD = frozenset({"deployed", "started"})
@@ -47,15 +58,22 @@ class Event:
 
 
 @dataclass(frozen=True)
-class HostReleases:
-    """What one host holds under the environment's `deliver_to`."""
+class HostState:
+    """What is deployed on a host; versions are None where nothing is."""
 
-    host: str
+    name: str
     root: str
     current: str | None
     running: str | None
     tool: str
-    present: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HostReleases(HostState):
+    """What one host holds under the environment's `deliver_to`: its state, every complete
+    release (those whose extraction finished), the history and the hot-upgrade aliases."""
+
+    present: tuple[str, ...] = ()
     history: tuple[Event, ...] = ()
     #: hot upgrades: releases/<version> -> the directory holding it, e.g. {"0.2.0": "0.1.0"}
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -90,49 +108,97 @@ class HostReleases:
         return sorted(set(self.present) - kept, key=version_key)
 
 
-def record(root: str, kind: str, version: str) -> str:
-    """Shell: append one event to the history of the host whose release root is `root`.
+#: Shell, run in `deliver_to`: the release root, the current and running releases, the tool.
+_STATE = (
+    "echo ROOT=$(pwd -P)",
+    'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
+    '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
+    "t=current; [ ! -e running ] || t=running",
+    'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
+)
+#: Shell, run in `deliver_to`: the complete releases, the aliases, then the history.
+_RELEASES = (
+    "echo PRESENT=$(for f in releases/*/.deliver-sha256; do "
+    '[ -f "$f" ] && basename "$(dirname "$f")"; done)',
+    "echo ALIASES=$(for l in releases/*; do "
+    '[ -L "$l" ] && printf "%s=%s " "$(basename "$l")" "$(readlink "$l")"; done)',
+    "echo HISTORY-FOLLOWS",
+    f"cat {HISTORY_FILE} 2>/dev/null || true",
+)
 
-    `version` is a version string or a shell expression that expands to one."""
-    when = "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    return f'echo "{when} {kind} {version}" >> {quote(root)}/{HISTORY_FILE}'
+
+def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
+    """Find the release root, the current and the running release; refuses a bare host."""
+    values = _read(remote, deliver_to, app, _STATE, "reading the deployed releases")[0]
+    return HostState(remote.name, *_state_values(values))
 
 
 def read_host_releases(remote: Remote, deliver_to: str, app: str) -> HostReleases:
-    """One round trip: the release root, current/running links, the complete releases (those
-    whose extraction finished) and the history. NodeError when nothing is deployed."""
-    script = join(
-        f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0",
-        "echo ROOT=$(pwd -P)",
-        'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
-        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
-        "t=current; [ ! -e running ] || t=running",
-        'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
-        "echo PRESENT=$(for f in releases/*/.deliver-sha256; do "
-        '[ -f "$f" ] && basename "$(dirname "$f")"; done)',
-        "echo ALIASES=$(for l in releases/*; do "
-        '[ -L "$l" ] && printf "%s=%s " "$(basename "$l")" "$(readlink "$l")"; done)',
-        "echo HISTORY-FOLLOWS",
-        f"cat {HISTORY_FILE} 2>/dev/null || true",
+    """One round trip: the state, the complete releases and the history. NodeError when
+    nothing is deployed."""
+    values, history = _read(
+        remote, deliver_to, app, _STATE + _RELEASES, "reading the releases on the host"
     )
-    output = remote.run(script, step="reading the releases on the host").stdout
-    head, _, history = output.partition("HISTORY-FOLLOWS\n")
-    values = parse_key_values(head)
-    if not values.get("ROOT") or not values.get("CURRENT"):
-        raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
     events = (Event.parse(line) for line in history.splitlines())
     return HostReleases(
-        host=remote.name,
-        root=values["ROOT"],
-        current=values["CURRENT"],
-        running=values.get("RUNNING") or None,
-        tool=values.get("TOOL") or "mix",
+        remote.name,
+        *_state_values(values),
         present=tuple(sorted(values.get("PRESENT", "").split(), key=version_key)),
         history=tuple(e for e in events if e is not None),
         aliases=dict(
             pair.split("=", 1) for pair in values.get("ALIASES", "").split() if "=" in pair
         ),
     )
+
+
+def _read(
+    remote: Remote, deliver_to: str, app: str, lines: tuple[str, ...], step: str
+) -> tuple[dict[str, str], str]:
+    script = join(f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0", *lines)
+    head, _, history = remote.run(script, step=step).stdout.partition("HISTORY-FOLLOWS\n")
+    values = parse_key_values(head)
+    if not values.get("ROOT") or not values.get("CURRENT"):
+        raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
+    return values, history
+
+
+def _state_values(values: Mapping[str, str]) -> tuple[str, str, str | None, str]:
+    return (
+        values["ROOT"],
+        values["CURRENT"],
+        values.get("RUNNING") or None,
+        values.get("TOOL") or "mix",
+    )
+
+
+def in_root(root: str, body: str) -> str:
+    """Shell: `body` run in the release root `root` (also in `$root`) with the host's env
+    file loaded, as every node command runs."""
+    load_env = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
+    return f'root={quote(root)}\ncd "$root" || exit 1\n{load_env}\n{body}'
+
+
+#: Shell, run in `deliver_to`: the free space of its file system, in KiB.
+FREE_SPACE = "echo FREE_KB=$(df -Pk . | awk 'NR==2 {print $4}')"
+
+
+def check_free_space(host: str, root: str, values: Mapping[str, str], needed: int) -> None:
+    """NodeError unless FREE_SPACE's answer in `values` leaves room for `needed` bytes."""
+    free = int(values.get("FREE_KB") or 0) * 1024
+    if free < needed:
+        raise NodeError(
+            host,
+            f"not enough disk space in {root}: {free // 2**20} MiB free, "
+            f"about {needed // 2**20 + 1} MiB needed",
+        )
+
+
+def record(root: str, kind: str, version: str) -> str:
+    """Shell: append one event to the history of the host whose release root is `root`.
+
+    `version` is a version string or a shell expression that expands to one."""
+    when = "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    return f'echo "{when} {kind} {version}" >> {quote(root)}/{HISTORY_FILE}'
 
 
 def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
@@ -180,45 +246,3 @@ def switch_current(remote: Remote, root: str, version: str) -> None:
         ),
         step="switching",
     )
-
-
-ENV_FILE = "deliver.env"
-
-
-@dataclass(frozen=True)
-class HostState:
-    """What is deployed on a host; versions are None where nothing is."""
-
-    name: str
-    root: str
-    current: str | None
-    running: str | None
-    tool: str
-
-
-def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
-    """Find the release root, the current and the running release; refuses a bare host."""
-    script = join(
-        f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0",
-        "echo ROOT=$(pwd -P)",
-        'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
-        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
-        "t=current; [ ! -e running ] || t=running",
-        'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
-    )
-    values = parse_key_values(remote.run(script, step="reading the deployed releases").stdout)
-    if not values.get("ROOT") or not values.get("CURRENT"):
-        raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
-    return HostState(
-        remote.name,
-        values["ROOT"],
-        values["CURRENT"],
-        values.get("RUNNING") or None,
-        values.get("TOOL") or "mix",
-    )
-
-
-def _in_root(state: HostState, body: str) -> str:
-    """Run `body` in the release root with the host's env file loaded."""
-    load_env = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
-    return f"cd {quote(state.root)} || exit 1\n{load_env}\n{body}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config
 from deliver.errors import NodeError
-from deliver.host.layout import HostState, _in_root, record
+from deliver.host.layout import HostState, in_root, record
 from deliver.shell import parse_key_values, tail
 from deliver.tools import node_commands
 from deliver.transport.remote import Remote
@@ -47,7 +47,7 @@ echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null
 """
-    result = remote.run(_in_root(state, body), step="starting the node")
+    result = remote.run(in_root(state.root, body), step="starting the node")
     values = parse_key_values(result.stdout)
     if values.get("STATE") == "already":
         return NodeStatus(remote.name, state.running, f"already running {state.running}")
@@ -82,7 +82,9 @@ while [ "$(date +%s)" -le "$end" ]; do
 done
 echo STATE=timeout
 """
-    values = parse_key_values(remote.run(_in_root(state, body), step="stopping the node").stdout)
+    values = parse_key_values(
+        remote.run(in_root(state.root, body), step="stopping the node").stdout
+    )
     version = state.running or state.current
     if values.get("STATE") == "timeout":
         raise NodeError(
@@ -96,7 +98,7 @@ echo STATE=timeout
 def ping_node(remote: Remote, state: HostState, app: str) -> NodeStatus:
     node = node_commands(state.tool)
     body = f'd=running; [ -e running ] || d=current\ncd "$d" && {node.alive(app)}'
-    result = remote.run(_in_root(state, body), check=False)
+    result = remote.run(in_root(state.root, body), check=False)
     if not result.ok:
         raise NodeError(remote.name, f"not running ({state.current} is deployed)")
     return NodeStatus(remote.name, state.running, f"pong (pid {result.stdout.strip()})")
@@ -105,7 +107,7 @@ def ping_node(remote: Remote, state: HostState, app: str) -> NodeStatus:
 def node_version(remote: Remote, state: HostState, app: str) -> NodeStatus:
     node = node_commands(state.tool)
     body = f'd=running; [ -e running ] || d=current\ncd "$d" && {node.running_version(app)}'
-    result = remote.run(_in_root(state, body), check=False)
+    result = remote.run(in_root(state.root, body), check=False)
     if not result.ok:
         raise NodeError(remote.name, f"not running ({state.current} is deployed)")
     version = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "?"

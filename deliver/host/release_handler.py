@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
-from deliver.host.layout import ENV_FILE, read_state, record
+from deliver.host.layout import FREE_SPACE, check_free_space, in_root, read_state, record
 from deliver.host.links import link_script
 from deliver.host.node import NodeStatus
 from deliver.host.unpack import SPACE_FACTOR, host_archive
@@ -59,7 +59,7 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
         f"[ ! -d releases/{version} ] || echo HAS_TARGET=yes",
         f"echo STAGED=$(awk -v v={version} '$1 == v {{print $2}}' {STAGED_FILE} 2>/dev/null)",
         f'echo ARCHIVE=$(cat "$root"/releases/{quote(host_archive(upgrade))}.sha256 2>/dev/null)',
-        "echo FREE_KB=$(df -Pk . | awk 'NR==2 {print $4}')",
+        FREE_SPACE,
     )
     values = _inspect(remote, env.deliver_to, upgrade.app, upgrade.tool, extra)
     check = _node_check(remote, values, values.get("ARCHIVE") == upgrade.sha256)
@@ -78,13 +78,7 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
             "give the new build a new version",
         )
     needed = (0 if check.has_archive else upgrade.size) + upgrade.size * SPACE_FACTOR
-    free = int(values.get("FREE_KB") or 0) * 1024
-    if free < needed:
-        raise NodeError(
-            remote.name,
-            f"not enough disk space: {free // 2**20} MiB free, about "
-            f"{needed // 2**20 + 1} MiB needed",
-        )
+    check_free_space(remote.name, check.root, values, needed)
     return check
 
 
@@ -128,7 +122,7 @@ echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)
 [ ! -f releases/RELEASES ] || echo RELEASES=yes
 {extra}
 """
-    values = parse_key_values(remote.run(_with_env(state.root, body), step="preflight").stdout)
+    values = parse_key_values(remote.run(in_root(state.root, body), step="preflight").stdout)
     values["ROOT"] = state.root
     if values.get("STATE") == "stopped":
         raise NodeError(
@@ -191,7 +185,7 @@ case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installe
 echo PID=$({node.alive(app)} 2>/dev/null)
 echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)
 """
-    result = remote.run(_with_env(check.root, body), step=f"{switch.verb} to {version}")
+    result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
     values = parse_key_values(result.stdout)
     log = "\n".join(line[2:] for line in result.stdout.splitlines() if line.startswith("| "))
     if values.get("VERSION") == version:
@@ -236,9 +230,3 @@ for link in releases/*; do
 done
 """
     remote.run(script, step="recording the new version")
-
-
-def _with_env(root: str, body: str) -> str:
-    """`body` run in the node's environment: the host's env file loaded from `root`."""
-    load = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
-    return f'root={quote(root)}\ncd "$root" || exit 1\n{load}\n{body}'

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from deliver.config import Environment
 from deliver.errors import DeliverError, UsageError
-from deliver.host.layout import ENV_FILE, switch_current
+from deliver.host.layout import ENV_FILE, FREE_SPACE, check_free_space, switch_current
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
-from deliver.shell import join, parse_key_values, quote, quote_path
+from deliver.shell import check_sha256, join, parse_key_values, quote, quote_path
 from deliver.transport.remote import Progress, Remote
 
 #: An extracted release takes about three times its compressed archive.
@@ -42,7 +42,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         f"echo BOOTS=$(cut -d' ' -f2 releases/{version}/releases/start_erl.data 2>/dev/null)",
         f'for l in running current releases/*; do [ "$(readlink "$l")" != {version} ] && '
         f'[ "$(readlink "$l")" != releases/{version} ] || echo IN_USE="$l"; done',
-        "echo FREE_KB=$(df -Pk . | awk 'NR==2 {print $4}')",
+        FREE_SPACE,
     )
     values = parse_key_values(remote.run(script, step="preflight").stdout)
     alias = values.get("ALIAS") == "yes"
@@ -70,12 +70,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
     needed = (0 if check.has_archive else release.size) + (
         0 if check.has_release else release.size * SPACE_FACTOR
     )
-    free = int(values.get("FREE_KB") or 0) * 1024
-    if free < needed:
-        raise DeliverError(
-            f"not enough disk space in {values['ROOT']}: {free // 2**20} MiB "
-            f"free, about {needed // 2**20 + 1} MiB needed"
-        )
+    check_free_space(remote.name, check.root, values, needed)
     return check
 
 
@@ -93,9 +88,7 @@ def upload(
         raise
     remote.run(
         join(
-            f'echo "{release.sha256}  "{quote(partial)} | sha256sum -c --status '
-            f'|| {{ rm -f {quote(partial)}; echo "the archive arrived corrupted (sha256 mismatch)";'
-            " exit 1; }",
+            check_sha256(quote(partial), release.sha256, remove=True),
             f"mv {quote(partial)} {quote(final)}",
             f"echo {release.sha256} > {quote(final + '.sha256')}",
         ),

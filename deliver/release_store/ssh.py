@@ -18,7 +18,7 @@ from deliver.config import SshSettings, SshStoreSpec
 from deliver.errors import CommandFailed, StoreError
 from deliver.release import Release
 from deliver.release_store.base import find_release, matching, read_manifest
-from deliver.shell import join, quote, quote_path, tail
+from deliver.shell import check_sha256, join, quote, quote_path, tail
 from deliver.transport.remote import OutputSink, Progress, Remote, Writable
 from deliver.transport.ssh import SshRemote
 
@@ -203,8 +203,7 @@ def _run_reaching_store(remote: Remote, command: str, step: str) -> None:
 
 def _publish(release: Release, partial: str) -> str:
     """Shell: give the archive its name only if its sha256 is the manifest's."""
-    return (
-        f'if echo "{release.sha256}  "{partial} | sha256sum -c --status; then '
-        f"mv {partial} {quote(release.archive_name)}; "
-        f"else rm -f {partial}; echo 'the archive arrived corrupted (sha256 mismatch)'; exit 1; fi"
+    return join(
+        check_sha256(partial, release.sha256, remove=True),
+        f"mv {partial} {quote(release.archive_name)}",
     )
