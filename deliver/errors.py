@@ -3,6 +3,7 @@
     DeliverError                  base: str(error) is the one line the CLI prints
     ├── ConfigError               the .deliver file or a flag is wrong (file, key path, problem)
     ├── UsageError                a command was asked for something it cannot do
+    │   └── InvalidArgument       one argument of a command is wrong (the CLI names its flag)
     ├── ConnectionFailed          a host could not be reached or refused us
     │   └── HostKeyError          unknown or changed host key (never trusted silently)
     ├── CommandFailed             a remote or local command exited non-zero
@@ -39,6 +40,17 @@ class UsageError(DeliverError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class InvalidArgument(UsageError):
+    """`argument` is the library's name for it (`host`, `version`); the CLI names the flag."""
+
+    def __init__(
+        self, argument: str, problem: str, value: str | None = None, hint: str | None = None
+    ) -> None:
+        self.argument, self.problem, self.value = argument, problem, value
+        subject = argument if value is None else f"{argument} {value}"
+        super().__init__(f"{subject}: {problem}", hint)
 
 
 class ConnectionFailed(DeliverError):

@@ -9,6 +9,7 @@ from deliver.config import (
     HealthCheck,
     HostSpec,
     Migrations,
+    Overrides,
     RuntimeLinks,
     S3StoreSpec,
     SshStoreSpec,
@@ -62,7 +63,7 @@ def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
     assert load_config(path, environ={}).require_build().mix_env == "dev"
     environ = {"DELIVER_MIX_ENV": "test"}
     assert load_config(path, environ=environ).require_build().mix_env == "test"
-    flags = {("build", "mix_env"): "bench"}
+    flags = Overrides(mix_env="bench")
     assert load_config(path, environ=environ, overrides=flags).require_build().mix_env == "bench"
 
 

@@ -37,9 +37,9 @@ def test_default_tasks_follow_the_phoenix_convention(
 @pytest.mark.parametrize(
     ("direction", "version", "message"),
     [
-        ("down", None, "migrate down needs --version: without one it would roll back every"),
-        ("up", "3", r"migrations.up takes no version \(MyShop.Release.migrate\(\)\)"),
-        ("down", "1); System.halt(", "--version: expected a migration version"),
+        ("down", None, "version: required to migrate down: without one it would roll back"),
+        ("up", "3", r"version: not taken by migrations.up \(MyShop.Release.migrate\(\)\)"),
+        ("down", "1); System.halt(", "version: expected a migration version"),
         ("sideways", None, "expected up or down"),
     ],
 )
@@ -51,7 +51,7 @@ def test_what_cannot_run_is_refused(direction: str, version: str | None, message
 def test_configured_up_may_take_a_version() -> None:
     tasks = Migrations("Shop.up({version})", "Shop.down({version})", "Shop.status()")
     assert task_expression(config(tasks), "up", "7") == "Shop.up(7)"
-    with pytest.raises(UsageError, match=r"migrations.up needs --version \(Shop.up"):
+    with pytest.raises(UsageError, match=r"version: required by migrations.up \(Shop.up"):
         task_expression(config(tasks), "up", None)
 
 

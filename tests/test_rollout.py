@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from deliver.commands.rollout import BatchSize, Rollout
+from deliver.cli.options import parse_batch
+from deliver.commands.rollout import Rollout
 from deliver.errors import UsageError
 from deliver.sandbox import Sandbox
 from tests.conftest import edit_config, host_entry, run_cli
@@ -28,7 +29,7 @@ from tests.test_deploy import ask_app, on_host
     ],
 )
 def test_batches(text: str, hosts: int, batches: list[list[int]]) -> None:
-    assert BatchSize.parse(text).split(list(range(hosts))) == batches
+    assert parse_batch(text).split(list(range(hosts))) == batches
 
 
 def test_no_batch_is_one_batch_of_every_host() -> None:
@@ -38,7 +39,7 @@ def test_no_batch_is_one_batch_of_every_host() -> None:
 @pytest.mark.parametrize("text", ["0", "0%", "101%", "-1", "half", "", "2.5"])
 def test_bad_batch_sizes_are_refused(text: str) -> None:
     with pytest.raises(UsageError, match="--batch: expected a number of hosts or a percentage"):
-        BatchSize.parse(text)
+        parse_batch(text)
 
 
 def pong_pids(config: Path) -> dict[str, str]:

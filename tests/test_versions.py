@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deliver.build.versions import VersionOptions, check_unused, plan_version
+from deliver.cli.options import parse_versions
 from deliver.errors import UsageError
 from deliver.release import Release
 from deliver.sandbox import Sandbox
@@ -39,7 +40,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def version(repo: Path, auto: str | None = None, branch: str = "main", **options: str) -> str:
     commit = git(repo, "rev-parse", branch)
-    parsed = VersionOptions.parse(auto, options.get("increment"), options.get("set_to"))
+    parsed = parse_versions(auto, options.get("increment"), options.get("set_to"))
     plan = plan_version(repo, commit, branch, MIX_VERSION, parsed, CLOCK)
     assert plan.version is not None
     return plan.version
@@ -108,7 +109,7 @@ def test_bad_version_options(
     auto: str | None, increment: str | None, set_to: str | None, message: str
 ) -> None:
     with pytest.raises(UsageError, match="^" + message.replace("(", r"\(").replace(".", r"\.")):
-        VersionOptions.parse(auto, increment, set_to)
+        parse_versions(auto, increment, set_to)
 
 
 def test_a_version_needs_a_literal_in_mix_exs(tmp_path: Path) -> None:

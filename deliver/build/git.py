@@ -43,7 +43,7 @@ def resolve_revision(
         ) from None
     chosen = [v for v in (revision, tag) if v]
     if len(chosen) > 1:
-        raise UsageError("give only one of --revision and --tag")
+        raise UsageError("give only one of a revision and a tag")
     if branch is None and not repo.head.is_detached:
         branch = repo.active_branch.name
     ref = revision or (f"refs/tags/{tag}" if tag else None) or branch or "HEAD"

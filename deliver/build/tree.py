@@ -51,9 +51,9 @@ def send_commit(
     env: HookEnv,
     target: git.Revision,
     options: BuildOptions,
-) -> tuple[BuildTree, HookEnv]:
+) -> BuildTree:
     """Prepare the build directory, push the commit and reset the build tree to it, with the
-    init_app_remotely and git_push hooks; returns the tree and the hook env that knows it."""
+    init_app_remotely and git_push hooks; returns the tree, whose hook env knows its path."""
     build = config.require_build()
     hooks.run("pre_init_app_remotely", remote, env)
     out.step(f"Preparing build directory {build.at} on {remote.name}")
@@ -66,7 +66,7 @@ def send_commit(
     hooks.run("post_git_push", remote, env)
     out.step(f"Resetting build tree to {target.commit[:10]}")
     remote.run(reset_command(build_dir, target.commit, build, options), step="reset")
-    return BuildTree(remote, out, build_dir, build), env
+    return BuildTree(remote, out, build_dir, build, env)
 
 
 def pack_release(
@@ -82,21 +82,21 @@ def pack_release(
         tool.release_root(app, build),
         tool.release_tarball(app, build),
     )
-    if plan.enforced and packed["VERSION"] != plan.version:
+    if plan.enforced and packed.version != plan.version:
         raise DeliverError(
-            f"the build made version {packed['VERSION']}, not {plan.version} as asked: "
+            f"the build made version {packed.version}, not {plan.version} as asked: "
             f"does it read its version from {', '.join(plan.patches) or 'mix.exs'}"
             " or $DELIVER_VERSION?"
         )
     return Release(
         app=app,
-        version=packed["VERSION"],
+        version=packed.version,
         commit=target.commit,
         branch=target.branch,
         tool=tool.node_tool(build),
         built_at=now(),
-        sha256=packed["SHA256"],
-        size=int(packed["SIZE"]),
+        sha256=packed.sha256,
+        size=packed.size,
     )
 
 
@@ -153,6 +153,8 @@ class BuildTree:
     out: Output
     path: str
     build: BuildConfig
+    #: what the build's hooks find in their environment
+    env: HookEnv
 
     def run(self, step: BuildStep, tool: str, extra: Mapping[str, str | Secret]) -> None:
         self.out.step(f"{step.title} ({tool}, MIX_ENV={self.build.mix_env})")
@@ -168,18 +170,16 @@ def set_version(tree: BuildTree, plan: VersionPlan) -> None:
         tree.remote.upload(content.encode(), f"{tree.path}/{path}")
 
 
-def run_steps(
-    tree: BuildTree, hooks: Hooks, env: HookEnv, tool: BuildTool, app: str, plan: VersionPlan
-) -> None:
+def run_steps(tree: BuildTree, hooks: Hooks, tool: BuildTool, app: str, plan: VersionPlan) -> None:
     """The tool's steps, each between the pre_ and post_ hooks of its point; a version asked
     for is also in $DELIVER_VERSION (for custom builds)."""
     extra = {"DELIVER_VERSION": plan.version} if plan.enforced and plan.version else {}
     for step in tool.build_steps(app, tree.build):
         if step.hook:
-            hooks.run(f"pre_{step.hook}", tree.remote, env)
+            hooks.run(f"pre_{step.hook}", tree.remote, tree.env)
         tree.run(step, tool.name, extra)
         if step.hook:
-            hooks.run(f"post_{step.hook}", tree.remote, env)
+            hooks.run(f"post_{step.hook}", tree.remote, tree.env)
 
 
 def in_build_dir(
@@ -192,14 +192,24 @@ def in_build_dir(
     return join(f"cd {quote(build_dir)}", env, f"{command} 2>&1")
 
 
+@dataclass(frozen=True)
+class Packed:
+    """The release archive a build left in the build tree."""
+
+    version: str
+    archive: str  # absolute path on the build host
+    sha256: str
+    size: int
+
+
 def pack(
     remote: Remote,
     build_dir: str,
     app: str,
     release_root: str | None,
     tarball: str | None = None,
-) -> dict[str, str]:
-    """Archive the release this build made; returns VERSION, ARCHIVE, SHA256, SIZE.
+) -> Packed:
+    """Archive the release this build made.
 
     From `tarball` (a glob that must match exactly one file newer than the build's start) when
     the tool makes one, else by tarring `release_root`. Raises CommandFailed when there is no
@@ -229,7 +239,7 @@ echo SIZE="$(stat -c %s "$archive")"
     expected = archive_name(app, values["VERSION"])
     if Path(values["ARCHIVE"]).name != expected:
         raise DeliverError(f"unexpected archive name {values['ARCHIVE']} (wanted {expected})")
-    return values
+    return Packed(values["VERSION"], values["ARCHIVE"], values["SHA256"], int(values["SIZE"]))
 
 
 def _pack_directory(root: str) -> str:

@@ -125,9 +125,9 @@ class UpgradeBuild:
             build_at=build_dir,
             extra=build.env,
         )
-        tree, env = send_commit(config, remote, out, self.hooks, env, target, BuildOptions())
+        tree = send_commit(config, remote, out, self.hooks, env, target, BuildOptions())
         plan = VersionPlan(None, {}, enforced=False)
-        run_steps(tree, self.hooks, env, tool, config.app, plan)
+        run_steps(tree, self.hooks, tool, config.app, plan)
         release = pack_release(tree, tool, config.app, target, plan)
         archive = f"{tree.path}/_build/deliver/{release.archive_name}"
         if old is not None and release.version == old.version:

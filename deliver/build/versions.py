@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deliver.config.model import INCREMENTS, VERSION, parse_auto_version
-from deliver.errors import UsageError
+from deliver.errors import InvalidArgument, UsageError
 
 if TYPE_CHECKING:
     from deliver.release import Release
@@ -40,25 +39,6 @@ class VersionOptions:
     @property
     def any(self) -> bool:
         return bool(self.auto or self.increment or self.set_to)
-
-    @classmethod
-    def parse(
-        cls, auto: str | None, increment: str | None = None, set_to: str | None = None
-    ) -> VersionOptions:
-        """From the command line (or build.auto_version); raises UsageError for bad values."""
-        if increment and set_to:
-            raise UsageError("give only one of --increment-version and --set-version")
-        if increment and increment not in INCREMENTS:
-            raise UsageError(
-                f"--increment-version: expected one of {', '.join(INCREMENTS)}, got {increment!r}"
-            )
-        if set_to and not VERSION.match(set_to):
-            raise UsageError(f"--set-version: {set_to!r} is not a usable version (e.g. 1.2.3)")
-        try:
-            parts = parse_auto_version(auto) if auto else ()
-        except ValueError as error:
-            raise UsageError(f"--auto-version: {error}") from None
-        return cls(parts, increment, set_to)
 
 
 @dataclass(frozen=True)
@@ -112,7 +92,7 @@ def increment(version: str, part: str) -> str:
     """1.2.3 -> 2.0.0 / 1.3.0 / 1.2.4 (pre-release and build metadata are dropped)."""
     match = _SEMVER.match(version)
     if not match:
-        raise UsageError(f"--increment-version: {version!r} is not MAJOR.MINOR.PATCH")
+        raise InvalidArgument("increment_version", f"{version!r} is not MAJOR.MINOR.PATCH")
     major, minor, patch = (int(n) for n in match.groups())
     if part == "major":
         return f"{major + 1}.0.0"
@@ -180,8 +160,10 @@ def _auto_part(part: str, repo_dir: Path, commit: str, branch: str | None, clock
     if part == "time":
         return clock.strftime("%H%M%S")
     if branch is None:
-        raise UsageError(
-            f"--auto-version={part}: no branch to name (building a detached revision)",
+        raise InvalidArgument(
+            "auto_version",
+            "no branch to name (building a detached revision)",
+            part,
             hint="give --branch, or leave the branch out of --auto-version",
         )
     if part == "branch-unless-main" and branch in MAIN_BRANCHES:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
+from deliver.cli.options import one_revision, parse_versions
+from deliver.config.model import Overrides
 from deliver.errors import UsageError
 
 
@@ -51,9 +53,9 @@ def build_release(
 ) -> None:
     """Push a revision to the build host, build the release there, and store it."""
     from deliver.build.tree import BuildOptions
-    from deliver.build.versions import VersionOptions
     from deliver.commands.build import build_release as run
 
+    one_revision(revision, tag)
     if clean and skip_git_clean:
         raise UsageError("--clean and --skip-git-clean contradict each other")
     options = BuildOptions(
@@ -61,9 +63,9 @@ def build_release(
         git_clean=not skip_git_clean,
         remove_generated=not skip_mix_clean,
         force=force,
-        versions=VersionOptions.parse(auto_version, increment_version, set_version),
+        versions=parse_versions(auto_version, increment_version, set_version),
     )
-    ctx.overrides[("build", "mix_env")] = mix_env
+    ctx.overrides = Overrides(mix_env=mix_env)
     run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch, options=options)
 
 
@@ -91,7 +93,7 @@ def build_upgrade(
     """
     from deliver.commands.build import build_upgrade as run
 
-    ctx.overrides[("build", "mix_env")] = mix_env
+    ctx.overrides = Overrides(mix_env=mix_env)
     run(
         ctx.config(),
         ctx.out,

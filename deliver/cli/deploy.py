@@ -6,7 +6,14 @@ from __future__ import annotations
 import click
 
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
-from deliver.cli.options import environment_name, host_option, rollout_from, rollout_options
+from deliver.cli.options import (
+    environment_name,
+    host_option,
+    one_revision,
+    rollout_from,
+    rollout_options,
+)
+from deliver.config.model import Overrides
 from deliver.errors import UsageError
 
 
@@ -47,7 +54,7 @@ def deploy_release(
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure),
+        rollout=rollout_from(batch, rollback_on_failure, start_deploy),
     )
 
 
@@ -149,7 +156,8 @@ def update(
     """Build a release and deploy it (build release + deploy release)."""
     from deliver.commands.update import update as run
 
-    ctx.overrides[("build", "mix_env")] = mix_env
+    one_revision(revision, tag)
+    ctx.overrides = Overrides(mix_env=mix_env)
     config = ctx.config()
     run(
         config,
@@ -161,7 +169,7 @@ def update(
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure),
+        rollout=rollout_from(batch, rollback_on_failure, start_deploy),
     )
 
 
@@ -186,7 +194,7 @@ def rollback(
 @pass_context
 def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
     """Run the app's migrations on the environment's primary host."""
-    from deliver.commands.migrate import DIRECTIONS
+    from deliver.commands.migrate import DIRECTIONS, DOWN_HINT
     from deliver.commands.migrate import migrate as run
 
     config = ctx.config()
@@ -195,4 +203,9 @@ def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
         raise UsageError(f"migrate: unknown direction {words[-1]} (up or down)")
     direction = words[-1] if words and words[-1] in DIRECTIONS else "up"
     rest = words[:-1] if words and words[-1] in DIRECTIONS else words
+    if direction == "down" and version is None:
+        raise UsageError(
+            "migrate down needs --version: without one it would roll back every migration",
+            hint=DOWN_HINT,
+        )
     run(config, ctx.out, environment_name(rest, config, False), direction, version)

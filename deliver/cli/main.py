@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from deliver import __version__
+from deliver.cli.options import flag_message
 from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
 from deliver.output import Output
 
 if TYPE_CHECKING:
-    from deliver.config import Config
+    from deliver.config import Config, Overrides
 
 
 class ExitCode(IntEnum):
@@ -35,7 +36,7 @@ class ExitCode(IntEnum):
 class Context:
     out: Output
     config_path: Path | None = None
-    overrides: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    overrides: Overrides | None = None
     sandbox_dir: Path = Path(".deliver-sandbox")
 
     def config(self) -> Config:
@@ -109,7 +110,7 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
 
             # a traceback quotes messages and values that may hold a secret
             sys.stderr.write(mask(traceback.format_exc(), fallback.secrets))
-        fallback.error(str(error), error.hint)
+        fallback.error(flag_message(error), error.hint)
         return _exit_code(error)
     except Exception:
         if debug:

@@ -3,16 +3,43 @@ library's values: the core never parses command-line text."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from deliver.errors import UsageError
+from deliver.config.model import INCREMENTS, VERSION, parse_auto_version
+from deliver.errors import DeliverError, InvalidArgument, UsageError
 
 if TYPE_CHECKING:
-    from deliver.commands.rollout import Rollout
+    from deliver.build.versions import VersionOptions
+    from deliver.commands.rollout import BatchSize, Rollout
     from deliver.config import Config
+
+#: The library's name of an argument -> its flag, and how a value follows the flag in messages.
+FLAGS = {
+    "host": ("--host", " "),
+    "version": ("--version", "="),
+    "keep": ("--keep", "="),
+    "batch": ("--batch", "="),
+    "auto_version": ("--auto-version", "="),
+    "increment_version": ("--increment-version", "="),
+}
+
+
+def flag_message(error: DeliverError) -> str:
+    """The error's line as the person at the terminal knows the argument: by its flag."""
+    if not isinstance(error, InvalidArgument) or error.argument not in FLAGS:
+        return str(error)
+    flag, joiner = FLAGS[error.argument]
+    subject = flag if error.value is None else f"{flag}{joiner}{error.value}"
+    return f"{subject}: {error.problem}"
+
+
+def split_hosts(hosts: Sequence[str]) -> list[str]:
+    """`--host a,b --host c` -> [a, b, c]."""
+    return [name.strip() for item in hosts for name in item.split(",") if name.strip()]
 
 
 def host_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -22,6 +49,7 @@ def host_option(function: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         metavar="HOST",
         help="Only this host (repeatable, or comma-separated).",
+        callback=lambda _context, _option, value: tuple(split_hosts(value)),
     )(function)
 
 
@@ -38,12 +66,55 @@ def rollout_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def rollout_from(batch: str | None, rollback_on_failure: bool) -> Rollout | None:
-    from deliver.commands.rollout import BatchSize, Rollout
+def rollout_from(
+    batch: str | None, rollback_on_failure: bool, start: bool = True
+) -> Rollout | None:
+    """--batch and --rollback-on-failure; they mean something only where nodes restart."""
+    from deliver.commands.rollout import Rollout
 
     if batch is None and not rollback_on_failure:
         return None
-    return Rollout(None if batch is None else BatchSize.parse(batch), rollback_on_failure)
+    if not start:
+        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
+    return Rollout(None if batch is None else parse_batch(batch), rollback_on_failure)
+
+
+def parse_batch(text: str) -> BatchSize:
+    """`--batch=N` hosts at a time, or `--batch=N%` of the hosts (at least one)."""
+    from deliver.commands.rollout import BatchSize
+
+    match = re.fullmatch(r"\s*(\d+)\s*(%?)\s*", text)
+    if not match or int(match[1]) < 1 or (match[2] and int(match[1]) > 100):
+        raise UsageError(
+            f"--batch: expected a number of hosts or a percentage like 25%, got {text!r}"
+        )
+    return BatchSize(int(match[1]), bool(match[2]))
+
+
+def parse_versions(
+    auto: str | None, increment: str | None = None, set_to: str | None = None
+) -> VersionOptions:
+    """--auto-version, --increment-version and --set-version; UsageError for bad values."""
+    from deliver.build.versions import VersionOptions
+
+    if increment and set_to:
+        raise UsageError("give only one of --increment-version and --set-version")
+    if increment and increment not in INCREMENTS:
+        raise UsageError(
+            f"--increment-version: expected one of {', '.join(INCREMENTS)}, got {increment!r}"
+        )
+    if set_to and not VERSION.match(set_to):
+        raise UsageError(f"--set-version: {set_to!r} is not a usable version (e.g. 1.2.3)")
+    try:
+        parts = parse_auto_version(auto) if auto else ()
+    except ValueError as error:
+        raise UsageError(f"--auto-version: {error}") from None
+    return VersionOptions(parts, increment, set_to)
+
+
+def one_revision(revision: str | None, tag: str | None) -> None:
+    if revision and tag:
+        raise UsageError("give only one of --revision and --tag")
 
 
 def environment_name(words: Sequence[str], config: Config, required: bool) -> str:

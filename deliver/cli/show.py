@@ -22,13 +22,24 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
     between them, or with ENVIRONMENT those on each of its hosts."""
     config = ctx.config()
     if environment is not None:
-        from deliver.commands.rollback import show_host_releases
+        from deliver.commands.rollback import HOST_RELEASE_HEADERS, show_host_releases
 
-        show_host_releases(config, ctx.out, environment, hosts)
+        report = show_host_releases(config, ctx.out, environment, hosts)
+        ctx.out.table(HOST_RELEASE_HEADERS, report.rows)
+        for line in report.disagreements:
+            ctx.out.warning(line)
         return
+    from deliver.commands.store import RELEASE_HEADERS, UPGRADE_HEADERS
     from deliver.commands.store import show_releases as run
 
-    run(config, ctx.out)
+    listing = run(config, ctx.out)
+    if not listing.releases:
+        ctx.out.info(f"no releases of {config.app} in {listing.location}")
+        return
+    ctx.out.table(RELEASE_HEADERS, listing.release_rows)
+    if listing.upgrade_rows:  # hot upgrades (deliver build upgrade), listed after releases
+        ctx.out.info("")
+        ctx.out.table(UPGRADE_HEADERS, listing.upgrade_rows)
 
 
 @show.command("migrations", context_settings=SETTINGS)
@@ -49,7 +60,17 @@ def show_relup(ctx: Context, version: str) -> None:
     """Print the relup (release handler instructions) of the stored upgrade to VERSION."""
     from deliver.commands.build import show_relup as run
 
-    run(ctx.config(), ctx.out, version)
+    upgrade, text = run(ctx.config(), ctx.out, version)
+    out = ctx.out
+    out.step(
+        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
+    )
+    if upgrade.generated_appups:
+        out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
+    if upgrade.changed_protocols:
+        out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    out.info(text.rstrip())
 
 
 @cli.group(context_settings=SETTINGS)

@@ -13,22 +13,23 @@ from dataclasses import replace
 from deliver.build import git
 from deliver.build.tree import (
     BuildOptions,
+    BuildTree,
     pack_release,
     run_steps,
     send_commit,
     set_version,
 )
 from deliver.build.upgrade import UpgradeBuild, check_old_release, relup_text, stored_build
-from deliver.build.versions import VersionOptions, check_unused, plan_version
+from deliver.build.versions import VersionOptions, VersionPlan, check_unused, plan_version
+from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
 from deliver.config.model import parse_auto_version
 from deliver.errors import UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import ReleaseStore, open_store
+from deliver.release_store import ReleaseStore
 from deliver.tools import build_tool, detect_tool, upgrade_builder
-from deliver.transport.fanout import connect_all
 
 
 def build_release(
@@ -49,11 +50,7 @@ def build_release(
     options = options or BuildOptions()
     build = config.require_build()
     tool = build_tool(detect_tool(config.project_dir, build, config.source))
-    target = git.resolve_revision(
-        config.project_dir, revision=revision, tag=tag, branch=branch or build.branch
-    )
-    if git.working_tree_dirty(config.project_dir):
-        out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
+    target = _revision(config, out, revision=revision, tag=tag, branch=branch or build.branch)
     plan = plan_version(
         config.project_dir,
         target.commit,
@@ -62,52 +59,66 @@ def build_release(
         _with_default_auto_version(options.versions, build),
     )
     hooks = Hooks.load(config, out)
-    host = build.host.name
-    with ExitStack() as opened:
-        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
-        # a store that cannot take the release fails now, not after the build
-        store.check()
-        (remote,) = opened.enter_context(
-            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
-        store.check_host(remote)
-        if plan.version:  # a version the store cannot take is refused before building it
-            check_unused(
-                store.releases(config.app),
-                plan.version,
-                target.commit,
-                options.force,
-                store.location,
-            )
-        env = HookEnv(
-            app=config.app,
-            host=host,
-            cwd="~",
-            revision=target.commit,
-            branch=target.branch or "",
-            version=plan.version or "",
-            mix_env=build.mix_env,
-            build_at=build.at,
-            extra=build.env,
-        )
-        tree, env = send_commit(config, remote, out, hooks, env, target, options)
-        set_version(tree, plan)
-        run_steps(tree, hooks, env, tool, config.app, plan)
-        release = pack_release(tree, tool, config.app, target, plan)
-        check_unused(
-            store.releases(config.app),
-            release.version,
-            release.commit,
-            options.force,
-            store.location,
-        )
-        out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
-        archive = f"{tree.path}/_build/deliver/{release.archive_name}"
-        totals = {host: release.size} if store.is_local else {}
-        with out.progress("fetching from", totals) as advance_for:
-            store.receive_from_host(release, remote, archive, advance_for(host))
+    with release_store(config, out) as store:
+        store.check()  # a store that cannot take the release fails now, not after the build
+        with connected(config, out, [build.host]) as (remote,):
+            store.check_host(remote)
+            if plan.version:  # a version the store cannot take is refused before building it
+                _check_unused(store, config.app, plan.version, target.commit, options.force)
+            env = _hook_env(config, build, target, plan)
+            tree = send_commit(config, remote, out, hooks, env, target, options)
+            set_version(tree, plan)
+            run_steps(tree, hooks, tool, config.app, plan)
+            release = pack_release(tree, tool, config.app, target, plan)
+            _check_unused(store, config.app, release.version, release.commit, options.force)
+            _store_release(out, store, tree, release)
         out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
     return release
+
+
+def _revision(
+    config: Config,
+    out: Output,
+    *,
+    revision: str | None = None,
+    tag: str | None = None,
+    branch: str | None = None,
+) -> git.Revision:
+    """The commit to build; a warning when the working tree has changes it will not contain."""
+    target = git.resolve_revision(config.project_dir, revision=revision, tag=tag, branch=branch)
+    if git.working_tree_dirty(config.project_dir):
+        out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
+    return target
+
+
+def _hook_env(
+    config: Config, build: BuildConfig, target: git.Revision, plan: VersionPlan
+) -> HookEnv:
+    return HookEnv(
+        app=config.app,
+        host=build.host.name,
+        cwd="~",
+        revision=target.commit,
+        branch=target.branch or "",
+        version=plan.version or "",
+        mix_env=build.mix_env,
+        build_at=build.at,
+        extra=build.env,
+    )
+
+
+def _check_unused(store: ReleaseStore, app: str, version: str, commit: str, force: bool) -> None:
+    check_unused(store.releases(app), version, commit, force, store.location)
+
+
+def _store_release(out: Output, store: ReleaseStore, tree: BuildTree, release: Release) -> None:
+    """The build host sends the archive to the store (through this machine for a local one)."""
+    out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
+    archive = f"{tree.path}/_build/deliver/{release.archive_name}"
+    host = tree.remote.name
+    totals = {host: release.size} if store.is_local else {}
+    with out.progress("fetching from", totals) as advance_for:
+        store.receive_from_host(release, tree.remote, archive, advance_for(host))
 
 
 def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
@@ -145,15 +156,11 @@ def build_upgrade(
     tool_name = detect_tool(config.project_dir, build, config.source)
     upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
     root = config.project_dir
-    new_rev = git.resolve_revision(root, revision=to_ref, branch=branch or build.branch)
     from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
-    if git.working_tree_dirty(root):
-        out.warning(f"uncommitted changes are not built: building commit {new_rev.commit[:10]}")
+    new_rev = _revision(config, out, revision=to_ref, branch=branch or build.branch)
     with ExitStack() as opened:
         if store is None:
-            store = opened.enter_context(
-                open_store(config, out, verbose=out.verbose, debug=out.debug)
-            )
+            store = opened.enter_context(release_store(config, out))
         old: Release | git.Revision
         if from_rev is None:
             old = store.find(config.app, with_version)
@@ -162,9 +169,7 @@ def build_upgrade(
         if isinstance(old, Release):
             check_old_release(old, tool_name, store, config.app, new_rev.commit)
         store.check()
-        (remote,) = opened.enter_context(
-            connect_all([build.host], config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
+        (remote,) = opened.enter_context(connected(config, out, [build.host]))
         store.check_host(remote)
         hooks = Hooks.load(config, out)
         upgrade = UpgradeBuild(config, out, remote, store, tool_name, hooks).run(old, new_rev)
@@ -175,17 +180,7 @@ def build_upgrade(
     return upgrade
 
 
-def show_relup(config: Config, out: Output, version: str) -> Release:
-    """Print the stored upgrade to `version`: its versions, what deliver generated, the relup."""
-    with open_store(config, out, verbose=out.verbose, debug=out.debug) as store:
-        upgrade, text = relup_text(store, config.app, version)
-    out.step(
-        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
-        f"({upgrade.commit[:10]}, built {upgrade.built_at})"
-    )
-    if upgrade.generated_appups:
-        out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
-    if upgrade.changed_protocols:
-        out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
-    out.info(text.rstrip())
-    return upgrade
+def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:
+    """The stored upgrade to `version` and its relup (what the release handler will do)."""
+    with release_store(config, out) as store:
+        return relup_text(store, config.app, version)

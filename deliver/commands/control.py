@@ -23,20 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from deliver.commands.targets import select_hosts
-from deliver.config import Config, Environment
+from deliver.commands.targets import connected, targets
+from deliver.config import Config
 from deliver.hooks import StartHooks
 from deliver.host.layout import HostState, read_state
 from deliver.host.node import (
     NodeStatus,
     node_version,
     ping_node,
-    restart_node,
     start_node,
     stop_node,
 )
 from deliver.output import Output
-from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
 Action = Callable[[Remote, HostState], NodeStatus]
@@ -55,16 +54,15 @@ def run_on_nodes(
 
     `phase` names the work in errors ("<phase> failed on ..."); default: `title` in lower case.
     """
-    env: Environment = config.environment(environment)
-    targets = select_hosts(env, hosts)
-    out.step(f"{title} {config.app} on {environment}: {', '.join(h.name for h in targets)}")
+    chosen = targets(config, environment, hosts)
+    out.step(f"{title} {config.app} on {environment}: {chosen.names}")
 
     def on_host(remote: Remote) -> NodeStatus:
-        status = action(remote, read_state(remote, env.deliver_to, config.app))
+        status = action(remote, read_state(remote, chosen.env.deliver_to, config.app))
         out.host_status(remote.name, True, status.detail)
         return status
 
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+    with connected(config, out, chosen.hosts) as remotes:
         return fan_out(phase or title.lower(), remotes, on_host)
 
 
@@ -107,21 +105,6 @@ def stop(
         hosts,
         "Stopping",
         lambda r, s: stop_node(r, s, config.app, config.stop_timeout),
-    )
-
-
-def restart(
-    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
-) -> dict[str, NodeStatus]:
-    return run_on_nodes(
-        config,
-        out,
-        environment,
-        hosts,
-        "Restarting",
-        with_start_hooks(
-            config, out, environment, lambda r, s: restart_node(r, s, config.app, config)
-        ),
     )
 
 

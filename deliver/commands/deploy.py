@@ -21,30 +21,24 @@ pre/post_start_deployed_release around each host's restart (phase 5, in rollout.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
+from dataclasses import dataclass
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
 from deliver.commands.rollout import HostPlan, Rollout, partial_switch_explained, roll_out
-from deliver.commands.targets import select_hosts
+from deliver.commands.targets import Targets, connected, release_store, targets
 from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
-from deliver.host.unpack import (
-    Preflight,
-    extract,
-    preflight,
-    switch,
-    upload,
-)
+from deliver.host.unpack import Preflight, extract, preflight, switch, upload
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import open_store
+from deliver.release_store import ReleaseStore
 from deliver.shell import env_file_text
-from deliver.transport.fanout import connect_all, fan_out, interrupts_deferred
-from deliver.transport.remote import Remote
+from deliver.transport.fanout import fan_out, interrupts_deferred
+from deliver.transport.remote import Progress, Remote
 
 
 def deploy_release(
@@ -65,92 +59,126 @@ def deploy_release(
     Afterwards each host is pruned to `keep_releases`.
 
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
-    switched unless all were prepared), RolloutStopped, UsageError for a bad --host.
+    switched unless all were prepared), RolloutStopped, InvalidArgument for an unknown host.
     """
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
+    chosen = targets(config, environment, hosts)
     if rollout and not start:
-        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
-    urls = health_urls(config.health_check, env, targets) if start else {}
-    with ExitStack() as opened:
-        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+        raise UsageError("a rollout (batches, rollback on failure) needs start")
+    urls = health_urls(config.health_check, chosen.env, chosen.hosts) if start else {}
+    with release_store(config, out) as store:
         release = store.find(config.app, version)
-        hooks = Hooks.load(config, out)
-        names = ", ".join(h.name for h in targets)
         out.step(
             f"Deploying {release.app} {release.version} ({release.commit[:10]}) to "
-            f"{environment}: {names}"
+            f"{environment}: {chosen.names}"
         )
-        remotes = opened.enter_context(
-            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
+        hooks = Hooks.load(config, out)
+        with connected(config, out, chosen.hosts) as remotes:
+            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks)
+            checks = deploy.preflight()
+            deploy.prepare(checks)
+            if run_migrations:
+                primary = primary_remote(chosen.env, remotes)
+                migrate_new_release(config, out, primary, checks[primary.name].root, release)
+            if start:
+                roll_out(
+                    config,
+                    out,
+                    remotes,
+                    _plans(release, checks),
+                    rollout or Rollout(),
+                    urls,
+                    StartHooks(config, out, chosen.env),
+                )
+            else:
+                deploy.switch(checks)
+            prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
+    out.step(f"Deployed {release.app} {release.version} to {environment}")
+    return release
+
+
+@dataclass(frozen=True)
+class _Deploy:
+    """The phases of one deploy, each on every host in parallel over the command's
+    connections."""
+
+    config: Config
+    out: Output
+    targets: Targets
+    release: Release
+    store: ReleaseStore
+    remotes: list[Remote]
+    hooks: Hooks
+
+    def preflight(self) -> dict[str, Preflight]:
+        """Read-only (but for creating the release root): what each host has, whether there is
+        room, and whether it can fetch from the store if it lacks the archive."""
 
         def check_host(remote: Remote) -> Preflight:
-            check = preflight(remote, env, release)
+            check = preflight(remote, self.targets.env, self.release)
             if not check.has_archive:
-                store.check_host(remote)
+                self.store.check_host(remote)
             return check
 
-        checks = fan_out("preflight", remotes, check_host)
-        uploads = [r for r in remotes if not checks[r.name].has_archive]
-        skipped = len(remotes) - len(uploads)
+        return fan_out("preflight", self.remotes, check_host)
+
+    def prepare(self, checks: dict[str, Preflight]) -> None:
+        """Upload (where missing), verify, extract and link the release on every host."""
+        uploads = [r for r in self.remotes if not checks[r.name].has_archive]
+        skipped = len(self.remotes) - len(uploads)
+        store = self.store
         transfer = "Uploading to" if store.is_local else f"Fetching from {store.location} onto"
-        out.step(
+        self.out.step(
             f"{transfer} {len(uploads)} host(s) and extracting"
             + (f" ({skipped} already had the archive)" if skipped else "")
         )
-        totals = {r.name: release.size for r in uploads} if store.is_local else {}
-        with out.progress("uploading to", totals) as advance:
-
-            def prepare_host(remote: Remote) -> None:
-                check = checks[remote.name]
-                if not check.has_archive:
-                    upload(remote, check.root, release, store, advance(remote.name))
-                hook_env = deploy_env(
-                    config, env, remote, check.root, release.version, release.commit, release.branch
-                )
-
-                def unpack() -> None:
-                    extract(remote, check, release, env_file_text(env.host_env(remote.host)))
-                    link_release(remote, check.root, release.version, config.links)
-
-                hooks.around("extract_release_archive", remote, hook_env, unpack)
-                out.host_status(remote.name, True, f"{release.version} ready")
-
-            fan_out("prepare", remotes, prepare_host)
-        if run_migrations:
-            primary = primary_remote(env, remotes)
-            migrate_new_release(config, out, primary, checks[primary.name].root, release)
-        if start:
-            plans = {
-                name: HostPlan(
-                    check.root,
-                    release.tool,
-                    check.current,
-                    release.version,
-                    switch=True,
-                    fallback=check.current if check.current != release.version else None,
-                )
-                for name, check in checks.items()
-            }
-            roll_out(
-                config,
-                out,
-                remotes,
-                plans,
-                rollout or Rollout(),
-                urls,
-                StartHooks(config, out, env),
+        totals = {r.name: self.release.size for r in uploads} if store.is_local else {}
+        with self.out.progress("uploading to", totals) as advance:
+            fan_out(
+                "prepare",
+                self.remotes,
+                lambda r: self.prepare_host(r, checks[r.name], advance(r.name)),
             )
-        else:
-            out.step(f"Switching to {release.version}")
-            with interrupts_deferred(), partial_switch_explained():
-                fan_out(
-                    "switch", remotes, lambda r: switch(r, checks[r.name].root, release.version)
-                )
-        prune_hosts(out, remotes, env.deliver_to, config.app, config.keep_releases)
-    out.step(f"Deployed {release.app} {release.version} to {environment}")
-    return release
+
+    def prepare_host(self, remote: Remote, check: Preflight, progress: Progress) -> None:
+        release, env = self.release, self.targets.env
+        if not check.has_archive:
+            upload(remote, check.root, release, self.store, progress)
+        hook_env = deploy_env(
+            self.config, env, remote, check.root, release.version, release.commit, release.branch
+        )
+
+        def unpack() -> None:
+            extract(remote, check, release, env_file_text(env.host_env(remote.host)))
+            link_release(remote, check.root, release.version, self.config.links)
+
+        self.hooks.around("extract_release_archive", remote, hook_env, unpack)
+        self.out.host_status(remote.name, True, f"{release.version} ready")
+
+    def switch(self, checks: dict[str, Preflight]) -> None:
+        """Point `current` at the release on every host; Ctrl-C waits until all are done."""
+        self.out.step(f"Switching to {self.release.version}")
+        with interrupts_deferred(), partial_switch_explained():
+            fan_out(
+                "switch",
+                self.remotes,
+                lambda r: switch(r, checks[r.name].root, self.release.version),
+            )
+
+
+def _plans(release: Release, checks: dict[str, Preflight]) -> dict[str, HostPlan]:
+    """--start-deploy: switch each host to the release and restart it; a failed batch can go
+    back to what the host had current."""
+    return {
+        name: HostPlan(
+            check.root,
+            release.tool,
+            check.current,
+            release.version,
+            switch=True,
+            fallback=check.current if check.current != release.version else None,
+        )
+        for name, check in checks.items()
+    }
 
 
 def prune_hosts(

@@ -28,9 +28,8 @@ root the node was started from, say `releases/0.1.0/`, whose `releases/start_erl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 
-from deliver.commands.targets import select_hosts
+from deliver.commands.targets import connected, release_store, targets
 from deliver.config import Config, Environment, RuntimeLinks
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, deploy_env
@@ -39,9 +38,9 @@ from deliver.host.release_handler import NodeCheck, Switch, check_downgrade, che
 from deliver.host.unpack import upload
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import ReleaseStore, open_store
+from deliver.release_store import ReleaseStore
 from deliver.tools import hot_upgrades
-from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
 
@@ -56,19 +55,15 @@ def deploy_upgrade(
     """Hot-upgrade the environment's nodes with the stored upgrade to `version` (default: the
     newest). Raises ReleaseNotFound, HostsFailed naming every host that failed a phase (no
     host is touched unless all passed preflight)."""
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
-    with ExitStack() as opened:
-        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
+    chosen = targets(config, environment, hosts)
+    with release_store(config, out) as store:
         upgrade = store.find(config.app, version, kind="upgrade")
         out.step(
             f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
-            f"{environment}: {', '.join(h.name for h in targets)}"
+            f"{environment}: {chosen.names}"
         )
-        remotes = opened.enter_context(
-            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
-        return install_upgrade(config, out, env, remotes, store, upgrade)
+        with connected(config, out, chosen.hosts) as remotes:
+            return install_upgrade(config, out, chosen.env, remotes, store, upgrade)
 
 
 def install_upgrade(
@@ -134,14 +129,10 @@ def downgrade(
 ) -> dict[str, NodeStatus]:
     """Hot-downgrade the environment's nodes to `version`, a release installed in them before
     a hot upgrade. Raises HostsFailed as deploy_upgrade does."""
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
-    out.step(
-        f"Hot-downgrading {config.app} to {version} on {environment}: "
-        f"{', '.join(h.name for h in targets)}"
-    )
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        return downgrade_hosts(out, env, remotes, config.app, version)
+    chosen = targets(config, environment, hosts)
+    out.step(f"Hot-downgrading {config.app} to {version} on {environment}: {chosen.names}")
+    with connected(config, out, chosen.hosts) as remotes:
+        return downgrade_hosts(out, chosen.env, remotes, config.app, version)
 
 
 def downgrade_hosts(

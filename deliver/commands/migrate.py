@@ -19,19 +19,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from deliver.commands.targets import connected
 from deliver.config import Config, Environment
-from deliver.errors import CommandFailed, UsageError
+from deliver.errors import CommandFailed, InvalidArgument, UsageError
 from deliver.host.layout import HostState, in_root, read_state
 from deliver.output import Output
 from deliver.release import Release
 from deliver.shell import quote, tail
 from deliver.tools import node_commands
-from deliver.transport.fanout import connect_all
 from deliver.transport.remote import Remote
 
 DIRECTIONS = ("up", "down")
 _VERSION = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_.:-]*$")
 _MODE = "DELIVER_MIGRATE_MODE="
+DOWN_HINT = (
+    "give the version to roll back to, e.g. deliver migrate production down "
+    "--version=20240101120000"
+)
 
 
 @dataclass(frozen=True)
@@ -48,19 +52,19 @@ def task_expression(config: Config, direction: str, version: str | None) -> str:
         raise UsageError(f"expected up or down, got {direction!r}")
     template = tasks.up if direction == "up" else tasks.down
     if direction == "down" and version is None:
-        raise UsageError(
-            "migrate down needs --version: without one it would roll back every migration",
-            hint="give the version to roll back to, e.g. deliver migrate production down "
-            "--version=20240101120000",
+        raise InvalidArgument(
+            "version",
+            "required to migrate down: without one it would roll back every migration",
+            hint=DOWN_HINT,
         )
     if version is None:
         if "{version}" in template:
-            raise UsageError(f"migrations.{direction} needs --version ({template})")
+            raise InvalidArgument("version", f"required by migrations.{direction} ({template})")
         return template
     if not _VERSION.match(version):
-        raise UsageError(f"--version: expected a migration version, got {version!r}")
+        raise InvalidArgument("version", f"expected a migration version, got {version!r}")
     if "{version}" not in template:
-        raise UsageError(f"migrations.{direction} takes no version ({template})")
+        raise InvalidArgument("version", f"not taken by migrations.{direction} ({template})")
     return template.replace("{version}", version)
 
 
@@ -112,7 +116,7 @@ def _run_on_primary(
     env = config.environment(environment)
     host = env.primary
     out.step(f"{title} ({config.app} on {environment}, host {host.name})")
-    with connect_all([host], config.ssh, out, verbose=out.verbose, debug=out.debug) as (remote,):
+    with connected(config, out, [host]) as (remote,):
         state = read_state(remote, env.deliver_to, config.app)
         node = node_commands(state.tool)
         # rpc only into a node that runs the current release: an older node has older code

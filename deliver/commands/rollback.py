@@ -11,11 +11,12 @@ rollback is a hot downgrade through the release handler instead (hot_upgrade.py)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import NoReturn
 
 from deliver.commands.hot import downgrade_hosts
 from deliver.commands.rollout import HostPlan, Rollout, roll_out
-from deliver.commands.targets import select_hosts
+from deliver.commands.targets import connected, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import StartHooks
@@ -23,7 +24,7 @@ from deliver.host.health import health_urls
 from deliver.host.layout import HostReleases, read_host_releases, record
 from deliver.output import Output
 from deliver.shell import quote
-from deliver.transport.fanout import connect_all, fan_out
+from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
 
@@ -42,10 +43,10 @@ def rollback(
     Raises HostsFailed (a host lacks the release: nothing was changed), UsageError (hosts
     disagree on the previous release, or it is already current everywhere), RolloutStopped
     when a node does not come back healthy. Returns the version rolled back to."""
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
-    urls = health_urls(config.health_check, env, targets)
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+    chosen = targets(config, environment, hosts)
+    env = chosen.env
+    urls = health_urls(config.health_check, env, chosen.hosts)
+    with connected(config, out, chosen.hosts) as remotes:
         found = fan_out(
             "rollback preflight",
             remotes,
@@ -148,49 +149,68 @@ def _refuse(errors: Mapping[str, DeliverError], found: Mapping[str, HostReleases
     raise failed
 
 
+HOST_RELEASE_HEADERS = ("HOST", "RELEASE", "STATE", "LAST EVENT")
+
+
+@dataclass(frozen=True)
+class HostReleasesReport:
+    """`deliver show releases <env>`: one row per release kept on each host (a host with
+    nothing deployed has one row saying so), and what the hosts disagree on."""
+
+    releases: dict[str, HostReleases | None]
+    rows: list[tuple[str, str, str, str]]
+    disagreements: list[str]
+
+
 def show_host_releases(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
-) -> dict[str, HostReleases]:
-    """`deliver show releases <env>`: per host, the releases kept there, which one is current,
-    running and previous, and each one's last event; a warning names hosts that disagree."""
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
+) -> HostReleasesReport:
+    """Per host, the releases kept there, which one is current, running and previous, and
+    each one's last event; read-only, one round trip per host."""
+    chosen = targets(config, environment, hosts)
 
     def read(remote: Remote) -> HostReleases | None:
         try:
-            return read_host_releases(remote, env.deliver_to, config.app)
+            return read_host_releases(remote, chosen.env.deliver_to, config.app)
         except NodeError:  # nothing deployed there: a row saying so, not a failure
             return None
 
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        read_all = fan_out("reading releases", remotes, read)
+    with connected(config, out, chosen.hosts) as remotes:
+        found = fan_out("reading releases", remotes, read)
+    rows = [row for name, releases in found.items() for row in _rows(name, releases)]
+    return HostReleasesReport(found, rows, _disagreements(found))
+
+
+def _rows(name: str, releases: HostReleases | None) -> list[tuple[str, str, str, str]]:
+    if releases is None:
+        return [(name, "-", "nothing deployed", "-")]
     rows = []
-    for name, releases in read_all.items():
-        if releases is None:
-            rows.append((name, "-", "nothing deployed", "-"))
-            continue
-        for version in reversed(releases.present):
-            marks = [
-                mark
-                for mark, value in (
-                    ("current", releases.current),
-                    ("running", releases.running),
-                    ("previous", releases.previous()),
-                )
-                if value == version
-            ]
-            if version in releases.aliases:  # a hot upgrade, installed in that directory
-                marks.append(f"hot-upgraded in {releases.aliases[version]}")
-            last = releases.last_event(version)
-            event = f"{last.kind} {last.time}" if last else "never deployed"
-            rows.append((name, version, ",".join(marks) or "-", event))
-    out.table(("HOST", "RELEASE", "STATE", "LAST EVENT"), rows)
+    for version in reversed(releases.present):
+        marks = [
+            mark
+            for mark, value in (
+                ("current", releases.current),
+                ("running", releases.running),
+                ("previous", releases.previous()),
+            )
+            if value == version
+        ]
+        if version in releases.aliases:  # a hot upgrade, installed in that directory
+            marks.append(f"hot-upgraded in {releases.aliases[version]}")
+        last = releases.last_event(version)
+        event = f"{last.kind} {last.time}" if last else "never deployed"
+        rows.append((name, version, ",".join(marks) or "-", event))
+    return rows
+
+
+def _disagreements(found: Mapping[str, HostReleases | None]) -> list[str]:
+    lines = []
     for what in ("current", "running"):
         versions = {
             name: (getattr(releases, what) if releases else None) or "none"
-            for name, releases in read_all.items()
+            for name, releases in found.items()
         }
         if len(set(versions.values())) > 1:
             each = "; ".join(f"{name} {v}" for name, v in versions.items())
-            out.warning(f"the hosts disagree on the {what} release: {each}")
-    return {name: releases for name, releases in read_all.items() if releases is not None}
+            lines.append(f"the hosts disagree on the {what} release: {each}")
+    return lines

@@ -11,22 +11,21 @@ they ran before and restarted. Without `--batch` the whole environment is one ba
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from deliver.commands.targets import select_hosts
+from deliver.commands.targets import connected, targets
 from deliver.config import Config
-from deliver.errors import HostsFailed, NodeError, RolloutStopped, UsageError
+from deliver.errors import HostsFailed, NodeError, RolloutStopped
 from deliver.hooks import StartHooks
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.layout import HostState, read_host_releases, record, switch_current
 from deliver.host.node import NodeStatus, restart_node
 from deliver.output import Output
 from deliver.shell import quote
-from deliver.transport.fanout import connect_all, fan_out, interrupts_deferred
+from deliver.transport.fanout import fan_out, interrupts_deferred
 from deliver.transport.remote import Remote
 
 T = TypeVar("T")
@@ -38,15 +37,6 @@ class BatchSize:
 
     size: int
     percent: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> BatchSize:
-        match = re.fullmatch(r"\s*(\d+)\s*(%?)\s*", text)
-        if not match or int(match[1]) < 1 or (match[2] and int(match[1]) > 100):
-            raise UsageError(
-                f"--batch: expected a number of hosts or a percentage like 25%, got {text!r}"
-            )
-        return cls(int(match[1]), bool(match[2]))
 
     def split(self, items: Sequence[T]) -> list[list[T]]:
         size = math.ceil(len(items) * self.size / 100) if self.percent else self.size
@@ -158,11 +148,11 @@ def restart(
 ) -> dict[str, NodeStatus]:
     """`deliver restart [env] [--batch] [--rollback-on-failure]`: restart `current` on every
     host, batch by batch; a failed batch can go back to what the host ran before."""
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
-    urls = health_urls(config.health_check, env, targets)
-    out.step(f"Restarting {config.app} on {environment}: {', '.join(h.name for h in targets)}")
-    with connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+    chosen = targets(config, environment, hosts)
+    env = chosen.env
+    urls = health_urls(config.health_check, env, chosen.hosts)
+    out.step(f"Restarting {config.app} on {environment}: {chosen.names}")
+    with connected(config, out, chosen.hosts) as remotes:
         found = fan_out(
             "reading releases", remotes, lambda r: read_host_releases(r, env.deliver_to, config.app)
         )

@@ -4,10 +4,11 @@ remote or S3 store), and prune."""
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from deliver.config import Config
-from deliver.errors import UsageError
+from deliver.errors import InvalidArgument, UsageError
 from deliver.output import Output
 from deliver.release import Release
 from deliver.release_store import LocalStore, ReleaseStore, open_store
@@ -16,27 +17,38 @@ from deliver.release_store import LocalStore, ReleaseStore, open_store
 LOCAL_DIR = ".deliver-releases"
 
 
-def show_releases(config: Config, out: Output, kind: str = "release") -> list[Release]:
-    """List the store's releases of the app: version, commit, branch, build time, size."""
+RELEASE_HEADERS = ("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE")
+UPGRADE_HEADERS = ("UPGRADE TO", "FROM", "COMMIT", "BUILT", "SIZE")
+
+
+@dataclass(frozen=True)
+class StoreListing:
+    """The store's releases and hot upgrades of the app, one row each, oldest version first."""
+
+    location: str
+    releases: list[Release]
+    release_rows: list[tuple[str, ...]]
+    upgrade_rows: list[tuple[str, ...]]
+
+
+def show_releases(config: Config, out: Output, kind: str = "release") -> StoreListing:
+    """The store's releases of the app (version, commit, branch, build time, size) and, for
+    releases, the upgrades between them."""
     with _open(config, out) as store:
         releases = store.releases(config.app, kind)
         upgrades = store.releases(config.app, "upgrade") if kind == "release" else []
-    if not releases:
-        out.info(f"no {kind}s of {config.app} in {store.location}")
-        return releases
-    rows = [
-        (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
-        for r in releases
-    ]
-    out.table(("VERSION", "COMMIT", "BRANCH", "BUILT", "SIZE"), rows)
-    if upgrades:  # hot upgrades (deliver build upgrade), listed after the releases
-        out.info("")
-        rows = [
+    return StoreListing(
+        store.location,
+        releases,
+        [
+            (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
+            for r in releases
+        ],
+        [
             (u.version, u.from_version or "?", u.commit[:10], u.built_at, f"{u.size / 1e6:.1f} MB")
             for u in upgrades
-        ]
-        out.table(("UPGRADE TO", "FROM", "COMMIT", "BUILT", "SIZE"), rows)
-    return releases
+        ],
+    )
 
 
 def upload_release(
@@ -92,7 +104,7 @@ def prune_releases(config: Config, out: Output, keep: int) -> list[Release]:
     """Delete all but the `keep` newest releases of the app from the store; returns those
     deleted."""
     if keep < 1:
-        raise UsageError(f"--keep must be at least 1, got {keep}")
+        raise InvalidArgument("keep", f"must be at least 1, got {keep}")
     with _open(config, out) as store:
         releases = store.releases(config.app)
         doomed = releases[:-keep]

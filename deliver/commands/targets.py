@@ -1,25 +1,62 @@
-"""What a command touches: the environment, its hosts (or those named), the store and one
-connection per host, opened once for the whole command.
+"""What a command touches: the environment, its hosts (all, or those named), the release store
+and one connection per host, opened once for the whole command and shared by its phases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from deliver.config import Environment, HostSpec
-from deliver.errors import UsageError
+from deliver.config import Config, Environment, HostSpec
+from deliver.errors import InvalidArgument
+from deliver.output import Output
+from deliver.release_store import ReleaseStore, open_store
+from deliver.transport.fanout import connect_all
+from deliver.transport.remote import Remote
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The environment a command works on and the hosts of it that it touches."""
+
+    env: Environment
+    hosts: tuple[HostSpec, ...]
+
+    @property
+    def names(self) -> str:
+        return ", ".join(host.name for host in self.hosts)
+
+
+def targets(config: Config, environment: str, wanted: Sequence[str] = ()) -> Targets:
+    """`environment` (ConfigError if it is not configured) and its hosts, or those `wanted`."""
+    env = config.environment(environment)
+    return Targets(env, tuple(select_hosts(env, wanted)))
 
 
 def select_hosts(environment: Environment, wanted: Sequence[str] = ()) -> list[HostSpec]:
-    """The environment's hosts, or those named by --host (by address or host name)."""
+    """The environment's hosts, or those named in `wanted` (by address or host name)."""
     if not wanted:
         return list(environment.hosts)
-    names = [name.strip() for item in wanted for name in item.split(",") if name.strip()]
-    chosen = []
-    for name in names:
+    chosen: list[HostSpec] = []
+    for name in wanted:
         matches = [h for h in environment.hosts if name in (h.name, h.hostname)]
         if not matches:
             known = ", ".join(h.name for h in environment.hosts)
-            raise UsageError(f"--host {name}: not a host of {environment.name} ({known})")
+            raise InvalidArgument("host", f"not a host of {environment.name} ({known})", name)
         chosen += [h for h in matches if h not in chosen]
     return chosen
+
+
+@contextmanager
+def connected(config: Config, out: Output, hosts: Sequence[HostSpec]) -> Iterator[list[Remote]]:
+    """One connection per host, in parallel, for the duration of the block."""
+    with connect_all(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
+        yield list(remotes)
+
+
+@contextmanager
+def release_store(config: Config, out: Output) -> Iterator[ReleaseStore]:
+    """The configured release store, open for the duration of the block."""
+    with open_store(config, out, verbose=out.verbose, debug=out.debug) as store:
+        yield store

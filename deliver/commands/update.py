@@ -35,7 +35,7 @@ def update(
     that runs another version after the restart."""
     config.environment(environment)  # an unknown environment fails before the build
     if rollout and not start:
-        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
+        raise UsageError("a rollout (batches, rollback on failure) needs start")
     release = build_release(config, out, revision=revision, tag=tag, branch=branch)
     deploy_release(
         config,

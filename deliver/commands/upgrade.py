@@ -10,20 +10,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
 
 from deliver.build import git
 from deliver.commands.build import build_upgrade
 from deliver.commands.hot import install_upgrade
-from deliver.commands.targets import select_hosts
+from deliver.commands.targets import connected, release_store, targets
 from deliver.config import Config
 from deliver.errors import ReleaseNotFound, UsageError
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import running_node
 from deliver.output import Output
 from deliver.release import Release
-from deliver.release_store import ReleaseStore, open_store
-from deliver.transport.fanout import connect_all, fan_out
+from deliver.release_store import ReleaseStore
+from deliver.transport.fanout import fan_out
 
 
 def upgrade(
@@ -38,18 +37,14 @@ def upgrade(
     """Hot-upgrade the environment to `to_ref` (default: the branch head), building the
     upgrade if the store lacks it. Raises UsageError when the hosts run different versions
     or already run the target, HostsFailed for hosts whose node is down or fails to switch."""
-    env = config.environment(environment)
-    targets = select_hosts(env, hosts)
+    chosen = targets(config, environment, hosts)
+    env = chosen.env
     build = config.require_build()
     target = git.resolve_revision(
         config.project_dir, revision=to_ref, branch=branch or build.branch
     )
     out.step(f"Asking the nodes of {environment} which version they run")
-    with ExitStack() as opened:
-        store = opened.enter_context(open_store(config, out, verbose=out.verbose, debug=out.debug))
-        remotes = opened.enter_context(
-            connect_all(targets, config.ssh, out, verbose=out.verbose, debug=out.debug)
-        )
+    with release_store(config, out) as store, connected(config, out, chosen.hosts) as remotes:
         nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
         versions = {name: node.version for name, node in nodes.items()}
         running = _agreed(versions)

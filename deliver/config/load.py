@@ -27,6 +27,7 @@ from deliver.config.model import (
     HealthCheck,
     HookSpec,
     Migrations,
+    Overrides,
     RuntimeLinks,
     SshSettings,
     canonical_point,
@@ -63,12 +64,13 @@ def load_config(
     path: Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    overrides: Mapping[tuple[str, ...], Any] | None = None,
+    overrides: Overrides | None = None,
 ) -> Config:
     """Read and validate the .deliver file at `path` (default: ./.deliver or $DELIVER_CONFIG).
 
-    `overrides` are command-line values by key path, e.g. {("build", "mix_env"): "staging"}.
-    Raises ConfigError for a missing file, bad YAML or any invalid value.
+    `overrides` are values given for this run (the command line's flags); they win over the
+    file and the environment. Raises ConfigError for a missing file, bad YAML or any invalid
+    value.
     """
     environ = os.environ if environ is None else environ
     path = Path(path or environ.get("DELIVER_CONFIG") or DEFAULT_FILE)
@@ -78,7 +80,7 @@ def load_config(
         if variable in environ:
             _set_key(data, key, environ[variable])
             origins[key] = f"${variable}"
-    for key, value in (overrides or {}).items():
+    for key, value in (overrides or Overrides()).by_key().items():
         if value is not None:
             _set_key(data, key, value)
             origins[key] = "command line"

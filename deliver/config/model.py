@@ -253,6 +253,16 @@ class Config:
         return [value for env in envs for value in env.values() if isinstance(value, Secret)]
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Values for one run that win over the file and DELIVER_* (given on the command line)."""
+
+    mix_env: str | None = None
+
+    def by_key(self) -> dict[tuple[str, ...], str | None]:
+        return {("build", "mix_env"): self.mix_env}
+
+
 #: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.
 LINKABLE = {"vm_args": "vm.args", "sys_config": "sys.config", "runtime_exs": "runtime.exs"}
 
