@@ -8,7 +8,7 @@ alias (see hot_upgrade.py for the whole picture, control.py for the layout).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
@@ -61,8 +61,9 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
         f'echo ARCHIVE=$(cat "$root"/releases/{quote(host_archive(upgrade))}.sha256 2>/dev/null)',
         FREE_SPACE,
     )
-    values = _inspect(remote, env.deliver_to, upgrade.app, upgrade.tool, extra)
-    check = _node_check(remote, values, values.get("ARCHIVE") == upgrade.sha256)
+    found = _inspect(remote, env.deliver_to, upgrade.app, upgrade.tool, extra)
+    values = found.answers
+    check = replace(found.node, has_archive=values.get("ARCHIVE") == upgrade.sha256)
     if check.version == upgrade.version:
         return check
     if check.version != upgrade.from_version:
@@ -88,8 +89,8 @@ def check_downgrade(remote: Remote, env: Environment, app: str, version: str) ->
         f"[ ! -d releases/{quote(version)} ] || echo HAS_TARGET=yes",
         "echo INSTALLED=$(cd releases && for d in */; do printf '%s ' \"${d%/}\"; done)",
     )
-    values = _inspect(remote, env.deliver_to, app, None, extra)
-    check = _node_check(remote, values, False)
+    found = _inspect(remote, env.deliver_to, app, None, extra)
+    values, check = found.answers, found.node
     if check.version != version and not values.get("HAS_TARGET"):
         raise NodeError(
             remote.name,
@@ -101,12 +102,20 @@ def check_downgrade(remote: Remote, env: Environment, app: str, version: str) ->
 
 def running_node(remote: Remote, env: Environment, app: str) -> NodeCheck:
     """Read-only: the running node of this host, its version and pid."""
-    return _node_check(remote, _inspect(remote, env.deliver_to, app, None, ""), False)
+    return _inspect(remote, env.deliver_to, app, None, "").node
+
+
+@dataclass(frozen=True)
+class _Inspection:
+    """The running node, and what the caller's own `extra` lines answered (KEY=value)."""
+
+    node: NodeCheck
+    answers: dict[str, str]
 
 
 def _inspect(
     remote: Remote, deliver_to: str, app: str, tool: str | None, extra: str
-) -> dict[str, str]:
+) -> _Inspection:
     """Find the running node, ask it its OS pid and version, then run `extra` in its root."""
     state = read_state(remote, deliver_to, app)
     if tool is not None and state.tool != tool:
@@ -130,10 +139,10 @@ echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)
             f"the node is not running ({state.current} is deployed): a hot upgrade needs a "
             "running node",
         )
-    return values
+    return _Inspection(_node_check(remote, values), values)
 
 
-def _node_check(remote: Remote, values: dict[str, str], has_archive: bool) -> NodeCheck:
+def _node_check(remote: Remote, values: dict[str, str]) -> NodeCheck:
     if not values.get("VERSION"):
         raise NodeError(remote.name, "the node did not say which version it runs")
     if not values.get("RELEASES"):
@@ -149,7 +158,7 @@ def _node_check(remote: Remote, values: dict[str, str], has_archive: bool) -> No
         values.get("TOOL", ""),
         values["VERSION"],
         values.get("PID", "?"),
-        has_archive,
+        has_archive=False,
     )
 
 
