@@ -12,8 +12,8 @@ import pytest
 from deliver.output import Output
 from deliver.sandbox import Sandbox
 from deliver.shell import Secret
+from tests.commands.test_deploy import on_host
 from tests.conftest import edit_config, run_cli
-from tests.test_deploy import on_host
 
 
 def test_every_kind_of_line_masks_secrets() -> None:

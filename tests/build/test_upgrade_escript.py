@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ESCRIPT = Path(__file__).resolve().parent.parent / "deliver" / "erlang" / "upgrade.escript"
+ESCRIPT = Path(__file__).resolve().parents[2] / "deliver" / "erlang" / "upgrade.escript"
 
 SERVER = """-module(server).
 -behaviour(gen_server).

@@ -32,7 +32,7 @@ environments:
         env: {PORT: "4001"}
 """
 
-UMBRELLA = Path(__file__).resolve().parent.parent / "examples" / "shop_umbrella"
+UMBRELLA = Path(__file__).resolve().parents[2] / "examples" / "shop_umbrella"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -474,7 +474,7 @@ def test_invalid_release_stores(tmp_path: Path, text: str, message: str) -> None
 
 
 def test_the_shipped_example_is_valid() -> None:
-    example = Path(__file__).parent.parent / ".deliver.example"
+    example = Path(__file__).parents[2] / ".deliver.example"
     secret_file = Path("~/secrets/my_app/prod.secret.exs").expanduser()  # in the test's HOME
     secret_file.parent.mkdir(parents=True)
     secret_file.write_text("import Config\n")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import BuiltApp, bump_version, edit_config, make_app_repo, run_cli, write_config
-from tests.test_deploy import ask_app, on_host
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ from deliver.cli.options import parse_batch
 from deliver.commands.rollout import Rollout
 from deliver.errors import UsageError
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import edit_config, host_entry, run_cli
-from tests.test_deploy import ask_app, on_host
 
 
 @pytest.mark.parametrize(

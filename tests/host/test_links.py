@@ -12,8 +12,8 @@ import pytest
 from deliver.config import RuntimeLinks
 from deliver.host.links import link_script
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import edit_config, run_cli
-from tests.test_deploy import ask_app, on_host
 
 
 def run_script(script: str, home: Path) -> subprocess.CompletedProcess[str]:

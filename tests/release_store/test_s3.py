@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import ask_app
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
-from tests.test_deploy import ask_app
-from tests.test_release_store_ssh import add_fake, fake_release, untouched
+from tests.release_store.test_ssh import add_fake, fake_release, untouched
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import run_cli
-from tests.test_deploy import ask_app, on_host
 
 pytestmark = pytest.mark.slow
 

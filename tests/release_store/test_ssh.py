@@ -14,8 +14,8 @@ import pytest
 from deliver.release import Release
 from deliver.release_store import LocalStore
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
-from tests.test_deploy import ask_app, on_host
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from deliver.commands.migrate import task_expression
 from deliver.config import Config, Migrations, SshSettings
 from deliver.errors import UsageError
 from deliver.sandbox import Sandbox
+from tests.commands.test_deploy import on_host
 from tests.conftest import edit_config, host_entry, run_cli
-from tests.test_deploy import on_host
 
 
 def config(migrations: Migrations | None = None) -> Config:
