@@ -194,9 +194,11 @@ def rollback(
 @pass_context
 def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
     """Run the app's migrations on the environment's primary host."""
-    from deliver.commands.migrate import DIRECTIONS, DOWN_HINT
+    from deliver.commands.migrate import DIRECTIONS, DOWN_HINT, migration_version
     from deliver.commands.migrate import migrate as run
 
+    if version is not None:  # refused before anything is read or reached
+        migration_version(version)
     config = ctx.config()
     named = [w for w in words if w != "to"]
     if len(named) > 1 and named[-1] not in DIRECTIONS:  # else "expected one environment"

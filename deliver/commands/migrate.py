@@ -30,7 +30,8 @@ from deliver.tools import node_commands
 from deliver.transport.remote import Remote
 
 DIRECTIONS = ("up", "down")
-_VERSION = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_.:-]*$")
+#: Ecto's (and most tools') migration ids: a number, usually a UTC timestamp.
+_VERSION = re.compile(r"[0-9]{1,32}")
 _MODE = "DELIVER_MIGRATE_MODE="
 DOWN_HINT = (
     "give the version to roll back to, e.g. deliver migrate production down "
@@ -61,11 +62,22 @@ def task_expression(config: Config, direction: str, version: str | None) -> str:
         if "{version}" in template:
             raise InvalidArgument("version", f"required by migrations.{direction} ({template})")
         return template
-    if not _VERSION.match(version):
-        raise InvalidArgument("version", f"expected a migration version, got {version!r}")
+    number = migration_version(version)
     if "{version}" not in template:
         raise InvalidArgument("version", f"not taken by migrations.{direction} ({template})")
-    return template.replace("{version}", version)
+    # the expression is code run on the primary host: the version goes in as an integer
+    # literal that Python wrote, never as the text that was given
+    return template.replace("{version}", str(number))
+
+
+def migration_version(version: str) -> int:
+    """`--version` of migrate: a migration id, digits only; InvalidArgument otherwise."""
+    if not _VERSION.fullmatch(version):
+        raise InvalidArgument(
+            "version",
+            f"expected a migration version (digits only, like 20240101120000), got {version!r}",
+        )
+    return int(version)
 
 
 def migrate(

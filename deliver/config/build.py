@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from deliver.config.model import BuildConfig, CustomBuild, parse_auto_version
-from deliver.config.values import Key, ValueReader, kind
+from deliver.config.values import Key, ValueReader
 from deliver.tools import available_tools
 
 BUILD_KEYS = {
@@ -42,9 +42,9 @@ class BuildReader(ValueReader):
         branch = data.get("branch")
         return BuildConfig(
             host=self.host(data["host"], ("build", "host")),
-            at=self.string(data.get("at", "~/deliver-build"), ("build", "at")),
+            at=self.remote_dir(data.get("at", "~/deliver-build"), ("build", "at")),
             tool=tool,
-            mix_env=self.string(data.get("mix_env", "prod"), ("build", "mix_env")),
+            mix_env=self.mix_env(data.get("mix_env", "prod"), ("build", "mix_env")),
             branch=None if branch is None else self.string(branch, ("build", "branch")),
             env=self.env(data.get("env", {}), ("build", "env")),
             clean_paths=self.clean_paths(data.get("clean_paths", list(BuildConfig.clean_paths))),
@@ -81,9 +81,8 @@ class BuildReader(ValueReader):
         return release
 
     def clean_paths(self, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            raise self.fail(("build", "clean_paths"), f"expected a list, got {kind(value)}")
-        return tuple(self.string(p, ("build", "clean_paths", i)) for i, p in enumerate(value))
+        # removed with rm -rf in the build directory: never a path outside it
+        return self.relative_paths(value, ("build", "clean_paths"), "the build directory")
 
     def custom(self, value: Any) -> CustomBuild:
         key: Key = ("build", "custom")

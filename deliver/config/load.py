@@ -251,7 +251,7 @@ class _Reader(StoreReader, BuildReader):
             result[str(name)] = Environment(
                 name=str(name),
                 hosts=specs,
-                deliver_to=self.string(data["deliver_to"], (*key, "deliver_to")),
+                deliver_to=self.remote_dir(data["deliver_to"], (*key, "deliver_to")),
                 env=self.env(data.get("env", {}), (*key, "env")),
             )
         return result
@@ -312,7 +312,7 @@ class _Reader(StoreReader, BuildReader):
             linked_dirs=self.relative_paths(data.get("linked_dirs", []), ("linked_dirs",)),
             linked_files=self.relative_paths(data.get("linked_files", []), ("linked_files",)),
             overrides={
-                LINKABLE[name]: self.string(path, ("link", name)) for name, path in link.items()
+                LINKABLE[name]: self.text(path, ("link", name)) for name, path in link.items()
             },
         )
 

@@ -23,6 +23,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+#: MIX_ENV (rebar3: the profile): it becomes `_build/<mix_env>/` and an argument of rebar3.
+MIX_ENV = re.compile(r"[a-z][a-z0-9_]*")
+#: C0 and C1 control characters (newlines, terminal escapes): never in a path deliver uses.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 @dataclass
 class ValueReader:
@@ -81,15 +86,51 @@ class ValueReader:
         path = Path(self.string(value, key)).expanduser()
         return path if path.is_absolute() else self.project_dir / path
 
-    def relative_paths(self, value: Any, key: Key) -> tuple[str, ...]:
+    def mix_env(self, value: Any, key: Key) -> str:
+        text = self.string(value, key)
+        if not MIX_ENV.fullmatch(text):
+            raise self.fail(
+                key,
+                "expected a MIX_ENV name (lowercase letters, digits and _, starting with a "
+                f"letter, like prod), got {text!r}",
+            )
+        return text
+
+    def text(self, value: Any, key: Key) -> str:
+        """A non-empty string without control characters (it reaches paths and messages)."""
+        text = self.string(value, key)
+        if _CONTROL.search(text):
+            raise self.fail(key, f"control characters are not allowed, got {text!r}")
+        return text
+
+    def remote_dir(self, value: Any, key: Key) -> str:
+        """A directory on a host (build.at, deliver_to): absolute, `~/...` (the login home) or
+        relative to the login home. deliver removes things under it, so no `..` component."""
+        text = self.text(value, key)
+        if ".." in text.split("/") or (text.startswith("~") and text[:2] not in ("~", "~/")):
+            raise self.fail(
+                key,
+                "expected an absolute path, ~/path or a path relative to the login home, "
+                f"without .. (and ~ only as ~/), got {text!r}",
+            )
+        return text
+
+    def relative_paths(self, value: Any, key: Key, inside: str = "the release") -> tuple[str, ...]:
+        """Paths inside a directory deliver replaces or removes things in: no absolute path, no
+        `~`, no `.`/`..`/empty components, no control characters."""
         if not isinstance(value, list):
             raise self.fail(key, f"expected a list of paths, got {kind(value)}")
         paths = []
         for index, raw in enumerate(value):
-            text = self.string(raw, (*key, index))
-            path = text.strip("/")
-            if text.startswith(("/", "~")) or ".." in path.split("/"):
-                raise self.fail((*key, index), f"expected a path inside the release, got {raw!r}")
+            text = self.text(raw, (*key, index))
+            path = text.rstrip("/")
+            parts = path.split("/")
+            if text.startswith(("/", "~")) or {"", ".", ".."} & set(parts):
+                raise self.fail(
+                    (*key, index),
+                    f"expected a path inside {inside} (relative, without ., .. or empty "
+                    f"parts), got {raw!r}",
+                )
             paths.append(path)
         return tuple(paths)
 

@@ -242,7 +242,8 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID + "linked_dirs: [uploads, ../etc]\n",
-            ".deliver: linked_dirs[1]: expected a path inside the release, got '../etc'",
+            ".deliver: linked_dirs[1]: expected a path inside the release (relative, without "
+            "., .. or empty parts), got '../etc'",
         ),
         (
             VALID + "linked_files: /etc/passwd\n",
