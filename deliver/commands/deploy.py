@@ -148,8 +148,9 @@ class _Deploy:
         )
 
         def unpack() -> None:
-            extract(remote, check, release, env_file_text(env.host_env(remote.host)))
-            link_release(remote, check.root, release.version, self.config.links)
+            links = self.config.links
+            extract(remote, check, release, env_file_text(env.host_env(remote.host)), links)
+            link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)
         self.out.host_status(remote.name, True, f"{release.version} ready")

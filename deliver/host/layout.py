@@ -196,9 +196,41 @@ def check_free_space(host: str, root: str, values: Mapping[str, str], needed: in
 def record(root: str, kind: str, version: str) -> str:
     """Shell: append one event to the history of the host whose release root is `root`.
 
-    `version` is a version string or a shell expression that expands to one."""
+    `version` is a version string or a shell expression that expands to one. Appending (not
+    rewriting) keeps the events of two commands at once; a link, fifo or device at the name
+    is not deliver's, so it is removed first and never written through."""
     when = "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    return f'echo "{when} {kind} {version}" >> {quote(root)}/{HISTORY_FILE}'
+    history = '"$_dh"'
+    return (
+        f"{{ _dh={quote(root)}/{HISTORY_FILE}; "
+        f"{{ [ ! -L {history} ] && {{ [ ! -e {history} ] || [ -f {history} ]; }}; }} "
+        f"|| rm -f {history}; "
+        f'echo "{when} {kind} {version}" >> {history}; }}'
+    )
+
+
+def replace_file(directory: str, name: str, content: str) -> str:
+    """Shell: the file `name` in `directory` (a quoted shell word) gets the output of the
+    command `content`, with one rename: it is written to a fresh random name beside it
+    (`mktemp`: created exclusively, 0600) and moved over `name` with `mv -T`, which replaces a
+    file or a link at that name and never writes through one or into a directory."""
+    temp = f"{directory}/{quote(f'.{name}.XXXXXX')}"
+    return (
+        f'{{ _df=$(mktemp {temp}) && {{ {content}; }} > "$_df" && '
+        f'mv -T "$_df" {directory}/{quote(name)} || {{ rm -f "$_df"; false; }}; }}'
+    )
+
+
+def replace_link(directory: str, name: str, target: str) -> str:
+    """Shell: `name` in `directory` (a quoted shell word) becomes a symlink to `target` (a
+    quoted shell word), with one rename: there is no moment without it. The link is made at
+    a fresh random name (`ln -s` without -f creates, or fails: it never follows or reuses
+    what is there) and moved over `name` with `mv -T`."""
+    temp = f"{directory}/{quote(f'.{name}.XXXXXX')}"
+    return (
+        f'{{ _dl=$(mktemp -u {temp}) && ln -s {target} "$_dl" && '
+        f'{{ mv -T "$_dl" {directory}/{quote(name)} || {{ rm -f "$_dl"; false; }}; }}; }}'
+    )
 
 
 def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
@@ -209,10 +241,7 @@ def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
         for v in doomed
         for suffix in ("", ".tar.gz", ".tar.gz.sha256", ".upgrade.tar.gz", ".upgrade.tar.gz.sha256")
     ]
-    trim = (
-        f"tail -n {HISTORY_LINES} {HISTORY_FILE} > .{HISTORY_FILE}.new && "
-        f"mv .{HISTORY_FILE}.new {HISTORY_FILE}"
-    )
+    trim = replace_file(".", HISTORY_FILE, f"tail -n {HISTORY_LINES} {HISTORY_FILE}")
     remote.run(
         join(
             f"cd {quote(releases.root)}",
@@ -240,8 +269,7 @@ def switch_current(remote: Remote, root: str, version: str) -> None:
         join(
             f"cd {quote(root)}",
             hot,
-            f"ln -sfn releases/{quote(version)} .current.new",
-            "mv -T .current.new current",
+            replace_link(".", "current", quote(f"releases/{version}")),
             record(root, "deployed", quote(version)),
         ),
         step="switching",

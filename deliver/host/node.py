@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config
 from deliver.errors import NodeError
-from deliver.host.layout import HostState, in_root, record
+from deliver.host.layout import HostState, in_root, record, replace_link
 from deliver.shell import parse_key_values, tail
 from deliver.tools import node_commands
 from deliver.transport.remote import Remote
@@ -29,7 +29,7 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
   echo STATE=already; exit 0
 fi
 (cd current && {node.daemon(app)}) || exit 1
-ln -sfn "releases/$(basename "$(cd current && pwd -P)")" .running.new && mv -T .running.new running
+{replace_link(".", "running", '"releases/$(basename "$(cd current && pwd -P)")"')}
 started_version=$(basename "$(readlink current)")
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))

@@ -12,7 +12,15 @@ from dataclasses import dataclass, replace
 
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
-from deliver.host.layout import FREE_SPACE, check_free_space, in_root, read_state, record
+from deliver.host.layout import (
+    FREE_SPACE,
+    check_free_space,
+    in_root,
+    read_state,
+    record,
+    replace_file,
+    replace_link,
+)
 from deliver.host.links import link_script
 from deliver.host.node import NodeStatus
 from deliver.host.unpack import SPACE_FACTOR, host_archive
@@ -177,10 +185,12 @@ def install(
         directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
         linked = link_script(check.root, version, links, directory) if links else ""
         # recorded first, so a retry after a failed install knows this build was staged
+        staged = (
+            f"awk -v v={quote(version)} '$1 != v' {STAGED_FILE} 2>/dev/null; "
+            f"echo {quote(f'{version} {switch.upgrade.sha256}')}"
+        )
         stage = join(
-            f"{{ awk -v v={quote(version)} '$1 != v' {STAGED_FILE} 2>/dev/null; "
-            f"echo {quote(f'{version} {switch.upgrade.sha256}')}; }} > {STAGED_FILE}.new",
-            f"mv {STAGED_FILE}.new {STAGED_FILE}",
+            replace_file(".", STAGED_FILE, staged),
             hot.stage_upgrade(app, archive, version),
             f"( {linked}\n)" if linked else "",
         )
@@ -229,9 +239,9 @@ def relink(remote: Remote, check: NodeCheck, version: str) -> None:
     script = f"""set -e
 cd {quote(check.root)}
 if [ {quote(version)} != {quote(name)} ] && {{ [ -L {target} ] || [ ! -e {target} ]; }}; then
-  ln -sfn {quote(name)} releases/.alias.new && mv -T releases/.alias.new {quote(target)}
+  {replace_link("releases", version, quote(name))}
 fi
-ln -sfn {quote(target)} .current.new && mv -T .current.new current
+{replace_link(".", "current", quote(target))}
 {record(check.root, "deployed", quote(version))}
 for link in releases/*; do
   if [ -L "$link" ] && [ "$link" != {quote(target)} ] && [ "$(readlink "$link")" = {quote(name)} ]

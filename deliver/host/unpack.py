@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deliver.config import Environment
+from deliver.config import Environment, RuntimeLinks
 from deliver.errors import DeliverError, UsageError
-from deliver.host.layout import ENV_FILE, FREE_SPACE, check_free_space, switch_current
+from deliver.host.layout import (
+    ENV_FILE,
+    FREE_SPACE,
+    check_free_space,
+    replace_file,
+    switch_current,
+)
+from deliver.host.links import refuse_symlinks
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
 from deliver.shell import check_sha256, join, parse_key_values, quote, quote_path
@@ -77,10 +84,14 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
 def upload(
     remote: Remote, root: str, release: Release, store: ReleaseStore, progress: Progress | None
 ) -> None:
-    """Bring the archive to a temporary name (uploaded, or fetched by the host from the store),
-    verify its sha256, and only then give it its name."""
-    final = f"{root}/releases/{host_archive(release)}"
-    partial = f"{root}/releases/.{host_archive(release)}.part"
+    """Bring the archive to a fresh temporary name (uploaded, or fetched by the host from the
+    store), verify its sha256, and only then give it its name."""
+    releases = f"{root}/releases"
+    name = host_archive(release)
+    # mktemp makes the name (exclusively, 0600): what is at a fixed name would be written through
+    partial = remote.run(
+        f"mktemp {quote(f'{releases}/.{name}.part.')}XXXXXX", step="uploading"
+    ).stdout.strip()
     try:
         store.send_to_host(release, remote, partial, progress)
     except DeliverError:
@@ -89,8 +100,8 @@ def upload(
     remote.run(
         join(
             check_sha256(quote(partial), release.sha256, remove=True),
-            f"mv {quote(partial)} {quote(final)}",
-            f"echo {release.sha256} > {quote(final + '.sha256')}",
+            f"mv -T {quote(partial)} {quote(f'{releases}/{name}')}",
+            replace_file(quote(releases), f"{name}.sha256", f"echo {quote(release.sha256)}"),
         ),
         step="verifying the upload",
     )
@@ -102,28 +113,80 @@ def host_archive(release: Release) -> str:
     return f"{release.version}{kind}.tar.gz"
 
 
-def extract(remote: Remote, check: Preflight, release: Release, env_text: str) -> None:
-    """Extract into a fresh directory renamed into place; write the host's env file."""
+def extract(
+    remote: Remote,
+    check: Preflight,
+    release: Release,
+    env_text: str,
+    links: RuntimeLinks | None = None,
+) -> None:
+    """Extract into a fresh directory renamed into place (refused, naming the entry, when the
+    archive holds deliver's own files, a device or fifo, or a symlink on the way to one of
+    `links`); write the host's env file."""
+    unpack = "" if check.has_release else _unpack_script(release, links or RuntimeLinks())
+    temp = quote(f"{check.root}/.{ENV_FILE}.") + "XXXXXX"
+    script = f'set -e\ncd {quote(check.root)}\n{unpack}\nt=$(mktemp {temp})\necho ENV_TEMP="$t"'
+    env_temp = parse_key_values(remote.run(script, step="extracting").stdout)["ENV_TEMP"]
+    try:
+        remote.upload(env_text.encode(), env_temp, mode=0o600)
+    except DeliverError:
+        remote.run(f"rm -f {quote(env_temp)}", check=False)
+        raise
+    remote.run(f"mv -T {quote(env_temp)} {quote(f'{check.root}/{ENV_FILE}')}", step="env file")
+
+
+#: Shell: refuse an extracted archive ("$fresh") that holds a top-level `.deliver-*` entry of
+#: any kind: those are deliver's own files, which it writes (through a planted link: outside
+#: deliver_to).
+_REFUSE_MARKS = """for f in "$fresh"/.deliver-*; do
+  if [ -e "$f" ] || [ -L "$f" ]; then
+    echo "refusing the archive: it holds ${f##*/} ($(stat -c %F "$f")), a name deliver writes"
+    exit 1
+  fi
+done"""
+
+#: Shell: refuse devices, fifos and sockets anywhere in it: no release holds one (as root, tar
+#: would create a device node).
+_REFUSE_SPECIAL = """odd=$(find "$fresh" \\( -type b -o -type c -o -type p -o -type s \\) -print |
+  head -n 1)
+if [ -n "$odd" ]; then
+  echo "refusing the archive: it holds ${odd#"$fresh"/} ($(stat -c %F "$odd")), no release does"
+  exit 1
+fi"""
+
+
+def _unpack_script(release: Release, links: RuntimeLinks) -> str:
+    """Shell, in the release root: the archive extracted into a fresh directory (mktemp -d:
+    0700, a name nobody could have planted), checked, marked, then renamed over
+    releases/<version>; on any failure the fresh directory goes."""
     version = quote(release.version)
-    fresh = f"releases/.{release.version}.new"
-    extract_release = (
-        ""
-        if check.has_release
-        else f"""rm -rf {quote(fresh)}
-mkdir {quote(fresh)}
-if ! tar -xzf releases/{version}.tar.gz -C {quote(fresh)}; then
-  rm -rf {quote(fresh)}; echo "extracting the release failed"; exit 1
-fi
-echo {quote(release.tool)} > {quote(fresh)}/.deliver-tool
-echo {release.sha256} > {quote(fresh)}/.deliver-sha256
-printf '%s\\n' {quote(release.commit)} {quote(release.branch or "")} \\
-  > {quote(fresh)}/.deliver-revision
-rm -rf releases/{version} && mv {quote(fresh)} releases/{version}
-"""
+    fresh = '"$fresh"'
+    revision = f"printf '%s\\n' {quote(release.commit)} {quote(release.branch or '')}"
+    marks = "\n".join(
+        [
+            replace_file(fresh, ".deliver-tool", f"echo {quote(release.tool)}"),
+            replace_file(fresh, ".deliver-sha256", f"echo {quote(release.sha256)}"),
+            replace_file(fresh, ".deliver-revision", revision),
+        ]
     )
-    remote.run(f"set -e\ncd {quote(check.root)}\n{extract_release}", step="extracting")
-    remote.upload(env_text.encode(), f"{check.root}/.{ENV_FILE}.new", mode=0o600)
-    remote.run(f"cd {quote(check.root)} && mv .{ENV_FILE}.new {ENV_FILE}", step="env file")
+    symlinks = refuse_symlinks(
+        fresh, release.version, links, "a symlink in the archive: refusing it", leaves=True
+    )
+    # GNU tar itself refuses names with `..`, absolute names, and writing through a symlink or
+    # a hard link it extracted: deliver relies on that, and checks what it writes itself
+    return f"""fresh=$(mktemp -d releases/{quote(f".{release.version}.new.")}XXXXXX)
+trap 'rm -rf "$fresh"' EXIT
+if ! tar -xzf releases/{version}.tar.gz -C "$fresh"; then
+  echo "extracting the release failed"; exit 1
+fi
+{_REFUSE_MARKS}
+{_REFUSE_SPECIAL}
+{symlinks}
+{marks}
+rm -rf releases/{version}
+mv -T "$fresh" releases/{version}
+trap - EXIT
+"""
 
 
 def switch(remote: Remote, root: str, version: str) -> None:
