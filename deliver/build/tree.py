@@ -101,10 +101,13 @@ def pack_release(
 
 
 def prepare_build_dir(remote: Remote, at: str) -> str:
-    """Make sure a git repository exists at `at` on the build host; returns its absolute path."""
+    """Make sure a git repository exists at `at` on the build host, readable by its owner only
+    (it holds the release, whose cookie opens the node, and the build's secrets); returns its
+    absolute path."""
     path = quote_path(at)
     script = join(
         f"mkdir -p {path}",
+        f"chmod 0700 {path}",
         f"cd {path}",
         "{ git rev-parse --git-dir >/dev/null 2>&1 || git init -q; }",
         "command -v git >/dev/null",
@@ -216,7 +219,9 @@ def pack(
     fresh release.
     """
     find = _find_tarball(tarball) if tarball else _find_release_dir(release_root or "")
+    # umask 077: the archive holds the Erlang cookie (and is 0600 wherever it goes next)
     script = f"""set -e
+umask 077
 cd {quote(build_dir)}
 {find}
 mkdir -p _build/deliver && rm -f _build/deliver/*.tar.gz

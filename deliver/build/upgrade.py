@@ -167,9 +167,10 @@ class UpgradeBuild:
             out.step(step.title)
             remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
         measured = remote.run(
-            f"a={quote(work.upgrade_archive)}; echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
+            f'a={quote(work.upgrade_archive)}; chmod 0600 "$a";'
+            f" echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
             ' echo SIZE=$(stat -c %s "$a")',
-            step="measuring the upgrade archive",
+            step="measuring the upgrade archive",  # and making it private: it holds the cookie
         )
         values = parse_key_values(measured.stdout)
         upgrade = Release(

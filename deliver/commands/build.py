@@ -61,7 +61,7 @@ def build_release(
     hooks = Hooks.load(config, out)
     with release_store(config, out) as store:
         store.check()  # a store that cannot take the release fails now, not after the build
-        with connected(config, out, [build.host]) as (remote,):
+        with connected(config, out, [build.host], private=False) as (remote,):
             store.check_host(remote)
             if plan.version:  # a version the store cannot take is refused before building it
                 _check_unused(store, config.app, plan.version, target.commit, options.force)
@@ -169,7 +169,7 @@ def build_upgrade(
         if isinstance(old, Release):
             check_old_release(old, tool_name, store, config.app, new_rev.commit)
         store.check()
-        (remote,) = opened.enter_context(connected(config, out, [build.host]))
+        (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
         store.check_host(remote)
         hooks = Hooks.load(config, out)
         upgrade = UpgradeBuild(config, out, remote, store, tool_name, hooks).run(old, new_rev)

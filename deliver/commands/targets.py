@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from deliver.config import Config, Environment, HostSpec
 from deliver.errors import InvalidArgument
+from deliver.host.private import PrivateRemote
 from deliver.output import Output
 from deliver.release_store import ReleaseStore, open_store
 from deliver.transport.fanout import connect_all
@@ -49,10 +50,17 @@ def select_hosts(environment: Environment, wanted: Sequence[str] = ()) -> list[H
 
 
 @contextmanager
-def connected(config: Config, out: Output, hosts: Sequence[HostSpec]) -> Iterator[list[Remote]]:
-    """One connection per host, in parallel, for the duration of the block."""
+def connected(
+    config: Config, out: Output, hosts: Sequence[HostSpec], *, private: bool = True
+) -> Iterator[list[Remote]]:
+    """One connection per host, in parallel, for the duration of the block.
+
+    Deploy hosts' connections are private (host/private.py: umask 077, uploads 0600). The
+    build host's are not (`private=False`): the build keeps the login's umask, so the release
+    it makes is what the project's own build makes; its tree is 0700 and its archive 0600
+    (build/tree.py)."""
     with connect_all(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
-        yield list(remotes)
+        yield [PrivateRemote(remote) for remote in remotes] if private else list(remotes)
 
 
 @contextmanager

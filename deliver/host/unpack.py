@@ -35,11 +35,15 @@ class Preflight:
 
 
 def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
-    """Create the release root if needed and report what the host already has."""
+    """Create the release root if needed (its releases/ private) and report what the host
+    already has."""
     version = quote(release.version)
     script = join(
         f"mkdir -p {quote_path(env.deliver_to)}/releases",
         f"cd {quote_path(env.deliver_to)}",
+        # releases/ is deliver's own: private also where an older deliver left it 0755 around
+        # releases whose cookie (the same in every build) is world-readable
+        "chmod 0700 releases",
         "echo ROOT=$(pwd -P)",
         'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
@@ -154,6 +158,14 @@ if [ -n "$odd" ]; then
   exit 1
 fi"""
 
+#: Shell: the Erlang cookie is the key to the node (whoever reads it runs code as the deploy
+#: user): mix's releases/COOKIE read-only for its owner, relx's vm.args (-setcookie) 0600.
+#: find -P neither follows a symlink nor changes the file one points at.
+_PRIVATE_COOKIE = """if [ -d "$fresh/releases" ]; then
+  find "$fresh/releases" -maxdepth 1 -name COOKIE -type f -exec chmod 0400 {} +
+  find "$fresh/releases" -mindepth 2 -maxdepth 2 -name vm.args -type f -exec chmod 0600 {} +
+fi"""
+
 
 def _unpack_script(release: Release, links: RuntimeLinks) -> str:
     """Shell, in the release root: the archive extracted into a fresh directory (mktemp -d:
@@ -173,15 +185,16 @@ def _unpack_script(release: Release, links: RuntimeLinks) -> str:
         fresh, release.version, links, "a symlink in the archive: refusing it", leaves=True
     )
     # GNU tar itself refuses names with `..`, absolute names, and writing through a symlink or
-    # a hard link it extracted: deliver relies on that, and checks what it writes itself
+    # a hard link it extracted; as root too, it takes neither the archive's owners nor modes
     return f"""fresh=$(mktemp -d releases/{quote(f".{release.version}.new.")}XXXXXX)
 trap 'rm -rf "$fresh"' EXIT
-if ! tar -xzf releases/{version}.tar.gz -C "$fresh"; then
+if ! tar -xzf releases/{version}.tar.gz -C "$fresh" --no-same-owner --no-same-permissions; then
   echo "extracting the release failed"; exit 1
 fi
 {_REFUSE_MARKS}
 {_REFUSE_SPECIAL}
 {symlinks}
+{_PRIVATE_COOKIE}
 {marks}
 rm -rf releases/{version}
 mv -T "$fresh" releases/{version}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -54,26 +56,22 @@ class LocalStore:
         return str(self.archive(release))
 
     def add(self, release: Release, write: Callable[[Writable], None]) -> Release:
-        """Store an archive produced by `write(file)`; its sha256 must match the manifest's."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        partial = self.path / f".{release.archive_name}.part"
+        """Store an archive produced by `write(file)`; its sha256 must match the manifest's.
+
+        The archive holds the Erlang cookie: archive and manifest are 0600, in a directory
+        made 0700 (one that already exists keeps the mode its owner gave it), each written
+        to a fresh name and renamed into place."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        try:
-            with partial.open("wb") as raw:
-                write(_HashingWriter(raw, digest))
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        if digest.hexdigest() != release.sha256:
-            partial.unlink()
-            raise StoreError(
-                f"{release.archive_name} arrived corrupted: sha256 "
-                f"{digest.hexdigest()} instead of {release.sha256}"
-            )
-        os.replace(partial, self.archive(release))
-        manifest = self.path / f".{release.manifest_name}.part"
-        manifest.write_text(release.to_json())
-        os.replace(manifest, self.path / release.manifest_name)
+        with _written(self.path, release.archive_name) as raw:
+            write(_HashingWriter(raw, digest))
+            if digest.hexdigest() != release.sha256:
+                raise StoreError(
+                    f"{release.archive_name} arrived corrupted: sha256 "
+                    f"{digest.hexdigest()} instead of {release.sha256}"
+                )
+        with _written(self.path, release.manifest_name) as raw:
+            raw.write(release.to_json().encode())
         return release
 
     def put(self, release: Release, archive: Path, progress: Progress | None = None) -> None:
@@ -102,6 +100,20 @@ class LocalStore:
 
     def close(self) -> None:
         """A directory holds no connection."""
+
+
+@contextmanager
+def _written(directory: Path, name: str) -> Iterator[IO[bytes]]:
+    """A new 0600 file at a random name in `directory` (`.<name>.<random>.part`, made
+    exclusively: never a file or link that was there), renamed to `name` when the block ends
+    without an error and removed otherwise."""
+    descriptor, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(descriptor, "wb") as raw:
+            yield raw
+        os.replace(temp, directory / name)
+    finally:
+        Path(temp).unlink(missing_ok=True)
 
 
 def _copy(source: Path, target: Writable, progress: Progress | None) -> None:

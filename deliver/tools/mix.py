@@ -209,8 +209,11 @@ class MixNode:
 
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release
-        # stay as they are (a restart must not boot the new version unless it was installed)
-        return f"tar -xzf {quote(archive)} --skip-old-files -C ."
+        # stay as they are (a restart must not boot the new version unless it was installed);
+        # as root too, the archive's owners and modes are not taken (see host/unpack.py)
+        return (
+            f"tar -xzf {quote(archive)} --skip-old-files --no-same-owner --no-same-permissions -C ."
+        )
 
     def install(self, app: str, version: str, upgrade: bool) -> str:
         script = _INSTALL.replace("@VSN@", version).replace("@APP@", app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
 import tarfile
 from pathlib import Path
@@ -457,3 +458,19 @@ def test_a_symlinked_parent_made_later_is_refused_by_the_link_step(
         link_release(local(), str(root), "0.1.0", RuntimeLinks(linked_dirs=("tmp/log",)))
     assert failed.value.output_tail == ("linked_dirs: tmp/log: tmp is a symlink in releases/0.1.0")
     assert snapshot(outside) == {**before, "dir/log": ("other", 0o755, "")}
+
+
+def test_a_real_release_gets_a_private_cookie(tmp_path: Path) -> None:
+    files = {
+        **RELEASE_FILES,
+        "releases/COOKIE": b"secret-cookie",
+        "releases/0.1.0/vm.args": b"-setcookie secret-cookie\n",
+    }
+    root = new_root(tmp_path)
+    release = staged(root, archive([], files))
+    extract(local(), Preflight(str(root), None, True, False), release, "")
+    directory = root / "releases" / "0.1.0"
+    assert stat.S_IMODE((directory / "releases" / "COOKIE").stat().st_mode) == 0o400
+    assert stat.S_IMODE((directory / "releases" / "0.1.0" / "vm.args").stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert re.fullmatch(r"[0-9a-f]{64}\n", (directory / ".deliver-sha256").read_text())

@@ -138,3 +138,38 @@ def test_unreachable_store_host_stops_a_build_before_it_starts(tmp_path: Path) -
     assert build.exit_code == 3
     assert "cannot connect to 127.0.0.1:1" in build.stderr
     assert "Preparing build directory" not in build.stdout
+
+
+def test_the_local_store_is_private_and_writes_only_fresh_names(tmp_path: Path) -> None:
+    """Archives hold the Erlang cookie: 0600 files in a 0700 directory, each written to a
+    new random name and renamed, so a link planted at the old fixed temp name is not
+    followed. A directory that already exists keeps the mode its owner gave it."""
+    outside = tmp_path / "outside"
+    outside.write_text("not the store's\n")
+    (tmp_path / "store").mkdir(mode=0o700)
+    (tmp_path / "store" / ".hello_0.1.0.release.tar.gz.part").symlink_to(outside)
+    store = fill(tmp_path / "store", "0.1.0")
+    assert outside.read_text() == "not the store's\n"
+    for name in ("hello_0.1.0.release.tar.gz", "hello_0.1.0.release.json"):
+        assert (store.path / name).stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in store.path.iterdir()) == [
+        ".hello_0.1.0.release.tar.gz.part",
+        "hello_0.1.0.release.json",
+        "hello_0.1.0.release.tar.gz",
+    ]
+
+    new = fill(tmp_path / "new" / "store", "0.1.0")
+    assert new.path.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o750)
+    shared.chmod(0o750)
+    fill(shared, "0.1.0")
+    assert shared.stat().st_mode & 0o777 == 0o750
+
+
+def test_a_corrupted_archive_leaves_nothing_in_the_local_store(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    wrong = release("hello", "0.1.0", b"what the manifest says")
+    with pytest.raises(StoreError, match="arrived corrupted"):
+        store.add(wrong, lambda file: file.write(b"what arrived"))
+    assert list(store.path.iterdir()) == []
