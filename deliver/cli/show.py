@@ -93,7 +93,15 @@ def check_config(ctx: Context) -> None:
     ctx.out.info(f"release store: {config.release_store}")
     for env in config.environments.values():
         hosts = ", ".join(h.name for h in env.hosts)
-        ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+        dist = f" (dist: {env.dist_interface})" if env.dist_interface else ""
+        ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}{dist}")
+    for env in config.environments.values():
+        if env.dist_interface is None:  # `all`, written out, is a choice: no warning
+            ctx.out.warning(
+                f"{env.name}: the nodes' Erlang distribution listens on every interface: "
+                "whoever reaches its port with the cookie runs code as the deploy user; set "
+                f"environments.{env.name}.dist.interface: loopback (or all to keep it)"
+            )
     from deliver.hooks import Hooks
 
     for point, hooks in Hooks.load(config, ctx.out).by_point.items():

@@ -32,11 +32,10 @@ from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
-from deliver.host.unpack import Preflight, extract, preflight, switch, upload
+from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
 from deliver.output import Output
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
-from deliver.shell import env_file_text
 from deliver.transport.fanout import fan_out, interrupts_deferred
 from deliver.transport.remote import Progress, Remote
 
@@ -149,7 +148,7 @@ class _Deploy:
 
         def unpack() -> None:
             links = self.config.links
-            extract(remote, check, release, env_file_text(env.host_env(remote.host)), links)
+            extract(remote, check, release, node_env_text(env, remote.host), links)
             link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)

@@ -20,6 +20,7 @@ import yaml
 
 from deliver.config.build import BuildReader
 from deliver.config.model import (
+    DIST_INTERFACES,
     LINKABLE,
     BuildConfig,
     Config,
@@ -233,7 +234,7 @@ class _Reader(StoreReader, BuildReader):
         for name, raw in self.mapping(value, ("environments",)).items():
             key: Key = ("environments", str(name))
             data = self.mapping(raw, key)
-            self.reject_unknown(data, key, {"hosts", "deliver_to", "env"})
+            self.reject_unknown(data, key, {"hosts", "deliver_to", "env", "dist"})
             hosts = data.get("hosts")
             if not isinstance(hosts, list) or not hosts:
                 raise self.fail((*key, "hosts"), f"expected a non-empty list, got {kind(hosts)}")
@@ -253,8 +254,23 @@ class _Reader(StoreReader, BuildReader):
                 hosts=specs,
                 deliver_to=self.remote_dir(data["deliver_to"], (*key, "deliver_to")),
                 env=self.env(data.get("env", {}), (*key, "env")),
+                dist_interface=self.dist(data.get("dist"), (*key, "dist")),
             )
         return result
+
+    def dist(self, value: Any, key: Key) -> str | None:
+        """`dist: {interface: loopback | all}`: where the nodes' Erlang distribution listens."""
+        if value is None:
+            return None
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"interface"})
+        interface = self.string(data.get("interface"), (*key, "interface"))
+        if interface not in DIST_INTERFACES:
+            raise self.fail(
+                (*key, "interface"),
+                f"expected {' or '.join(DIST_INTERFACES)}, got {interface!r}",
+            )
+        return interface
 
     def ssh(self, value: Any) -> SshSettings:
         data = self.mapping(value, ("ssh",))

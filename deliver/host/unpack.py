@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deliver.config import Environment, RuntimeLinks
+from deliver.config import Environment, HostSpec, RuntimeLinks
+from deliver.config.model import DIST_LOOPBACK_FLAGS
 from deliver.errors import DeliverError, UsageError
 from deliver.host.layout import (
     ENV_FILE,
@@ -19,7 +20,14 @@ from deliver.host.layout import (
 from deliver.host.links import refuse_symlinks
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
-from deliver.shell import check_sha256, join, parse_key_values, quote, quote_path
+from deliver.shell import (
+    check_sha256,
+    env_file_text,
+    join,
+    parse_key_values,
+    quote,
+    quote_path,
+)
 from deliver.transport.remote import Progress, Remote
 
 #: An extracted release takes about three times its compressed archive.
@@ -109,6 +117,16 @@ def upload(
         ),
         step="verifying the upload",
     )
+
+
+def node_env_text(env: Environment, host: HostSpec) -> str:
+    """The host's env file: the environment's env, then the host's; with `dist: {interface:
+    loopback}`, ERL_AFLAGS then binds the node's distribution to 127.0.0.1, added to whatever
+    ERL_AFLAGS holds (from the env above or the host's own environment)."""
+    text = env_file_text(env.host_env(host))
+    if env.dist_interface == "loopback":
+        text += f'export ERL_AFLAGS="${{ERL_AFLAGS:+$ERL_AFLAGS }}{DIST_LOOPBACK_FLAGS}"\n'
+    return text
 
 
 def host_archive(release: Release) -> str:
