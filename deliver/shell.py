@@ -101,3 +101,12 @@ def check_sha256(path: str, sha256: str, *, remove: bool = False) -> str:
         f"if ! printf '%s  %s\\n' {quote(sha256)} {path} | sha256sum -c --status; then "
         f"{cleanup}echo 'the archive arrived corrupted (sha256 mismatch)'; exit 1; fi"
     )
+
+
+def elixir_string(value: str) -> str:
+    """`value` as an Elixir string literal (data, never code: no interpolation, no escapes
+    left open); ValueError for control characters, which no value deliver passes may hold."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError(f"control character in {value!r}")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("#", "\\#")
+    return f'"{escaped}"'

@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from deliver.shell import Secret, env_file_text, exports, mask, parse_key_values, quote, quote_path
+from deliver.shell import (
+    Secret,
+    elixir_string,
+    env_file_text,
+    exports,
+    mask,
+    parse_key_values,
+    quote,
+    quote_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,3 +58,28 @@ def test_exports_and_env_file() -> None:
 def test_parse_key_values_ignores_other_lines() -> None:
     text = "noise\nVERSION=0.1.0\n  SHA256=abc  \nnot a pair\nEMPTY=\n"
     assert parse_key_values(text) == {"VERSION": "0.1.0", "SHA256": "abc", "EMPTY": ""}
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [
+        ("0.2.0", '"0.2.0"'),
+        ('0.2.0"); System.cmd("id', '"0.2.0\\"); System.cmd(\\"id"'),
+        ("#{System.cmd(:id)}", '"\\#{System.cmd(:id)}"'),
+        ("back\\slash", '"back\\\\slash"'),
+    ],
+)
+def test_elixir_string_is_a_literal_the_code_cannot_escape(value: str, literal: str) -> None:
+    assert elixir_string(value) == literal
+
+
+def test_elixir_string_refuses_control_characters() -> None:
+    with pytest.raises(ValueError, match="control character"):
+        elixir_string("0.2.0\nIO.puts(:x)")
+
+
+def test_elixir_reads_each_literal_back_as_the_value_it_was_given() -> None:
+    values = ["0.2.0", '0.2.0"); System.cmd("id', "#{System.halt(1)}", "back\\slash", "ünï"]
+    code = "; ".join(f"IO.write({elixir_string(v)} <> <<0>>)" for v in values)
+    done = subprocess.run(["elixir", "-e", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\0")[:-1] == values

@@ -196,9 +196,10 @@ def check_free_space(host: str, root: str, values: Mapping[str, str], needed: in
 def record(root: str, kind: str, version: str) -> str:
     """Shell: append one event to the history of the host whose release root is `root`.
 
-    `version` is a version string or a shell expression that expands to one."""
-    when = "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    return f'echo "{when} {kind} {version}" >> {quote(root)}/{HISTORY_FILE}'
+    `version` is one shell word: a quoted version (`quote(v)`) or a quoted expansion such as
+    `"$started_version"`. It is printed as data, never re-read by the shell."""
+    when = '"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'
+    return f"printf '%s %s %s\\n' {when} {quote(kind)} {version} >> {quote(root)}/{HISTORY_FILE}"
 
 
 def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:

@@ -36,13 +36,13 @@ end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
   if pid=$({node.alive(app)} 2>/dev/null); then
-    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+    {record(state.root, "started", '"$started_version"')}; echo STATE=started; echo PID=$pid; exit 0
   fi
   if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
   then state=crashed; break; fi
   sleep 0.2
 done
-{record(state.root, "failed", "$started_version")}
+{record(state.root, "failed", '"$started_version"')}
 echo STATE=$state
 echo LOG-FOLLOWS
 tail -n 30 {node.log_files()} 2>/dev/null

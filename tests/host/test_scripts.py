@@ -41,7 +41,7 @@ from deliver.host.release_handler import NodeCheck, relink
 from deliver.host.unpack import Preflight, extract, preflight, upload
 from deliver.release import Release
 from deliver.release_store.local import LocalStore
-from deliver.shell import Secret, env_file_text
+from deliver.shell import Secret, env_file_text, quote
 from deliver.transport.local import LocalRemote
 from deliver.transport.remote import Result
 from tests.conftest import run_cli
@@ -376,8 +376,8 @@ def test_switch_refuses_a_directory_that_boots_another_version(
     [
         ("", "started", "0.1.0", "started 0.1.0"),
         ("", "rolled_back", "1.0.0-rc.1", "rolled_back 1.0.0-rc.1"),
-        # a shell expression, as start_node passes "$started_version"
-        ("v=0.2.0; ", "failed", "$v", "failed 0.2.0"),
+        # a quoted expansion, as start_node passes "$started_version"
+        ("v=0.2.0; ", "failed", '"$v"', "failed 0.2.0"),
     ],
 )
 def test_record_appends_one_timestamped_event(
@@ -394,6 +394,15 @@ def test_record_appends_one_timestamped_event(
     when = (root / "deliver.history").read_text().splitlines()[-1].split()[0]
     stamp = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before <= stamp <= after + timedelta(seconds=1)
+
+
+def test_record_writes_a_hostile_version_as_text_and_runs_nothing(tmp_path: Path) -> None:
+    root = new_root(tmp_path)
+    root.mkdir()
+    hostile = "0.1.2$(touch PWNED)`touch PWNED2`"
+    local().run(f"cd {quote(str(root))} && " + record(str(root), "deployed", quote(hostile)))
+    assert (root / "deliver.history").read_text().split(" ", 1)[1] == f"deployed {hostile}\n"
+    assert not (root / "PWNED").exists() and not (root / "PWNED2").exists()
 
 
 def test_record_creates_the_history_file(tmp_path: Path) -> None:
