@@ -44,6 +44,7 @@ class Context:
 
         config = load_config(self.config_path, overrides=self.overrides)
         self.out.secrets = config.secrets()
+        self.out.detail(f"using {config.source}")
         return config
 
 
@@ -57,7 +58,8 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     "config_path",
     type=click.Path(path_type=Path),
     envvar="DELIVER_CONFIG",
-    help="The .deliver file (default: ./.deliver).",
+    help="The config file (default: .deliver.yml, deliver.yml, .deliver or "
+    ".deliver/deliver.yml, here or above, up to the git root).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show the output of remote commands.")
 @click.option("--debug", is_flag=True, help="Show remote commands too, and tracebacks.")

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from deliver.config.build import BuildReader
+from deliver.config.find import find_config, project_dir
 from deliver.config.model import (
     LINKABLE,
     BuildConfig,
@@ -36,9 +37,6 @@ from deliver.config.model import (
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
 from deliver.errors import ConfigError
-
-DEFAULT_FILE = ".deliver"
-
 
 #: DELIVER_* variables and the key each one overrides.
 ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
@@ -66,14 +64,16 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Overrides | None = None,
 ) -> Config:
-    """Read and validate the .deliver file at `path` (default: ./.deliver or $DELIVER_CONFIG).
+    """Read and validate the config file at `path` (default: $DELIVER_CONFIG, else the one
+    find_config finds from the current directory up to the git work tree's root).
 
     `overrides` are values given for this run (the command line's flags); they win over the
     file and the environment. Raises ConfigError for a missing file, bad YAML or any invalid
     value.
     """
     environ = os.environ if environ is None else environ
-    path = Path(path or environ.get("DELIVER_CONFIG") or DEFAULT_FILE)
+    named = path or environ.get("DELIVER_CONFIG")
+    path = Path(named) if named else find_config(Path.cwd())
     data = _read_yaml(path)
     origins: dict[tuple[str, ...], str] = {}
     for variable, key in ENVIRONMENT_KEYS.items():
@@ -84,7 +84,7 @@ def load_config(
         if value is not None:
             _set_key(data, key, value)
             origins[key] = "command line"
-    return _Reader(str(path), path.resolve().parent, origins, environ).config(data)
+    return _Reader(str(path), project_dir(path), origins, environ).config(data)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
