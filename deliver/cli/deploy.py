@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from deliver.cli.completion import complete_environments, complete_versions
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import (
     environment_name,
@@ -23,8 +24,15 @@ def deploy() -> None:
 
 
 @deploy.command("release", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
-@click.option("--version", "version", help="The stored version (default: the newest).")
+@click.argument(
+    "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
+)
+@click.option(
+    "--version",
+    "version",
+    help="The stored version (default: the newest).",
+    shell_complete=complete_versions,
+)
 @click.option("--start-deploy", is_flag=True, help="Stop the old node and start the new one.")
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
@@ -59,7 +67,9 @@ def deploy_release(
 
 
 @deploy.command("upgrade", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.argument(
+    "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
+)
 @click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
 @host_option
 @pass_context
@@ -80,7 +90,7 @@ def deploy_upgrade(
 
 
 @cli.command("downgrade", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--version", "version", required=True, help="The version to go back to.")
 @host_option
 @pass_context
@@ -99,7 +109,7 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 
 
 @cli.command("upgrade", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
 @host_option
@@ -126,7 +136,9 @@ def upgrade(
 
 
 @cli.command("update", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.argument(
+    "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
+)
 @click.option("--revision", help="Build this commit (sha or any git revision).")
 @click.option("--tag", help="Build this tag.")
 @click.option("--branch", help="Build the head of this branch (default: the current one).")
@@ -174,7 +186,9 @@ def update(
 
 
 @cli.command("rollback", context_settings=SETTINGS)
-@click.argument("environment", nargs=-1, metavar="ENVIRONMENT")
+@click.argument(
+    "environment", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments
+)
 @click.option("--version", help="Go back to this release (default: the previous good one).")
 @host_option
 @pass_context
@@ -189,7 +203,9 @@ def rollback(
 
 
 @cli.command("migrate", context_settings=SETTINGS)
-@click.argument("words", nargs=-1, metavar="[ENVIRONMENT] [up|down]")
+@click.argument(
+    "words", nargs=-1, metavar="[ENVIRONMENT] [up|down]", shell_complete=complete_environments
+)
 @click.option("--version", help="Migrate to this version (required for down).")
 @pass_context
 def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:

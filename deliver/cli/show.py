@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import environment_name, host_option
 
@@ -14,7 +15,7 @@ def show() -> None:
 
 
 @show.command("releases", context_settings=SETTINGS)
-@click.argument("environment", required=False)
+@click.argument("environment", required=False, shell_complete=complete_environments)
 @host_option
 @pass_context
 def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...]) -> None:
@@ -43,7 +44,9 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
 
 
 @show.command("migrations", context_settings=SETTINGS)
-@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@click.argument(
+    "environment", nargs=-1, metavar="[ENVIRONMENT]", shell_complete=complete_environments
+)
 @pass_context
 def show_migrations(ctx: Context, environment: tuple[str, ...]) -> None:
     """The migration status, from the environment's primary host."""
