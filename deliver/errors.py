@@ -19,7 +19,8 @@ helps, what to do next (`hint`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -145,3 +146,11 @@ def _without_host_prefix(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     prefix = f"{getattr(error, 'host', '')}: "
     return text[len(prefix) :] if prefix != ": " and text.startswith(prefix) else text
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """A hint for a typo of a known name (delivr_to, biuld, prod): the one it most likely meant."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    if not close and len(name) >= 3:  # a prefix is a likely short form: prod -> production
+        close = [known_name for known_name in sorted(known) if known_name.startswith(name)][:1]
+    return f"did you mean {close[0]}?" if close else None

@@ -18,7 +18,22 @@ from deliver.config.model import Overrides
 from deliver.errors import UsageError
 
 
-@cli.group(context_settings=SETTINGS)
+class _DeployGroup(click.Group):
+    """`deliver deploy production` is the usual slip: say which two commands were meant."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            words = " ".join(args)
+            raise UsageError(
+                f"deploy what? expected release or upgrade, got {args[0]!r}",
+                hint=f"deliver deploy release to {words}, or deliver deploy upgrade to {words}",
+            )
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_DeployGroup, context_settings=SETTINGS)
 def deploy() -> None:
     """Deploy a stored release to the hosts of an environment."""
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deliver.errors import ConfigError
+from deliver.errors import ConfigError, did_you_mean
 from deliver.shell import Secret
 
 #: `build.host: localhost` (exactly that) builds on this machine, without SSH.
@@ -239,9 +239,11 @@ class Config:
     def environment(self, name: str) -> Environment:
         if name not in self.environments:
             known = ", ".join(self.environments) or "none"
-            raise ConfigError(
+            error = ConfigError(
                 self.source, f"environments.{name}", f"no such environment (configured: {known})"
             )
+            error.hint = did_you_mean(name, self.environments)
+            raise error
         return self.environments[name]
 
     def secrets(self) -> list[Secret]:

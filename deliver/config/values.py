@@ -6,7 +6,6 @@ path and what was expected:
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deliver.config.model import HostSpec
-from deliver.errors import ConfigError
+from deliver.errors import ConfigError, did_you_mean
 from deliver.shell import Secret
 
 Key = tuple[str | int, ...]
@@ -155,9 +154,3 @@ def kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "nothing"}.get(
         type(value), repr(value)
     )
-
-
-def did_you_mean(name: str, known: set[str]) -> str | None:
-    """A typo of a known key (delivr_to, biuld) gets the key it most likely meant."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
-    return f"did you mean {close[0]}?" if close else None

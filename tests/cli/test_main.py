@@ -109,3 +109,22 @@ def test_day_two_refusals_happen_before_any_host_is_touched(
     result = run_cli("--config", config, *args)
     assert result.exit_code == ExitCode.USAGE, result.output
     assert message in result.stderr
+
+
+def test_a_mistyped_environment_gets_the_one_meant(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production: {hosts: [web1], deliver_to: /srv/a}\n"
+        "  staging: {hosts: [web1], deliver_to: /srv/b}\n"
+    )
+    for typed in ("prod", "producton"):
+        result = run_cli("--config", config, "ping", typed)
+        assert result.exit_code == ExitCode.USAGE
+        assert "hint: did you mean production?" in result.stderr
+
+
+def test_deploy_without_release_or_upgrade_names_both(tmp_path: Path) -> None:
+    result = run_cli("--config", tmp_path / "nope", "deploy", "production")
+    assert result.exit_code == ExitCode.USAGE
+    assert "deploy what? expected release or upgrade, got 'production'" in result.stderr
+    assert "deliver deploy release to production, or deliver deploy upgrade to" in result.stderr
