@@ -88,6 +88,12 @@ def _revision(
     target = git.resolve_revision(config.project_dir, revision=revision, tag=tag, branch=branch)
     if git.working_tree_dirty(config.project_dir):
         out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
+    untracked = git.untracked_sources(config.project_dir)
+    if untracked:
+        shown = ", ".join(untracked[:5]) + (
+            f" and {len(untracked) - 5} more" if len(untracked) > 5 else ""
+        )
+        out.warning(f"untracked files are not built (git add and commit them): {shown}")
     return target
 
 

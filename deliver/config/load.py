@@ -261,7 +261,11 @@ class _Reader(StoreReader, BuildReader):
         self.reject_unknown(
             data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout"}
         )
+        default = self.path("~/.ssh/config", ("ssh", "config"))
         config_file = self.path(data.get("config", "~/.ssh/config"), ("ssh", "config"))
+        if config_file != default and not config_file.is_file():
+            # another file, named but missing: every host would later be "unknown"
+            raise self.fail(("ssh", "config"), f"no such file: {config_file}")
         identity = data.get("identity")
         return SshSettings(
             config_file=config_file if config_file.exists() else None,

@@ -550,3 +550,13 @@ def test_umbrella_release_names_the_app(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text), environ={})
     assert config.app == "shop_web"
     assert config.require_build().release_name(config.app) == "shop_web"
+
+
+def test_a_named_ssh_config_that_is_missing_is_named_as_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "ssh:\n  config: ~/.ssh/config.d/deploy\n")
+    with pytest.raises(ConfigError, match=r"ssh.config: no such file: .*config.d/deploy"):
+        load_config(path, environ={})
+
+
+def test_the_default_ssh_config_may_be_absent(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, VALID), environ={}).ssh.config_file is None
