@@ -15,6 +15,7 @@ import click
 from deliver import __version__
 from deliver.cli.options import flag_message
 from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
+from deliver.events import JsonOutput
 from deliver.output import Output
 
 if TYPE_CHECKING:
@@ -64,10 +65,21 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("-v", "--verbose", is_flag=True, help="Show the output of remote commands.")
 @click.option("--debug", is_flag=True, help="Show remote commands too, and tracebacks.")
 @click.option("--color/--no-color", default=None, help="Force or disable colour.")
+@click.option(
+    "--json",
+    "json_events",
+    is_flag=True,
+    help="Write events as JSON lines on stdout instead of text (see README: --json).",
+)
 @click.version_option(__version__, "--version", prog_name="deliver")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool, color: bool | None
+    ctx: click.Context,
+    config_path: Path | None,
+    verbose: bool,
+    debug: bool,
+    color: bool | None,
+    json_events: bool,
 ) -> None:
     """Build, deploy and run Elixir and Erlang releases over SSH.
 
@@ -80,7 +92,7 @@ def cli(
     context: Context = ctx.obj
     context.config_path = config_path
     context.out.verbose, context.out.debug = verbose or debug, debug
-    if color is not None:
+    if color is not None and not json_events:
         context.out.color = color
 
 
@@ -92,14 +104,31 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
     """Run the CLI and return its exit status (tests call this in-process)."""
     argv = _global_flags_first(list(argv) if argv is not None else sys.argv[1:])
     debug = "--debug" in argv
-    context = Context(out or Output())
+    context = Context(_output(out, "--json" in argv))
+    status = _run(argv, context, debug)
+    if isinstance(context.out, JsonOutput):
+        context.out.emit("done", exit=int(status))
+    return status
+
+
+def _output(out: Output | None, json_events: bool) -> Output:
+    """The output the command reports through; with --json, events on the same stdout."""
+    if not json_events:
+        return out or Output()
+    return JsonOutput(out._stdout if out is not None else None)
+
+
+def _run(argv: list[str], context: Context, debug: bool) -> int:
     fallback = context.out
     try:
         cli.main(args=argv, prog_name="deliver", standalone_mode=False, obj=context)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
-        error.show()
+        if isinstance(fallback, JsonOutput):
+            fallback.error(error.format_message())
+        else:
+            error.show()
         return ExitCode.USAGE
     except (KeyboardInterrupt, click.exceptions.Abort):
         fallback.error("interrupted")
@@ -125,7 +154,7 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
     return ExitCode.OK
 
 
-_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color"}
+_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color", "--json"}
 
 
 def _global_flags_first(argv: list[str]) -> list[str]:
