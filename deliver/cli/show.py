@@ -7,6 +7,8 @@ import click
 from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import environment_name, host_option
+from deliver.config import Config
+from deliver.output import Output
 
 
 @cli.group(context_settings=SETTINGS)
@@ -82,23 +84,88 @@ def check() -> None:
 
 
 @check.command("config", context_settings=SETTINGS)
+@click.argument("environment", required=False, shell_complete=complete_environments)
+@click.option(
+    "--hosts", "probe", is_flag=True, help="Also connect to every host (read-only) and check it."
+)
 @pass_context
-def check_config(ctx: Context) -> None:
-    """Validate the .deliver file and print what it resolves to."""
+def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
+    """Validate the config file and print what it resolves to; with --hosts, check on every
+    host (and the build host) what a build or deploy needs. Exit 1 if anything would fail."""
     config = ctx.config()
-    ctx.out.step(f"{config.source} is valid")
-    ctx.out.info(f"app: {config.app}")
-    if config.build:
-        ctx.out.info(
-            f"build: {config.build.host.name}:{config.build.at} "
-            f"(tool {config.build.tool}, MIX_ENV={config.build.mix_env})"
-        )
-    ctx.out.info(f"release store: {config.release_store}")
-    for env in config.environments.values():
-        hosts = ", ".join(h.name for h in env.hosts)
-        ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+    out = ctx.out
+    out.step(f"{config.source} is valid")
+    for line in _resolved(config, out, environment):
+        out.info(line)
+    if not probe:
+        return
+    from deliver.commands.check import check_hosts
+    from deliver.errors import DeliverError
+
+    findings = check_hosts(config, out, environment, _newest_release_size(config, out))
+    out.table(
+        ("HOST", "CHECK", "RESULT", "DETAIL"),
+        [(f.host, f.check, "ok" if f.ok else "FAIL", f.detail) for f in findings],
+    )
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        hosts = ", ".join(dict.fromkeys(f.host for f in failed))
+        raise DeliverError(f"{len(failed)} check(s) failed on {hosts}: a deploy would fail")
+    out.step(f"Every host is ready ({len(dict.fromkeys(f.host for f in findings))} checked)")
+
+
+def _resolved(config: Config, out: Output, environment: str | None) -> list[str]:
+    """What the config resolves to, one line per setting that matters (secrets masked)."""
     from deliver.hooks import Hooks
 
-    for point, hooks in Hooks.load(config, ctx.out).by_point.items():
-        for hook in hooks:
-            ctx.out.info(f"hook {point}: {hook.name} (runs on {hook.runs_on})")
+    lines = [f"app: {config.app}"]
+    if config.build:
+        build = config.build
+        lines.append(
+            f"build: {build.host.name}:{build.at} (tool {build.tool}, MIX_ENV={build.mix_env})"
+        )
+    lines.append(f"release store: {config.release_store}")
+    envs = [config.environment(environment)] if environment else config.environments.values()
+    for env in envs:
+        hosts = ", ".join(h.name for h in env.hosts)
+        lines.append(f"{env.name}: {hosts} -> {env.deliver_to} (primary {env.primary.name})")
+        for host in env.hosts:
+            variables = env.host_env(host)
+            shown = " ".join(f"{name}={value}" for name, value in variables.items()) or "-"
+            lines.append(f"  {host.name} env: {shown}")
+    check = config.health_check
+    lines.append(
+        f"health check: node answers{f', then {check.url}' if check.url else ''} "
+        f"(timeout {check.timeout:g}s, {check.retries} tries)"
+    )
+    tasks = config.migration_tasks()
+    lines.append(f"migrations: up {tasks.up}; down {tasks.down}; status {tasks.status}")
+    links = config.links
+    if links:
+        lines.append(
+            f"links: dirs {list(links.linked_dirs)}, files {list(links.linked_files)}, "
+            f"overrides {dict(links.overrides)}"
+        )
+    lines.append(
+        f"keep_releases: {config.keep_releases}; start_timeout {config.start_timeout:g}s, "
+        f"stop_timeout {config.stop_timeout:g}s, connect_timeout {config.ssh.connect_timeout:g}s"
+    )
+    hooks = Hooks.load(config, out).by_point
+    lines += [
+        f"hook {point}: {hook.name} (runs on {hook.runs_on})"
+        for point, point_hooks in hooks.items()
+        for hook in point_hooks
+    ]
+    return lines
+
+
+def _newest_release_size(config: Config, out: Output) -> int | None:
+    """The newest stored release's size, for the disk check; None when it cannot be known."""
+    from deliver.commands.store import show_releases
+    from deliver.errors import DeliverError
+
+    try:
+        releases = show_releases(config, out).releases
+    except DeliverError:
+        return None
+    return releases[-1].size if releases else None
