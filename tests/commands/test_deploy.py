@@ -117,6 +117,23 @@ def test_node_that_crashes_on_start_is_reported_with_its_log(
     assert "0.1.0 crashed while starting; last lines of its log:" in result.stderr
     assert "eaddrinuse" in result.stderr
 
+    # the crash stays in the log, but only this boot's lines decide: a good start is "started"
+    # (the env file is written by deploy, so the right PORT needs a deploy)
+    deployment.write_text(text)
+    again = run_cli(
+        "--config",
+        deployment,
+        "deploy",
+        "release",
+        "production",
+        "--start-deploy",
+        "--host",
+        "web1",
+    )
+    assert again.exit_code == 0, again.output
+    assert "web1: started 0.1.0 (pid" in again.stdout
+    assert ask_app(sandbox, "web1") == "hello 0.1.0\n"
+
 
 def test_a_switch_failing_on_one_host_says_which_hosts_switched(
     sandbox: Sandbox, deployment: Path
