@@ -31,6 +31,10 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
         ctx.out.table(HOST_RELEASE_HEADERS, report.rows)
         for line in report.disagreements:
             ctx.out.warning(line)
+        if report.unreachable:
+            from deliver.errors import HostsFailed
+
+            raise HostsFailed("reading releases", report.unreachable, list(report.releases))
         return
     from deliver.commands.store import RELEASE_HEADERS, UPGRADE_HEADERS
     from deliver.commands.store import show_releases as run

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from deliver.commands.targets import reachable
 from deliver.config import Config, Environment, HostSpec
 from deliver.errors import DeliverError
 from deliver.host.layout import FREE_SPACE
@@ -16,7 +17,7 @@ from deliver.host.links import SHARED_DIR
 from deliver.host.unpack import SPACE_FACTOR
 from deliver.output import Output
 from deliver.shell import join, parse_key_values, quote, quote_path
-from deliver.transport.fanout import connect_each, fan_out
+from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
 #: What the build host needs for each build tool (beside git), as commands to look for.
@@ -52,10 +53,7 @@ def check_hosts(
     hosts = [probe.host for probe in probes.values()]
     out.step(f"Checking {len(hosts)} host(s): {', '.join(h.name for h in hosts)}")
     needed = (release_bytes or DEFAULT_RELEASE_BYTES) * (1 + SPACE_FACTOR)
-    with connect_each(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as (
-        remotes,
-        failed,
-    ):
+    with reachable(config, out, hosts) as (remotes, failed):
         found = fan_out("check", remotes, lambda r: list(_check(config, r, probes[r.name], needed)))
     findings = [Finding(name, "connect", False, str(error)) for name, error in failed.items()]
     return findings + [finding for name in probes if name in found for finding in found[name]]

@@ -93,7 +93,30 @@ def deploy_release(
                 deploy.switch(checks)
             prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
+    if not start:
+        _say_what_runs(out, environment, release, checks)
     return release
+
+
+def _say_what_runs(
+    out: Output, environment: str, release: Release, checks: dict[str, Preflight]
+) -> None:
+    """Without --start-deploy the nodes keep running what they were started from: say so,
+    and which command boots the new release."""
+    old = {name: check.running for name, check in checks.items() if check.running}
+    stale = {name: version for name, version in old.items() if version != release.version}
+    if stale:
+        each = ", ".join(f"{name} {version}" for name, version in stale.items())
+        out.info(
+            f"the nodes keep running what they were started from ({each}) until restarted: "
+            f"deliver restart {environment} boots {release.version}"
+        )
+    stopped = [name for name in checks if name not in old]
+    if stopped:
+        out.info(
+            f"no node was started on {', '.join(stopped)}: "
+            f"deliver start {environment} boots {release.version}"
+        )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from deliver.commands.hot import downgrade_hosts
 from deliver.commands.rollout import HostPlan, Rollout, roll_out
-from deliver.commands.targets import connected, targets
+from deliver.commands.targets import connected, reachable, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import StartHooks
@@ -160,6 +160,8 @@ class HostReleasesReport:
     releases: dict[str, HostReleases | None]
     rows: list[tuple[str, str, str, str]]
     disagreements: list[str]
+    #: the hosts that could not be asked, and why
+    unreachable: dict[str, DeliverError]
 
 
 def show_host_releases(
@@ -175,10 +177,10 @@ def show_host_releases(
         except NodeError:  # nothing deployed there: a row saying so, not a failure
             return None
 
-    with connected(config, out, chosen.hosts) as remotes:
+    with reachable(config, out, chosen.hosts) as (remotes, unreachable):
         found = fan_out("reading releases", remotes, read)
     rows = [row for name, releases in found.items() for row in _rows(name, releases)]
-    return HostReleasesReport(found, rows, _disagreements(found))
+    return HostReleasesReport(found, rows, _disagreements(found), unreachable)
 
 
 def _rows(name: str, releases: HostReleases | None) -> list[tuple[str, str, str, str]]:

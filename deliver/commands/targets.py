@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from deliver.config import Config, Environment, HostSpec
-from deliver.errors import InvalidArgument
+from deliver.errors import DeliverError, InvalidArgument
 from deliver.output import Output
 from deliver.release_store import ReleaseStore, open_store
-from deliver.transport.fanout import connect_all
+from deliver.transport.fanout import connect_all, connect_each
 from deliver.transport.remote import Remote
 
 
@@ -53,6 +53,19 @@ def connected(config: Config, out: Output, hosts: Sequence[HostSpec]) -> Iterato
     """One connection per host, in parallel, for the duration of the block."""
     with connect_all(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
         yield list(remotes)
+
+
+@contextmanager
+def reachable(
+    config: Config, out: Output, hosts: Sequence[HostSpec]
+) -> Iterator[tuple[list[Remote], dict[str, DeliverError]]]:
+    """Like `connected`, for read-only commands that report every host they can: the hosts
+    connected to, and why each of the others could not be."""
+    with connect_each(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as (
+        remotes,
+        unreachable,
+    ):
+        yield list(remotes), unreachable
 
 
 @contextmanager

@@ -82,6 +82,8 @@ def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> Nod
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
 cd "$d" || exit 1
+# what this root boots is what its node runs, also after a hot upgrade installed another version
+echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
 if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
 {node.stop(app)} >/dev/null 2>&1
 end=$(( $(date +%s) + {int(timeout)} ))
@@ -96,7 +98,7 @@ echo STATE=timeout
     values = parse_key_values(
         remote.run(in_root(state.root, body), step="stopping the node").stdout
     )
-    version = state.running or state.current
+    version = values.get("BOOTS") or state.running or state.current
     if values.get("STATE") == "timeout":
         raise NodeError(
             remote.name, f"the node ({version}) is still running {timeout:g}s after stop"

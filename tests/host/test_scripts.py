@@ -657,7 +657,7 @@ def test_preflight_accepts_a_current_alias_of_another_build(tmp_path: Path, boot
     link(root / "current", "releases/0.2.0")
     link(root / "running", "releases/0.1.0")
     check = preflight(local(), environment(root), make_release("0.2.0"))
-    assert check == Preflight(str(root), "0.2.0", False, False)
+    assert check == Preflight(str(root), "0.2.0", False, False, running="0.1.0")
 
 
 @pytest.mark.parametrize(
