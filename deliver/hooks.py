@@ -141,6 +141,7 @@ class Hooks:
     @classmethod
     def load(cls, config: Config, out: Output) -> Hooks:
         """The app's hooks/ files, then the .deliver file's hooks. Raises ConfigError."""
+        config.require_set("hooks.")
         hooks = find_hook_files(config.project_dir / HOOKS_DIR, out)
         for spec in config.hooks:
             body, name = spec.run or "", spec.source

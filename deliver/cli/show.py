@@ -129,7 +129,10 @@ def _resolved(config: Config, out: Output, environment: str | None) -> list[str]
             f"build: {build.host.name}:{build.at} (tool {build.tool}, MIX_ENV={build.mix_env})"
         )
     lines.append(f"release store: {config.release_store}")
-    envs = [config.environment(environment)] if environment else config.environments.values()
+    # through environment(): an unset ${VAR} of one of them fails the check, naming it
+    envs = [
+        config.environment(name) for name in ([environment] if environment else config.environments)
+    ]
     for env in envs:
         hosts = ", ".join(h.name for h in env.hosts)
         lines.append(f"{env.name}: {hosts} -> {env.deliver_to} (primary {env.primary.name})")

@@ -163,6 +163,7 @@ class _Reader(StoreReader, BuildReader):
             health_check=self.health_check(data.get("health_check", {})),
             links=self.links(data),
             hooks=self.hooks(data.get("hooks", {})),
+            unset=tuple(self.unset),
         )
 
     def app(self, value: Any, build: BuildConfig | None) -> str:

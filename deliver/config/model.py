@@ -227,6 +227,15 @@ class Config:
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
     links: RuntimeLinks = field(default_factory=RuntimeLinks)
+    #: `${VAR}` values whose variable was not set: an error for the command that needs one
+    unset: tuple[ConfigError, ...] = ()
+
+    def require_set(self, prefix: str) -> None:
+        """Raise the error of the first unset `${VAR}` under key path `prefix` (`build.`,
+        `environments.staging.`, `hooks.`): a command resolves only the secrets it uses."""
+        for error in self.unset:
+            if error.key.startswith(prefix):
+                raise error
 
     def migration_tasks(self) -> Migrations:
         return self.migrations or Migrations.for_app(self.app)
@@ -234,6 +243,7 @@ class Config:
     def require_build(self) -> BuildConfig:
         if self.build is None:
             raise ConfigError(self.source, "build.host", "required to build: set the build host")
+        self.require_set("build.")
         return self.build
 
     def environment(self, name: str) -> Environment:
@@ -244,6 +254,7 @@ class Config:
             )
             error.hint = did_you_mean(name, self.environments)
             raise error
+        self.require_set(f"environments.{name}.")
         return self.environments[name]
 
     def secrets(self) -> list[Secret]:

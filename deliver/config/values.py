@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class ValueReader:
     project_dir: Path
     origins: dict[tuple[str, ...], str]
     environ: Mapping[str, str]
+    #: `${VAR}` references whose variable is not set, each as the error it will be
+    unset: list[ConfigError] = field(default_factory=list)
 
     def fail(self, key: Key, problem: str) -> ConfigError:
         origin = self.origins.get(tuple(str(k) for k in key), self.source)
@@ -122,7 +124,12 @@ class ValueReader:
             return value
         missing = [name for name in names if name not in self.environ]
         if missing:
-            raise self.fail(key, f"${{{missing[0]}}} is not set in the local environment")
+            # refused only by a command that needs this value (Config.require_set): ping
+            # production must not need the staging database password
+            self.unset.append(
+                self.fail(key, f"${{{missing[0]}}} is not set in the local environment")
+            )
+            return Secret("")
         return Secret(_REFERENCE.sub(lambda m: self.environ[m.group(1)], value))
 
     def host(self, value: Any, key: Key) -> HostSpec:

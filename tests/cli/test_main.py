@@ -128,3 +128,20 @@ def test_deploy_without_release_or_upgrade_names_both(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.USAGE
     assert "deploy what? expected release or upgrade, got 'production'" in result.stderr
     assert "deliver deploy release to production, or deliver deploy upgrade to" in result.stderr
+
+
+def test_a_command_needs_only_the_secrets_of_what_it_touches(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n"
+        "  production:\n    deliver_to: /srv/a\n    hosts: [web1]\n"
+        "    env: {DATABASE_URL: '${PRODUCTION_DATABASE_URL}'}\n"
+        "  staging: {hosts: [web1], deliver_to: /srv/b}\n"
+    )
+    listed = run_cli("--config", config, "show", "releases")  # the local store only
+    assert listed.exit_code == 0, listed.output
+    pinged = run_cli("--config", config, "ping", "production")
+    assert pinged.exit_code == ExitCode.USAGE
+    assert "environments.production.env.DATABASE_URL: ${PRODUCTION_DATABASE_URL} is not set" in (
+        pinged.stderr
+    )
