@@ -91,9 +91,12 @@ def check_config(ctx: Context) -> None:
             f"(tool {config.build.tool}, MIX_ENV={config.build.mix_env})"
         )
     ctx.out.info(f"release store: {config.release_store}")
+    from deliver.commands.schedule import describe
+
     for env in config.environments.values():
         hosts = ", ".join(h.name for h in env.hosts)
         ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}")
+        ctx.out.info(f"  restarts: {describe(env.rollout, len(env.hosts))}")
     from deliver.hooks import Hooks
 
     for point, hooks in Hooks.load(config, ctx.out).by_point.items():
