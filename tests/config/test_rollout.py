@@ -102,3 +102,14 @@ def test_a_mistyped_rollout_key_gets_a_hint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         loaded(tmp_path, BASE + "rollout: {rollback_on_failur: true}\n")
     assert error.value.hint == "did you mean rollback_on_failure?"
+
+
+def test_the_shipped_example_documents_the_defaults() -> None:
+    example = Path(__file__).parents[2] / ".deliver.example"
+    secret_file = Path("~/secrets/my_app/prod.secret.exs").expanduser()  # in the test's HOME
+    secret_file.parent.mkdir(parents=True)
+    secret_file.write_text("import Config\n")
+    environ = {"PRODUCTION_DATABASE_URL": "postgres://x", "MY_APP_SECRET_KEY_BASE": "skb"}
+    config = load_config(example, environ=environ)
+    assert config.environment("staging").rollout == RolloutSettings()
+    assert config.environment("production").rollout == RolloutSettings(wait=5.0)
