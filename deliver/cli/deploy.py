@@ -62,10 +62,12 @@ def deploy_release(
     start_deploy: bool,
     run_migrations: bool,
     batch: str | None,
-    rollback_on_failure: bool,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
-    """Upload, extract and switch to a release on every host, in parallel."""
+    """Upload, extract and switch to a release on every host, in parallel; with
+    --start-deploy, restart batch by batch (see rollout: in .deliver)."""
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
@@ -77,7 +79,7 @@ def deploy_release(
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, start_deploy),
+        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
     )
 
 
@@ -177,7 +179,8 @@ def update(
     start_deploy: bool,
     run_migrations: bool,
     batch: str | None,
-    rollback_on_failure: bool,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Build a release and deploy it (build release + deploy release)."""
@@ -196,7 +199,7 @@ def update(
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, start_deploy),
+        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
     )
 
 
@@ -205,16 +208,30 @@ def update(
     "environment", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments
 )
 @click.option("--version", help="Go back to this release (default: the previous good one).")
+@rollout_options
 @host_option
 @pass_context
 def rollback(
-    ctx: Context, environment: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+    ctx: Context,
+    environment: tuple[str, ...],
+    version: str | None,
+    batch: str | None,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
+    hosts: tuple[str, ...],
 ) -> None:
-    """Switch every host back to an earlier release still on it, and restart."""
+    """Switch every host back to an earlier release still on it, and restart batch by batch."""
     from deliver.commands.rollback import rollback as run
 
     config = ctx.config()
-    run(config, ctx.out, environment_name(environment, config, True), version=version, hosts=hosts)
+    run(
+        config,
+        ctx.out,
+        environment_name(environment, config, True),
+        version=version,
+        hosts=hosts,
+        rollout=rollout_from(batch, rollback_on_failure, all_at_once),
+    )
 
 
 @cli.command("migrate", context_settings=SETTINGS)

@@ -38,14 +38,16 @@ def restart(
     ctx: Context,
     environment: tuple[str, ...],
     batch: str | None,
-    rollback_on_failure: bool,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
-    """Stop the node, then start the current release (in batches with --batch)."""
+    """Stop the node, then start the current release, batch by batch (see rollout: in
+    .deliver)."""
     from deliver.commands.rollout import restart as run
 
     config = ctx.config()
-    rollout = rollout_from(batch, rollback_on_failure)
+    rollout = rollout_from(batch, rollback_on_failure, all_at_once)
     run(config, ctx.out, environment_name(environment, config, False), hosts, rollout)
 
 

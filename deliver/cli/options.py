@@ -3,7 +3,6 @@ library's values: the core never parses command-line text."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +13,8 @@ from deliver.errors import DeliverError, InvalidArgument, UsageError
 
 if TYPE_CHECKING:
     from deliver.build.versions import VersionOptions
-    from deliver.commands.rollout import BatchSize, Rollout
-    from deliver.config import Config
+    from deliver.commands.schedule import Rollout
+    from deliver.config import BatchSize, Config
 
 #: The library's name of an argument -> its flag, and how a value follows the flag in messages.
 FLAGS = {
@@ -54,41 +53,57 @@ def host_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def rollout_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--batch, --all-at-once and --[no-]rollback-on-failure: over `rollout:` in .deliver."""
     function = click.option(
-        "--rollback-on-failure",
+        "--rollback-on-failure/--no-rollback-on-failure",
+        default=None,
+        help="Switch a batch that fails to start or its health check back, and restart it "
+        "(default: rollout.rollback_on_failure, on).",
+    )(function)
+    function = click.option(
+        "--all-at-once",
         is_flag=True,
-        help="Switch a batch that fails to start or its health check back, and restart it.",
+        help="Restart every host at the same time (downtime), e.g. when a migration makes "
+        "the old and the new code incompatible.",
     )(function)
     return click.option(
         "--batch",
         metavar="N|N%",
-        help="Restart N hosts (or N% of them) at a time, each batch healthy before the next.",
+        help="Restart N hosts (or N% of them) at a time, each batch healthy before the next "
+        "(default: rollout.batch, a quarter of the hosts, at least 1).",
     )(function)
 
 
 def rollout_from(
-    batch: str | None, rollback_on_failure: bool, start: bool = True
+    batch: str | None,
+    rollback_on_failure: bool | None,
+    all_at_once: bool = False,
+    start: bool = True,
 ) -> Rollout | None:
-    """--batch and --rollback-on-failure; they mean something only where nodes restart."""
-    from deliver.commands.rollout import Rollout
+    """The rollout flags; None when none was given (the environment's `rollout:` then
+    decides). They mean something only where nodes restart."""
+    from deliver.commands.schedule import Rollout
 
-    if batch is None and not rollback_on_failure:
+    if batch is None and rollback_on_failure is None and not all_at_once:
         return None
+    if batch is not None and all_at_once:
+        raise UsageError("give only one of --batch and --all-at-once")
     if not start:
-        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
-    return Rollout(None if batch is None else parse_batch(batch), rollback_on_failure)
+        flags = "--all-at-once needs" if all_at_once else "--batch and --rollback-on-failure need"
+        raise UsageError(f"{flags} --start-deploy")
+    return Rollout(None if batch is None else parse_batch(batch), rollback_on_failure, all_at_once)
 
 
 def parse_batch(text: str) -> BatchSize:
     """`--batch=N` hosts at a time, or `--batch=N%` of the hosts (at least one)."""
-    from deliver.commands.rollout import BatchSize
+    from deliver.config.rollout import parse_batch_size
 
-    match = re.fullmatch(r"\s*(\d+)\s*(%?)\s*", text)
-    if not match or int(match[1]) < 1 or (match[2] and int(match[1]) > 100):
+    try:
+        return parse_batch_size(text)
+    except ValueError:
         raise UsageError(
             f"--batch: expected a number of hosts or a percentage like 25%, got {text!r}"
-        )
-    return BatchSize(int(match[1]), bool(match[2]))
+        ) from None
 
 
 def parse_versions(

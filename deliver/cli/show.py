@@ -120,6 +120,7 @@ def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
 
 def _resolved(config: Config, out: Output, environment: str | None) -> list[str]:
     """What the config resolves to, one line per setting that matters (secrets masked)."""
+    from deliver.commands.schedule import describe
     from deliver.hooks import Hooks
 
     lines = [f"app: {config.app}"]
@@ -136,6 +137,7 @@ def _resolved(config: Config, out: Output, environment: str | None) -> list[str]
     for env in envs:
         hosts = ", ".join(h.name for h in env.hosts)
         lines.append(f"{env.name}: {hosts} -> {env.deliver_to} (primary {env.primary.name})")
+        lines.append(f"  restarts: {describe(env.rollout, len(env.hosts))}")
         for host in env.hosts:
             variables = env.host_env(host)
             shown = " ".join(f"{name}={value}" for name, value in variables.items()) or "-"

@@ -11,7 +11,7 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
 5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
-   before the next (rollout.py);
+   before the next (rollout.py; by default a quarter of the hosts at a time, at least one);
 6. prune each host to `keep_releases` (host_releases.py).
 
 Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
-from deliver.commands.rollout import HostPlan, Rollout, partial_switch_explained, roll_out
+from deliver.commands.rollout import HostPlan, partial_switch_explained, roll_out
+from deliver.commands.schedule import Rollout
 from deliver.commands.targets import Targets, connected, release_store, targets
 from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
@@ -55,7 +56,8 @@ def deploy_release(
     """Deploy `version` (default: the newest in the store) to the environment's hosts.
 
     With `run_migrations`, the new release's migrations run on the primary host before any
-    host is switched; with `start`, hosts are switched and restarted batch by batch (rollout.py).
+    host is switched; with `start`, hosts are switched and restarted batch by batch as the
+    environment's `rollout:` and `rollout` say (rollout.py).
     Afterwards each host is pruned to `keep_releases`.
 
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
@@ -83,6 +85,7 @@ def deploy_release(
                 roll_out(
                     config,
                     out,
+                    chosen.env,
                     remotes,
                     _plans(release, checks),
                     rollout or Rollout(),

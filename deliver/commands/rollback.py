@@ -3,7 +3,8 @@
 Rollback is all-or-nothing up to the restart: every host is read first, and unless every
 host holds the release to go back to, nothing is switched. The release is the one given with
 --version, or each host's previous good release (host_releases.py), which must be the same on
-every host. Then every host is switched and restarted (rollout.py), with the health check.
+every host. Then the hosts are switched and restarted batch by batch (rollout.py), each
+batch passing the health check before the next.
 When the current release on every host is a hot upgrade of the target's directory, the
 rollback is a hot downgrade through the release handler instead (hot_upgrade.py).
 """
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from deliver.commands.hot import downgrade_hosts
-from deliver.commands.rollout import HostPlan, Rollout, roll_out
+from deliver.commands.rollout import HostPlan, roll_out
+from deliver.commands.schedule import Rollout
 from deliver.commands.targets import connected, reachable, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
@@ -35,8 +37,10 @@ def rollback(
     *,
     version: str | None = None,
     hosts: Sequence[str] = (),
+    rollout: Rollout | None = None,
 ) -> str:
-    """Switch every host back to `version` (default: the previous good release) and restart.
+    """Switch every host back to `version` (default: the previous good release) and restart,
+    batch by batch as the environment's `rollout:` and `rollout` say (rollout.py).
 
     A default rollback marks the release it leaves as rolled back: it is not chosen again.
 
@@ -76,13 +80,28 @@ def rollback(
         if hot:
             out.step(f"Rolled back {config.app} on {environment} to {target}, hot")
             return target
-        plans = {
-            name: HostPlan(r.root, r.tool, r.running, target, switch=True, fallback=None)
-            for name, r in found.items()
-        }
-        roll_out(config, out, remotes, plans, Rollout(), urls, StartHooks(config, out, env))
+        hooks = StartHooks(config, out, env)
+        roll_out(
+            config, out, env, remotes, _plans(found, target), rollout or Rollout(), urls, hooks
+        )
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
+
+
+def _plans(found: Mapping[str, HostReleases], target: str) -> dict[str, HostPlan]:
+    """Switch every host to `target` and restart it; a batch that fails to come back on it
+    returns to the release it left."""
+    return {
+        name: HostPlan(
+            r.root,
+            r.tool,
+            r.running,
+            target,
+            switch=True,
+            fallback=r.current if r.current != target else None,
+        )
+        for name, r in found.items()
+    }
 
 
 def _hot_upgraded_from(found: Mapping[str, HostReleases], target: str) -> bool:

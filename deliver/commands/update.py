@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from deliver.commands.build import build_release
 from deliver.commands.control import version as node_versions
 from deliver.commands.deploy import deploy_release
-from deliver.commands.rollout import Rollout
+from deliver.commands.schedule import Rollout
 from deliver.config import Config
 from deliver.errors import HostsFailed, NodeError, UsageError
 from deliver.output import Output

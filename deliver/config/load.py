@@ -29,11 +29,13 @@ from deliver.config.model import (
     HookSpec,
     Migrations,
     Overrides,
+    RolloutSettings,
     RuntimeLinks,
     SshSettings,
     canonical_point,
     default_runs_on,
 )
+from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
 from deliver.errors import ConfigError
@@ -122,7 +124,7 @@ def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
     data[key[-1]] = value
 
 
-class _Reader(StoreReader, BuildReader):
+class _Reader(StoreReader, BuildReader, RolloutReader):
     """The sections of the file, read into a Config."""
 
     def config(self, data: dict[str, Any]) -> Config:
@@ -142,6 +144,7 @@ class _Reader(StoreReader, BuildReader):
             "linked_dirs",
             "linked_files",
             "link",
+            "rollout",
         }
         self.reject_unknown(data, (), known)
         build = None if data.get("build") is None else self.build(data["build"])
@@ -154,7 +157,10 @@ class _Reader(StoreReader, BuildReader):
             release_store=self.release_store(
                 data.get("release_store", ".deliver-releases"), self.s3(data.get("s3", {}))
             ),
-            environments=self.environments(data.get("environments", {})),
+            environments=self.environments(
+                data.get("environments", {}),
+                self.rollout(data.get("rollout", {}), ("rollout",), RolloutSettings()),
+            ),
             ssh=self.ssh(data.get("ssh", {})),
             start_timeout=self.number(data.get("start_timeout", 30), ("start_timeout",)),
             stop_timeout=self.number(data.get("stop_timeout", 30), ("stop_timeout",)),
@@ -229,12 +235,13 @@ class _Reader(StoreReader, BuildReader):
         env = self.env(data.get("env", {}), (*key, "env"))
         return HookSpec(point, source, where, script=script, run=run, env=env)
 
-    def environments(self, value: Any) -> dict[str, Environment]:
+    def environments(self, value: Any, rollout: RolloutSettings) -> dict[str, Environment]:
+        """Each environment; `rollout` is the global section, under each one's own."""
         result = {}
         for name, raw in self.mapping(value, ("environments",)).items():
             key: Key = ("environments", str(name))
             data = self.mapping(raw, key)
-            self.reject_unknown(data, key, {"hosts", "deliver_to", "env"})
+            self.reject_unknown(data, key, {"hosts", "deliver_to", "env", "rollout"})
             hosts = data.get("hosts")
             if not isinstance(hosts, list) or not hosts:
                 raise self.fail((*key, "hosts"), f"expected a non-empty list, got {kind(hosts)}")
@@ -254,6 +261,7 @@ class _Reader(StoreReader, BuildReader):
                 hosts=specs,
                 deliver_to=self.string(data["deliver_to"], (*key, "deliver_to")),
                 env=self.env(data.get("env", {}), (*key, "env")),
+                rollout=self.rollout(data.get("rollout", {}), (*key, "rollout"), rollout),
             )
         return result
 

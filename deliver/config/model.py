@@ -7,6 +7,7 @@ points, --auto-version parts, what a version may look like) are here too.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,11 +101,43 @@ class HookSpec:
 
 
 @dataclass(frozen=True)
+class BatchSize:
+    """`N` hosts at a time, or `N%` of the hosts (rounded up, at least one)."""
+
+    size: int
+    percent: bool = False
+
+    def of(self, hosts: int) -> int:
+        return max(1, math.ceil(hosts * self.size / 100)) if self.percent else self.size
+
+
+#: `--all-at-once`: today's restart of every host together.
+ALL_AT_ONCE = BatchSize(100, percent=True)
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """`rollout:` (global, then `environments.<name>.rollout` key by key): how the commands
+    that restart nodes go through the hosts, each batch passing the health check first.
+
+    `batch` None is `auto`: a quarter of the hosts rounded DOWN, at least one, so at least
+    three quarters serve (Kubernetes' maxUnavailable: 25%), and 1 at a time up to 7 hosts."""
+
+    batch: BatchSize | None = None
+    wait: float = 0.0  # seconds between a healthy batch and the next
+    rollback_on_failure: bool = True
+
+    def batch_size(self, hosts: int) -> int:
+        return self.batch.of(hosts) if self.batch else max(1, hosts // 4)
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     hosts: tuple[HostSpec, ...]
     deliver_to: str
     env: Mapping[str, str | Secret] = field(default_factory=dict)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
 
     def host_env(self, host: HostSpec) -> dict[str, str | Secret]:
         """The environment a node runs with on `host`: environment-wide, then per-host."""
