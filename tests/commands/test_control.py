@@ -44,7 +44,15 @@ def test_questions_report_every_host_that_answers_then_the_unreachable(
     def add_a_dead_host(data: dict[str, Any]) -> None:
         data["environments"]["production"]["hosts"].append({"host": f"127.0.0.1:{port}"})
 
+    good = deployment.read_text()
     edit_config(deployment, add_a_dead_host)
+    try:
+        ask_every_host(deployment, port)
+    finally:
+        deployment.write_text(good)  # so that the fixture can stop the nodes again
+
+
+def ask_every_host(deployment: Path, port: int) -> None:
     version = run_cli("--config", deployment, "version", "production")
     assert version.exit_code == ExitCode.UNREACHABLE
     assert "web1: 0.1.0" in version.stdout and "web2: 0.1.0" in version.stdout
