@@ -8,6 +8,8 @@ import click
 from deliver.cli.completion import complete_environments, complete_versions
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import (
+    build_options,
+    build_options_from,
     environment_name,
     host_option,
     one_revision,
@@ -166,6 +168,7 @@ def upgrade(
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@build_options
 @rollout_options
 @host_option
 @pass_context
@@ -178,6 +181,13 @@ def update(
     mix_env: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    auto_version: str | None,
+    increment_version: str | None,
+    set_version: str | None,
+    clean: bool,
+    skip_git_clean: bool,
+    skip_mix_clean: bool,
+    force: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
@@ -187,6 +197,9 @@ def update(
     from deliver.commands.update import update as run
 
     one_revision(revision, tag)
+    options = build_options_from(
+        auto_version, increment_version, set_version, clean, skip_git_clean, skip_mix_clean, force
+    )
     ctx.overrides = Overrides(mix_env=mix_env)
     config = ctx.config()
     run(
@@ -200,6 +213,7 @@ def update(
         start=start_deploy,
         run_migrations=run_migrations,
         rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        options=options,
     )
 
 

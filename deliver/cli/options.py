@@ -12,6 +12,7 @@ from deliver.config.model import INCREMENTS, VERSION, parse_auto_version
 from deliver.errors import DeliverError, InvalidArgument, UsageError
 
 if TYPE_CHECKING:
+    from deliver.build.tree import BuildOptions
     from deliver.build.versions import VersionOptions
     from deliver.commands.schedule import Rollout
     from deliver.config import BatchSize, Config
@@ -148,3 +149,55 @@ def environment_name(words: Sequence[str], config: Config, required: bool) -> st
     if "staging" in names or len(names) != 1:
         return "staging"
     return names[0]
+
+
+def build_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The version and build-tree flags of `build release` (and of `update`, which builds)."""
+    options = [
+        click.option(
+            "--auto-version",
+            metavar="PARTS",
+            help="Append to the version, joined by +: revision, commit-count, "
+            "commit-count-branch, branch, branch-unless-main, date, time "
+            "(default: build.auto_version).",
+        ),
+        click.option(
+            "--increment-version",
+            type=click.Choice(["major", "minor", "patch"]),
+            help="Build the project's version with this part incremented.",
+        ),
+        click.option("--set-version", metavar="VERSION", help="Build with this version."),
+        click.option("--clean", is_flag=True, help="Full rebuild: remove deps and _build first."),
+        click.option(
+            "--skip-git-clean", is_flag=True, help="Keep untracked files in the build tree."
+        ),
+        click.option(
+            "--skip-mix-clean", is_flag=True, help="Keep build.clean_paths (the last release)."
+        ),
+        click.option("--force", is_flag=True, help="Replace a stored release of the same version."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def build_options_from(
+    auto_version: str | None,
+    increment_version: str | None,
+    set_version: str | None,
+    clean: bool,
+    skip_git_clean: bool,
+    skip_mix_clean: bool,
+    force: bool,
+) -> BuildOptions:
+    from deliver.build.tree import BuildOptions
+
+    if clean and skip_git_clean:
+        raise UsageError("--clean and --skip-git-clean contradict each other")
+    return BuildOptions(
+        clean=clean,
+        git_clean=not skip_git_clean,
+        remove_generated=not skip_mix_clean,
+        force=force,
+        versions=parse_versions(auto_version, increment_version, set_version),
+    )

@@ -145,3 +145,16 @@ def test_a_command_needs_only_the_secrets_of_what_it_touches(tmp_path: Path) -> 
     assert "environments.production.env.DATABASE_URL: ${PRODUCTION_DATABASE_URL} is not set" in (
         pinged.stderr
     )
+
+
+def test_update_takes_the_version_flags_of_build_release(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text("app: hello\nenvironments: {production: {hosts: [a], deliver_to: /x}}\n")
+    bad = run_cli("--config", config, "update", "production", "--set-version", "1.0 beta")
+    assert bad.exit_code == ExitCode.USAGE
+    assert "--set-version: '1.0 beta' is not a usable version" in bad.stderr
+    both = run_cli("--config", config, "update", "production", "--clean", "--skip-git-clean")
+    assert "--clean and --skip-git-clean contradict each other" in both.stderr
+    helped = run_cli("update", "--help").stdout
+    for flag in ("--auto-version", "--increment-version", "--set-version", "--force"):
+        assert flag in helped
