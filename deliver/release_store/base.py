@@ -3,10 +3,9 @@ manifests back."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
-from deliver.errors import ReleaseNotFound, StoreError
+from deliver.errors import ManifestInvalid, ReleaseNotFound
 from deliver.release import Release, version_key
 
 
@@ -16,12 +15,11 @@ def by_version(releases: Iterable[Release]) -> list[Release]:
 
 
 def read_manifest(text: str, name: str, location: str) -> Release:
-    """A manifest file's Release; a damaged one is named rather than crashing a listing."""
+    """A manifest file's Release; ManifestInvalid names the file and the field that failed."""
     try:
         return Release.from_json(text)
-    except (ValueError, TypeError) as error:
-        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-        raise StoreError(f"{location}/{name} is not a valid manifest: {reason}") from None
+    except ManifestInvalid as error:
+        raise error.read_from(f"{location}/{name}") from None
 
 
 def matching(releases: Iterable[Release], app: str, kind: str) -> list[Release]:

@@ -84,7 +84,7 @@ def test_an_app_sees_only_its_own_releases(tmp_path: Path) -> None:
 def test_damaged_manifest_is_named(tmp_path: Path) -> None:
     store = fill(tmp_path, "0.1.0")
     (tmp_path / "hello_0.1.0.release.json").write_text("{not json")
-    with pytest.raises(StoreError, match=r"hello_0.1.0.release.json is not a valid manifest: "):
+    with pytest.raises(StoreError, match=r"hello_0.1.0.release.json: manifest: expected JSON: "):
         store.releases("hello")
 
 
