@@ -144,14 +144,32 @@ def require_version(text: str, argument: str = "version") -> str:
     raise InvalidArgument(argument, f"not a version ({VERSION_RULE})", printable, hint)
 
 
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders 0.10.0 after 0.9.0 and a release before its pre-release tags."""
-    core, _, pre = version.partition("-")
-    parts: list[tuple[int, int | str]] = []
-    for number, text in _VERSION_PART.findall(core):
-        parts.append((1, int(number)) if number else (0, text))
-    parts.append((0, pre) if pre else (1, 0))
-    return tuple(parts)
+VersionKey = tuple[tuple[tuple[int, int | str], ...], tuple[Any, ...], tuple[Any, ...]]
+
+
+def version_key(version: str) -> VersionKey:
+    """Sort key for versions: SemVer precedence, read loosely enough for OTP versions.
+
+    The core (before `-` and `+`) compares number by number (0.10.0 after 0.9.0, 25.2.3 after
+    25.2); a pre-release sorts before its release (1.0.0-rc.1 < 1.0.0), its dot-separated
+    parts compared as SemVer says (numbers by value, below words). SemVer ignores build
+    metadata; deliver sorts a `+build` version after the plain version of the same core
+    (0.1.0 < 0.1.0+3-abc: --auto-version makes those, from later commits), and two that
+    differ only in build metadata by its text, numbers in it by value (+9-abc < +10-abc).
+    """
+    rest, plus, build = version.partition("+")
+    core, dash, pre = rest.partition("-")
+    pre_key: tuple[Any, ...] = (0, *map(_identifier_key, pre.split("."))) if dash else (1,)
+    build_key: tuple[Any, ...] = (1, _natural_key(build), build) if plus else (0,)
+    return _natural_key(core), pre_key, build_key
+
+
+def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((1, int(n)) if n else (0, word) for n, word in _VERSION_PART.findall(text))
+
+
+def _identifier_key(identifier: str) -> tuple[int, int | str]:
+    return (0, int(identifier)) if identifier.isdigit() else (1, identifier)
 
 
 # the grammars, field by field: each returns what is wrong, or None -------------------------

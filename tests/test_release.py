@@ -38,9 +38,53 @@ def test_manifest_round_trip() -> None:
     assert Release.from_json(original.to_json()) == original
 
 
-def test_version_order() -> None:
-    versions = ["0.10.0", "0.9.0", "1.0.0", "1.0.0-rc.1", "0.9.1"]
-    assert sorted(versions, key=version_key) == ["0.9.0", "0.9.1", "0.10.0", "1.0.0-rc.1", "1.0.0"]
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        ("0.9.0", "0.10.0"),
+        ("0.9.0", "0.9.1"),
+        ("0.10.0", "1.0.0"),
+        ("1.0.0-rc.1", "1.0.0"),
+        # SemVer's own example: 1.0.0-alpha < -alpha.1 < -alpha.beta < -beta < -beta.2 < ...
+        ("1.0.0-alpha", "1.0.0-alpha.1"),
+        ("1.0.0-alpha.1", "1.0.0-alpha.beta"),
+        ("1.0.0-alpha.beta", "1.0.0-beta"),
+        ("1.0.0-beta", "1.0.0-beta.2"),
+        ("1.0.0-beta.2", "1.0.0-beta.11"),
+        ("1.0.0-beta.11", "1.0.0-rc.1"),
+        # build metadata: after the plain version of the same core, numbers in it by value
+        ("0.1.0", "0.1.0+3-abc"),
+        ("0.1.0+3-abc", "0.1.0+3-abd"),
+        ("0.1.0+9-abc", "0.1.0+10-abc"),
+        ("0.1.0+20260101", "0.1.0+20260102"),
+        ("0.1.0+999", "0.1.1"),
+        ("1.0.0-rc.1+5", "1.0.0"),
+        # OTP-shaped versions
+        ("25.2", "25.2.3"),
+        ("25.2.3", "25.10"),
+    ],
+)
+def test_version_order(older: str, newer: str) -> None:
+    assert version_key(older) < version_key(newer)
+    assert sorted([newer, older], key=version_key) == [older, newer]
+
+
+def test_the_newest_of_versions_that_sort_alike_is_the_last_built(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for version, built_at in (
+        ("0.1.0", "2026-01-02T00:00:00Z"),
+        ("0.01.0", "2026-01-01T00:00:00Z"),
+    ):
+        store.add(release(version, built_at=built_at), lambda f: f.write(b"archive"))
+    assert store.find("hello").version == "0.1.0"
+    assert [r.version for r in store.releases("hello")] == ["0.01.0", "0.1.0"]
+
+
+def test_a_build_with_metadata_is_newer_than_the_plain_version(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for version in ("0.1.0+3-abc", "0.1.0", "0.1.0+10-def"):
+        store.add(release(version), lambda f: f.write(b"archive"))
+    assert store.find("hello").version == "0.1.0+10-def"
 
 
 def test_store_finds_newest_and_by_version(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from deliver.release import Release, version_key
 
 
 def by_version(releases: Iterable[Release]) -> list[Release]:
-    """Oldest version first, as `show releases` lists them; the newest is the last."""
-    return sorted(releases, key=lambda r: (version_key(r.version), r.built_at))
+    """Oldest version first, as `show releases` lists them; the newest is the last. Versions
+    that sort alike (0.1.0 and 0.01.0) are ordered by when they were built, then by text."""
+    return sorted(releases, key=lambda r: (version_key(r.version), r.built_at, r.version))
 
 
 def read_manifest(text: str, name: str, location: str) -> Release:
