@@ -24,7 +24,7 @@ MAX_VERSION_LENGTH = 128
 #: leading "v" and digit is a git tag's name, not a version (mix and rebar3 drop the "v").
 VERSION = re.compile(rf"\A(?!v\d)[0-9A-Za-z][0-9A-Za-z.+_-]{{0,{MAX_VERSION_LENGTH - 1}}}\Z")
 VERSION_RULE = (
-    f"letters, digits, '.', '-', '+' and '_', not starting with '.', '-' or 'v' and a digit, "
+    f"letters, digits and . - + _; not starting with . - or v and a digit; "
     f"at most {MAX_VERSION_LENGTH} characters"
 )
 #: A manifest is a few hundred bytes: anything much larger is not one (and is not read whole).

@@ -64,7 +64,7 @@ def upload_release(
     Refuses to replace a different build of the same version unless `force`.
     """
     _require_remote(config, "upload")
-    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR)
+    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR, out)
     release = local.find(config.app, version)
     with _open(config, out) as store:
         if _already_there(store, release, force, out):
@@ -88,7 +88,7 @@ def download_release(
     """Copy a release from the configured remote or S3 store into the local directory, checking
     its sha256. Refuses to replace a different build of the same version unless `force`."""
     _require_remote(config, "download")
-    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR)
+    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR, out)
     with _open(config, out) as store:
         release = store.find(config.app, version)
         if _already_there(local, release, force, out):
