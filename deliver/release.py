@@ -4,7 +4,7 @@ A Release checks every field against the grammars below when it is made, whateve
 manifest read from a store, a build, a test. Whoever can write to a store controls every field
 of a manifest, and the fields become file names, shell words and Erlang terms on every host,
 so this is the one gate they all pass (ManifestInvalid names the field that failed). Versions
-given on the command line pass the same grammar (`require_version`).
+given to a command pass the same grammar (`check_version`).
 """
 
 from __future__ import annotations
@@ -132,15 +132,16 @@ def version_problem(value: object) -> str | None:
     return f"expected a version ({VERSION_RULE}), got {shown(value)}"
 
 
-def require_version(text: str, argument: str = "version") -> str:
-    """`text`, when it is a version; InvalidArgument naming `argument` otherwise, before
-    anything derives a file name, a shell word or a store lookup from it."""
-    if VERSION.match(text):
-        return text
+def check_version(text: str | None, argument: str = "version") -> None:
+    """A version given to a command (None: not given) must be a version: InvalidArgument
+    naming `argument` otherwise, before anything derives a file name, a shell word or a store
+    lookup from it. `v0.2.0` is refused with "did you mean 0.2.0?"."""
+    if text is None or VERSION.match(text):
+        return
     hint = None
     if re.match(r"v\d", text) and VERSION.match(text[1:]):
         hint = f"did you mean {text[1:]}?"
-    printable = text if text.isprintable() and len(text) <= 60 else shown(text)
+    printable = text if text.isprintable() and 0 < len(text) <= 60 else shown(text)
     raise InvalidArgument(argument, f"not a version ({VERSION_RULE})", printable, hint)
 
 
