@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -21,14 +22,16 @@ from deliver.output import Output
 from deliver.release import Release
 from deliver.release_store import LocalStore
 
-PWNED = "$(touch PWNED)"
+#: The file a payload would make: its own name per run, so that no other test's marker counts.
+MARKER = f"PWNED-{uuid.uuid4().hex[:8]}"
+PWNED = f"$(touch {MARKER})"
 
 #: (the version in the file name, the fields the manifest changes, the field named as bad).
 #: Names hold only what a file name can; the manifests hold what an attacker would write.
 TAMPERED: list[tuple[str, dict[str, Any], str]] = [
     (f"0.1.2{PWNED}", {"version": f"0.1.2{PWNED}"}, "version"),
-    ("0.1.3`touch PWNED`", {"version": "0.1.3`touch PWNED`"}, "version"),
-    ("0.1.4;touch PWNED", {"version": "0.1.4;touch PWNED"}, "version"),
+    (f"0.1.3`touch {MARKER}`", {"version": f"0.1.3`touch {MARKER}`"}, "version"),
+    (f"0.1.4;touch {MARKER}", {"version": f"0.1.4;touch {MARKER}"}, "version"),
     ("9.9.9", {"version": "/../../victim-dir"}, "version"),
     ("", {"version": ""}, "version"),
     ("1" * 200, {"version": "1" * 200}, "version"),
@@ -36,10 +39,10 @@ TAMPERED: list[tuple[str, dict[str, Any], str]] = [
     ("0.1.5\x1b]0;owned\x07", {"version": "0.1.5\x1b]0;owned\x07"}, "version"),
     ("9.0.0", {"version": "0.2.8"}, "version"),  # a name to be taken for the newest
     ("0.2.0", {"version": "0.2.0", "sha256": PWNED}, "sha256"),
-    ("0.2.1", {"version": "0.2.1", "size": "12; touch PWNED"}, "size"),
-    ("0.2.2", {"version": "0.2.2", "commit": "`touch PWNED`"}, "commit"),
-    ("0.2.3", {"version": "0.2.3", "branch": "main\ntouch PWNED"}, "branch"),
-    ("0.2.4", {"version": "0.2.4", "tool": "mix;touch PWNED"}, "tool"),
+    ("0.2.1", {"version": "0.2.1", "size": f"12; touch {MARKER}"}, "size"),
+    ("0.2.2", {"version": "0.2.2", "commit": f"`touch {MARKER}`"}, "commit"),
+    ("0.2.3", {"version": "0.2.3", "branch": f"main\ntouch {MARKER}"}, "branch"),
+    ("0.2.4", {"version": "0.2.4", "tool": f"mix;touch {MARKER}"}, "tool"),
     ("0.2.5", {"version": "0.2.5", "built_at": PWNED}, "built_at"),
     ("0.2.6", {"version": "0.2.6", "kind": f"release{PWNED}"}, "kind"),
     ("0.2.7", {"version": "0.2.7", "app": f"hello{PWNED}"}, "app"),
@@ -169,3 +172,22 @@ def test_another_apps_valid_manifests_are_not_warned_about(tmp_path: Path) -> No
     assert LocalStore(tmp_path, out).releases("hello") == [good]
     assert LocalStore(tmp_path, out).releases("hello_admin") == [admin]
     assert stderr.getvalue() == ""
+
+
+def test_a_tampered_upgrade_manifest_is_skipped_too(tmp_path: Path) -> None:
+    good = good_release(tmp_path)
+    upgrade = LocalStore(tmp_path).add(
+        replace(good, version="0.2.0", kind="upgrade", from_version="0.1.0"),
+        lambda file: file.write(b"a good archive"),
+    )
+    data = json.loads(upgrade.to_json())
+    for version, from_version in (("0.3.0", f"0.2.0{PWNED}"), ("0.4.0", "../../0.3.0")):
+        text = json.dumps({**data, "version": version, "from_version": from_version})
+        (tmp_path / f"hello_{version}.upgrade.json").write_text(text)
+        shutil.copy(tmp_path / upgrade.archive_name, tmp_path / f"hello_{version}.upgrade.tar.gz")
+    out, stderr = output()
+    assert LocalStore(tmp_path, out).find("hello", kind="upgrade") == upgrade
+    assert warnings_by_file(stderr.getvalue(), str(tmp_path)) == {
+        "hello_0.3.0.upgrade.json": "from_version",
+        "hello_0.4.0.upgrade.json": "from_version",
+    }
