@@ -13,6 +13,9 @@ from deliver.release import Release, manifest_name, version_key
 from deliver.transport.remote import OutputSink
 
 log = logging.getLogger(__name__)
+# without a sink, warnings go to the application's logging if it has any, else nowhere: not
+# to stderr through logging's last resort, in the middle of a shell completion, say
+log.addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def find_release(
 def warn(sink: OutputSink | None, text: str) -> None:
     if sink is not None:
         sink.warning(text)
-    else:  # a library user without an output still hears of it
+    else:  # a library user without an output: through logging (see the NullHandler above)
         log.warning("%s", text)
 
 

@@ -191,3 +191,14 @@ def test_a_tampered_upgrade_manifest_is_skipped_too(tmp_path: Path) -> None:
         "hello_0.3.0.upgrade.json": "from_version",
         "hello_0.4.0.upgrade.json": "from_version",
     }
+
+
+def test_without_a_sink_the_warnings_are_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = good_release(tmp_path)
+    planted = plant(tmp_path, good)
+    assert LocalStore(tmp_path).releases("hello") == [good]
+    assert len(caplog.records) == len(planted)
+    assert all(r.getMessage().startswith(f"skipping {tmp_path}/") for r in caplog.records)
+    assert capsys.readouterr().err == ""
