@@ -3,7 +3,8 @@ library's values: the core never parses command-line text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 FLAGS = {
     "host": ("--host", " "),
     "version": ("--version", "="),
+    "with_version": ("--with", "="),
     "keep": ("--keep", "="),
     "batch": ("--batch", "="),
     "auto_version": ("--auto-version", "="),
@@ -35,6 +37,18 @@ def flag_message(error: DeliverError) -> str:
     flag, joiner = FLAGS[error.argument]
     subject = flag if error.value is None else f"{flag}{joiner}{error.value}"
     return f"{subject}: {error.problem}"
+
+
+@contextmanager
+def positional(argument: str, name: str) -> Iterator[None]:
+    """In a command that takes `argument` as the positional NAME rather than as a flag, its
+    errors name NAME (`VERSION v0.2.0: ...`), not the flag other commands use."""
+    try:
+        yield
+    except InvalidArgument as error:
+        if error.argument != argument:
+            raise
+        raise InvalidArgument(name, error.problem, error.value, error.hint) from None
 
 
 def split_hosts(hosts: Sequence[str]) -> list[str]:

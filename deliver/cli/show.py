@@ -6,7 +6,7 @@ import click
 
 from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
-from deliver.cli.options import environment_name, host_option
+from deliver.cli.options import environment_name, host_option, positional
 from deliver.config import Config
 from deliver.output import Output
 
@@ -69,7 +69,8 @@ def show_relup(ctx: Context, version: str) -> None:
     """Print the relup (release handler instructions) of the stored upgrade to VERSION."""
     from deliver.commands.build import show_relup as run
 
-    upgrade, text = run(ctx.config(), ctx.out, version)
+    with positional("version", "VERSION"):
+        upgrade, text = run(ctx.config(), ctx.out, version)
     out = ctx.out
     out.step(
         f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "

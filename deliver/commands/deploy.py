@@ -35,7 +35,7 @@ from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
 from deliver.host.unpack import Preflight, extract, preflight, switch, upload
 from deliver.output import Output
-from deliver.release import Release
+from deliver.release import Release, check_version
 from deliver.release_store import ReleaseStore
 from deliver.shell import env_file_text
 from deliver.transport.fanout import fan_out, interrupts_deferred
@@ -61,8 +61,10 @@ def deploy_release(
     Afterwards each host is pruned to `keep_releases`.
 
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
-    switched unless all were prepared), RolloutStopped, InvalidArgument for an unknown host.
+    switched unless all were prepared), RolloutStopped, InvalidArgument for an unknown host or
+    a `version` that is not one.
     """
+    check_version(version)
     chosen = targets(config, environment, hosts)
     if rollout and not start:
         raise UsageError("a rollout (batches, rollback on failure) needs start")

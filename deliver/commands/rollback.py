@@ -25,6 +25,7 @@ from deliver.hooks import StartHooks
 from deliver.host.health import health_urls
 from deliver.host.layout import HostReleases, read_host_releases, record
 from deliver.output import Output
+from deliver.release import check_version
 from deliver.shell import quote
 from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
@@ -46,7 +47,9 @@ def rollback(
 
     Raises HostsFailed (a host lacks the release: nothing was changed), UsageError (hosts
     disagree on the previous release, or it is already current everywhere), RolloutStopped
-    when a node does not come back healthy. Returns the version rolled back to."""
+    when a node does not come back healthy, InvalidArgument for a `version` that is not one.
+    Returns the version rolled back to."""
+    check_version(version)
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)

@@ -1,8 +1,9 @@
 """The values of a .deliver file: frozen dataclasses every module may import.
 
-They import nothing of deliver's but errors and shell: the reader that builds them from the file
-is config/load.py. The grammars the reader checks against and the rest of deliver shares (hook
-points, --auto-version parts, what a version may look like) are here too.
+They import nothing of deliver's but errors, shell and release: the reader that builds them from
+the file is config/load.py. The grammars the reader checks against and the rest of deliver
+shares (hook points, --auto-version parts) are here too; what a version may look like is
+release.py's VERSION, re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deliver.errors import ConfigError, did_you_mean
+from deliver.release import VERSION as VERSION
 from deliver.shell import Secret
 
 #: `build.host: localhost` (exactly that) builds on this machine, without SSH.
@@ -380,9 +382,6 @@ _ALIASES = {
 }
 
 INCREMENTS = ("major", "minor", "patch")
-
-#: What a version may look like: it becomes a file and directory name on every host.
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
 
 
 def parse_auto_version(text: str) -> tuple[str, ...]:

@@ -58,8 +58,11 @@ class Remote(Protocol):
 
 
 class OutputSink(Protocol):
-    """Where a remote command's output goes while it runs (--verbose), line by line."""
+    """Where a remote command's output goes while it runs (--verbose), line by line, and the
+    warnings of what runs below the commands (a store skipping a manifest it refused)."""
 
     def remote_output(self, host: str, text: str) -> None: ...
 
     def remote_command(self, host: str, command: str) -> None: ...
+
+    def warning(self, text: str) -> None: ...

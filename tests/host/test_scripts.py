@@ -37,7 +37,7 @@ from deliver.host.layout import (
     switch_current,
 )
 from deliver.host.links import link_release
-from deliver.host.release_handler import NodeCheck, relink
+from deliver.host.release_handler import NodeCheck, relink, running_node
 from deliver.host.unpack import Preflight, extract, preflight, upload
 from deliver.release import Release
 from deliver.release_store.local import LocalStore
@@ -410,6 +410,32 @@ def test_record_creates_the_history_file(tmp_path: Path) -> None:
     root.mkdir()
     local().run(record(str(root), "deployed", "0.1.0"))
     assert history(root) == ["deployed 0.1.0"]
+
+
+# --- the running node, as a hot upgrade asks it ---------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["0.1.0$(touch PWNED)", "../../0.1.0", "0.1.0 0.2.0"])
+def test_a_node_that_reports_no_version_is_refused_before_a_switch(
+    tmp_path: Path, answer: str
+) -> None:
+    root = new_root(tmp_path)
+    release = add_release(root, "0.1.0")
+    (release / "releases").mkdir()
+    (release / "releases" / "RELEASES").write_text("[].\n")
+    # a start script whose node is up (rpc of the start check prints a pid) and says `answer`
+    script = release / "bin" / APP
+    script.parent.mkdir()
+    script.write_text(
+        f"#!/bin/sh\ncase \"$2\" in *get_status*) echo 4242 ;; *) echo '{answer}' ;; esac\n"
+    )
+    script.chmod(0o755)
+    link(root / "current", "releases/0.1.0")
+    link(root / "running", "releases/0.1.0")
+    with pytest.raises(NodeError) as error:
+        running_node(local(), environment(root), APP)
+    assert str(error.value).startswith("localhost: the version the node runs: expected a version")
+    assert not list(tmp_path.rglob("PWNED"))
 
 
 # --- relink (a hot upgrade or downgrade recorded in the layout) ----------------------------
