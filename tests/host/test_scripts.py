@@ -985,9 +985,16 @@ class RecordingRemote(LocalRemote):
         super().__init__(HOST)
         self.commands: list[str] = []
 
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
         self.commands.append(command)
-        return super().run(command, step=step, check=check)
+        return super().run(command, step=step, check=check, stdin=stdin)
 
 
 def test_link_release_without_links_runs_nothing(tmp_path: Path) -> None:
