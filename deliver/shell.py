@@ -55,6 +55,15 @@ def env_file_text(env: Mapping[str, str | Secret]) -> str:
     return "".join(f"export {name}={quote(value)}\n" for name, value in env.items())
 
 
+def curl_config_value(value: str) -> str:
+    """A double-quoted value for a curl config file (`curl -K`), which reads backslash escapes
+    in it: a newline in `value` stays inside the value instead of starting a new option."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    for char, escape in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\v", "\\v")):
+        escaped = escaped.replace(char, escape)
+    return f'"{escaped}"'
+
+
 #: Lines of a multi-line secret (a secrets file) at least this long are masked on their own.
 MASKED_LINE = 8
 

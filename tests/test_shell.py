@@ -6,6 +6,7 @@ import pytest
 
 from deliver.shell import (
     Secret,
+    curl_config_value,
     elixir_string,
     env_file_text,
     exports,
@@ -53,6 +54,19 @@ def test_exports_and_env_file() -> None:
     assert exports(env) == "export PORT=4000 TOKEN='a b'"
     assert exports({}) == ""
     assert env_file_text(env) == "export PORT=4000\nexport TOKEN='a b'\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "config"),
+    [
+        ("http://h/x?t=1", '"http://h/x?t=1"'),
+        ('a"b\\c', '"a\\"b\\\\c"'),
+        # a line break would start a new curl option (`output = ~/.bashrc`): escaped
+        ("a\nout\r\tx\v", '"a\\nout\\r\\tx\\v"'),
+    ],
+)
+def test_curl_config_value_escapes_what_curl_unescapes(value: str, config: str) -> None:
+    assert curl_config_value(value) == config
 
 
 def test_parse_key_values_ignores_other_lines() -> None:
