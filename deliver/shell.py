@@ -25,8 +25,10 @@ class Secret:
         return "Secret(****)"
 
 
-def quote(value: str | Secret) -> str:
-    return shlex.quote(value.value if isinstance(value, Secret) else value)
+def quote(value: str) -> str:
+    """One shell word. Not for a Secret: a command line is an argv, which `ps` shows every
+    user of the machine; secrets reach commands on stdin (`script_env`) or in 0600 files."""
+    return shlex.quote(value)
 
 
 def quote_path(path: str) -> str:
@@ -43,8 +45,8 @@ def join(*parts: str) -> str:
     return " && ".join(part for part in parts if part)
 
 
-def exports(env: Mapping[str, str | Secret]) -> str:
-    """`export A='1' B='2'`, or nothing for an empty mapping."""
+def exports(env: Mapping[str, str]) -> str:
+    """`export A='1' B='2'`, or nothing for an empty mapping (plain values: see `script_env`)."""
     if not env:
         return ""
     return "export " + " ".join(f"{name}={quote(value)}" for name, value in env.items())
@@ -52,7 +54,40 @@ def exports(env: Mapping[str, str | Secret]) -> str:
 
 def env_file_text(env: Mapping[str, str | Secret]) -> str:
     """The content of a host's env file: one `export NAME='value'` line per variable."""
-    return "".join(f"export {name}={quote(value)}\n" for name, value in env.items())
+    return "".join(f"export {name}={shlex.quote(_reveal(value))}\n" for name, value in env.items())
+
+
+@dataclass(frozen=True)
+class Script:
+    """A command for `Remote.run` and what it reads on stdin: the secrets it needs."""
+
+    command: str
+    stdin: bytes | None = None
+
+
+#: Shell that exports the `export NAME='value'` lines the command gets on stdin. eval and
+#: export are builtins and cat gets no arguments, so no process's argv ever holds a value;
+#: every value in those lines is one quoted word, so eval runs nothing else.
+READ_STDIN_EXPORTS = 'eval "$(cat)"'
+
+
+@dataclass(frozen=True)
+class ScriptEnv:
+    """An environment for one remote command, split so that no secret is on its command line:
+    `exports` sets the plain values there (--debug shows them), `read_secrets` (empty without
+    secrets) takes the secret ones from stdin, and `stdin` holds them."""
+
+    exports: str
+    read_secrets: str
+    stdin: bytes | None
+
+
+def script_env(env: Mapping[str, str | Secret]) -> ScriptEnv:
+    plain = {name: value for name, value in env.items() if not isinstance(value, Secret)}
+    hidden = {name: value for name, value in env.items() if isinstance(value, Secret)}
+    if not hidden:
+        return ScriptEnv(exports(plain), "", None)
+    return ScriptEnv(exports(plain), READ_STDIN_EXPORTS, env_file_text(hidden).encode())
 
 
 def curl_config_value(value: str) -> str:
@@ -62,6 +97,10 @@ def curl_config_value(value: str) -> str:
     for char, escape in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\v", "\\v")):
         escaped = escaped.replace(char, escape)
     return f'"{escaped}"'
+
+
+def _reveal(value: str | Secret) -> str:
+    return value.value if isinstance(value, Secret) else value
 
 
 #: Lines of a multi-line secret (a secrets file) at least this long are masked on their own.

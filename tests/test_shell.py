@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from deliver.shell import (
+    ScriptEnv,
     Secret,
     curl_config_value,
     elixir_string,
@@ -14,6 +15,7 @@ from deliver.shell import (
     parse_key_values,
     quote,
     quote_path,
+    script_env,
 )
 
 
@@ -32,28 +34,41 @@ def test_quote_path_expands_only_the_home_prefix(path: str, quoted: str) -> None
     assert quote_path(path) == quoted
 
 
-def test_secret_is_masked_in_text_but_quoted_in_commands() -> None:
+def test_secret_is_masked_in_text() -> None:
     secret = Secret("s3cr3t value")
     assert str(secret) == "****" and "s3cr3t" not in repr(secret)
-    assert quote(secret) == "'s3cr3t value'"
     assert mask("export X='s3cr3t value'", [secret]) == "export X=****"
     assert mask("echo s3cr3t value", [secret]) == "echo ****"
 
 
 def test_mask_covers_quoted_forms_and_the_lines_of_secret_files() -> None:
     quoted = Secret("it's")
-    assert mask(f"export X={quote(quoted)}", [quoted]) == "export X=****"
+    assert mask("export X='it'\"'\"'s'", [quoted]) == "export X=****"
     file = Secret('import Config\nconfig :app, key: "k3y-123456"\nend')
-    assert mask(f"export F={quote(file)}", [file]) == "export F=****"
+    assert mask(env_file_text({"F": file}), [file]) == "export F=****\n"
     assert mask('  config :app, key: "k3y-123456"', [file]) == "  ****"
     assert mask("end of build", [file]) == "end of build"  # short lines would mask everything
 
 
 def test_exports_and_env_file() -> None:
     env = {"PORT": "4000", "TOKEN": Secret("a b")}
-    assert exports(env) == "export PORT=4000 TOKEN='a b'"
+    assert exports({"PORT": "4000", "NAME": "a b"}) == "export PORT=4000 NAME='a b'"
     assert exports({}) == ""
     assert env_file_text(env) == "export PORT=4000\nexport TOKEN='a b'\n"
+
+
+def test_a_command_must_not_quote_a_secret() -> None:
+    # quoting is for command lines, which `ps` shows: a Secret there is a bug, loudly
+    with pytest.raises(TypeError):
+        quote(Secret("s3cr3t"))  # type: ignore[arg-type]
+
+
+def test_script_env_keeps_secrets_for_stdin() -> None:
+    split = script_env({"PORT": "4000", "TOKEN": Secret("it's"), "KEY": Secret("k")})
+    assert split == ScriptEnv(
+        "export PORT=4000", 'eval "$(cat)"', b"export TOKEN='it'\"'\"'s'\nexport KEY=k\n"
+    )
+    assert script_env({"PORT": "4000"}) == ScriptEnv("export PORT=4000", "", None)
 
 
 @pytest.mark.parametrize(
