@@ -6,8 +6,11 @@ by the remote shell from `$HOME`, so they mean the login user's home on each hos
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import shlex
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -108,20 +111,43 @@ MASKED_LINE = 8
 
 
 def mask(text: str, secrets: Iterable[Secret]) -> str:
-    """Replace every secret value in `text` (e.g. a command echoed by --debug) with `****`:
-    as it is, as a command quotes it, and each longer line of a multi-line one (output comes
-    line by line)."""
+    """Replace every secret value in `text` (e.g. a command echoed by --debug) with `****`: in
+    every form a secret takes when it is written inside something larger (a quoted shell word,
+    a URL, a Python repr in a traceback, JSON), and each longer line of a multi-line one
+    (output comes line by line)."""
     for secret in secrets:
         for form in _forms(secret.value):
             text = text.replace(form, "****")
     return text
 
 
-def _forms(value: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)  # every printed line is masked: work out the forms once
+def _forms(value: str) -> tuple[str, ...]:
     if not value:
-        return []
+        return ()
     lines = [line.strip() for line in value.splitlines() if len(line.strip()) >= MASKED_LINE]
-    return sorted({shlex.quote(value), value, *lines}, key=len, reverse=True)
+    forms = {shlex.quote(value)}
+    for piece in {value, *lines}:
+        forms.update(_written_inside(piece))
+    return tuple(sorted((form for form in forms if form), key=len, reverse=True))
+
+
+def _written_inside(piece: str) -> set[str]:
+    """How `piece` reads inside a larger quoted or encoded string."""
+    python = repr(piece + "'\"")[1:-4]  # single-quoted repr, as when the text has both quotes
+    return {
+        piece,
+        piece.replace("'", "'\"'\"'"),  # a '...' shell word (shlex.quote of the larger text)
+        re.sub(r'([\\"$`])', r"\\\1", piece),  # a "..." shell word
+        repr(piece)[1:-1],
+        python,
+        json.dumps(piece)[1:-1],
+        json.dumps(piece, ensure_ascii=False)[1:-1],
+        curl_config_value(piece)[1:-1],
+        urllib.parse.quote(piece),  # a URL's path
+        urllib.parse.quote(piece, safe=""),  # a URL's query
+        urllib.parse.quote_plus(piece),  # a form-encoded query
+    }
 
 
 def tail(text: str, lines: int = 20) -> str:

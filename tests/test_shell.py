@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
+import traceback
+import urllib.parse
 
 import pytest
 
@@ -48,6 +52,40 @@ def test_mask_covers_quoted_forms_and_the_lines_of_secret_files() -> None:
     assert mask(env_file_text({"F": file}), [file]) == "export F=****\n"
     assert mask('  config :app, key: "k3y-123456"', [file]) == "  ****"
     assert mask("end of build", [file]) == "end of build"  # short lines would mask everything
+
+
+SECRET = 'it\'s "s3cr3t" $x\\y'
+
+
+def _traceback_of(error: Exception) -> str:
+    try:
+        raise error
+    except Exception:
+        return traceback.format_exc()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SECRET,
+        shlex.quote(SECRET),
+        # inside a larger quoted word: the health check script's `url='...'` under --debug
+        "url=" + shlex.quote(f"http://127.0.0.1:4000/health?token={SECRET}&x=1"),
+        'echo "token: ' + SECRET.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$"),
+        repr({"token": SECRET}),  # a repr, as in a traceback's exception message
+        repr(f"both quotes ' \" {SECRET}"),
+        json.dumps({"token": SECRET}),
+        "http://h/?token=" + urllib.parse.quote(SECRET, safe=""),
+        "http://h/" + urllib.parse.quote(SECRET),
+        "http://h/?token=" + urllib.parse.quote_plus(SECRET),
+        "url = " + curl_config_value(f"http://h/?t={SECRET}"),
+        _traceback_of(RuntimeError(f"cannot use {SECRET!r}")),
+        _traceback_of(KeyError(SECRET)),
+    ],
+)
+def test_mask_covers_every_form_of_a_secret(text: str) -> None:
+    masked = mask(text, [Secret(SECRET)])
+    assert "s3cr3t" not in masked and "****" in masked
 
 
 def test_exports_and_env_file() -> None:
