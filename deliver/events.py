@@ -9,6 +9,7 @@ and `elapsed` (seconds since the command started); secrets are masked as everywh
     {"event": "output", "host": "web1", "line": "..."}      (--verbose: a remote command's output)
     {"event": "command", "host": "web1", "command": "..."}  (--debug)
     {"event": "error", "message": "...", "hint": "..." | null}
+    {"event": "traceback", "text": "..."}        (--debug: before the error event)
     {"event": "done", "exit": 0}                  (always last: the exit status)
 """
 
@@ -72,6 +73,9 @@ class JsonOutput(Output):
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         self.emit("table", headers=list(headers), rows=[list(row) for row in rows])
+
+    def traceback(self, text: str) -> None:
+        self.emit("traceback", text=text)
 
     @contextmanager
     def progress(

@@ -88,6 +88,12 @@ class Output:
         name = self._clean(host, one_line=True)
         self._print(self.err, f"[blue]{name} $[/] {self._clean(command)}")
 
+    def traceback(self, text: str) -> None:
+        """A traceback, for --debug: it quotes values and messages that may hold a secret or
+        come from a host, so it is masked and cleaned like any other line."""
+        for line in text.rstrip("\n").split("\n"):
+            self._print(self.err, self._clean(line))
+
     @contextmanager
     def progress(
         self, description: str, totals: dict[str, int]

@@ -50,6 +50,25 @@ def test_a_mistake_is_an_error_event_with_its_hint(tmp_path: Path) -> None:
     assert answers["bogus"]["message"] == "No such command 'bogus'."
 
 
+def test_a_traceback_under_debug_is_an_event_with_secrets_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELLO_TOKEN", "s3cr3t")
+    config = tmp_path / ".deliver"
+    config.write_text("app: hello\nbuild: {host: localhost, env: {T: '${HELLO_TOKEN}'}}\n")
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("boom s3cr3t")
+
+    monkeypatch.setattr("deliver.commands.store.show_releases", crash)
+    result = run_cli("--json", "--debug", "--config", config, "show", "releases")
+    assert result.exit_code == 70 and result.stderr == "" and "s3cr3t" not in result.stdout
+    *_, traceback, error, done = events(result.stdout)
+    assert traceback["event"] == "traceback" and "RuntimeError: boom ****" in traceback["text"]
+    assert error["message"] == "unexpected error: this is a bug in deliver"
+    assert done["exit"] == 70
+
+
 @pytest.mark.slow
 def test_a_deploy_reports_each_host_as_an_event(deployment: Path) -> None:
     deployed = run_cli("--json", "--config", deployment, "deploy", "release", "production")

@@ -90,6 +90,14 @@ def test_a_secret_split_by_control_sequences_is_still_masked() -> None:
     assert stdout.getvalue() == "web1 | token ****, ****\n"
 
 
+def test_a_traceback_is_masked_and_cleaned_line_by_line() -> None:
+    stderr = io.StringIO()
+    out = Output(io.StringIO(), stderr, color=False)
+    out.secrets = [Secret("it's")]
+    out.traceback('Traceback (most recent call last):\n  x\nKeyError: "it\'s\x1b[2J"\n')
+    assert stderr.getvalue() == 'Traceback (most recent call last):\n  x\nKeyError: "****"\n'
+
+
 @pytest.mark.slow
 def test_a_secret_from_the_environment_never_appears_in_any_output(
     sandbox: Sandbox, deployment: Path, monkeypatch: pytest.MonkeyPatch

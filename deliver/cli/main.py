@@ -135,23 +135,28 @@ def _run(argv: list[str], context: Context, debug: bool) -> int:
         return ExitCode.INTERRUPTED
     except DeliverError as error:
         if debug:
-            import traceback
-
-            from deliver.shell import mask
-
-            # a traceback quotes messages and values that may hold a secret
-            sys.stderr.write(mask(traceback.format_exc(), fallback.secrets))
+            _show_traceback(fallback)
         fallback.error(flag_message(error), error.hint)
         return _exit_code(error)
     except Exception:
         if debug:
-            raise
+            _show_traceback(fallback)
         fallback.error(
             "unexpected error: this is a bug in deliver",
-            "run the command again with --debug to see the traceback, and report it",
+            "please report it with the traceback above"
+            if debug
+            else "run the command again with --debug to see the traceback, and report it",
         )
         return ExitCode.BUG
     return ExitCode.OK
+
+
+def _show_traceback(out: Output) -> None:
+    """The traceback of the error being handled, through Output: it quotes messages and values
+    that may hold a secret or text from a host (a raw re-raise would print them unmasked)."""
+    import traceback
+
+    out.traceback(traceback.format_exc())
 
 
 _GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color", "--json"}

@@ -158,3 +158,35 @@ def test_update_takes_the_version_flags_of_build_release(tmp_path: Path) -> None
     helped = run_cli("update", "--help").stdout
     for flag in ("--auto-version", "--increment-version", "--set-version", "--force"):
         assert flag in helped
+
+
+def test_a_crash_prints_a_masked_clean_traceback_under_debug_and_exits_70(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-it's"
+    monkeypatch.setenv("HELLO_TOKEN", secret)
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    hosts: [web1]\n    deliver_to: /srv\n"
+        "    env: {TOKEN: '${HELLO_TOKEN}'}\n"
+    )
+
+    def crash(*args: object) -> None:
+        # a message quoting the secret (as a repr does) and a manifest's escape sequence
+        raise RuntimeError(f"boom {secret!r} \x1b]0;pwned\x07{secret}\x1b[2J")
+
+    monkeypatch.setattr("deliver.commands.store.show_releases", crash)
+    debug = run_cli("--config", config, "--debug", "show", "releases")
+    assert debug.exit_code == ExitCode.BUG
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert 'RuntimeError: boom "****" ****\n' in debug.stderr
+    assert debug.stderr.endswith(
+        "error: unexpected error: this is a bug in deliver\n"
+        "hint: please report it with the traceback above\n"
+    )
+    assert "s3cr3t" not in debug.output and "\x1b" not in debug.output
+
+    plain = run_cli("--config", config, "show", "releases")
+    assert plain.exit_code == ExitCode.BUG
+    assert "Traceback" not in plain.output and "s3cr3t" not in plain.output
+    assert "run the command again with --debug" in plain.stderr
