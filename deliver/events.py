@@ -1,6 +1,7 @@
 """`--json`: what deliver reports, as a stream of JSON objects on stdout, one per line, for CI
 to react to; the human lines are not printed. Every event has `event`, `time` (UTC, ISO 8601)
-and `elapsed` (seconds since the command started); secrets are masked as everywhere.
+and `elapsed` (seconds since the command started); secrets are masked and terminal control
+sequences stripped, as everywhere.
 
     {"event": "step", "text": "Deploying hello 0.2.0 (1a2b3c4d5e) to production: web1, web2"}
     {"event": "host", "host": "web1", "status": "ok", "text": "started 0.2.0 (pid 4242)"}
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from deliver.output import Output
-from deliver.shell import mask
 
 
 class JsonOutput(Output):
@@ -40,7 +40,7 @@ class JsonOutput(Output):
             "event": event,
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "elapsed": round(time.monotonic() - self._started, 3),
-            **{name: self._masked(value) for name, value in fields.items()},
+            **{name: self._cleaned(value) for name, value in fields.items()},
         }
         with self._lock:
             self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -83,11 +83,13 @@ class JsonOutput(Output):
     ) -> Iterator[Callable[[str], Callable[[int], None]]]:
         yield lambda host: _ignore  # a byte count per packet is noise in a CI log
 
-    def _masked(self, value: Any) -> Any:
+    def _cleaned(self, value: Any) -> Any:
+        """Masked and without terminal controls, as printed lines are: a CI log shows the
+        decoded text (JSON keeps newlines as `\\n`)."""
         if isinstance(value, str):
-            return mask(value, self.secrets)
+            return self._sanitize(value, one_line=False)
         if isinstance(value, list):
-            return [self._masked(item) for item in value]
+            return [self._cleaned(item) for item in value]
         return value
 
 

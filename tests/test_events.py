@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deliver.events import JsonOutput
 from deliver.release import Release, now
+from deliver.shell import Secret
 from tests.conftest import run_cli
 
 
@@ -48,6 +51,19 @@ def test_a_mistake_is_an_error_event_with_its_hint(tmp_path: Path) -> None:
     assert answers["ping"]["hint"] == "did you mean production?"
     assert answers["deploy"]["message"].startswith("deploy what? expected release or upgrade")
     assert answers["bogus"]["message"] == "No such command 'bogus'."
+
+
+def test_event_fields_are_masked_and_stripped_of_terminal_controls() -> None:
+    stream = io.StringIO()
+    out = JsonOutput(stream, verbose=True)
+    out.secrets = [Secret("hunter2")]
+    out.step("a\x1b]0;title\x07b hun\x1b[0mter2")
+    out.remote_output("web1", "\x1b[2Jline\r")
+    out.table(["A"], [["x\x1b[31my\nz"]])
+    step, output, table = events(stream.getvalue())
+    assert step["text"] == "ab ****"
+    assert output["line"] == "line"
+    assert table["rows"] == [["xy\nz"]]
 
 
 def test_a_traceback_under_debug_is_an_event_with_secrets_masked(
