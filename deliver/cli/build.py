@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
@@ -42,7 +44,7 @@ def build_release(
     options = build_options_from(
         auto_version, increment_version, set_version, clean, skip_git_clean, skip_mix_clean, force
     )
-    ctx.overrides = Overrides(mix_env=mix_env)
+    ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch, options=options)
 
 
@@ -70,7 +72,7 @@ def build_upgrade(
     """
     from deliver.commands.build import build_upgrade as run
 
-    ctx.overrides = Overrides(mix_env=mix_env)
+    ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     run(
         ctx.config(),
         ctx.out,

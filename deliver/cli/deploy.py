@@ -3,6 +3,8 @@ migrate."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from deliver.cli.completion import complete_environments, complete_versions
@@ -200,7 +202,7 @@ def update(
     options = build_options_from(
         auto_version, increment_version, set_version, clean, skip_git_clean, skip_mix_clean, force
     )
-    ctx.overrides = Overrides(mix_env=mix_env)
+    ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     config = ctx.config()
     run(
         config,

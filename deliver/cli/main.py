@@ -66,6 +66,12 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--debug", is_flag=True, help="Show remote commands too, and tracebacks.")
 @click.option("--color/--no-color", default=None, help="Force or disable colour.")
 @click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Wait this long for another command's deploy lock (default: lock_wait, 0).",
+)
+@click.option(
     "--json",
     "json_events",
     is_flag=True,
@@ -79,6 +85,7 @@ def cli(
     verbose: bool,
     debug: bool,
     color: bool | None,
+    lock_wait: float | None,
     json_events: bool,
 ) -> None:
     """Build, deploy and run Elixir and Erlang releases over SSH.
@@ -91,6 +98,10 @@ def cli(
     """
     context: Context = ctx.obj
     context.config_path = config_path
+    if lock_wait is not None:
+        from deliver.config.model import Overrides
+
+        context.overrides = Overrides(lock_wait=lock_wait)
     context.out.verbose, context.out.debug = verbose or debug, debug
     if color is not None and not json_events:
         context.out.color = color
@@ -170,9 +181,9 @@ def _global_flags_first(argv: list[str]) -> list[str]:
     for word in words:
         if word == "--":
             rest += [word, *words]
-        elif word in _GLOBAL_FLAGS or word.startswith("--config="):
+        elif word in _GLOBAL_FLAGS or word.startswith(("--config=", "--lock-wait=")):
             front.append(word)
-        elif word == "--config":
+        elif word in ("--config", "--lock-wait"):
             front += [word, next(words, "")]
         else:
             rest.append(word)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from deliver.commands.targets import connected, reachable, targets
+from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config, HostSpec
 from deliver.errors import HostsFailed
 from deliver.hooks import StartHooks
@@ -67,7 +67,7 @@ def run_on_nodes(
 
     if read_only:
         return _ask_every_host(config, out, chosen.hosts, phase or title.lower(), on_host)
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, title.lower()) as remotes:
         return fan_out(phase or title.lower(), remotes, on_host)
 
 

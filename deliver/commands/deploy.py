@@ -26,7 +26,12 @@ from dataclasses import dataclass
 from deliver.commands.migrate import migrate_new_release, primary_remote
 from deliver.commands.rollout import HostPlan, partial_switch_explained, roll_out
 from deliver.commands.schedule import Rollout
-from deliver.commands.targets import Targets, connected, release_store, targets
+from deliver.commands.targets import (
+    Targets,
+    connected_and_locked,
+    release_store,
+    targets,
+)
 from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
@@ -76,7 +81,8 @@ def deploy_release(
             f"{environment}: {chosen.names}"
         )
         hooks = Hooks.load(config, out)
-        with connected(config, out, chosen.hosts) as remotes:
+        command = f"deploy release {release.version}"
+        with connected_and_locked(config, out, chosen, command) as remotes:
             deploy = _Deploy(config, out, chosen, release, store, remotes, hooks)
             checks = deploy.preflight()
             deploy.prepare(checks)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from deliver.commands.targets import connected, release_store, targets
+from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config, Environment, RuntimeLinks
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, deploy_env
@@ -63,7 +63,8 @@ def deploy_upgrade(
             f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
             f"{environment}: {chosen.names}"
         )
-        with connected(config, out, chosen.hosts) as remotes:
+        command = f"deploy upgrade {upgrade.version}"
+        with connected_and_locked(config, out, chosen, command) as remotes:
             return install_upgrade(config, out, chosen.env, remotes, store, upgrade)
 
 
@@ -134,7 +135,7 @@ def downgrade(
     check_version(version)
     chosen = targets(config, environment, hosts)
     out.step(f"Hot-downgrading {config.app} to {version} on {environment}: {chosen.names}")
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes:
         return downgrade_hosts(out, chosen.env, remotes, config.app, version)
 
 

@@ -18,7 +18,7 @@ from typing import NoReturn
 from deliver.commands.hot import downgrade_hosts
 from deliver.commands.rollout import HostPlan, roll_out
 from deliver.commands.schedule import Rollout
-from deliver.commands.targets import connected, reachable, targets
+from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import StartHooks
@@ -53,7 +53,7 @@ def rollback(
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, f"rollback {version or ''}".strip()) as remotes:
         found = fan_out(
             "rollback preflight",
             remotes,

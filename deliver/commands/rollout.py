@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from deliver.commands.schedule import Rollout, Schedule
-from deliver.commands.targets import connected, targets
+from deliver.commands.targets import connected_and_locked, targets
 from deliver.config import Config, Environment
 from deliver.errors import HostsFailed, NodeError, RolloutStopped
 from deliver.hooks import StartHooks
@@ -177,7 +177,7 @@ def restart(
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, "restart") as remotes:
         found = fan_out(
             "reading releases", remotes, lambda r: read_host_releases(r, env.deliver_to, config.app)
         )

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from deliver.commands.lock import locked
 from deliver.config import Config, Environment, HostSpec
 from deliver.errors import DeliverError, InvalidArgument
 from deliver.output import Output
@@ -53,6 +54,19 @@ def connected(config: Config, out: Output, hosts: Sequence[HostSpec]) -> Iterato
     """One connection per host, in parallel, for the duration of the block."""
     with connect_all(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
         yield list(remotes)
+
+
+@contextmanager
+def connected_and_locked(
+    config: Config, out: Output, chosen: Targets, command: str
+) -> Iterator[list[Remote]]:
+    """`connected`, holding the environment's deploy lock on those hosts for the block: for
+    every command that changes what a host runs (commands/lock.py)."""
+    with (
+        connected(config, out, chosen.hosts) as remotes,
+        locked(out, chosen.env, remotes, command, config.lock_wait),
+    ):
+        yield remotes
 
 
 @contextmanager

@@ -54,6 +54,7 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
     "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
     "DELIVER_START_TIMEOUT": ("start_timeout",),
+    "DELIVER_LOCK_WAIT": ("lock_wait",),
     # edeliver's name first, so that DELIVER_AUTO_VERSION wins when both are set
     "AUTO_VERSION": ("build", "auto_version"),
     "DELIVER_AUTO_VERSION": ("build", "auto_version"),
@@ -138,6 +139,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             "start_timeout",
             "stop_timeout",
             "keep_releases",
+            "lock_wait",
             "hooks",
             "migrations",
             "health_check",
@@ -165,6 +167,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             start_timeout=self.number(data.get("start_timeout", 30), ("start_timeout",)),
             stop_timeout=self.number(data.get("stop_timeout", 30), ("stop_timeout",)),
             keep_releases=self.count(data.get("keep_releases", 5), ("keep_releases",)),
+            lock_wait=self.seconds(data.get("lock_wait", 0), ("lock_wait",)),
             migrations=None if "migrations" not in data else self.migrations(data, app),
             health_check=self.health_check(data.get("health_check", {})),
             links=self.links(data),

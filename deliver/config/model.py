@@ -258,6 +258,8 @@ class Config:
     start_timeout: float = 30.0
     stop_timeout: float = 30.0
     keep_releases: int = 5
+    #: seconds a mutating command waits for another's deploy lock (0: refuse at once)
+    lock_wait: float = 0.0
     hooks: tuple[HookSpec, ...] = ()
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
@@ -306,9 +308,10 @@ class Overrides:
     """Values for one run that win over the file and DELIVER_* (given on the command line)."""
 
     mix_env: str | None = None
+    lock_wait: float | None = None
 
-    def by_key(self) -> dict[tuple[str, ...], str | None]:
-        return {("build", "mix_env"): self.mix_env}
+    def by_key(self) -> dict[tuple[str, ...], str | float | None]:
+        return {("build", "mix_env"): self.mix_env, ("lock_wait",): self.lock_wait}
 
 
 #: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.

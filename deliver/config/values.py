@@ -68,6 +68,12 @@ class ValueReader:
             raise self.fail(key, f"expected a positive number, got {kind(value)}")
         return number
 
+    def seconds(self, value: Any, key: Key) -> float:
+        """A duration that may be 0 (a number of seconds, or `0`)."""
+        if value in (0, "0") and not isinstance(value, bool):
+            return 0.0
+        return self.number(value, key)
+
     def boolean(self, value: Any, key: Key) -> bool:
         if not isinstance(value, bool):
             raise self.fail(key, f"expected true or false, got {kind(value)}")

@@ -38,6 +38,9 @@ from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.transport.remote import Remote
 
 ENV_FILE = "deliver.env"
+#: the environment's deploy lock (a directory: mkdir is atomic) and the audit log
+LOCK_DIR = ".deliver.lock"
+AUDIT_FILE = "deliver.audit"
 
 HISTORY_FILE = "deliver.history"
 GOOD = frozenset({"deployed", "started"})

@@ -114,8 +114,8 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "colour: blue\n",
             ".deliver: colour: unknown key (expected one of: app, build, environments, "
-            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, migrations, "
-            "release_store, rollout, s3, ssh, start_timeout, stop_timeout)",
+            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, lock_wait, "
+            "migrations, release_store, rollout, s3, ssh, start_timeout, stop_timeout)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),

@@ -1045,7 +1045,14 @@ def test_deploy_release_to_localhost_end_to_end(tmp_path: Path) -> None:
         assert f"Deployed hello {version} to production" in done.stdout
     assert "removed 0.1.0" in done.stdout
 
-    assert listing(root) == ["current", "deliver.env", "deliver.history", "releases", "shared"]
+    assert listing(root) == [
+        "current",
+        "deliver.audit",
+        "deliver.env",
+        "deliver.history",
+        "releases",
+        "shared",
+    ]
     assert listing(root / "releases") == [
         "0.2.0",
         "0.2.0.tar.gz",
