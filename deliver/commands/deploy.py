@@ -20,7 +20,7 @@ pre/post_start_deployed_release around each host's restart (phase 5, in rollout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
@@ -35,7 +35,7 @@ from deliver.commands.targets import (
 from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
-from deliver.host.health import health_urls
+from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
 from deliver.host.unpack import Preflight, extract, preflight, switch, upload
@@ -90,16 +90,7 @@ def deploy_release(
                 primary = primary_remote(chosen.env, remotes)
                 migrate_new_release(config, out, primary, checks[primary.name].root, release)
             if start:
-                roll_out(
-                    config,
-                    out,
-                    chosen.env,
-                    remotes,
-                    _plans(release, checks),
-                    rollout or Rollout(),
-                    urls,
-                    StartHooks(config, out, chosen.env),
-                )
+                deploy.restart(checks, rollout or Rollout(), urls)
             else:
                 deploy.switch(checks)
             prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
@@ -187,6 +178,15 @@ class _Deploy:
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)
         self.out.host_status(remote.name, True, f"{release.version} ready")
+
+    def restart(
+        self, checks: dict[str, Preflight], rollout: Rollout, urls: Mapping[str, HealthUrl]
+    ) -> None:
+        """--start-deploy: switch and restart batch by batch, each batch healthy first."""
+        config, env = self.config, self.targets.env
+        hooks = StartHooks(config, self.out, env)
+        plans = _plans(self.release, checks)
+        roll_out(config, self.out, env, self.remotes, plans, rollout, urls, hooks)
 
     def switch(self, checks: dict[str, Preflight]) -> None:
         """Point `current` at the release on every host; Ctrl-C waits until all are done."""
