@@ -9,6 +9,7 @@
     ├── CommandFailed             a remote or local command exited non-zero
     ├── ReleaseNotFound           the store has no release matching the request
     ├── StoreError                the release store refused or failed (bucket, permission, sha)
+    │   └── ManifestInvalid       a release manifest (a Release from outside) broke a grammar
     ├── NodeError                 a node did not start, stop or answer as expected
     └── HostsFailed               one phase failed on some hosts: maps each host to its error
         └── RolloutStopped        a batch failed: also says which hosts were left alone
@@ -19,7 +20,8 @@ helps, what to do next (`hint`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -95,6 +97,30 @@ class StoreError(DeliverError):
         self.hint = hint
 
 
+class ManifestInvalid(StoreError):
+    """A field of a release manifest is not what deliver writes: `field` names it, `problem`
+    shows the bad value (see `shown`), `source` (when known) is the file it came from.
+
+    Whoever can write to a store controls every field, and the fields become file names, shell
+    words and Erlang terms on every host: so a manifest is checked before anything uses it.
+    """
+
+    def __init__(self, field: str, problem: str, source: str | None = None) -> None:
+        self.field, self.problem, self.source = field, problem, source
+        if source is None:  # made in code, e.g. by a build: nothing was read
+            super().__init__(f"{field}: {problem}")
+        else:
+            super().__init__(
+                f"{source}: {field}: {problem}",
+                hint="deliver did not write this manifest as it is (was the store tampered "
+                "with?): remove it from the store, or build that version again",
+            )
+
+    def read_from(self, source: str) -> ManifestInvalid:
+        """The same error, naming the file the manifest was read from."""
+        return ManifestInvalid(self.field, self.problem, source)
+
+
 class NodeError(DeliverError):
     def __init__(self, host: str, message: str, log_tail: str = "") -> None:
         self.host, self.log_tail = host, log_tail
@@ -132,6 +158,13 @@ class RolloutStopped(HostsFailed):
         self.args = ("\n".join([str(self.args[0]), *(f"  {note}" for note in notes)]),)
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """`value` as it may safely be printed in a message: repr (control characters, newlines
+    and terminal escapes come out as escapes) and at most `limit` characters long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _shorten(command: str, limit: int = 80) -> str:
     command = " ".join(command.split())
     return command if len(command) <= limit else command[: limit - 3] + "..."
@@ -145,3 +178,11 @@ def _without_host_prefix(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     prefix = f"{getattr(error, 'host', '')}: "
     return text[len(prefix) :] if prefix != ": " and text.startswith(prefix) else text
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """A hint for a typo of a known name (delivr_to, biuld, prod): the one it most likely meant."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    if not close and len(name) >= 3:  # a prefix is a likely short form: prod -> production
+        close = [known_name for known_name in sorted(known) if known_name.startswith(name)][:1]
+    return f"did you mean {close[0]}?" if close else None

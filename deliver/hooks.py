@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from deliver.config.model import POINTS, canonical_point, default_runs_on, point_names
 from deliver.errors import CommandFailed, ConfigError, DeliverError
-from deliver.shell import Secret, exports, quote, quote_path, tail
+from deliver.shell import Script, Secret, join, quote, quote_path, script_env, tail
 
 if TYPE_CHECKING:
     from deliver.config import Config, Environment
@@ -141,6 +141,7 @@ class Hooks:
     @classmethod
     def load(cls, config: Config, out: Output) -> Hooks:
         """The app's hooks/ files, then the .deliver file's hooks. Raises ConfigError."""
+        config.require_set("hooks.")
         hooks = find_hook_files(config.project_dir / HOOKS_DIR, out)
         for spec in config.hooks:
             body, name = spec.run or "", spec.source
@@ -162,7 +163,8 @@ class Hooks:
             if local:
                 self._run_local(hook, env)
             else:
-                remote.run(remote_command(hook, env), step=f"hook {point} ({hook.name})")
+                script = remote_command(hook, env)
+                remote.run(script.command, stdin=script.stdin, step=f"hook {point} ({hook.name})")
 
     def around(self, base: str, remote: Remote, env: HookEnv, action: Callable[[], T]) -> T:
         """pre_<base> hooks, then `action`, then post_<base> hooks."""
@@ -229,18 +231,26 @@ class StartHooks:
         return self.hooks.around(self.POINT, remote, env, action)
 
 
-def remote_command(hook: Hook, env: HookEnv) -> str:
+def remote_command(hook: Hook, env: HookEnv) -> Script:
     """One shell command that writes the script to a private temp file, runs it in `env.cwd`
-    with the hook's environment, removes it, and exits with the script's status."""
+    with the hook's environment (its secrets read from stdin), removes it, and exits with the
+    script's status."""
     interpreter = " ".join(quote(word) for word in hook.interpreter())
-    cwd = quote_path(env.cwd)
-    return f"""f=$(mktemp "${{TMPDIR:-/tmp}}/deliver-hook.XXXXXX") || exit 1
+    variables = script_env(env.variables(hook))
+    run = join(
+        f"cd {quote_path(env.cwd)}",
+        variables.exports,
+        variables.read_secrets,
+        f'exec {interpreter} "$f"',
+    )
+    command = f"""f=$(mktemp "${{TMPDIR:-/tmp}}/deliver-hook.XXXXXX") || exit 1
 printf '%s' {quote(hook.body)} > "$f"
-(cd {cwd} && {exports(env.variables(hook))} && exec {interpreter} "$f") 2>&1
+({run}) 2>&1
 s=$?
 rm -f "$f"
 exit $s
 """
+    return Script(command, variables.stdin)
 
 
 def find_hook_files(directory: Path, out: Output) -> list[Hook]:

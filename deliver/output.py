@@ -69,7 +69,8 @@ class Output:
 
     def host_status(self, host: str, ok: bool, text: str) -> None:
         mark = "[green]ok[/]  " if ok else "[red]FAIL[/]"
-        self._print(self.out, f"  {mark} [bold]{self._clean(host)}[/]: {self._clean(text)}")
+        name = self._clean(host, one_line=True)
+        self._print(self.out, f"  {mark} [bold]{name}[/]: {self._clean(text)}")
 
     def warning(self, text: str) -> None:
         self._print(self.err, f"[yellow]warning:[/] {self._clean(text)}")
@@ -80,10 +81,18 @@ class Output:
             self._print(self.err, f"[cyan]hint:[/] {self._clean(hint)}")
 
     def remote_output(self, host: str, text: str) -> None:
-        self._print(self.out, f"[dim]{self._clean(host)} |[/] {self._clean(text)}")
+        name = self._clean(host, one_line=True)
+        self._print(self.out, f"[dim]{name} |[/] {self._clean(text, one_line=True)}")
 
     def remote_command(self, host: str, command: str) -> None:
-        self._print(self.err, f"[blue]{self._clean(host)} $[/] {self._clean(command)}")
+        name = self._clean(host, one_line=True)
+        self._print(self.err, f"[blue]{name} $[/] {self._clean(command)}")
+
+    def traceback(self, text: str) -> None:
+        """A traceback, for --debug: it quotes values and messages that may hold a secret or
+        come from a host, so it is masked and cleaned like any other line."""
+        for line in text.rstrip("\n").split("\n"):
+            self._print(self.err, self._clean(line))
 
     @contextmanager
     def progress(
@@ -120,18 +129,25 @@ class Output:
             yield advance_for
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
-        for index, row in enumerate([headers, *rows]):
-            line = "  ".join(
-                str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)
+        # cells are cleaned first, so the columns line up on what is shown
+        cells = [[self._sanitize(str(c), one_line=True) for c in row] for row in [headers, *rows]]
+        widths = [max(len(c) for c in column) for column in zip(*cells, strict=False)]
+        for index, row in enumerate(cells):
+            line = _escape(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
             )
-            self._print(
-                self.out, f"[bold]{self._clean(line)}[/]" if index == 0 else self._clean(line)
-            )
+            self._print(self.out, f"[bold]{line}[/]" if index == 0 else line)
 
-    def _clean(self, text: str) -> str:
-        """Escape markup and mask secrets: in every line, since a secret could reach any."""
-        return _escape(mask(text, self.secrets))
+    def _clean(self, text: str, *, one_line: bool = False) -> str:
+        """Mask secrets, strip terminal controls, escape markup: in every line, since a secret
+        or text from outside (remote output, manifest fields) could reach any."""
+        return _escape(self._sanitize(text, one_line=one_line))
+
+    def _sanitize(self, text: str, *, one_line: bool) -> str:
+        # masked before (a secret may hold controls) and after (controls put inside a secret
+        # by a remote command must not hide it from the mask)
+        clean = strip_controls(mask(text, self.secrets), one_line=one_line)
+        return mask(clean, self.secrets)
 
     def _print(self, console: Console | _PlainConsole, markup: str) -> None:
         with self._lock:
@@ -189,6 +205,27 @@ def _plain(markup: str) -> str:
         position = end
     pieces.append(markup[position:].replace("\\[", "["))
     return "".join(pieces)
+
+
+# ECMA-48: a control sequence (CSI parameters, intermediates, final byte); a control string
+# (OSC sets the window title, DCS, SOS, PM, APC) up to its terminator, or the end of the line;
+# any other escape sequence; then single C0 and C1 controls but tab and newline, DEL, and the
+# bidirectional overrides and isolates that make a terminal show text in another order.
+_CONTROLS = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\n]*?(?:\x07|\x1b\\|\x9c|(?=\n)|\Z)"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def strip_controls(text: str, *, one_line: bool = False) -> str:
+    """`text` without what a terminal would act on instead of showing: a remote command's
+    output or a manifest could clear the screen, set the window title or rewrite a line
+    (`\r`). Tabs stay; newlines too, but in `one_line` text (a host name, a table cell, a line
+    of output), where they become spaces."""
+    text = _CONTROLS.sub("", text.replace("\r\n", "\n"))
+    return text.replace("\n", " ") if one_line else text
 
 
 def _is_tty(stream: IO[str]) -> bool:

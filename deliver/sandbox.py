@@ -95,19 +95,44 @@ class Sandbox:
         environment: str = "production",
         deliver_to: str = "~/app",
         release_store: str | None = None,
+        *,
+        staging: int = 0,
+        health_check: bool = False,
     ) -> str:
-        """A .deliver (YAML) that builds on `build` and deploys to every target."""
-        hosts = "".join(
-            f'      - host: {h.name}\n        env: {{PORT: "{h.app_port}"}}\n' for h in self.targets
+        """A .deliver (YAML) that builds on `build` and deploys to the targets: the first
+        `staging` of them form a `staging` environment, the others `environment`; with
+        `health_check`, each restart also asks the app over HTTP on the host's PORT."""
+        if not 0 <= staging < len(self.targets):
+            raise DeliverError(
+                f"staging takes 0 to {len(self.targets) - 1} of the {len(self.targets)} targets "
+                "(production needs one): start more with deliver sandbox up --targets N"
+            )
+        groups = [("staging", self.targets[:staging]), (environment, self.targets[staging:])]
+        environments = "".join(
+            f"  {name}:\n    deliver_to: {deliver_to}\n    hosts:\n"
+            + "".join(
+                f'      - host: {h.name}\n        env: {{PORT: "{h.app_port}"}}\n' for h in hosts
+            )
+            for name, hosts in groups
+            if hosts
         )
         return (
             f"app: {app}\n"
             f"build:\n  host: {self.build_host.name}\n  at: ~/build/{app}\n"
-            f"environments:\n  {environment}:\n    deliver_to: {deliver_to}\n"
-            f"    hosts:\n{hosts}"
+            f"environments:\n{environments}"
             f"ssh:\n  config: {self.ssh_config}\n  known_hosts: {self.known_hosts}\n"
             + (f"release_store: {release_store}\n" if release_store else "")
+            + (HEALTH_AND_MIGRATIONS if health_check else "")
         )
+
+
+#: What `sandbox config --health-check` adds: the sample apps answer HTTP on / at PORT.
+HEALTH_AND_MIGRATIONS = """\
+health_check:
+  url: http://127.0.0.1:{PORT}/
+# migrations:              # an app with a database: its <App>.Release tasks, run on the primary
+#   up: MyApp.Release.migrate()
+"""
 
 
 def start_sandbox(root: Path, targets: int = 2, *, store: bool = False) -> Sandbox:

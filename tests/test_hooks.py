@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import io
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from deliver.config import HostSpec, SshSettings
 from deliver.config.model import POINTS, canonical_point
-from deliver.hooks import Hook, HookEnv, Hooks
+from deliver.hooks import Hook, HookEnv, Hooks, remote_command
 from deliver.output import Output
 from deliver.sandbox import Sandbox
+from deliver.shell import Secret
+from deliver.transport.local import LocalRemote
 from deliver.transport.ssh import SshRemote
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
 
@@ -43,6 +46,21 @@ def test_aliases_and_points() -> None:
     assert canonical_point("pre_upgrade") == "pre_upgrade_release"
     assert canonical_point("pre_compil") is None and canonical_point("compile") is None
     assert len(POINTS) == 16
+
+
+def test_a_remote_hook_gets_secrets_on_stdin_not_on_its_command_line(tmp_path: Path) -> None:
+    token = "t0ken with 'quotes', \"double\" and $(id)\n"
+    hook = Hook("pre_start_deployed_release", "h", 'echo "$APP|$TOKEN|$OWN"; pwd -P', "deploy")
+    hook = replace(hook, env={"OWN": Secret("own-secret")})
+    env = HookEnv("hello", "web1", str(tmp_path), extra={"TOKEN": Secret(token)})
+    script = remote_command(hook, env)
+    assert "t0ken" not in script.command and "own-secret" not in script.command
+    assert "APP=hello" in script.command  # plain values stay visible to --debug
+    assert script.stdin is not None and b"own-secret" in script.stdin
+    result = LocalRemote(HostSpec.parse("localhost")).run(script.command, stdin=script.stdin)
+    assert result.stdout == f"hello|{token}|own-secret\n{tmp_path.resolve()}\n"
+    # without any secret, the command reads no stdin
+    assert remote_command(replace(hook, env={}), replace(env, extra={})).stdin is None
 
 
 def test_hook_files_are_found_by_point_and_say_where_they_run(tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from deliver.sandbox import _alive, load_sandbox, start_sandbox, stop_sandbox
+import pytest
+
+from deliver.config.load import load_config
+from deliver.errors import DeliverError
+from deliver.sandbox import Sandbox, _alive, load_sandbox, start_sandbox, stop_sandbox
 from tests.conftest import run_cli
 
 
@@ -71,3 +75,14 @@ def test_store_host_is_trusted_by_the_other_hosts(tmp_path: Path) -> None:
             assert reached.stdout.strip() == box.store_host.home, reached.stderr
     finally:
         run_cli("sandbox", "--dir", directory, "down")
+
+
+def test_config_with_staging_and_a_health_check(sandbox: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / ".deliver"
+    path.write_text(sandbox.deliver_config("hello", staging=1, health_check=True))
+    config = load_config(path, environ={})
+    assert [h.name for h in config.environment("staging").hosts] == ["web1"]
+    assert [h.name for h in config.environment("production").hosts] == ["web2"]
+    assert config.health_check.url == "http://127.0.0.1:{PORT}/"
+    with pytest.raises(DeliverError, match="production needs one"):
+        sandbox.deliver_config("hello", staging=2)

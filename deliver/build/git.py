@@ -63,6 +63,26 @@ def working_tree_dirty(project_dir: Path) -> bool:
     return git.Repo(project_dir, search_parent_directories=True).is_dirty(untracked_files=False)
 
 
+#: Where an Elixir or Erlang project keeps what a release is built from: a new file here
+#: that git does not know is as surely missing from the build as an uncommitted change.
+SOURCE_PATHS = ("lib/", "src/", "config/", "apps/", "priv/", "rel/", "include/", "assets/")
+
+
+def untracked_sources(project_dir: Path) -> list[str]:
+    """Untracked (and not ignored) files under the project's source paths, relative to it."""
+    import git
+
+    repo = git.Repo(project_dir, search_parent_directories=True)
+    top = Path(repo.working_tree_dir or project_dir).resolve()
+    inside = project_dir.resolve().relative_to(top).as_posix()
+    prefix = "" if inside == "." else inside + "/"
+    return sorted(
+        path.removeprefix(prefix)
+        for path in repo.untracked_files
+        if path.startswith(prefix) and path.removeprefix(prefix).startswith(SOURCE_PATHS)
+    )
+
+
 def ssh_command(settings: SshSettings, connect_timeout: float | None = None) -> str:
     """The `ssh` command line git uses, with our strict host key settings."""
     options = [

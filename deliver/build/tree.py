@@ -24,7 +24,7 @@ from deliver.errors import CommandFailed, DeliverError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, archive_name, now
-from deliver.shell import Secret, exports, join, parse_key_values, quote, quote_path
+from deliver.shell import Script, Secret, join, parse_key_values, quote, quote_path, script_env
 from deliver.tools import BuildStep, BuildTool
 from deliver.transport.remote import Remote
 
@@ -161,7 +161,8 @@ class BuildTree:
 
     def run(self, step: BuildStep, tool: str, extra: Mapping[str, str | Secret]) -> None:
         self.out.step(f"{step.title} ({tool}, MIX_ENV={self.build.mix_env})")
-        self.remote.run(in_build_dir(self.path, self.build, step.command, extra), step=step.title)
+        script = in_build_dir(self.path, self.build, step.command, extra)
+        self.remote.run(script.command, stdin=script.stdin, step=step.title)
 
 
 def set_version(tree: BuildTree, plan: VersionPlan) -> None:
@@ -190,9 +191,12 @@ def in_build_dir(
     build: BuildConfig,
     command: str,
     extra: Mapping[str, str | Secret] | None = None,
-) -> str:
-    env = exports({"MIX_ENV": build.mix_env, **(extra or {}), **build.env})
-    return join(f"cd {quote(build_dir)}", env, f"{command} 2>&1")
+) -> Script:
+    """`command` in the build tree with MIX_ENV and build.env; the secrets of build.env go on
+    its stdin: a build step runs for seconds, in plain view of `ps` on the build host."""
+    env = script_env({"MIX_ENV": build.mix_env, **(extra or {}), **build.env})
+    command = join(f"cd {quote(build_dir)}", env.exports, env.read_secrets, f"{command} 2>&1")
+    return Script(command, env.stdin)
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,8 @@ class UpgradeBuild:
         work = replace(work, appups=tuple(a.path for a in appups))
         for step in builder.relup_steps(config.app, build, work):
             out.step(step.title)
-            remote.run(in_build_dir(build_dir, build, step.command), step=step.title)
+            script = in_build_dir(build_dir, build, step.command)
+            remote.run(script.command, stdin=script.stdin, step=step.title)
         measured = remote.run(
             f'a={quote(work.upgrade_archive)}; chmod 0600 "$a";'
             f" echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"

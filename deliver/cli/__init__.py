@@ -2,7 +2,21 @@
 an exit status. The only package that imports click; each module registers its commands on
 the root group of main.py."""
 
-from deliver.cli import build, deploy, node, sandbox, show, store
+from deliver.cli import build, completion, deploy, init, lock, node, sandbox, show, store
 from deliver.cli.main import ExitCode, cli, main, run
 
-__all__ = ["ExitCode", "build", "cli", "deploy", "main", "node", "run", "sandbox", "show", "store"]
+__all__ = [
+    "ExitCode",
+    "build",
+    "cli",
+    "completion",
+    "deploy",
+    "init",
+    "lock",
+    "main",
+    "node",
+    "run",
+    "sandbox",
+    "show",
+    "store",
+]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
-from deliver.cli.options import one_revision, parse_versions
+from deliver.cli.options import build_options, build_options_from, one_revision
 from deliver.config.model import Overrides
-from deliver.errors import UsageError
 
 
 @cli.group(context_settings=SETTINGS)
@@ -20,22 +21,7 @@ def build() -> None:
 @click.option("--tag", help="Build this tag.")
 @click.option("--branch", help="Build the head of this branch (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV for the build (default: build.mix_env or prod).")
-@click.option(
-    "--auto-version",
-    metavar="PARTS",
-    help="Append to the version, joined by +: revision, commit-count, commit-count-branch, "
-    "branch, branch-unless-main, date, time (default: build.auto_version).",
-)
-@click.option(
-    "--increment-version",
-    type=click.Choice(["major", "minor", "patch"]),
-    help="Build the project's version with this part incremented.",
-)
-@click.option("--set-version", metavar="VERSION", help="Build with this version.")
-@click.option("--clean", is_flag=True, help="Full rebuild: remove deps and _build first.")
-@click.option("--skip-git-clean", is_flag=True, help="Keep untracked files in the build tree.")
-@click.option("--skip-mix-clean", is_flag=True, help="Keep build.clean_paths (the last release).")
-@click.option("--force", is_flag=True, help="Replace a stored release of the same version.")
+@build_options
 @pass_context
 def build_release(
     ctx: Context,
@@ -52,20 +38,13 @@ def build_release(
     force: bool,
 ) -> None:
     """Push a revision to the build host, build the release there, and store it."""
-    from deliver.build.tree import BuildOptions
     from deliver.commands.build import build_release as run
 
     one_revision(revision, tag)
-    if clean and skip_git_clean:
-        raise UsageError("--clean and --skip-git-clean contradict each other")
-    options = BuildOptions(
-        clean=clean,
-        git_clean=not skip_git_clean,
-        remove_generated=not skip_mix_clean,
-        force=force,
-        versions=parse_versions(auto_version, increment_version, set_version),
+    options = build_options_from(
+        auto_version, increment_version, set_version, clean, skip_git_clean, skip_mix_clean, force
     )
-    ctx.overrides = Overrides(mix_env=mix_env)
+    ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     run(ctx.config(), ctx.out, revision=revision, tag=tag, branch=branch, options=options)
 
 
@@ -93,7 +72,7 @@ def build_upgrade(
     """
     from deliver.commands.build import build_upgrade as run
 
-    ctx.overrides = Overrides(mix_env=mix_env)
+    ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     run(
         ctx.config(),
         ctx.out,

@@ -3,10 +3,15 @@ migrate."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
+from deliver.cli.completion import complete_environments, complete_versions
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import (
+    build_options,
+    build_options_from,
     environment_name,
     host_option,
     one_revision,
@@ -17,14 +22,36 @@ from deliver.config.model import Overrides
 from deliver.errors import UsageError
 
 
-@cli.group(context_settings=SETTINGS)
+class _DeployGroup(click.Group):
+    """`deliver deploy production` is the usual slip: say which two commands were meant."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            words = " ".join(args)
+            raise UsageError(
+                f"deploy what? expected release or upgrade, got {args[0]!r}",
+                hint=f"deliver deploy release to {words}, or deliver deploy upgrade to {words}",
+            )
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_DeployGroup, context_settings=SETTINGS)
 def deploy() -> None:
     """Deploy a stored release to the hosts of an environment."""
 
 
 @deploy.command("release", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
-@click.option("--version", "version", help="The stored version (default: the newest).")
+@click.argument(
+    "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
+)
+@click.option(
+    "--version",
+    "version",
+    help="The stored version (default: the newest).",
+    shell_complete=complete_versions,
+)
 @click.option("--start-deploy", is_flag=True, help="Stop the old node and start the new one.")
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
@@ -39,10 +66,12 @@ def deploy_release(
     start_deploy: bool,
     run_migrations: bool,
     batch: str | None,
-    rollback_on_failure: bool,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
-    """Upload, extract and switch to a release on every host, in parallel."""
+    """Upload, extract and switch to a release on every host, in parallel; with
+    --start-deploy, restart batch by batch (see rollout: in .deliver)."""
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
@@ -54,12 +83,14 @@ def deploy_release(
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, start_deploy),
+        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
     )
 
 
 @deploy.command("upgrade", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.argument(
+    "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
+)
 @click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
 @host_option
 @pass_context
@@ -80,7 +111,7 @@ def deploy_upgrade(
 
 
 @cli.command("downgrade", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--version", "version", required=True, help="The version to go back to.")
 @host_option
 @pass_context
@@ -99,7 +130,7 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 
 
 @cli.command("upgrade", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="ENVIRONMENT")
+@click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
 @host_option
@@ -126,7 +157,9 @@ def upgrade(
 
 
 @cli.command("update", context_settings=SETTINGS)
-@click.argument("target", nargs=-1, metavar="[to] ENVIRONMENT")
+@click.argument(
+    "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
+)
 @click.option("--revision", help="Build this commit (sha or any git revision).")
 @click.option("--tag", help="Build this tag.")
 @click.option("--branch", help="Build the head of this branch (default: the current one).")
@@ -137,6 +170,7 @@ def upgrade(
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@build_options
 @rollout_options
 @host_option
 @pass_context
@@ -149,15 +183,26 @@ def update(
     mix_env: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    auto_version: str | None,
+    increment_version: str | None,
+    set_version: str | None,
+    clean: bool,
+    skip_git_clean: bool,
+    skip_mix_clean: bool,
+    force: bool,
     batch: str | None,
-    rollback_on_failure: bool,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Build a release and deploy it (build release + deploy release)."""
     from deliver.commands.update import update as run
 
     one_revision(revision, tag)
-    ctx.overrides = Overrides(mix_env=mix_env)
+    options = build_options_from(
+        auto_version, increment_version, set_version, clean, skip_git_clean, skip_mix_clean, force
+    )
+    ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     config = ctx.config()
     run(
         config,
@@ -169,27 +214,46 @@ def update(
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, start_deploy),
+        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        options=options,
     )
 
 
 @cli.command("rollback", context_settings=SETTINGS)
-@click.argument("environment", nargs=-1, metavar="ENVIRONMENT")
+@click.argument(
+    "environment", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments
+)
 @click.option("--version", help="Go back to this release (default: the previous good one).")
+@rollout_options
 @host_option
 @pass_context
 def rollback(
-    ctx: Context, environment: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+    ctx: Context,
+    environment: tuple[str, ...],
+    version: str | None,
+    batch: str | None,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
+    hosts: tuple[str, ...],
 ) -> None:
-    """Switch every host back to an earlier release still on it, and restart."""
+    """Switch every host back to an earlier release still on it, and restart batch by batch."""
     from deliver.commands.rollback import rollback as run
 
     config = ctx.config()
-    run(config, ctx.out, environment_name(environment, config, True), version=version, hosts=hosts)
+    run(
+        config,
+        ctx.out,
+        environment_name(environment, config, True),
+        version=version,
+        hosts=hosts,
+        rollout=rollout_from(batch, rollback_on_failure, all_at_once),
+    )
 
 
 @cli.command("migrate", context_settings=SETTINGS)
-@click.argument("words", nargs=-1, metavar="[ENVIRONMENT] [up|down]")
+@click.argument(
+    "words", nargs=-1, metavar="[ENVIRONMENT] [up|down]", shell_complete=complete_environments
+)
 @click.option("--version", help="Migrate to this version (required for down).")
 @pass_context
 def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:

@@ -15,6 +15,7 @@ import click
 from deliver import __version__
 from deliver.cli.options import flag_message
 from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
+from deliver.events import JsonOutput
 from deliver.output import Output
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Context:
 
         config = load_config(self.config_path, overrides=self.overrides)
         self.out.secrets = config.secrets()
+        self.out.detail(f"using {config.source}")
         return config
 
 
@@ -57,15 +59,34 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     "config_path",
     type=click.Path(path_type=Path),
     envvar="DELIVER_CONFIG",
-    help="The .deliver file (default: ./.deliver).",
+    help="The config file (default: .deliver.yml, deliver.yml, .deliver or "
+    ".deliver/deliver.yml, here or above, up to the git root).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show the output of remote commands.")
 @click.option("--debug", is_flag=True, help="Show remote commands too, and tracebacks.")
 @click.option("--color/--no-color", default=None, help="Force or disable colour.")
+@click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Wait this long for another command's deploy lock (default: lock_wait, 0).",
+)
+@click.option(
+    "--json",
+    "json_events",
+    is_flag=True,
+    help="Write events as JSON lines on stdout instead of text (see README: --json).",
+)
 @click.version_option(__version__, "--version", prog_name="deliver")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool, color: bool | None
+    ctx: click.Context,
+    config_path: Path | None,
+    verbose: bool,
+    debug: bool,
+    color: bool | None,
+    lock_wait: float | None,
+    json_events: bool,
 ) -> None:
     """Build, deploy and run Elixir and Erlang releases over SSH.
 
@@ -77,8 +98,12 @@ def cli(
     """
     context: Context = ctx.obj
     context.config_path = config_path
+    if lock_wait is not None:
+        from deliver.config.model import Overrides
+
+        context.overrides = Overrides(lock_wait=lock_wait)
     context.out.verbose, context.out.debug = verbose or debug, debug
-    if color is not None:
+    if color is not None and not json_events:
         context.out.color = color
 
 
@@ -90,40 +115,62 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
     """Run the CLI and return its exit status (tests call this in-process)."""
     argv = _global_flags_first(list(argv) if argv is not None else sys.argv[1:])
     debug = "--debug" in argv
-    context = Context(out or Output())
+    context = Context(_output(out, "--json" in argv))
+    status = _run(argv, context, debug)
+    if isinstance(context.out, JsonOutput):
+        context.out.emit("done", exit=int(status))
+    return status
+
+
+def _output(out: Output | None, json_events: bool) -> Output:
+    """The output the command reports through; with --json, events on the same stdout."""
+    if not json_events:
+        return out or Output()
+    return JsonOutput(out._stdout if out is not None else None)
+
+
+def _run(argv: list[str], context: Context, debug: bool) -> int:
     fallback = context.out
     try:
         cli.main(args=argv, prog_name="deliver", standalone_mode=False, obj=context)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
-        error.show()
+        if isinstance(fallback, JsonOutput):
+            fallback.error(error.format_message())
+        else:
+            error.show()
         return ExitCode.USAGE
     except (KeyboardInterrupt, click.exceptions.Abort):
         fallback.error("interrupted")
         return ExitCode.INTERRUPTED
     except DeliverError as error:
         if debug:
-            import traceback
-
-            from deliver.shell import mask
-
-            # a traceback quotes messages and values that may hold a secret
-            sys.stderr.write(mask(traceback.format_exc(), fallback.secrets))
+            _show_traceback(fallback)
         fallback.error(flag_message(error), error.hint)
         return _exit_code(error)
     except Exception:
         if debug:
-            raise
+            _show_traceback(fallback)
         fallback.error(
             "unexpected error: this is a bug in deliver",
-            "run the command again with --debug to see the traceback, and report it",
+            "please report it with the traceback above"
+            if debug
+            else "run the command again with --debug to see the traceback, and report it",
         )
         return ExitCode.BUG
     return ExitCode.OK
 
 
-_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color"}
+def _show_traceback(out: Output) -> None:
+    """The traceback of the error being handled, through Output: it quotes messages and values
+    that may hold a secret or text from a host (a raw re-raise would print them unmasked)."""
+    import traceback
+
+    out.traceback(traceback.format_exc())
+
+
+_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color", "--json"}
 
 
 def _global_flags_first(argv: list[str]) -> list[str]:
@@ -134,9 +181,9 @@ def _global_flags_first(argv: list[str]) -> list[str]:
     for word in words:
         if word == "--":
             rest += [word, *words]
-        elif word in _GLOBAL_FLAGS or word.startswith("--config="):
+        elif word in _GLOBAL_FLAGS or word.startswith(("--config=", "--lock-wait=")):
             front.append(word)
-        elif word == "--config":
+        elif word in ("--config", "--lock-wait"):
             front += [word, next(words, "")]
         else:
             rest.append(word)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import click
 
+from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import environment_name, host_option, rollout_from, rollout_options
 
 
 def _node_command(name: str, summary: str) -> None:
     @cli.command(name, help=summary, context_settings=SETTINGS)
-    @click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+    @click.argument(
+        "environment", nargs=-1, metavar="[ENVIRONMENT]", shell_complete=complete_environments
+    )
     @host_option
     @pass_context
     def command(ctx: Context, environment: tuple[str, ...], hosts: tuple[str, ...]) -> None:
@@ -25,7 +28,9 @@ _node_command("stop", "Stop the running node; waits until it is gone.")
 
 
 @cli.command("restart", context_settings=SETTINGS)
-@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@click.argument(
+    "environment", nargs=-1, metavar="[ENVIRONMENT]", shell_complete=complete_environments
+)
 @rollout_options
 @host_option
 @pass_context
@@ -33,14 +38,16 @@ def restart(
     ctx: Context,
     environment: tuple[str, ...],
     batch: str | None,
-    rollback_on_failure: bool,
+    all_at_once: bool,
+    rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
-    """Stop the node, then start the current release (in batches with --batch)."""
+    """Stop the node, then start the current release, batch by batch (see rollout: in
+    .deliver)."""
     from deliver.commands.rollout import restart as run
 
     config = ctx.config()
-    rollout = rollout_from(batch, rollback_on_failure)
+    rollout = rollout_from(batch, rollback_on_failure, all_at_once)
     run(config, ctx.out, environment_name(environment, config, False), hosts, rollout)
 
 

@@ -3,8 +3,8 @@ library's values: the core never parses command-line text."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,14 +13,16 @@ from deliver.config.model import INCREMENTS, VERSION, parse_auto_version
 from deliver.errors import DeliverError, InvalidArgument, UsageError
 
 if TYPE_CHECKING:
+    from deliver.build.tree import BuildOptions
     from deliver.build.versions import VersionOptions
-    from deliver.commands.rollout import BatchSize, Rollout
-    from deliver.config import Config
+    from deliver.commands.schedule import Rollout
+    from deliver.config import BatchSize, Config
 
 #: The library's name of an argument -> its flag, and how a value follows the flag in messages.
 FLAGS = {
     "host": ("--host", " "),
     "version": ("--version", "="),
+    "with_version": ("--with", "="),
     "keep": ("--keep", "="),
     "batch": ("--batch", "="),
     "auto_version": ("--auto-version", "="),
@@ -35,6 +37,18 @@ def flag_message(error: DeliverError) -> str:
     flag, joiner = FLAGS[error.argument]
     subject = flag if error.value is None else f"{flag}{joiner}{error.value}"
     return f"{subject}: {error.problem}"
+
+
+@contextmanager
+def positional(argument: str, name: str) -> Iterator[None]:
+    """In a command that takes `argument` as the positional NAME rather than as a flag, its
+    errors name NAME (`VERSION v0.2.0: ...`), not the flag other commands use."""
+    try:
+        yield
+    except InvalidArgument as error:
+        if error.argument != argument:
+            raise
+        raise InvalidArgument(name, error.problem, error.value, error.hint) from None
 
 
 def split_hosts(hosts: Sequence[str]) -> list[str]:
@@ -54,41 +68,57 @@ def host_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def rollout_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--batch, --all-at-once and --[no-]rollback-on-failure: over `rollout:` in .deliver."""
     function = click.option(
-        "--rollback-on-failure",
+        "--rollback-on-failure/--no-rollback-on-failure",
+        default=None,
+        help="Switch a batch that fails to start or its health check back, and restart it "
+        "(default: rollout.rollback_on_failure, on).",
+    )(function)
+    function = click.option(
+        "--all-at-once",
         is_flag=True,
-        help="Switch a batch that fails to start or its health check back, and restart it.",
+        help="Restart every host at the same time (downtime), e.g. when a migration makes "
+        "the old and the new code incompatible.",
     )(function)
     return click.option(
         "--batch",
         metavar="N|N%",
-        help="Restart N hosts (or N% of them) at a time, each batch healthy before the next.",
+        help="Restart N hosts (or N% of them) at a time, each batch healthy before the next "
+        "(default: rollout.batch, a quarter of the hosts, at least 1).",
     )(function)
 
 
 def rollout_from(
-    batch: str | None, rollback_on_failure: bool, start: bool = True
+    batch: str | None,
+    rollback_on_failure: bool | None,
+    all_at_once: bool = False,
+    start: bool = True,
 ) -> Rollout | None:
-    """--batch and --rollback-on-failure; they mean something only where nodes restart."""
-    from deliver.commands.rollout import Rollout
+    """The rollout flags; None when none was given (the environment's `rollout:` then
+    decides). They mean something only where nodes restart."""
+    from deliver.commands.schedule import Rollout
 
-    if batch is None and not rollback_on_failure:
+    if batch is None and rollback_on_failure is None and not all_at_once:
         return None
+    if batch is not None and all_at_once:
+        raise UsageError("give only one of --batch and --all-at-once")
     if not start:
-        raise UsageError("--batch and --rollback-on-failure need --start-deploy")
-    return Rollout(None if batch is None else parse_batch(batch), rollback_on_failure)
+        flags = "--all-at-once needs" if all_at_once else "--batch and --rollback-on-failure need"
+        raise UsageError(f"{flags} --start-deploy")
+    return Rollout(None if batch is None else parse_batch(batch), rollback_on_failure, all_at_once)
 
 
 def parse_batch(text: str) -> BatchSize:
     """`--batch=N` hosts at a time, or `--batch=N%` of the hosts (at least one)."""
-    from deliver.commands.rollout import BatchSize
+    from deliver.config.rollout import parse_batch_size
 
-    match = re.fullmatch(r"\s*(\d+)\s*(%?)\s*", text)
-    if not match or int(match[1]) < 1 or (match[2] and int(match[1]) > 100):
+    try:
+        return parse_batch_size(text)
+    except ValueError:
         raise UsageError(
             f"--batch: expected a number of hosts or a percentage like 25%, got {text!r}"
-        )
-    return BatchSize(int(match[1]), bool(match[2]))
+        ) from None
 
 
 def parse_versions(
@@ -133,3 +163,55 @@ def environment_name(words: Sequence[str], config: Config, required: bool) -> st
     if "staging" in names or len(names) != 1:
         return "staging"
     return names[0]
+
+
+def build_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The version and build-tree flags of `build release` (and of `update`, which builds)."""
+    options = [
+        click.option(
+            "--auto-version",
+            metavar="PARTS",
+            help="Append to the version, joined by +: revision, commit-count, "
+            "commit-count-branch, branch, branch-unless-main, date, time "
+            "(default: build.auto_version).",
+        ),
+        click.option(
+            "--increment-version",
+            type=click.Choice(["major", "minor", "patch"]),
+            help="Build the project's version with this part incremented.",
+        ),
+        click.option("--set-version", metavar="VERSION", help="Build with this version."),
+        click.option("--clean", is_flag=True, help="Full rebuild: remove deps and _build first."),
+        click.option(
+            "--skip-git-clean", is_flag=True, help="Keep untracked files in the build tree."
+        ),
+        click.option(
+            "--skip-mix-clean", is_flag=True, help="Keep build.clean_paths (the last release)."
+        ),
+        click.option("--force", is_flag=True, help="Replace a stored release of the same version."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def build_options_from(
+    auto_version: str | None,
+    increment_version: str | None,
+    set_version: str | None,
+    clean: bool,
+    skip_git_clean: bool,
+    skip_mix_clean: bool,
+    force: bool,
+) -> BuildOptions:
+    from deliver.build.tree import BuildOptions
+
+    if clean and skip_git_clean:
+        raise UsageError("--clean and --skip-git-clean contradict each other")
+    return BuildOptions(
+        clean=clean,
+        git_clean=not skip_git_clean,
+        remove_generated=not skip_mix_clean,
+        force=force,
+        versions=parse_versions(auto_version, increment_version, set_version),
+    )

@@ -47,8 +47,21 @@ def sandbox_up(ctx: click.Context, targets: int, store: bool) -> None:
 
 @sandbox.command("config", context_settings=SETTINGS)
 @click.option("--app", required=True, help="The release name to put in the .deliver.")
+@click.option(
+    "--staging",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="How many targets form a staging environment (the others: production).",
+)
+@click.option(
+    "--health-check/--no-health-check",
+    default=True,
+    show_default=True,
+    help="Ask the app over HTTP after each restart.",
+)
 @click.pass_context
-def sandbox_config(ctx: click.Context, app: str) -> None:
+def sandbox_config(ctx: click.Context, app: str, staging: int, health_check: bool) -> None:
     """Print a .deliver that builds on the sandbox's build host and deploys to its targets."""
     from deliver.sandbox import load_sandbox
 
@@ -61,7 +74,8 @@ def sandbox_config(ctx: click.Context, app: str) -> None:
             "deliver sandbox --dir DIR config ... (or DELIVER_SANDBOX=DIR)",
         )
     store = f"{box.store_host.name}:releases" if box.store_host else None
-    click.echo(box.deliver_config(app, release_store=store), nl=False)
+    text = box.deliver_config(app, release_store=store, staging=staging, health_check=health_check)
+    click.echo(text, nl=False)
 
 
 @sandbox.command("down", context_settings=SETTINGS)

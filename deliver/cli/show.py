@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
+from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
-from deliver.cli.options import environment_name, host_option
+from deliver.cli.options import environment_name, host_option, positional
+from deliver.config import Config
+from deliver.output import Output
 
 
 @cli.group(context_settings=SETTINGS)
@@ -14,7 +17,7 @@ def show() -> None:
 
 
 @show.command("releases", context_settings=SETTINGS)
-@click.argument("environment", required=False)
+@click.argument("environment", required=False, shell_complete=complete_environments)
 @host_option
 @pass_context
 def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...]) -> None:
@@ -28,6 +31,10 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
         ctx.out.table(HOST_RELEASE_HEADERS, report.rows)
         for line in report.disagreements:
             ctx.out.warning(line)
+        if report.unreachable:
+            from deliver.errors import HostsFailed
+
+            raise HostsFailed("reading releases", report.unreachable, list(report.releases))
         return
     from deliver.commands.store import RELEASE_HEADERS, UPGRADE_HEADERS
     from deliver.commands.store import show_releases as run
@@ -43,7 +50,9 @@ def show_releases(ctx: Context, environment: str | None, hosts: tuple[str, ...])
 
 
 @show.command("migrations", context_settings=SETTINGS)
-@click.argument("environment", nargs=-1, metavar="[ENVIRONMENT]")
+@click.argument(
+    "environment", nargs=-1, metavar="[ENVIRONMENT]", shell_complete=complete_environments
+)
 @pass_context
 def show_migrations(ctx: Context, environment: tuple[str, ...]) -> None:
     """The migration status, from the environment's primary host."""
@@ -60,7 +69,8 @@ def show_relup(ctx: Context, version: str) -> None:
     """Print the relup (release handler instructions) of the stored upgrade to VERSION."""
     from deliver.commands.build import show_relup as run
 
-    upgrade, text = run(ctx.config(), ctx.out, version)
+    with positional("version", "VERSION"):
+        upgrade, text = run(ctx.config(), ctx.out, version)
     out = ctx.out
     out.step(
         f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
@@ -79,31 +89,109 @@ def check() -> None:
 
 
 @check.command("config", context_settings=SETTINGS)
+@click.argument("environment", required=False, shell_complete=complete_environments)
+@click.option(
+    "--hosts", "probe", is_flag=True, help="Also connect to every host (read-only) and check it."
+)
 @pass_context
-def check_config(ctx: Context) -> None:
-    """Validate the .deliver file and print what it resolves to."""
+def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
+    """Validate the config file and print what it resolves to; with --hosts, check on every
+    host (and the build host) what a build or deploy needs. Exit 1 if anything would fail."""
     config = ctx.config()
-    ctx.out.step(f"{config.source} is valid")
-    ctx.out.info(f"app: {config.app}")
-    if config.build:
-        ctx.out.info(
-            f"build: {config.build.host.name}:{config.build.at} "
-            f"(tool {config.build.tool}, MIX_ENV={config.build.mix_env})"
-        )
-    ctx.out.info(f"release store: {config.release_store}")
-    for env in config.environments.values():
-        hosts = ", ".join(h.name for h in env.hosts)
-        dist = f" (dist: {env.dist_interface})" if env.dist_interface else ""
-        ctx.out.info(f"{env.name}: {hosts} -> {env.deliver_to}{dist}")
-    for env in config.environments.values():
-        if env.dist_interface is None:  # `all`, written out, is a choice: no warning
-            ctx.out.warning(
-                f"{env.name}: the nodes' Erlang distribution listens on every interface: "
-                "whoever reaches its port with the cookie runs code as the deploy user; set "
-                f"environments.{env.name}.dist.interface: loopback (or all to keep it)"
-            )
+    out = ctx.out
+    out.step(f"{config.source} is valid")
+    for line in _resolved(config, out, environment):
+        out.info(line)
+    for warning in _dist_warnings(config, environment):
+        out.warning(warning)
+    if not probe:
+        return
+    from deliver.commands.check import check_hosts
+    from deliver.errors import DeliverError
+
+    findings = check_hosts(config, out, environment, _newest_release_size(config, out))
+    out.table(
+        ("HOST", "CHECK", "RESULT", "DETAIL"),
+        [(f.host, f.check, "ok" if f.ok else "FAIL", f.detail) for f in findings],
+    )
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        hosts = ", ".join(dict.fromkeys(f.host for f in failed))
+        raise DeliverError(f"{len(failed)} check(s) failed on {hosts}: a deploy would fail")
+    out.step(f"Every host is ready ({len(dict.fromkeys(f.host for f in findings))} checked)")
+
+
+def _resolved(config: Config, out: Output, environment: str | None) -> list[str]:
+    """What the config resolves to, one line per setting that matters (secrets masked)."""
+    from deliver.commands.schedule import describe
     from deliver.hooks import Hooks
 
-    for point, hooks in Hooks.load(config, ctx.out).by_point.items():
-        for hook in hooks:
-            ctx.out.info(f"hook {point}: {hook.name} (runs on {hook.runs_on})")
+    lines = [f"app: {config.app}"]
+    if config.build:
+        build = config.build
+        lines.append(
+            f"build: {build.host.name}:{build.at} (tool {build.tool}, MIX_ENV={build.mix_env})"
+        )
+    lines.append(f"release store: {config.release_store}")
+    # through environment(): an unset ${VAR} of one of them fails the check, naming it
+    envs = [
+        config.environment(name) for name in ([environment] if environment else config.environments)
+    ]
+    for env in envs:
+        hosts = ", ".join(h.name for h in env.hosts)
+        dist = f", dist: {env.dist_interface}" if env.dist_interface else ""
+        lines.append(f"{env.name}: {hosts} -> {env.deliver_to} (primary {env.primary.name}{dist})")
+        lines.append(f"  restarts: {describe(env.rollout, len(env.hosts))}")
+        for host in env.hosts:
+            variables = env.host_env(host)
+            shown = " ".join(f"{name}={value}" for name, value in variables.items()) or "-"
+            lines.append(f"  {host.name} env: {shown}")
+    check = config.health_check
+    lines.append(
+        f"health check: node answers{f', then {check.url}' if check.url else ''} "
+        f"(timeout {check.timeout:g}s, {check.retries} tries)"
+    )
+    tasks = config.migration_tasks()
+    lines.append(f"migrations: up {tasks.up}; down {tasks.down}; status {tasks.status}")
+    links = config.links
+    if links:
+        lines.append(
+            f"links: dirs {list(links.linked_dirs)}, files {list(links.linked_files)}, "
+            f"overrides {dict(links.overrides)}"
+        )
+    lines.append(
+        f"keep_releases: {config.keep_releases}; start_timeout {config.start_timeout:g}s, "
+        f"stop_timeout {config.stop_timeout:g}s, connect_timeout {config.ssh.connect_timeout:g}s"
+    )
+    hooks = Hooks.load(config, out).by_point
+    lines += [
+        f"hook {point}: {hook.name} (runs on {hook.runs_on})"
+        for point, point_hooks in hooks.items()
+        for hook in point_hooks
+    ]
+    return lines
+
+
+def _dist_warnings(config: Config, environment: str | None) -> list[str]:
+    """One per environment whose nodes' distribution listens on every interface without the
+    config saying so (`dist: {interface: all}`, written out, is a choice)."""
+    names = [environment] if environment else list(config.environments)
+    return [
+        f"{name}: the nodes' Erlang distribution listens on every interface: whoever reaches "
+        "its port with the cookie runs code as the deploy user; set "
+        f"environments.{name}.dist.interface: loopback (or all to keep it)"
+        for name in names
+        if config.environment(name).dist_interface is None
+    ]
+
+
+def _newest_release_size(config: Config, out: Output) -> int | None:
+    """The newest stored release's size, for the disk check; None when it cannot be known."""
+    from deliver.commands.store import show_releases
+    from deliver.errors import DeliverError
+
+    try:
+        releases = show_releases(config, out).releases
+    except DeliverError:
+        return None
+    return releases[-1].size if releases else None

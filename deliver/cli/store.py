@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
+from deliver.cli.options import positional
 
 _LOCAL_DIR_HELP = "The local directory (default: .deliver-releases beside the .deliver file)."
 
@@ -25,7 +26,8 @@ def upload_release(ctx: Context, version: str | None, local_dir: Path | None, fo
     """Upload VERSION (default: the newest local one) to the configured release store."""
     from deliver.commands.store import upload_release as run
 
-    run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
+    with positional("version", "VERSION"):
+        run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
 
 
 @cli.group(context_settings=SETTINGS)
@@ -44,7 +46,8 @@ def download_release(
     """Download VERSION (default: the newest) from the release store, checking its sha256."""
     from deliver.commands.store import download_release as run
 
-    run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
+    with positional("version", "VERSION"):
+        run(ctx.config(), ctx.out, version, local_dir=local_dir, force=force)
 
 
 @cli.group(context_settings=SETTINGS)

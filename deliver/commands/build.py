@@ -27,7 +27,7 @@ from deliver.config.model import parse_auto_version
 from deliver.errors import UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
-from deliver.release import Release
+from deliver.release import Release, check_version
 from deliver.release_store import ReleaseStore
 from deliver.tools import build_tool, detect_tool, upgrade_builder
 
@@ -88,6 +88,12 @@ def _revision(
     target = git.resolve_revision(config.project_dir, revision=revision, tag=tag, branch=branch)
     if git.working_tree_dirty(config.project_dir):
         out.warning(f"uncommitted changes are not built: building commit {target.commit[:10]}")
+    untracked = git.untracked_sources(config.project_dir)
+    if untracked:
+        shown = ", ".join(untracked[:5]) + (
+            f" and {len(untracked) - 5} more" if len(untracked) > 5 else ""
+        )
+        out.warning(f"untracked files are not built (git add and commit them): {shown}")
     return target
 
 
@@ -150,6 +156,7 @@ def build_upgrade(
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
     bad appup fails in "Generating relup" with the release handler's words).
     """
+    check_version(with_version, "with_version")
     if (from_ref is None) == (with_version is None):
         raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
     build = config.require_build()
@@ -182,5 +189,6 @@ def build_upgrade(
 
 def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:
     """The stored upgrade to `version` and its relup (what the release handler will do)."""
+    check_version(version)
     with release_store(config, out) as store:
         return relup_text(store, config.app, version)

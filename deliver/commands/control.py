@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from deliver.commands.targets import connected, targets
-from deliver.config import Config
+from deliver.commands.targets import connected_and_locked, reachable, targets
+from deliver.config import Config, HostSpec
+from deliver.errors import HostsFailed
 from deliver.hooks import StartHooks
 from deliver.host.layout import HostState, read_state
 from deliver.host.node import (
@@ -49,10 +50,12 @@ def run_on_nodes(
     title: str,
     action: Action,
     phase: str | None = None,
+    read_only: bool = False,
 ) -> dict[str, NodeStatus]:
     """Connect to the environment's hosts, run `action` on each in parallel, report per host.
 
     `phase` names the work in errors ("<phase> failed on ..."); default: `title` in lower case.
+    A `read_only` action also runs where other hosts cannot be reached.
     """
     chosen = targets(config, environment, hosts)
     out.step(f"{title} {config.app} on {environment}: {chosen.names}")
@@ -62,8 +65,29 @@ def run_on_nodes(
         out.host_status(remote.name, True, status.detail)
         return status
 
-    with connected(config, out, chosen.hosts) as remotes:
+    if read_only:
+        return _ask_every_host(config, out, chosen.hosts, phase or title.lower(), on_host)
+    with connected_and_locked(config, out, chosen, title.lower()) as remotes:
         return fan_out(phase or title.lower(), remotes, on_host)
+
+
+def _ask_every_host(
+    config: Config,
+    out: Output,
+    hosts: Sequence[HostSpec],
+    phase: str,
+    on_host: Callable[[Remote], NodeStatus],
+) -> dict[str, NodeStatus]:
+    """A question: every host that answers is reported, then those that could not be asked."""
+    with reachable(config, out, hosts) as (remotes, unreachable):
+        try:
+            answers = fan_out(phase, remotes, on_host)
+        except HostsFailed as failed:
+            errors = {**unreachable, **failed.errors}
+            raise HostsFailed(phase, errors, failed.succeeded) from None
+    if unreachable:
+        raise HostsFailed(phase, unreachable, list(answers))
+    return answers
 
 
 def with_start_hooks(config: Config, out: Output, environment: str, action: Action) -> Action:
@@ -112,7 +136,13 @@ def ping(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
     return run_on_nodes(
-        config, out, environment, hosts, "Pinging", lambda r, s: ping_node(r, s, config.app)
+        config,
+        out,
+        environment,
+        hosts,
+        "Pinging",
+        lambda r, s: ping_node(r, s, config.app),
+        read_only=True,
     )
 
 
@@ -127,4 +157,5 @@ def version(
         "Asking the version of",
         lambda r, s: node_version(r, s, config.app),
         phase="asking the version",
+        read_only=True,
     )

@@ -11,7 +11,7 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
 5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
-   before the next (rollout.py);
+   before the next (rollout.py; by default a quarter of the hosts at a time, at least one);
 6. prune each host to `keep_releases` (host_releases.py).
 
 Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
@@ -20,21 +20,27 @@ pre/post_start_deployed_release around each host's restart (phase 5, in rollout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
-from deliver.commands.rollout import HostPlan, Rollout, partial_switch_explained, roll_out
-from deliver.commands.targets import Targets, connected, release_store, targets
+from deliver.commands.rollout import HostPlan, partial_switch_explained, roll_out
+from deliver.commands.schedule import Rollout
+from deliver.commands.targets import (
+    Targets,
+    connected_and_locked,
+    release_store,
+    targets,
+)
 from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
-from deliver.host.health import health_urls
+from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
 from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
 from deliver.output import Output
-from deliver.release import Release
+from deliver.release import Release, check_version
 from deliver.release_store import ReleaseStore
 from deliver.transport.fanout import fan_out, interrupts_deferred
 from deliver.transport.remote import Progress, Remote
@@ -54,12 +60,15 @@ def deploy_release(
     """Deploy `version` (default: the newest in the store) to the environment's hosts.
 
     With `run_migrations`, the new release's migrations run on the primary host before any
-    host is switched; with `start`, hosts are switched and restarted batch by batch (rollout.py).
+    host is switched; with `start`, hosts are switched and restarted batch by batch as the
+    environment's `rollout:` and `rollout` say (rollout.py).
     Afterwards each host is pruned to `keep_releases`.
 
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
-    switched unless all were prepared), RolloutStopped, InvalidArgument for an unknown host.
+    switched unless all were prepared), RolloutStopped, InvalidArgument for an unknown host or
+    a `version` that is not one.
     """
+    check_version(version)
     chosen = targets(config, environment, hosts)
     if rollout and not start:
         raise UsageError("a rollout (batches, rollback on failure) needs start")
@@ -71,7 +80,8 @@ def deploy_release(
             f"{environment}: {chosen.names}"
         )
         hooks = Hooks.load(config, out)
-        with connected(config, out, chosen.hosts) as remotes:
+        command = f"deploy release {release.version}"
+        with connected_and_locked(config, out, chosen, command) as remotes:
             deploy = _Deploy(config, out, chosen, release, store, remotes, hooks)
             checks = deploy.preflight()
             deploy.prepare(checks)
@@ -79,20 +89,35 @@ def deploy_release(
                 primary = primary_remote(chosen.env, remotes)
                 migrate_new_release(config, out, primary, checks[primary.name].root, release)
             if start:
-                roll_out(
-                    config,
-                    out,
-                    remotes,
-                    _plans(release, checks),
-                    rollout or Rollout(),
-                    urls,
-                    StartHooks(config, out, chosen.env),
-                )
+                deploy.restart(checks, rollout or Rollout(), urls)
             else:
                 deploy.switch(checks)
             prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
+    if not start:
+        _say_what_runs(out, environment, release, checks)
     return release
+
+
+def _say_what_runs(
+    out: Output, environment: str, release: Release, checks: dict[str, Preflight]
+) -> None:
+    """Without --start-deploy the nodes keep running what they were started from: say so,
+    and which command boots the new release."""
+    old = {name: check.running for name, check in checks.items() if check.running}
+    stale = {name: version for name, version in old.items() if version != release.version}
+    if stale:
+        each = ", ".join(f"{name} {version}" for name, version in stale.items())
+        out.info(
+            f"the nodes keep running what they were started from ({each}) until restarted: "
+            f"deliver restart {environment} boots {release.version}"
+        )
+    stopped = [name for name in checks if name not in old]
+    if stopped:
+        out.info(
+            f"no node was started on {', '.join(stopped)}: "
+            f"deliver start {environment} boots {release.version}"
+        )
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,15 @@ class _Deploy:
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)
         self.out.host_status(remote.name, True, f"{release.version} ready")
+
+    def restart(
+        self, checks: dict[str, Preflight], rollout: Rollout, urls: Mapping[str, HealthUrl]
+    ) -> None:
+        """--start-deploy: switch and restart batch by batch, each batch healthy first."""
+        config, env = self.config, self.targets.env
+        hooks = StartHooks(config, self.out, env)
+        plans = _plans(self.release, checks)
+        roll_out(config, self.out, env, self.remotes, plans, rollout, urls, hooks)
 
     def switch(self, checks: dict[str, Preflight]) -> None:
         """Point `current` at the release on every host; Ctrl-C waits until all are done."""

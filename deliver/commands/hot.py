@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from deliver.commands.targets import connected, release_store, targets
+from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config, Environment, RuntimeLinks
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, deploy_env
@@ -37,7 +37,7 @@ from deliver.host.node import NodeStatus
 from deliver.host.release_handler import NodeCheck, Switch, check_downgrade, check_upgrade, install
 from deliver.host.unpack import upload
 from deliver.output import Output
-from deliver.release import Release
+from deliver.release import Release, check_version
 from deliver.release_store import ReleaseStore
 from deliver.tools import hot_upgrades
 from deliver.transport.fanout import fan_out
@@ -54,7 +54,8 @@ def deploy_upgrade(
 ) -> dict[str, NodeStatus]:
     """Hot-upgrade the environment's nodes with the stored upgrade to `version` (default: the
     newest). Raises ReleaseNotFound, HostsFailed naming every host that failed a phase (no
-    host is touched unless all passed preflight)."""
+    host is touched unless all passed preflight), InvalidArgument for a bad `version`."""
+    check_version(version)
     chosen = targets(config, environment, hosts)
     with release_store(config, out) as store:
         upgrade = store.find(config.app, version, kind="upgrade")
@@ -62,7 +63,8 @@ def deploy_upgrade(
             f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
             f"{environment}: {chosen.names}"
         )
-        with connected(config, out, chosen.hosts) as remotes:
+        command = f"deploy upgrade {upgrade.version}"
+        with connected_and_locked(config, out, chosen, command) as remotes:
             return install_upgrade(config, out, chosen.env, remotes, store, upgrade)
 
 
@@ -128,10 +130,12 @@ def downgrade(
     config: Config, out: Output, environment: str, *, version: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
     """Hot-downgrade the environment's nodes to `version`, a release installed in them before
-    a hot upgrade. Raises HostsFailed as deploy_upgrade does."""
+    a hot upgrade. Raises HostsFailed as deploy_upgrade does, InvalidArgument for a bad
+    `version`."""
+    check_version(version)
     chosen = targets(config, environment, hosts)
     out.step(f"Hot-downgrading {config.app} to {version} on {environment}: {chosen.names}")
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes:
         return downgrade_hosts(out, chosen.env, remotes, config.app, version)
 
 

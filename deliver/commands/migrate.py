@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliver.commands.targets import connected
+from deliver.commands.targets import Targets, connected_and_locked
 from deliver.config import Config, Environment
 from deliver.errors import CommandFailed, InvalidArgument, UsageError
 from deliver.host.layout import HostState, in_root, read_state
@@ -128,7 +128,8 @@ def _run_on_primary(
     env = config.environment(environment)
     host = env.primary
     out.step(f"{title} ({config.app} on {environment}, host {host.name})")
-    with connected(config, out, [host]) as (remote,):
+    on_primary = Targets(env, (host,))
+    with connected_and_locked(config, out, on_primary, title.lower()) as (remote,):
         state = read_state(remote, env.deliver_to, config.app)
         node = node_commands(state.tool)
         # rpc only into a node that runs the current release: an older node has older code

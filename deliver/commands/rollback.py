@@ -3,7 +3,8 @@
 Rollback is all-or-nothing up to the restart: every host is read first, and unless every
 host holds the release to go back to, nothing is switched. The release is the one given with
 --version, or each host's previous good release (host_releases.py), which must be the same on
-every host. Then every host is switched and restarted (rollout.py), with the health check.
+every host. Then the hosts are switched and restarted batch by batch (rollout.py), each
+batch passing the health check before the next.
 When the current release on every host is a hot upgrade of the target's directory, the
 rollback is a hot downgrade through the release handler instead (hot_upgrade.py).
 """
@@ -15,14 +16,16 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from deliver.commands.hot import downgrade_hosts
-from deliver.commands.rollout import HostPlan, Rollout, roll_out
-from deliver.commands.targets import connected, targets
+from deliver.commands.rollout import HostPlan, roll_out
+from deliver.commands.schedule import Rollout
+from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import StartHooks
 from deliver.host.health import health_urls
 from deliver.host.layout import HostReleases, read_host_releases, record
 from deliver.output import Output
+from deliver.release import check_version
 from deliver.shell import quote
 from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
@@ -35,18 +38,22 @@ def rollback(
     *,
     version: str | None = None,
     hosts: Sequence[str] = (),
+    rollout: Rollout | None = None,
 ) -> str:
-    """Switch every host back to `version` (default: the previous good release) and restart.
+    """Switch every host back to `version` (default: the previous good release) and restart,
+    batch by batch as the environment's `rollout:` and `rollout` say (rollout.py).
 
     A default rollback marks the release it leaves as rolled back: it is not chosen again.
 
     Raises HostsFailed (a host lacks the release: nothing was changed), UsageError (hosts
     disagree on the previous release, or it is already current everywhere), RolloutStopped
-    when a node does not come back healthy. Returns the version rolled back to."""
+    when a node does not come back healthy, InvalidArgument for a `version` that is not one.
+    Returns the version rolled back to."""
+    check_version(version)
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, f"rollback {version or ''}".strip()) as remotes:
         found = fan_out(
             "rollback preflight",
             remotes,
@@ -76,13 +83,28 @@ def rollback(
         if hot:
             out.step(f"Rolled back {config.app} on {environment} to {target}, hot")
             return target
-        plans = {
-            name: HostPlan(r.root, r.tool, r.running, target, switch=True, fallback=None)
-            for name, r in found.items()
-        }
-        roll_out(config, out, remotes, plans, Rollout(), urls, StartHooks(config, out, env))
+        hooks = StartHooks(config, out, env)
+        roll_out(
+            config, out, env, remotes, _plans(found, target), rollout or Rollout(), urls, hooks
+        )
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
+
+
+def _plans(found: Mapping[str, HostReleases], target: str) -> dict[str, HostPlan]:
+    """Switch every host to `target` and restart it; a batch that fails to come back on it
+    returns to the release it left."""
+    return {
+        name: HostPlan(
+            r.root,
+            r.tool,
+            r.running,
+            target,
+            switch=True,
+            fallback=r.current if r.current != target else None,
+        )
+        for name, r in found.items()
+    }
 
 
 def _hot_upgraded_from(found: Mapping[str, HostReleases], target: str) -> bool:
@@ -160,6 +182,8 @@ class HostReleasesReport:
     releases: dict[str, HostReleases | None]
     rows: list[tuple[str, str, str, str]]
     disagreements: list[str]
+    #: the hosts that could not be asked, and why
+    unreachable: dict[str, DeliverError]
 
 
 def show_host_releases(
@@ -175,10 +199,10 @@ def show_host_releases(
         except NodeError:  # nothing deployed there: a row saying so, not a failure
             return None
 
-    with connected(config, out, chosen.hosts) as remotes:
+    with reachable(config, out, chosen.hosts) as (remotes, unreachable):
         found = fan_out("reading releases", remotes, read)
     rows = [row for name, releases in found.items() for row in _rows(name, releases)]
-    return HostReleasesReport(found, rows, _disagreements(found))
+    return HostReleasesReport(found, rows, _disagreements(found), unreachable)
 
 
 def _rows(name: str, releases: HostReleases | None) -> list[tuple[str, str, str, str]]:

@@ -1,57 +1,38 @@
 """Restarting an environment batch by batch, each batch healthy before the next begins.
 
-Used by `restart`, by `deploy release --start-deploy` and by `rollback`. For each batch: switch
-`current` to the target release (deploy, rollback), restart the nodes in parallel and run the
-health check (health.py). If any host of a batch fails, the rollout stops there: later batches
-are not touched, so they keep running (and pointing `current` at) the release they had; the
-failed hosts are reported, and with `rollback_on_failure` they are switched back to the release
-they ran before and restarted. Without `--batch` the whole environment is one batch.
+Used by `restart`, by `deploy release --start-deploy` and by `rollback`. The batches come from
+the environment's `rollout:` settings and the run's flags (schedule.py): by default a quarter
+of the hosts at a time, rounded down, at least one, so a one-host environment restarts in
+place. For each batch: switch `current` to the target release (deploy, rollback), restart the
+nodes in parallel and run the health check (health.py), then wait `rollout.wait` seconds. If
+any host of a batch fails, the rollout stops there: later batches are not touched, so they keep
+running (and pointing `current` at) the release they had; the failed hosts are reported, and
+with `rollback_on_failure` (the default) they are switched back to the release they had and
+restarted. The last line says how many hosts served throughout.
 """
 
 from __future__ import annotations
 
-import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
-from deliver.commands.targets import connected, targets
-from deliver.config import Config
+from deliver.commands.schedule import Rollout, Schedule
+from deliver.commands.targets import connected_and_locked, targets
+from deliver.config import Config, Environment
 from deliver.errors import HostsFailed, NodeError, RolloutStopped
 from deliver.hooks import StartHooks
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.layout import HostState, read_host_releases, record, switch_current
-from deliver.host.node import NodeStatus, restart_node
+from deliver.host.node import NodeStatus, start_node, stop_node
 from deliver.output import Output
 from deliver.shell import quote
 from deliver.transport.fanout import fan_out, interrupts_deferred
 from deliver.transport.remote import Remote
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class BatchSize:
-    """`--batch=N` hosts at a time, or `--batch=N%` of the hosts (at least one)."""
-
-    size: int
-    percent: bool = False
-
-    def split(self, items: Sequence[T]) -> list[list[T]]:
-        size = math.ceil(len(items) * self.size / 100) if self.percent else self.size
-        return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
-
-
-@dataclass(frozen=True)
-class Rollout:
-    batch: BatchSize | None = None
-    rollback_on_failure: bool = False
-
-    def batches(self, items: Sequence[T]) -> list[list[T]]:
-        if self.batch is None:
-            return [list(items)] if items else []
-        return self.batch.split(items)
+#: stop_node's detail for a node that was already down.
+NOT_RUNNING = "was not running"
 
 
 @dataclass(frozen=True)
@@ -66,50 +47,88 @@ class HostPlan:
     fallback: str | None  # where rollback_on_failure goes back to
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One rollout's fixed parts, shared by its batches."""
+
+    config: Config
+    out: Output
+    plans: Mapping[str, HostPlan]
+    urls: Mapping[str, HealthUrl]
+    hooks: StartHooks | None
+    #: hosts whose node was up when their batch began: they served until then
+    up_before: set[str]
+
+    def restart(self, remote: Remote) -> NodeStatus:
+        plan = self.plans[remote.name]
+        url = self.urls.get(remote.name)
+        return restart_checked(self.config, self.out, remote, plan, url, self.hooks, self.up_before)
+
+
 def roll_out(
     config: Config,
     out: Output,
+    env: Environment,
     remotes: Sequence[Remote],
     plans: Mapping[str, HostPlan],
     rollout: Rollout,
     urls: Mapping[str, HealthUrl],
     hooks: StartHooks | None = None,
 ) -> dict[str, NodeStatus]:
-    """Switch (where planned), restart and health-check `remotes` batch by batch; `hooks`
-    run around each host's restart.
+    """Switch (where planned), restart and health-check `remotes` batch by batch, as `env`'s
+    `rollout:` settings and `rollout` say; `hooks` run around each host's restart.
 
     Raises HostsFailed if a switch fails, RolloutStopped when a batch fails to restart or
     is unhealthy (naming the failed hosts, those left alone and those switched back)."""
-    batches = rollout.batches(remotes)
+    settings = rollout.settle(env.rollout)
+    schedule = Schedule.plan([r.name for r in remotes], settings, len(env.hosts))
+    by_name = {r.name: r for r in remotes}
+    batches = [[by_name[name] for name in batch] for batch in schedule.batches]
+    run = _Run(config, out, plans, urls, hooks, set())
+    out.step(schedule.header(_action(config, plans)))
     done: list[str] = []
     results: dict[str, NodeStatus] = {}
     for number, batch in enumerate(batches, 1):
-        names = ", ".join(r.name for r in batch)
-        label = f" (batch {number}/{len(batches)}: {names})" if len(batches) > 1 else ""
-        switching = [r for r in batch if plans[r.name].switch]
-        if switching:
-            versions = sorted({plans[r.name].target for r in switching})
-            out.step(f"Switching to {', '.join(versions)}{label}")
-            with interrupts_deferred(), partial_switch_explained():
-                fan_out(
-                    "switch",
-                    switching,
-                    lambda r: switch_current(r, plans[r.name].root, plans[r.name].target),
-                )
-        out.step(f"Restarting {config.app}{label}")
+        several = len(batches) > 1
+        if several:
+            out.step(schedule.batch_line(number))
         try:
-            results |= fan_out(
-                "restart",
-                batch,
-                lambda r: restart_checked(config, out, r, plans[r.name], urls.get(r.name), hooks),
-            )
+            results |= _batch(run, batch)
         except HostsFailed as failed:
+            if several:
+                out.step(schedule.batch_line(number, "failed"))
+            if failed.phase != "restart":
+                raise  # a switch failed: partial_switch_explained says what to do
             later = [r.name for b in batches[number:] for r in b]
-            raise _stop(
-                config, out, failed, batch, later, done, plans, rollout, urls, hooks
-            ) from None
+            raise _stop(run, failed, batch, later, done, settings.rollback_on_failure) from None
         done += [r.name for r in batch]
+        if several:
+            out.step(schedule.batch_line(number, "healthy"))
+        if settings.wait and number < len(batches):
+            out.info(f"waiting {settings.wait:g}s before batch {number + 1}/{len(batches)}")
+            time.sleep(settings.wait)
+    out.step(schedule.held(run.up_before))
     return results
+
+
+def _action(config: Config, plans: Mapping[str, HostPlan]) -> str:
+    versions = sorted({plan.target for plan in plans.values() if plan.switch})
+    if versions:
+        return f"Switching to {', '.join(versions)} and restarting {config.app}"
+    return f"Restarting {config.app}"  # the release each host has current
+
+
+def _batch(run: _Run, batch: list[Remote]) -> dict[str, NodeStatus]:
+    """Switch the batch's hosts (where planned), then restart them in parallel."""
+    switching = [r for r in batch if run.plans[r.name].switch]
+    if switching:
+        with interrupts_deferred(), partial_switch_explained():
+            fan_out(
+                "switch",
+                switching,
+                lambda r: switch_current(r, run.plans[r.name].root, run.plans[r.name].target),
+            )
+    return fan_out("restart", batch, run.restart)
 
 
 def restart_checked(
@@ -119,12 +138,18 @@ def restart_checked(
     plan: HostPlan,
     url: HealthUrl | None,
     hooks: StartHooks | None = None,
+    up_before: set[str] | None = None,
 ) -> NodeStatus:
-    """Restart one node on `plan.target`; it must answer, and pass the URL check if any."""
+    """Restart one node on `plan.target`; it must answer, and pass the URL check if any.
+    The host is added to `up_before` when the stop found its node up (the app answered)."""
     state = HostState(remote.name, plan.root, plan.target, plan.running, plan.tool)
 
     def restart() -> NodeStatus:
-        return restart_node(remote, state, config.app, config)
+        stopped = stop_node(remote, state, config.app, config.stop_timeout)
+        if up_before is not None and stopped.detail != NOT_RUNNING:
+            up_before.add(remote.name)
+        down = HostState(state.name, state.root, state.current, None, state.tool)
+        return start_node(remote, down, config.app, config.start_timeout)
 
     status = hooks.around(remote, plan.root, plan.target, restart) if hooks else restart()
     detail = status.detail
@@ -146,19 +171,21 @@ def restart(
     hosts: Sequence[str] = (),
     rollout: Rollout | None = None,
 ) -> dict[str, NodeStatus]:
-    """`deliver restart [env] [--batch] [--rollback-on-failure]`: restart `current` on every
-    host, batch by batch; a failed batch can go back to what the host ran before."""
+    """`deliver restart [env] [--batch|--all-at-once] [--[no-]rollback-on-failure]`: restart
+    `current` on every host, batch by batch (rollout.py); a failed batch goes back to the
+    release its node ran before, when that was another one (a deploy without --start-deploy)."""
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
-    out.step(f"Restarting {config.app} on {environment}: {chosen.names}")
-    with connected(config, out, chosen.hosts) as remotes:
+    with connected_and_locked(config, out, chosen, "restart") as remotes:
         found = fan_out(
             "reading releases", remotes, lambda r: read_host_releases(r, env.deliver_to, config.app)
         )
         plans = {}
         for name, releases in found.items():
             assert releases.current is not None
+            # a node that ran current already has nothing better to go back to: switching a
+            # healthy environment to an older release because one restart failed would be worse
             before = releases.running if releases.running != releases.current else None
             plans[name] = HostPlan(
                 releases.root,
@@ -166,56 +193,44 @@ def restart(
                 releases.running,
                 releases.current,
                 switch=False,
-                fallback=before or releases.previous(),
+                fallback=before,
             )
         hooks = StartHooks(config, out, env)
-        return roll_out(config, out, remotes, plans, rollout or Rollout(), urls, hooks)
+        return roll_out(config, out, env, remotes, plans, rollout or Rollout(), urls, hooks)
 
 
 def _stop(
-    config: Config,
-    out: Output,
+    run: _Run,
     failed: HostsFailed,
     batch: list[Remote],
     later: list[str],
     done: list[str],
-    plans: Mapping[str, HostPlan],
-    rollout: Rollout,
-    urls: Mapping[str, HealthUrl],
-    hooks: StartHooks | None,
+    rollback_on_failure: bool,
 ) -> RolloutStopped:
     notes = []
     if later:
         notes.append(f"stopped the rollout; not touched: {', '.join(later)}")
-    if rollout.rollback_on_failure:
-        notes += _switch_back(
-            config, out, [r for r in batch if r.name in failed.errors], plans, urls, hooks
-        )
+    if rollback_on_failure:
+        notes += _switch_back(run, [r for r in batch if r.name in failed.errors])
     return RolloutStopped("restart", failed.errors, done + failed.succeeded, notes)
 
 
-def _switch_back(
-    config: Config,
-    out: Output,
-    remotes: list[Remote],
-    plans: Mapping[str, HostPlan],
-    urls: Mapping[str, HealthUrl],
-    hooks: StartHooks | None,
-) -> list[str]:
-    """--rollback-on-failure: the failed hosts go back to what they ran before."""
+def _switch_back(run: _Run, remotes: list[Remote]) -> list[str]:
+    """rollback_on_failure: the failed hosts go back to what they had before."""
+    plans = run.plans
     stuck = [r.name for r in remotes if plans[r.name].fallback is None]
-    notes = [f"no earlier release to switch back to on: {', '.join(stuck)}"] if stuck else []
+    notes = [f"not switched back (no other release before): {', '.join(stuck)}"] if stuck else []
     back = [r for r in remotes if r.name not in stuck]
     if not back:
         return notes
-    out.step(f"Switching {', '.join(r.name for r in back)} back")
+    run.out.step(f"Switching {', '.join(r.name for r in back)} back")
 
     def go_back(remote: Remote) -> str:
         plan = plans[remote.name]
         assert plan.fallback is not None
         previous = replace(plan, running=plan.target, target=plan.fallback, switch=False)
         switch_current(remote, plan.root, plan.fallback)
-        restart_checked(config, out, remote, previous, urls.get(remote.name), hooks)
+        restart_checked(run.config, run.out, remote, previous, run.urls.get(remote.name), run.hooks)
         return plan.fallback
 
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from deliver.config import Config
 from deliver.errors import InvalidArgument, UsageError
 from deliver.output import Output
-from deliver.release import Release
+from deliver.release import Release, check_version
 from deliver.release_store import LocalStore, ReleaseStore, open_store
 
 #: The local directory upload and download use unless told otherwise (the default local store).
@@ -63,8 +63,9 @@ def upload_release(
 
     Refuses to replace a different build of the same version unless `force`.
     """
+    check_version(version)
     _require_remote(config, "upload")
-    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR)
+    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR, out)
     release = local.find(config.app, version)
     with _open(config, out) as store:
         if _already_there(store, release, force, out):
@@ -87,8 +88,9 @@ def download_release(
 ) -> Release:
     """Copy a release from the configured remote or S3 store into the local directory, checking
     its sha256. Refuses to replace a different build of the same version unless `force`."""
+    check_version(version)
     _require_remote(config, "download")
-    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR)
+    local = LocalStore(local_dir or config.project_dir / LOCAL_DIR, out)
     with _open(config, out) as store:
         release = store.find(config.app, version)
         if _already_there(local, release, force, out):

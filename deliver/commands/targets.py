@@ -8,12 +8,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from deliver.commands.lock import locked
 from deliver.config import Config, Environment, HostSpec
-from deliver.errors import InvalidArgument
+from deliver.errors import DeliverError, InvalidArgument
 from deliver.host.private import PrivateRemote
 from deliver.output import Output
 from deliver.release_store import ReleaseStore, open_store
-from deliver.transport.fanout import connect_all
+from deliver.transport.fanout import connect_all, connect_each
 from deliver.transport.remote import Remote
 
 
@@ -61,6 +62,32 @@ def connected(
     (build/tree.py)."""
     with connect_all(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as remotes:
         yield [PrivateRemote(remote) for remote in remotes] if private else list(remotes)
+
+
+@contextmanager
+def connected_and_locked(
+    config: Config, out: Output, chosen: Targets, command: str
+) -> Iterator[list[Remote]]:
+    """`connected`, holding the environment's deploy lock on those hosts for the block: for
+    every command that changes what a host runs (commands/lock.py)."""
+    with (
+        connected(config, out, chosen.hosts) as remotes,
+        locked(out, chosen.env, remotes, command, config.lock_wait),
+    ):
+        yield remotes
+
+
+@contextmanager
+def reachable(
+    config: Config, out: Output, hosts: Sequence[HostSpec]
+) -> Iterator[tuple[list[Remote], dict[str, DeliverError]]]:
+    """Like `connected` (private too), for read-only commands that report every host they
+    can: the hosts connected to, and why each of the others could not be."""
+    with connect_each(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as (
+        remotes,
+        unreachable,
+    ):
+        yield [PrivateRemote(remote) for remote in remotes], unreachable
 
 
 @contextmanager

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from deliver.build.tree import BuildOptions
 from deliver.commands.build import build_release
 from deliver.commands.control import version as node_versions
 from deliver.commands.deploy import deploy_release
-from deliver.commands.rollout import Rollout
+from deliver.commands.schedule import Rollout
 from deliver.config import Config
 from deliver.errors import HostsFailed, NodeError, UsageError
 from deliver.output import Output
@@ -27,6 +28,7 @@ def update(
     start: bool = False,
     run_migrations: bool = False,
     rollout: Rollout | None = None,
+    options: BuildOptions | None = None,
 ) -> Release:
     """Build `revision`/`tag`/`branch`, deploy it to `environment`; with `start`, restart
     and verify the version every node reports.
@@ -36,7 +38,7 @@ def update(
     config.environment(environment)  # an unknown environment fails before the build
     if rollout and not start:
         raise UsageError("a rollout (batches, rollback on failure) needs start")
-    release = build_release(config, out, revision=revision, tag=tag, branch=branch)
+    release = build_release(config, out, revision=revision, tag=tag, branch=branch, options=options)
     deploy_release(
         config,
         out,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from deliver.build import git
 from deliver.commands.build import build_upgrade
 from deliver.commands.hot import install_upgrade
-from deliver.commands.targets import connected, release_store, targets
+from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
 from deliver.errors import ReleaseNotFound, UsageError
 from deliver.host.node import NodeStatus
@@ -44,7 +44,8 @@ def upgrade(
         config.project_dir, revision=to_ref, branch=branch or build.branch
     )
     out.step(f"Asking the nodes of {environment} which version they run")
-    with release_store(config, out) as store, connected(config, out, chosen.hosts) as remotes:
+    locked = connected_and_locked(config, out, chosen, f"upgrade to {target.commit[:10]}")
+    with release_store(config, out) as store, locked as remotes:
         nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
         versions = {name: node.version for name, node in nodes.items()}
         running = _agreed(versions)

@@ -5,6 +5,7 @@ CLI read the file, with `from deliver.config.load import load_config`.
 """
 
 from deliver.config.model import (
+    ALL_AT_ONCE,
     AUTO_PARTS,
     BASE_POINTS,
     INCREMENTS,
@@ -14,6 +15,7 @@ from deliver.config.model import (
     RUNS_ON,
     S3_ADDRESSING_STYLES,
     VERSION,
+    BatchSize,
     BuildConfig,
     Config,
     CustomBuild,
@@ -23,6 +25,7 @@ from deliver.config.model import (
     HostSpec,
     Migrations,
     Overrides,
+    RolloutSettings,
     RuntimeLinks,
     S3StoreSpec,
     SshSettings,
@@ -35,6 +38,7 @@ from deliver.config.model import (
 )
 
 __all__ = [
+    "ALL_AT_ONCE",
     "AUTO_PARTS",
     "BASE_POINTS",
     "INCREMENTS",
@@ -44,6 +48,7 @@ __all__ = [
     "RUNS_ON",
     "S3_ADDRESSING_STYLES",
     "VERSION",
+    "BatchSize",
     "BuildConfig",
     "Config",
     "CustomBuild",
@@ -53,6 +58,7 @@ __all__ = [
     "HostSpec",
     "Migrations",
     "Overrides",
+    "RolloutSettings",
     "RuntimeLinks",
     "S3StoreSpec",
     "SshSettings",

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from deliver.config.build import BuildReader
+from deliver.config.find import find_config, project_dir
 from deliver.config.model import (
     DIST_INTERFACES,
     LINKABLE,
@@ -29,17 +30,16 @@ from deliver.config.model import (
     HookSpec,
     Migrations,
     Overrides,
+    RolloutSettings,
     RuntimeLinks,
     SshSettings,
     canonical_point,
     default_runs_on,
 )
+from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
 from deliver.errors import ConfigError
-
-DEFAULT_FILE = ".deliver"
-
 
 #: DELIVER_* variables and the key each one overrides.
 ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
@@ -55,6 +55,7 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
     "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
     "DELIVER_START_TIMEOUT": ("start_timeout",),
+    "DELIVER_LOCK_WAIT": ("lock_wait",),
     # edeliver's name first, so that DELIVER_AUTO_VERSION wins when both are set
     "AUTO_VERSION": ("build", "auto_version"),
     "DELIVER_AUTO_VERSION": ("build", "auto_version"),
@@ -67,14 +68,16 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Overrides | None = None,
 ) -> Config:
-    """Read and validate the .deliver file at `path` (default: ./.deliver or $DELIVER_CONFIG).
+    """Read and validate the config file at `path` (default: $DELIVER_CONFIG, else the one
+    find_config finds from the current directory up to the git work tree's root).
 
     `overrides` are values given for this run (the command line's flags); they win over the
     file and the environment. Raises ConfigError for a missing file, bad YAML or any invalid
     value.
     """
     environ = os.environ if environ is None else environ
-    path = Path(path or environ.get("DELIVER_CONFIG") or DEFAULT_FILE)
+    named = path or environ.get("DELIVER_CONFIG")
+    path = Path(named) if named else find_config(Path.cwd())
     data = _read_yaml(path)
     origins: dict[tuple[str, ...], str] = {}
     for variable, key in ENVIRONMENT_KEYS.items():
@@ -85,7 +88,7 @@ def load_config(
         if value is not None:
             _set_key(data, key, value)
             origins[key] = "command line"
-    return _Reader(str(path), path.resolve().parent, origins, environ).config(data)
+    return _Reader(str(path), project_dir(path), origins, environ).config(data)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -123,7 +126,7 @@ def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
     data[key[-1]] = value
 
 
-class _Reader(StoreReader, BuildReader):
+class _Reader(StoreReader, BuildReader, RolloutReader):
     """The sections of the file, read into a Config."""
 
     def config(self, data: dict[str, Any]) -> Config:
@@ -137,12 +140,14 @@ class _Reader(StoreReader, BuildReader):
             "start_timeout",
             "stop_timeout",
             "keep_releases",
+            "lock_wait",
             "hooks",
             "migrations",
             "health_check",
             "linked_dirs",
             "linked_files",
             "link",
+            "rollout",
         }
         self.reject_unknown(data, (), known)
         build = None if data.get("build") is None else self.build(data["build"])
@@ -155,15 +160,20 @@ class _Reader(StoreReader, BuildReader):
             release_store=self.release_store(
                 data.get("release_store", ".deliver-releases"), self.s3(data.get("s3", {}))
             ),
-            environments=self.environments(data.get("environments", {})),
+            environments=self.environments(
+                data.get("environments", {}),
+                self.rollout(data.get("rollout", {}), ("rollout",), RolloutSettings()),
+            ),
             ssh=self.ssh(data.get("ssh", {})),
             start_timeout=self.number(data.get("start_timeout", 30), ("start_timeout",)),
             stop_timeout=self.number(data.get("stop_timeout", 30), ("stop_timeout",)),
             keep_releases=self.count(data.get("keep_releases", 5), ("keep_releases",)),
+            lock_wait=self.seconds(data.get("lock_wait", 0), ("lock_wait",)),
             migrations=None if "migrations" not in data else self.migrations(data, app),
             health_check=self.health_check(data.get("health_check", {})),
             links=self.links(data),
             hooks=self.hooks(data.get("hooks", {})),
+            unset=tuple(self.unset),
         )
 
     def app(self, value: Any, build: BuildConfig | None) -> str:
@@ -229,12 +239,13 @@ class _Reader(StoreReader, BuildReader):
         env = self.env(data.get("env", {}), (*key, "env"))
         return HookSpec(point, source, where, script=script, run=run, env=env)
 
-    def environments(self, value: Any) -> dict[str, Environment]:
+    def environments(self, value: Any, rollout: RolloutSettings) -> dict[str, Environment]:
+        """Each environment; `rollout` is the global section, under each one's own."""
         result = {}
         for name, raw in self.mapping(value, ("environments",)).items():
             key: Key = ("environments", str(name))
             data = self.mapping(raw, key)
-            self.reject_unknown(data, key, {"hosts", "deliver_to", "env", "dist"})
+            self.reject_unknown(data, key, {"hosts", "deliver_to", "env", "rollout", "dist"})
             hosts = data.get("hosts")
             if not isinstance(hosts, list) or not hosts:
                 raise self.fail((*key, "hosts"), f"expected a non-empty list, got {kind(hosts)}")
@@ -254,6 +265,7 @@ class _Reader(StoreReader, BuildReader):
                 hosts=specs,
                 deliver_to=self.remote_dir(data["deliver_to"], (*key, "deliver_to")),
                 env=self.env(data.get("env", {}), (*key, "env")),
+                rollout=self.rollout(data.get("rollout", {}), (*key, "rollout"), rollout),
                 dist_interface=self.dist(data.get("dist"), (*key, "dist")),
             )
         return result
@@ -277,7 +289,11 @@ class _Reader(StoreReader, BuildReader):
         self.reject_unknown(
             data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout"}
         )
+        default = self.path("~/.ssh/config", ("ssh", "config"))
         config_file = self.path(data.get("config", "~/.ssh/config"), ("ssh", "config"))
+        if config_file != default and not config_file.is_file():
+            # another file, named but missing: every host would later be "unknown"
+            raise self.fail(("ssh", "config"), f"no such file: {config_file}")
         identity = data.get("identity")
         return SshSettings(
             config_file=config_file if config_file.exists() else None,

@@ -1,18 +1,21 @@
 """The values of a .deliver file: frozen dataclasses every module may import.
 
-They import nothing of deliver's but errors and shell: the reader that builds them from the file
-is config/load.py. The grammars the reader checks against and the rest of deliver shares (hook
-points, --auto-version parts, what a version may look like) are here too.
+They import nothing of deliver's but errors, shell and release: the reader that builds them from
+the file is config/load.py. The grammars the reader checks against and the rest of deliver
+shares (hook points, --auto-version parts) are here too; what a version may look like is
+release.py's VERSION, re-exported here.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deliver.errors import ConfigError
+from deliver.errors import ConfigError, did_you_mean
+from deliver.release import VERSION as VERSION
 from deliver.shell import Secret
 
 #: `build.host: localhost` (exactly that) builds on this machine, without SSH.
@@ -107,11 +110,43 @@ DIST_LOOPBACK_FLAGS = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 
 @dataclass(frozen=True)
+class BatchSize:
+    """`N` hosts at a time, or `N%` of the hosts (rounded up, at least one)."""
+
+    size: int
+    percent: bool = False
+
+    def of(self, hosts: int) -> int:
+        return max(1, math.ceil(hosts * self.size / 100)) if self.percent else self.size
+
+
+#: `--all-at-once`: today's restart of every host together.
+ALL_AT_ONCE = BatchSize(100, percent=True)
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """`rollout:` (global, then `environments.<name>.rollout` key by key): how the commands
+    that restart nodes go through the hosts, each batch passing the health check first.
+
+    `batch` None is `auto`: a quarter of the hosts rounded DOWN, at least one, so at least
+    three quarters serve (Kubernetes' maxUnavailable: 25%), and 1 at a time up to 7 hosts."""
+
+    batch: BatchSize | None = None
+    wait: float = 0.0  # seconds between a healthy batch and the next
+    rollback_on_failure: bool = True
+
+    def batch_size(self, hosts: int) -> int:
+        return self.batch.of(hosts) if self.batch else max(1, hosts // 4)
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     hosts: tuple[HostSpec, ...]
     deliver_to: str
     env: Mapping[str, str | Secret] = field(default_factory=dict)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
     #: "loopback", "all" (Erlang's default, chosen), or None (not set: Erlang's default)
     dist_interface: str | None = None
 
@@ -232,10 +267,21 @@ class Config:
     start_timeout: float = 30.0
     stop_timeout: float = 30.0
     keep_releases: int = 5
+    #: seconds a mutating command waits for another's deploy lock (0: refuse at once)
+    lock_wait: float = 0.0
     hooks: tuple[HookSpec, ...] = ()
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
     links: RuntimeLinks = field(default_factory=RuntimeLinks)
+    #: `${VAR}` values whose variable was not set: an error for the command that needs one
+    unset: tuple[ConfigError, ...] = ()
+
+    def require_set(self, prefix: str) -> None:
+        """Raise the error of the first unset `${VAR}` under key path `prefix` (`build.`,
+        `environments.staging.`, `hooks.`): a command resolves only the secrets it uses."""
+        for error in self.unset:
+            if error.key.startswith(prefix):
+                raise error
 
     def migration_tasks(self) -> Migrations:
         return self.migrations or Migrations.for_app(self.app)
@@ -243,14 +289,18 @@ class Config:
     def require_build(self) -> BuildConfig:
         if self.build is None:
             raise ConfigError(self.source, "build.host", "required to build: set the build host")
+        self.require_set("build.")
         return self.build
 
     def environment(self, name: str) -> Environment:
         if name not in self.environments:
             known = ", ".join(self.environments) or "none"
-            raise ConfigError(
+            error = ConfigError(
                 self.source, f"environments.{name}", f"no such environment (configured: {known})"
             )
+            error.hint = did_you_mean(name, self.environments)
+            raise error
+        self.require_set(f"environments.{name}.")
         return self.environments[name]
 
     def secrets(self) -> list[Secret]:
@@ -267,9 +317,10 @@ class Overrides:
     """Values for one run that win over the file and DELIVER_* (given on the command line)."""
 
     mix_env: str | None = None
+    lock_wait: float | None = None
 
-    def by_key(self) -> dict[tuple[str, ...], str | None]:
-        return {("build", "mix_env"): self.mix_env}
+    def by_key(self) -> dict[tuple[str, ...], str | float | None]:
+        return {("build", "mix_env"): self.mix_env, ("lock_wait",): self.lock_wait}
 
 
 #: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.
@@ -343,9 +394,6 @@ _ALIASES = {
 }
 
 INCREMENTS = ("major", "minor", "patch")
-
-#: What a version may look like: it becomes a file and directory name on every host.
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
 
 
 def parse_auto_version(text: str) -> tuple[str, ...]:

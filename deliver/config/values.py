@@ -6,15 +6,14 @@ path and what was expected:
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from deliver.config.model import HostSpec
-from deliver.errors import ConfigError
+from deliver.errors import ConfigError, did_you_mean
 from deliver.shell import Secret
 
 Key = tuple[str | int, ...]
@@ -37,6 +36,8 @@ class ValueReader:
     project_dir: Path
     origins: dict[tuple[str, ...], str]
     environ: Mapping[str, str]
+    #: `${VAR}` references whose variable is not set, each as the error it will be
+    unset: list[ConfigError] = field(default_factory=list)
 
     def fail(self, key: Key, problem: str) -> ConfigError:
         origin = self.origins.get(tuple(str(k) for k in key), self.source)
@@ -71,6 +72,12 @@ class ValueReader:
         if isinstance(value, bool) or number <= 0:
             raise self.fail(key, f"expected a positive number, got {kind(value)}")
         return number
+
+    def seconds(self, value: Any, key: Key) -> float:
+        """A duration that may be 0 (a number of seconds, or `0`)."""
+        if value in (0, "0") and not isinstance(value, bool):
+            return 0.0
+        return self.number(value, key)
 
     def boolean(self, value: Any, key: Key) -> bool:
         if not isinstance(value, bool):
@@ -164,7 +171,12 @@ class ValueReader:
             return value
         missing = [name for name in names if name not in self.environ]
         if missing:
-            raise self.fail(key, f"${{{missing[0]}}} is not set in the local environment")
+            # refused only by a command that needs this value (Config.require_set): ping
+            # production must not need the staging database password
+            self.unset.append(
+                self.fail(key, f"${{{missing[0]}}} is not set in the local environment")
+            )
+            return Secret("")
         return Secret(_REFERENCE.sub(lambda m: self.environ[m.group(1)], value))
 
     def host(self, value: Any, key: Key) -> HostSpec:
@@ -196,9 +208,3 @@ def kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "nothing"}.get(
         type(value), repr(value)
     )
-
-
-def did_you_mean(name: str, known: set[str]) -> str | None:
-    """A typo of a known key (delivr_to, biuld) gets the key it most likely meant."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
-    return f"did you mean {close[0]}?" if close else None

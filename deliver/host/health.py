@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from deliver.config import Environment, HealthCheck, HostSpec
 from deliver.errors import NodeError, UsageError
-from deliver.shell import Secret, parse_key_values, quote
+from deliver.shell import Secret, curl_config_value, parse_key_values
 from deliver.transport.remote import Remote
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -61,14 +61,25 @@ def health_urls(
 def check_health(remote: Remote, url: HealthUrl, check: HealthCheck) -> str:
     """Fetch `url` on the host up to `check.retries` times; returns the status code.
 
-    Raises NodeError naming the URL (secrets masked) and the last status when no attempt
-    returned 2xx."""
+    The URL (it may hold a token) reaches curl on its stdin as a config file (`-K -`), or wget
+    as a list of URLs (`-i -`), so it is on no command line. Raises NodeError naming the URL
+    (secrets masked) and the last status when no attempt returned 2xx."""
     timeout = f"{check.timeout:g}"
-    script = f"""url={quote(url.value)}
+    # the script reads two lines: in a URL, a line break is percent-encoded anyway
+    target = url.value.value if isinstance(url.value, Secret) else url.value
+    target = target.replace("\r", "%0D").replace("\n", "%0A")
+    stdin = f"url = {curl_config_value(target)}\n{target}\n".encode()
+    script = f"""IFS= read -r config; IFS= read -r url
 if command -v curl >/dev/null 2>&1; then
-  fetch() {{ curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout} "$url" 2>/dev/null; }}
+  fetch() {{
+    printf '%s\\n' "$config" \\
+      | curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout} -K - 2>/dev/null
+  }}
 elif command -v wget >/dev/null 2>&1; then
-  fetch() {{ if wget -q -O /dev/null -T {timeout} -t 1 "$url"; then echo 200; else echo 000; fi; }}
+  fetch() {{
+    if printf '%s\\n' "$url" | wget -q -O /dev/null -T {timeout} -t 1 -i -; then
+      echo 200; else echo 000; fi
+  }}
 else
   echo HEALTH=no-client; exit 0
 fi
@@ -81,7 +92,7 @@ while :; do
 done
 echo HEALTH=failed; echo CODE=$code; echo ATTEMPTS=$attempt
 """
-    values = parse_key_values(remote.run(script, step="health check").stdout)
+    values = parse_key_values(remote.run(script, stdin=stdin, step="health check").stdout)
     if values.get("HEALTH") == "ok":
         return values.get("CODE", "200")
     if values.get("HEALTH") == "no-client":

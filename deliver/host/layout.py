@@ -38,6 +38,9 @@ from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.transport.remote import Remote
 
 ENV_FILE = "deliver.env"
+#: the environment's deploy lock (a directory: mkdir is atomic) and the audit log
+LOCK_DIR = ".deliver.lock"
+AUDIT_FILE = "deliver.audit"
 
 HISTORY_FILE = "deliver.history"
 GOOD = frozenset({"deployed", "started"})
@@ -196,16 +199,17 @@ def check_free_space(host: str, root: str, values: Mapping[str, str], needed: in
 def record(root: str, kind: str, version: str) -> str:
     """Shell: append one event to the history of the host whose release root is `root`.
 
-    `version` is a version string or a shell expression that expands to one. Appending (not
+    `version` is one shell word: a quoted version (`quote(v)`) or a quoted expansion such as
+    `"$started_version"`. It is printed as data, never re-read by the shell. Appending (not
     rewriting) keeps the events of two commands at once; a link, fifo or device at the name
     is not deliver's, so it is removed first and never written through."""
-    when = "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    when = '"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'
     history = '"$_dh"'
     return (
         f"{{ _dh={quote(root)}/{HISTORY_FILE}; "
         f"{{ [ ! -L {history} ] && {{ [ ! -e {history} ] || [ -f {history} ]; }}; }} "
         f"|| rm -f {history}; "
-        f'echo "{when} {kind} {version}" >> {history}; }}'
+        f"printf '%s %s %s\\n' {when} {quote(kind)} {version} >> {history}; }}"
     )
 
 

@@ -28,6 +28,17 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
     body = f"""if [ -e running ] && (cd running && {node.alive(app)}) >/dev/null 2>&1; then
   echo STATE=already; exit 0
 fi
+# the log keeps every past boot: only what this boot appends tells whether it crashed
+logs_before=$(cd current && for f in {node.log_files()}; do
+  [ -f "$f" ] && printf '%s %s\\n' "$f" "$(wc -c < "$f")"; done)
+this_boot() {{
+  for f in {node.log_files()}; do
+    [ -f "$f" ] || continue
+    n=$(printf '%s\\n' "$logs_before" | awk -v f="$f" '$1 == f {{print $2}}')
+    [ "$(wc -c < "$f")" -ge "${{n:-0}}" ] || n=0  # run_erl wrapped around and rewrote it
+    tail -c +$(( ${{n:-0}} + 1 )) "$f"
+  done
+}}
 (cd current && {node.daemon(app)}) || exit 1
 {replace_link(".", "running", '"releases/$(basename "$(cd current && pwd -P)")"')}
 started_version=$(basename "$(readlink current)")
@@ -36,16 +47,16 @@ end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
   if pid=$({node.alive(app)} 2>/dev/null); then
-    {record(state.root, "started", "$started_version")}; echo STATE=started; echo PID=$pid; exit 0
+    {record(state.root, "started", '"$started_version"')}; echo STATE=started; echo PID=$pid; exit 0
   fi
-  if grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written' {node.log_files()}
+  if this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written'
   then state=crashed; break; fi
   sleep 0.2
 done
-{record(state.root, "failed", "$started_version")}
+{record(state.root, "failed", '"$started_version"')}
 echo STATE=$state
 echo LOG-FOLLOWS
-tail -n 30 {node.log_files()} 2>/dev/null
+this_boot | tail -n 30
 """
     result = remote.run(in_root(state.root, body), step="starting the node")
     values = parse_key_values(result.stdout)
@@ -71,6 +82,8 @@ def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> Nod
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
 cd "$d" || exit 1
+# what this root boots is what its node runs, also after a hot upgrade installed another version
+echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
 if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
 {node.stop(app)} >/dev/null 2>&1
 end=$(( $(date +%s) + {int(timeout)} ))
@@ -85,7 +98,7 @@ echo STATE=timeout
     values = parse_key_values(
         remote.run(in_root(state.root, body), step="stopping the node").stdout
     )
-    version = state.running or state.current
+    version = values.get("BOOTS") or state.running or state.current
     if values.get("STATE") == "timeout":
         raise NodeError(
             remote.name, f"the node ({version}) is still running {timeout:g}s after stop"

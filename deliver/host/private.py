@@ -32,9 +32,16 @@ class PrivateRemote:
         self.remote = remote
         self.name, self.host = remote.name, remote.host
 
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
         try:
-            return self.remote.run(f"{UMASK}\n{command}", step=step, check=check)
+            return self.remote.run(f"{UMASK}\n{command}", step=step, check=check, stdin=stdin)
         except CommandFailed as failed:  # the error names the command as its caller wrote it
             raise replace(failed, command=command) from None
 

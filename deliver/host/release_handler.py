@@ -24,7 +24,7 @@ from deliver.host.layout import (
 from deliver.host.links import link_script
 from deliver.host.node import NodeStatus
 from deliver.host.unpack import SPACE_FACTOR, host_archive
-from deliver.release import Release
+from deliver.release import Release, version_problem
 from deliver.shell import join, parse_key_values, quote, tail
 from deliver.tools import hot_upgrades, node_commands
 from deliver.transport.remote import Remote
@@ -153,6 +153,10 @@ echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)
 def _node_check(remote: Remote, values: dict[str, str]) -> NodeCheck:
     if not values.get("VERSION"):
         raise NodeError(remote.name, "the node did not say which version it runs")
+    # it becomes a directory name and a shell word in the switch: the version grammar first
+    problem = version_problem(values["VERSION"])
+    if problem is not None:
+        raise NodeError(remote.name, f"the version the node runs: {problem}")
     if not values.get("RELEASES"):
         raise NodeError(
             remote.name,

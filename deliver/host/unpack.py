@@ -40,6 +40,7 @@ class Preflight:
     current: str | None
     has_archive: bool
     has_release: bool
+    running: str | None = None  # what the node was started from (None: no node started)
 
 
 def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
@@ -54,6 +55,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         "chmod 0700 releases",
         "echo ROOT=$(pwd -P)",
         'echo CURRENT=$(basename "$(readlink current)" 2>/dev/null)',
+        '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
         f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
         # a hot upgrade leaves an alias releases/<new> -> <old>, and <old> booting <new>
@@ -80,6 +82,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         values.get("CURRENT") or None,
         values.get("ARCHIVE") == release.sha256,
         values.get("RELEASE") == release.sha256 and not hot,
+        values.get("RUNNING") or None,
     )
     if check.current == release.version and not check.has_release and not alias:
         raise UsageError(

@@ -55,11 +55,13 @@ class ReleaseStore(Protocol):
         ...
 
     def releases(self, app: str, kind: str = "release") -> list[Release]:
-        """Every complete release of `app`, oldest version first."""
+        """Every complete release of `app`, oldest version first; a manifest that fails the
+        Release gate (release.py) is reported to the store's sink by file name, and skipped."""
         ...
 
     def find(self, app: str, version: str | None = None, kind: str = "release") -> Release:
-        """The release with `version`, or the newest; raises ReleaseNotFound."""
+        """The release with `version`, or the newest; raises ReleaseNotFound, or ManifestInvalid
+        when the manifest of `version` was refused."""
         ...
 
     def where(self, release: Release) -> str:
@@ -98,7 +100,8 @@ def open_store(
     config: Config, sink: OutputSink | None = None, *, verbose: bool = False, debug: bool = False
 ) -> Iterator[ReleaseStore]:
     """The configured store, connected for the duration of the block (one SSH connection for
-    an SSH store). Raises ConnectionFailed when an SSH store host cannot be reached."""
+    an SSH store); `sink` hears of the manifests it refuses. Raises ConnectionFailed when an
+    SSH store host cannot be reached."""
     spec = config.release_store
     store: ReleaseStore
     if isinstance(spec, SshStoreSpec):
@@ -108,9 +111,9 @@ def open_store(
     elif isinstance(spec, S3StoreSpec):
         from deliver.release_store.s3 import S3Store
 
-        store = S3Store(spec, config.ssh.connect_timeout)
+        store = S3Store(spec, config.ssh.connect_timeout, sink)
     else:
-        store = LocalStore(spec)
+        store = LocalStore(spec, sink)
     try:
         yield store
     finally:

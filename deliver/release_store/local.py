@@ -8,19 +8,21 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from deliver.errors import StoreError
-from deliver.release import Release
-from deliver.release_store.base import find_release, matching, read_manifest
-from deliver.transport.remote import CHUNK, Progress, Remote, Writable
+from deliver.release import MAX_MANIFEST_BYTES, Release
+from deliver.release_store.base import Listing, Unreadable, find_release, read_listing
+from deliver.transport.remote import CHUNK, OutputSink, Progress, Remote, Writable
 
 
 @dataclass(frozen=True)
 class LocalStore:
     path: Path
+    #: hears of manifests the listing refused
+    sink: OutputSink | None = field(default=None, compare=False, repr=False)
     is_local = True
 
     @property
@@ -35,19 +37,29 @@ class LocalStore:
         """Nothing to check: archives travel over the connection deliver already holds."""
 
     def releases(self, app: str, kind: str = "release") -> list[Release]:
-        """Every complete release of `app` in the store, oldest version first."""
-        if not self.path.is_dir():
-            return []
-        found = []
-        for manifest in self.path.glob(f"{app}_*.{kind}.json"):
-            release = read_manifest(manifest.read_text(), manifest.name, self.location)
-            if self.archive(release).exists():
-                found.append(release)
-        return matching(found, app, kind)
+        """Every complete release of `app` in the store, oldest version first; a manifest
+        that fails the Release gate is reported to the sink and skipped."""
+        return self._listing(app, kind).usable(self.sink)
 
     def find(self, app: str, version: str | None = None, kind: str = "release") -> Release:
-        """The release with `version`, or the newest one; raises ReleaseNotFound."""
-        return find_release(self.releases(app, kind), self.location, app, version, kind)
+        """The release with `version`, or the newest one; raises ReleaseNotFound, or
+        ManifestInvalid when the manifest of `version` was refused."""
+        return find_release(self._listing(app, kind), app, version, kind, self.sink)
+
+    def _listing(self, app: str, kind: str) -> Listing:
+        if not self.path.is_dir():
+            return Listing(self.location, [])
+        complete = (
+            manifest
+            for manifest in sorted(self.path.glob(f"{app}_*.{kind}.json"))
+            if manifest.with_name(manifest.name.removesuffix(".json") + ".tar.gz").exists()
+        )
+        return read_listing(
+            ((manifest.name, _read_manifest(manifest)) for manifest in complete),
+            self.location,
+            app,
+            kind,
+        )
 
     def archive(self, release: Release) -> Path:
         return self.path / release.archive_name
@@ -114,6 +126,18 @@ def _written(directory: Path, name: str) -> Iterator[IO[bytes]]:
         os.replace(temp, directory / name)
     finally:
         Path(temp).unlink(missing_ok=True)
+
+
+def _read_manifest(path: Path) -> bytes | Unreadable:
+    """At most a little more than a manifest may be (the gate refuses it), from a regular
+    file only: a FIFO or a link to /dev/zero in the store must not hang or fill memory."""
+    if not path.is_file():
+        return Unreadable("not a regular file")
+    try:
+        with path.open("rb") as file:
+            return file.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as error:
+        return Unreadable(error.strerror or type(error).__name__)
 
 
 def _copy(source: Path, target: Writable, progress: Progress | None) -> None:

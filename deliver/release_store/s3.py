@@ -25,10 +25,10 @@ from typing import IO, Any
 
 from deliver.config import S3StoreSpec
 from deliver.errors import ConnectionFailed, StoreError
-from deliver.release import Release
-from deliver.release_store.base import find_release, matching, read_manifest
+from deliver.release import MAX_MANIFEST_BYTES, Release
+from deliver.release_store.base import Listing, find_release, read_listing
 from deliver.shell import quote
-from deliver.transport.remote import CHUNK, Progress, Remote, Writable
+from deliver.transport.remote import CHUNK, OutputSink, Progress, Remote, Writable
 
 CREDENTIALS_HINT = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (or s3.profile) naming "
@@ -51,8 +51,10 @@ _PARALLEL_READS = 8
 class S3Store:
     is_local = False
 
-    def __init__(self, spec: S3StoreSpec, connect_timeout: float = 10.0) -> None:
-        self.spec = spec
+    def __init__(
+        self, spec: S3StoreSpec, connect_timeout: float = 10.0, sink: OutputSink | None = None
+    ) -> None:
+        self.spec, self.sink = spec, sink
         self.location = str(spec)
         with self._errors("opening"):
             self.client = _client(spec, connect_timeout)
@@ -73,7 +75,16 @@ class S3Store:
             )
 
     def releases(self, app: str, kind: str = "release") -> list[Release]:
-        """Every complete release of `app` in the store, oldest version first."""
+        """Every complete release of `app` in the store, oldest version first; a manifest
+        that fails the Release gate is reported to the sink and skipped."""
+        return self._listing(app, kind).usable(self.sink)
+
+    def find(self, app: str, version: str | None = None, kind: str = "release") -> Release:
+        """The release with `version`, or the newest one; raises ReleaseNotFound, or
+        ManifestInvalid when the manifest of `version` was refused."""
+        return find_release(self._listing(app, kind), app, version, kind, self.sink)
+
+    def _listing(self, app: str, kind: str) -> Listing:
         keys: set[str] = set()
         with self._errors("listing"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -87,15 +98,9 @@ class S3Store:
             if key.endswith(f".{kind}.json") and key.removesuffix(".json") + ".tar.gz" in keys
         )
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
-            texts = list(pool.map(self._read_text, manifests))
-        found = [
-            read_manifest(text, posixpath.basename(key), self.location)
-            for key, text in zip(manifests, texts, strict=True)
-        ]
-        return matching(found, app, kind)
-
-    def find(self, app: str, version: str | None = None, kind: str = "release") -> Release:
-        return find_release(self.releases(app, kind), self.location, app, version, kind)
+            texts = list(pool.map(self._read_manifest, manifests))
+        names = (posixpath.basename(key) for key in manifests)
+        return read_listing(zip(names, texts, strict=True), self.location, app, kind)
 
     def where(self, release: Release) -> str:
         return f"{self.location}/{release.archive_name}"
@@ -179,10 +184,14 @@ class S3Store:
     def _key(self, name: str) -> str:
         return f"{self.spec.prefix}/{name}" if self.spec.prefix else name
 
-    def _read_text(self, key: str) -> str:
+    def _read_manifest(self, key: str) -> bytes:
+        """At most a little more than a manifest may be (the gate refuses it)."""
         with self._errors("reading"):
             body = self.client.get_object(Bucket=self.spec.bucket, Key=key)["Body"]
-            return str(body.read().decode())
+            try:
+                return bytes(body.read(MAX_MANIFEST_BYTES + 1))
+            finally:
+                body.close()
 
     def _put_manifest(self, release: Release) -> None:
         with self._errors("writing the manifest to"):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from deliver.config import SshSettings, SshStoreSpec
 from deliver.errors import CommandFailed, StoreError
-from deliver.release import Release
-from deliver.release_store.base import find_release, matching, read_manifest
+from deliver.release import MAX_MANIFEST_BYTES, Release
+from deliver.release_store.base import Listing, find_release, read_listing
 from deliver.shell import check_sha256, join, quote, quote_path, tail
 from deliver.transport.remote import OutputSink, Progress, Remote, Writable
 from deliver.transport.ssh import SshRemote
@@ -27,7 +27,6 @@ TRUST_HINT = (
     "the store host accepts and the store host's key in its ~/.ssh/known_hosts "
     "(see the README, section Release stores)"
 )
-_MANIFEST_MARK = "--deliver-manifest--"
 #: ssh's own exit status when it could not connect or log in.
 SSH_FAILED = 255
 
@@ -44,7 +43,7 @@ class SshStore:
         verbose: bool = False,
         debug: bool = False,
     ) -> None:
-        self.spec, self.settings = spec, settings
+        self.spec, self.settings, self.sink = spec, settings, sink
         self.location = str(spec)
         self.remote = SshRemote(spec.host, settings, sink, verbose=verbose, debug=debug)
 
@@ -79,22 +78,29 @@ class SshStore:
             )
 
     def releases(self, app: str, kind: str = "release") -> list[Release]:
-        """Every complete release of `app` in the store, oldest version first."""
-        pattern = f"{app}_*.{kind}.json"
-        script = f"""cd {self.directory} 2>/dev/null || exit 0
-for m in {pattern}; do
-  [ -f "$m" ] && [ -f "${{m%.json}}.tar.gz" ] || continue
-  echo {_MANIFEST_MARK} "$m"; cat "$m"
-done"""
-        output = self.remote.run(script, step=f"listing {self.location}").stdout
-        found = []
-        for block in output.split(_MANIFEST_MARK + " ")[1:]:
-            name, _, text = block.partition("\n")
-            found.append(read_manifest(text, name, self.location))
-        return matching(found, app, kind)
+        """Every complete release of `app` in the store, oldest version first; a manifest
+        that fails the Release gate is reported to the sink and skipped."""
+        return self._listing(app, kind).usable(self.sink)
 
     def find(self, app: str, version: str | None = None, kind: str = "release") -> Release:
-        return find_release(self.releases(app, kind), self.location, app, version, kind)
+        """The release with `version`, or the newest one; raises ReleaseNotFound, or
+        ManifestInvalid when the manifest of `version` was refused."""
+        return find_release(self._listing(app, kind), app, version, kind, self.sink)
+
+    def _listing(self, app: str, kind: str) -> Listing:
+        # a mark of this listing's own: a manifest's text cannot fake the next file's start
+        mark = f"--deliver-manifest-{uuid.uuid4().hex}--"
+        script = f"""cd {self.directory} 2>/dev/null || exit 0
+for m in {quote(app + "_")}*{quote(f".{kind}.json")}; do
+  [ -f "$m" ] && [ -f "${{m%.json}}.tar.gz" ] || continue
+  printf '\\n%s %s\\n' {mark} "$m"; head -c {MAX_MANIFEST_BYTES + 1} "$m" || :
+done"""
+        output = self.remote.run(script, step=f"listing {self.location}").stdout
+        manifests = []
+        for block in output.split(f"\n{mark} ")[1:]:
+            name, _, text = block.partition("\n")
+            manifests.append((name, text))
+        return read_listing(manifests, self.location, app, kind)
 
     def where(self, release: Release) -> str:
         return f"{self.location}/{release.archive_name}"

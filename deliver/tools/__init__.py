@@ -166,9 +166,8 @@ def detect_tool(project_dir: Path, build: BuildConfig, source: str) -> str:
     """The tool named in build.tool, or the one that recognises the project most specifically."""
     if build.tool != "auto":
         return build.tool
-    scores = {name: build_tool(name).detect(project_dir) for name in available_tools()}
-    best = max(scores, key=lambda name: scores[name])
-    if scores[best] <= 0:
+    best = detected_tool(project_dir)
+    if best is None:
         raise ConfigError(
             source,
             "build.tool",
@@ -176,6 +175,13 @@ def detect_tool(project_dir: Path, build: BuildConfig, source: str) -> str:
             "set build.tool",
         )
     return best
+
+
+def detected_tool(project_dir: Path) -> str | None:
+    """The tool that recognises the project most specifically; None when none does."""
+    scores = {name: build_tool(name).detect(project_dir) for name in available_tools()}
+    best = max(scores, key=lambda name: scores[name])
+    return best if scores[best] > 0 else None
 
 
 def build_tool(name: str) -> BuildTool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deliver.config import BuildConfig
-from deliver.shell import join, quote
+from deliver.shell import elixir_string, join, quote
 from deliver.tools import (
     UPGRADE_DIR,
     BuildStep,
@@ -107,12 +107,13 @@ _CREATE_RELEASES = (
 #: so no process ever sees the env without those values (a host-local sys.config symlink is put
 #: back as it was). make_permanent rewrites
 #: releases/start_erl.data, so a restart boots the new version.
-_INSTALL = """vsn = ~c"@VSN@"
+_INSTALL = """vsn_text = @VSN@
+vsn = String.to_charlist(vsn_text)
 root = List.to_string(:code.root_dir())
-dir = Path.join([root, "releases", "@VSN@"])
+dir = Path.join([root, "releases", vsn_text])
 File.exists?(Path.join(root, "releases/RELEASES")) ||
   raise "#{root}/releases/RELEASES is missing: restart the node with deliver once"
-case :release_handler.set_unpacked(String.to_charlist(Path.join(dir, "@APP@.rel")), []) do
+case :release_handler.set_unpacked(String.to_charlist(Path.join(dir, @REL@)), []) do
   {:ok, ^vsn} -> :ok
   {:error, {:existing_release, ^vsn}} -> :ok
   other -> raise "set_unpacked: #{inspect(other)}"
@@ -149,7 +150,7 @@ case result do
   other -> raise "install_release: #{inspect(other)}"
 end
 :ok = :release_handler.make_permanent(vsn)
-IO.puts("INSTALLED=@VSN@")
+IO.puts("INSTALLED=" <> vsn_text)
 """
 
 
@@ -216,7 +217,9 @@ class MixNode:
         )
 
     def install(self, app: str, version: str, upgrade: bool) -> str:
-        script = _INSTALL.replace("@VSN@", version).replace("@APP@", app)
+        # the version and the .rel name enter the code as string literals, never as code
+        script = _INSTALL.replace("@VSN@", elixir_string(version))
+        script = script.replace("@REL@", elixir_string(f"{app}.rel"))
         return f"bin/{quote(app)} rpc {quote(script)}"
 
 

@@ -2,9 +2,9 @@
 
 The ssh_config decides where a name leads (HostName, Port, User, IdentityFile,
 IdentitiesOnly, ProxyJump, ProxyCommand); host keys are checked strictly against deliver's
-known_hosts, for jump hosts too: an unknown or changed key is refused with a hint, never
-trusted on first use. Both files are parsed once per run (`SshFiles`) and shared read-only by
-every connection of the run.
+known_hosts, for jump hosts too: an unknown, changed or `@revoked` key is refused with a hint,
+never trusted on first use (known_hosts.py reads that file, markers included). Both files
+are parsed once per run (`SshFiles`) and shared read-only by every connection of the run.
 
 Why paramiko directly rather than fabric: fabric opened ProxyJump hosts with paramiko's
 AutoAddPolicy, trusting their keys on first use; and deliver used only fabric's ssh_config
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import ConnectionFailed, HostKeyError
+from deliver.transport.known_hosts import KnownHosts
 
 if TYPE_CHECKING:
     import paramiko
@@ -42,7 +43,7 @@ class SshFiles:
     known_hosts for each of 100 hosts cost 0.39 s of CPU, once 4 ms."""
 
     config: paramiko.SSHConfig
-    known_hosts: paramiko.HostKeys
+    known_hosts: KnownHosts
 
     @classmethod
     def load(cls, settings: SshSettings) -> SshFiles:
@@ -53,10 +54,7 @@ class SshFiles:
             if settings.config_file is not None
             else paramiko.SSHConfig()
         )
-        known_hosts = paramiko.HostKeys()
-        if settings.known_hosts.exists():
-            known_hosts.load(str(settings.known_hosts))
-        return cls(config, known_hosts)
+        return cls(config, KnownHosts.load(settings.known_hosts))
 
     def lookup(self, name: str, host: str) -> dict[str, Any]:
         """ssh_config's options for `host`; `name` is who asked, for the error message."""
@@ -188,11 +186,12 @@ def _open(
     import paramiko
 
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(_RefuseUnknownHostKey(endpoint.name, settings))
-    for key_type, key in (files.known_hosts.lookup(endpoint.known_hosts_name) or {}).items():
+    known = files.known_hosts
+    client.set_missing_host_key_policy(_RefuseUnknownHostKey(endpoint.name, settings, known))
+    for key_type, key in known.trusted(endpoint.known_hosts_name).items():
         client.get_host_keys().add(endpoint.known_hosts_name, key_type, key)
     identities = [str(settings.identity)] if settings.identity else list(endpoint.identities)
-    with _reported(endpoint.name, settings):
+    with _reported(endpoint.name, settings, known):
         client.connect(
             endpoint.hostname,
             endpoint.port,
@@ -236,7 +235,9 @@ def _transport(sock: Any, disabled_algorithms: Any = None) -> paramiko.Transport
 
 
 @contextmanager
-def _reported(name: str, settings: SshSettings | None) -> Iterator[None]:
+def _reported(
+    name: str, settings: SshSettings | None, known: KnownHosts | None = None
+) -> Iterator[None]:
     """Turn paramiko's and the socket layer's exceptions into ConnectionFailed/HostKeyError."""
     import paramiko
 
@@ -246,6 +247,8 @@ def _reported(name: str, settings: SshSettings | None) -> Iterator[None]:
         raise
     except paramiko.BadHostKeyException as error:
         known_hosts = settings.known_hosts if settings else "your known_hosts"
+        if known is not None and known.is_revoked(error.hostname, error.key):
+            raise revoked(name, error.key, known_hosts) from None
         raise HostKeyError(
             name,
             f"the host key has CHANGED (offered {fingerprint(error.key)}); "
@@ -265,12 +268,21 @@ def _reported(name: str, settings: SshSettings | None) -> Iterator[None]:
 
 
 class _RefuseUnknownHostKey:
-    """paramiko policy: refuse an unknown host key and say how to trust it deliberately."""
+    """paramiko policy: refuse an unknown host key and say how to trust it deliberately; a
+    revoked key, or a host known only by a certificate authority, is refused saying so."""
 
-    def __init__(self, name: str, settings: SshSettings) -> None:
-        self.name, self.settings = name, settings
+    def __init__(self, name: str, settings: SshSettings, known: KnownHosts) -> None:
+        self.name, self.settings, self.known = name, settings, known
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(hostname, key):
+            raise revoked(self.name, key, self.settings.known_hosts)
+        if self.known.authority_only(hostname):
+            raise HostKeyError(
+                self.name,
+                "host certificates (@cert-authority) are not supported: "
+                "add the host's own key to known_hosts",
+            )
         raise HostKeyError(
             self.name,
             f"unknown host key {key.get_name()} {fingerprint(key)} "
@@ -278,6 +290,16 @@ class _RefuseUnknownHostKey:
             hint=f"verify the fingerprint with the host's owner, then add it: "
             f"ssh-keyscan {_keyscan_target(hostname)} >> {self.settings.known_hosts}",
         )
+
+
+def revoked(name: str, key: paramiko.PKey, known_hosts: object) -> HostKeyError:
+    return HostKeyError(
+        name,
+        f"the host key {key.get_name()} {fingerprint(key)} is REVOKED "
+        f"(@revoked in {known_hosts}): this can mean a stolen key or a man-in-the-middle",
+        hint="the host needs a new host key; add it to known_hosts once its owner confirmed "
+        "the fingerprint",
+    )
 
 
 def _keyscan_target(hostname: str) -> str:

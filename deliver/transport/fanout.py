@@ -58,7 +58,24 @@ def connect_all(
     debug: bool = False,
 ) -> Iterator[list[SshRemote | LocalRemote]]:
     """Open one SSH connection per host, in parallel, for the duration of the block
-    (`localhost` is this machine, reached without SSH)."""
+    (`localhost` is this machine, reached without SSH). HostsFailed if any cannot be opened."""
+    with connect_each(hosts, settings, sink, verbose=verbose, debug=debug) as (remotes, errors):
+        if errors:
+            raise HostsFailed("connect", errors, [r.name for r in remotes])
+        yield remotes
+
+
+@contextmanager
+def connect_each(
+    hosts: Sequence[HostSpec],
+    settings: SshSettings,
+    sink: OutputSink | None,
+    *,
+    verbose: bool = False,
+    debug: bool = False,
+) -> Iterator[tuple[list[SshRemote | LocalRemote], dict[str, DeliverError]]]:
+    """Like connect_all, for commands that report every host: yields the hosts that could
+    be connected to and, by host name, why the others could not."""
     files = SshFiles.load(settings)
     remotes = [
         LocalRemote(h, sink, verbose=verbose, debug=debug)
@@ -66,9 +83,17 @@ def connect_all(
         else SshRemote(h, settings, sink, verbose=verbose, debug=debug, files=files)
         for h in hosts
     ]
+    errors: dict[str, DeliverError] = {}
+
+    def open_one(remote: SshRemote | LocalRemote) -> None:
+        try:
+            remote.open()
+        except DeliverError as error:
+            errors[remote.name] = error
+
     try:
-        fan_out("connect", remotes, lambda remote: remote.open())
-        yield remotes
+        fan_out("connect", remotes, open_one)
+        yield [r for r in remotes if r.name not in errors], errors
     finally:
         for remote in remotes:
             remote.close()

@@ -7,6 +7,7 @@ build behaves as it would over SSH on a host with the same HOME.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import threading
@@ -34,26 +35,36 @@ class LocalRemote:
     def open(self) -> LocalRemote:
         return self
 
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
-        """Run `command` with /bin/sh; with check, a non-zero exit raises CommandFailed."""
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
+        """Run `command` with /bin/sh, `stdin` on its standard input then EOF; with check, a
+        non-zero exit raises CommandFailed."""
         if self.sink and self.debug:
             self.sink.remote_command(self.name, command)
         with subprocess.Popen(
             ["/bin/sh", "-c", command],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
         ) as process:
             assert process.stdout is not None and process.stderr is not None
-            # both pipes are drained at once, or a chatty stderr would block the command
-            stderr: list[str] = []
-            reader = threading.Thread(target=self._drain, args=(process.stderr, stderr))
-            reader.start()
+            # stdin is written and both pipes drained at once: any one of them could block
             stdout: list[str] = []
+            stderr: list[str] = []
+            threads = [threading.Thread(target=self._drain, args=(process.stderr, stderr))]
+            if process.stdin is not None:
+                threads.append(threading.Thread(target=_feed, args=(process.stdin, stdin)))
+            for thread in threads:
+                thread.start()
             self._drain(process.stdout, stdout)
-            reader.join()
+            for thread in threads:
+                thread.join()
             outcome = Result("".join(stdout), "".join(stderr), process.wait())
         if check and not outcome.ok:
             raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
@@ -100,8 +111,19 @@ class LocalRemote:
     def close(self) -> None:
         pass
 
-    def _drain(self, stream: IO[str], into: list[str]) -> None:
-        for line in stream:
-            into.append(line)
-            if self.sink and self.verbose:
-                self.sink.remote_output(self.name, line.rstrip("\n"))
+    def _drain(self, stream: IO[bytes], into: list[str]) -> None:
+        # what `text=True` would do, which stdin's bytes rule out: universal newlines
+        with io.TextIOWrapper(stream, errors="replace") as lines:
+            for line in lines:
+                into.append(line)
+                if self.sink and self.verbose:
+                    self.sink.remote_output(self.name, line.rstrip("\n"))
+
+
+def _feed(pipe: IO[bytes], data: bytes | None) -> None:
+    """Write `data`, then EOF; a command that ended without reading it is not an error."""
+    try:
+        with pipe:
+            pipe.write(data or b"")
+    except BrokenPipeError:
+        pass

@@ -39,7 +39,18 @@ class Remote(Protocol):
     name: str
     host: HostSpec
 
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result: ...
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
+        """Run `command`; `stdin` (small: it is sent before any output is read) is what the
+        command reads on its standard input, then EOF. Secrets travel there, never in
+        `command`, which is a process's argv on the machine for every user to see in `ps`."""
+        ...
 
     def upload(
         self,
@@ -58,8 +69,11 @@ class Remote(Protocol):
 
 
 class OutputSink(Protocol):
-    """Where a remote command's output goes while it runs (--verbose), line by line."""
+    """Where a remote command's output goes while it runs (--verbose), line by line, and the
+    warnings of what runs below the commands (a store skipping a manifest it refused)."""
 
     def remote_output(self, host: str, text: str) -> None: ...
 
     def remote_command(self, host: str, command: str) -> None: ...
+
+    def warning(self, text: str) -> None: ...

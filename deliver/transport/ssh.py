@@ -70,8 +70,16 @@ class SshRemote:
         """The cipher negotiated for data we send (None before open)."""
         return self._connection.transport.local_cipher if self._connection else None
 
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
-        """Run `command` in the login shell; with check, a non-zero exit raises CommandFailed."""
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
+        """Run `command` in the login shell, `stdin` on its standard input then EOF; with
+        check, a non-zero exit raises CommandFailed."""
         channel = self._exec(command)
         streams = (
             (_LineStream(self.sink, self.name), _LineStream(self.sink, self.name))
@@ -79,7 +87,7 @@ class SshRemote:
             else (None, None)
         )
         try:
-            channel.shutdown_write()  # no stdin: a command that reads it gets EOF, not a hang
+            _send_stdin(channel, stdin or b"")
             stdout, stderr, status = _collect(channel, *streams)
         except (OSError, EOFError) as error:
             raise ConnectionFailed(self.name, f"connection lost: {reason(error)}") from None
@@ -175,6 +183,18 @@ class SshRemote:
                 self.name, f"cannot open an SSH channel: {reason(error)}"
             ) from None
         return channel
+
+
+def _send_stdin(channel: paramiko.Channel, data: bytes) -> None:
+    """Send `data`, then EOF (a command that reads stdin gets EOF, not a hang). A command
+    that ended before reading it keeps its own exit status: that is not a lost connection."""
+    try:
+        if data:
+            channel.sendall(data)
+        channel.shutdown_write()
+    except OSError:
+        if not channel.exit_status_ready():
+            raise
 
 
 def _collect(

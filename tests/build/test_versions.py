@@ -125,7 +125,7 @@ def test_a_version_needs_a_literal_in_mix_exs(tmp_path: Path) -> None:
 
 
 def test_a_stored_version_from_another_commit_is_refused_unless_forced() -> None:
-    stored = Release("hello", "0.1.0", "a" * 40, "main", "mix", "now", "0" * 64, 1)
+    stored = Release("hello", "0.1.0", "a" * 40, "main", "mix", "2026-01-01T00:00:00Z", "0" * 64, 1)
     check_unused([stored], "0.1.0", "a" * 40, force=False, store="store")  # same commit: fine
     check_unused([stored], "0.1.1", "b" * 40, force=False, store="store")
     check_unused([stored], "0.1.0", "b" * 40, force=True, store="store")

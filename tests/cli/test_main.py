@@ -109,3 +109,84 @@ def test_day_two_refusals_happen_before_any_host_is_touched(
     result = run_cli("--config", config, *args)
     assert result.exit_code == ExitCode.USAGE, result.output
     assert message in result.stderr
+
+
+def test_a_mistyped_environment_gets_the_one_meant(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production: {hosts: [web1], deliver_to: /srv/a}\n"
+        "  staging: {hosts: [web1], deliver_to: /srv/b}\n"
+    )
+    for typed in ("prod", "producton"):
+        result = run_cli("--config", config, "ping", typed)
+        assert result.exit_code == ExitCode.USAGE
+        assert "hint: did you mean production?" in result.stderr
+
+
+def test_deploy_without_release_or_upgrade_names_both(tmp_path: Path) -> None:
+    result = run_cli("--config", tmp_path / "nope", "deploy", "production")
+    assert result.exit_code == ExitCode.USAGE
+    assert "deploy what? expected release or upgrade, got 'production'" in result.stderr
+    assert "deliver deploy release to production, or deliver deploy upgrade to" in result.stderr
+
+
+def test_a_command_needs_only_the_secrets_of_what_it_touches(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n"
+        "  production:\n    deliver_to: /srv/a\n    hosts: [web1]\n"
+        "    env: {DATABASE_URL: '${PRODUCTION_DATABASE_URL}'}\n"
+        "  staging: {hosts: [web1], deliver_to: /srv/b}\n"
+    )
+    listed = run_cli("--config", config, "show", "releases")  # the local store only
+    assert listed.exit_code == 0, listed.output
+    pinged = run_cli("--config", config, "ping", "production")
+    assert pinged.exit_code == ExitCode.USAGE
+    assert "environments.production.env.DATABASE_URL: ${PRODUCTION_DATABASE_URL} is not set" in (
+        pinged.stderr
+    )
+
+
+def test_update_takes_the_version_flags_of_build_release(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text("app: hello\nenvironments: {production: {hosts: [a], deliver_to: /x}}\n")
+    bad = run_cli("--config", config, "update", "production", "--set-version", "1.0 beta")
+    assert bad.exit_code == ExitCode.USAGE
+    assert "--set-version: '1.0 beta' is not a usable version" in bad.stderr
+    both = run_cli("--config", config, "update", "production", "--clean", "--skip-git-clean")
+    assert "--clean and --skip-git-clean contradict each other" in both.stderr
+    helped = run_cli("update", "--help").stdout
+    for flag in ("--auto-version", "--increment-version", "--set-version", "--force"):
+        assert flag in helped
+
+
+def test_a_crash_prints_a_masked_clean_traceback_under_debug_and_exits_70(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-it's"
+    monkeypatch.setenv("HELLO_TOKEN", secret)
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    hosts: [web1]\n    deliver_to: /srv\n"
+        "    env: {TOKEN: '${HELLO_TOKEN}'}\n"
+    )
+
+    def crash(*args: object) -> None:
+        # a message quoting the secret (as a repr does) and a manifest's escape sequence
+        raise RuntimeError(f"boom {secret!r} \x1b]0;pwned\x07{secret}\x1b[2J")
+
+    monkeypatch.setattr("deliver.commands.store.show_releases", crash)
+    debug = run_cli("--config", config, "--debug", "show", "releases")
+    assert debug.exit_code == ExitCode.BUG
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert 'RuntimeError: boom "****" ****\n' in debug.stderr
+    assert debug.stderr.endswith(
+        "error: unexpected error: this is a bug in deliver\n"
+        "hint: please report it with the traceback above\n"
+    )
+    assert "s3cr3t" not in debug.output and "\x1b" not in debug.output
+
+    plain = run_cli("--config", config, "show", "releases")
+    assert plain.exit_code == ExitCode.BUG
+    assert "Traceback" not in plain.output and "s3cr3t" not in plain.output
+    assert "run the command again with --debug" in plain.stderr

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from deliver.release import Release
 from deliver.sandbox import Sandbox
-from tests.conftest import run_cli
+from tests.conftest import BuiltApp, run_cli, write_config
+from tests.release_store.test_base import MARKER, PWNED, plant, shown_name, warnings_by_file
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +122,23 @@ def test_node_that_crashes_on_start_is_reported_with_its_log(
     assert "0.1.0 crashed while starting; last lines of its log:" in result.stderr
     assert "eaddrinuse" in result.stderr
 
+    # the crash stays in the log, but only this boot's lines decide: a good start is "started"
+    # (the env file is written by deploy, so the right PORT needs a deploy)
+    deployment.write_text(text)
+    again = run_cli(
+        "--config",
+        deployment,
+        "deploy",
+        "release",
+        "production",
+        "--start-deploy",
+        "--host",
+        "web1",
+    )
+    assert again.exit_code == 0, again.output
+    assert "web1: started 0.1.0 (pid" in again.stdout
+    assert ask_app(sandbox, "web1") == "hello 0.1.0\n"
+
 
 def test_a_switch_failing_on_one_host_says_which_hosts_switched(
     sandbox: Sandbox, deployment: Path
@@ -130,3 +152,74 @@ def test_a_switch_failing_on_one_host_says_which_hosts_switched(
     assert "hint: web1 switched (current points at the new release" in result.stderr
     assert "web2 did not: fix that and run the same command again" in result.stderr
     assert on_host(sandbox, "web1", f"readlink {deliver_to}/current") == "releases/0.1.0"
+
+
+def home_listing(home: Path, skip: Path) -> dict[str, str]:
+    """Every entry under `home` but `skip`: its mode and sha256 (or link target)."""
+    listing: dict[str, str] = {}
+    for directory, subdirectories, files in os.walk(home):
+        if Path(directory) == skip.parent and skip.name in subdirectories:
+            subdirectories.remove(skip.name)
+        for name in [*subdirectories, *files]:
+            path = Path(directory) / name
+            info = path.lstat()
+            if path.is_symlink():
+                content = "-> " + os.readlink(path)
+            elif path.is_file():
+                content = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                content = ""
+            listing[str(path.relative_to(home))] = f"{oct(info.st_mode)} {content}"
+    return listing
+
+
+def pwned_markers(*roots: Path) -> list[Path]:
+    """Every file a `$(touch MARKER)` payload would have made, wherever it ran."""
+    return [Path(d) / MARKER for root in roots for d, _, files in os.walk(root) if MARKER in files]
+
+
+def test_a_tampered_store_runs_nothing_and_the_good_release_still_deploys(
+    sandbox: Sandbox, built_app: BuiltApp, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    for path in built_app.store.glob("hello_0.1.0.release.*"):
+        shutil.copy(path, store)
+    good = Release.from_json((store / "hello_0.1.0.release.json").read_text())
+    planted = plant(store, good)
+    deliver_to = "tampered_store"
+    config = write_config(
+        tmp_path / "deliver.yml", sandbox, deliver_to=f"~/{deliver_to}", store=store
+    )
+    homes = {h.name: Path(h.home) for h in sandbox.targets}
+    for home in homes.values():  # what version "/../../victim-dir" once made deploy replace
+        (home / "victim-dir").mkdir(exist_ok=True)
+        (home / "victim-dir" / "keep").write_text("not deliver's\n")
+    before = {name: home_listing(home, home / deliver_to) for name, home in homes.items()}
+
+    named_bad = run_cli(
+        "--config", config, "deploy", "release", "to", "production", "--version=0.2.0"
+    )
+    assert named_bad.exit_code == 1, named_bad.output
+    assert f"error: {store}/hello_0.2.0.release.json: sha256: expected 64 lowercase hex" in (
+        named_bad.stderr
+    )
+    not_a_version = run_cli(
+        "--config", config, "deploy", "release", "to", "production", f"--version=0.1.2{PWNED}"
+    )
+    assert not_a_version.exit_code == 2, not_a_version.output
+    assert not_a_version.stderr.startswith(f"error: --version=0.1.2{PWNED}: not a version")
+
+    deploy = run_cli("--config", config, "deploy", "release", "to", "production")
+    assert deploy.exit_code == 0, deploy.output
+    assert "Deploying hello 0.1.0" in deploy.stdout
+    warnings = [line for line in deploy.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings_by_file("\n".join(warnings), str(store)) == {
+        shown_name(name): field for name, field in planted.items()
+    }
+    for name, home in homes.items():
+        assert on_host(sandbox, name, f"readlink ~/{deliver_to}/current") == "releases/0.1.0"
+        releases = on_host(sandbox, name, f"ls -A ~/{deliver_to}/releases").split()
+        assert releases == ["0.1.0", "0.1.0.tar.gz", "0.1.0.tar.gz.sha256"]
+        assert home_listing(home, home / deliver_to) == before[name], name
+    assert pwned_markers(*homes.values(), Path("/tmp"), Path.cwd()) == []

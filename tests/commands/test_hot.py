@@ -228,6 +228,11 @@ def test_hot_upgrade_keeps_the_process_and_converts_its_state_then_downgrade(
     assert hosts.ask("web1") == f"{app.name} 0.2.0"
     assert hosts.ask("web1", "/state") == app.fresh_state
 
+    # stop says what the node ran: after a hot upgrade, not the directory's name
+    ok(deliver(config, "deploy", "upgrade", "production", "--host=web2"))
+    stopped = ok(deliver(config, "stop", "production", "--host=web2"))
+    assert "web2: stopped 0.2.0" in stopped.stdout
+
 
 def test_preflight_refuses_and_touches_no_host_then_a_failed_host_is_named(
     hosts: Hosts, mix_app: UpgradeApp, tmp_path: Path

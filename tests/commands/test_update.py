@@ -45,8 +45,9 @@ def test_update_builds_migrates_restarts_verifies_and_prunes(
         order = [
             "-----> Built hello 0.1.2",
             "-----> Running the migrations of 0.1.2 on web1",
-            "-----> Switching to 0.1.2",
-            "-----> Restarting hello",
+            "-----> Switching to 0.1.2 and restarting hello on 2 hosts, 1 at a time",
+            "-----> batch 1/2: web1 ... healthy",
+            "-----> batch 2/2: web2 ... healthy",
             "-----> Every host runs hello 0.1.2",
         ]
         positions = [next(i for i, s in enumerate(steps) if s.startswith(o)) for o in order]

@@ -114,8 +114,8 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "colour: blue\n",
             ".deliver: colour: unknown key (expected one of: app, build, environments, "
-            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, migrations, "
-            "release_store, s3, ssh, start_timeout, stop_timeout)",
+            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, lock_wait, "
+            "migrations, release_store, rollout, s3, ssh, start_timeout, stop_timeout)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),
@@ -143,11 +143,6 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
             VALID.replace('{PORT: "4001"}', "{PORT: [1]}"),
             ".deliver: environments.production.hosts[1].env.PORT: expected a string value, "
             "got a list",
-        ),
-        (
-            VALID.replace('{PORT: "4001"}', '{PORT: "${NOPE}"}'),
-            ".deliver: environments.production.hosts[1].env.PORT: ${NOPE} is not set in the "
-            "local environment",
         ),
         (
             VALID.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  tool: make\n"),
@@ -551,3 +546,32 @@ def test_umbrella_release_names_the_app(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text), environ={})
     assert config.app == "shop_web"
     assert config.require_build().release_name(config.app) == "shop_web"
+
+
+def test_a_named_ssh_config_that_is_missing_is_named_as_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "ssh:\n  config: ~/.ssh/config.d/deploy\n")
+    with pytest.raises(ConfigError, match=r"ssh.config: no such file: .*config.d/deploy"):
+        load_config(path, environ={})
+
+
+def test_the_default_ssh_config_may_be_absent(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, VALID), environ={}).ssh.config_file is None
+
+
+def test_an_unset_secret_fails_only_the_commands_that_need_it(tmp_path: Path) -> None:
+    text = VALID.replace('{PORT: "4001"}', '{PORT: "${NOPE}"}')
+    text += "  staging:\n    deliver_to: /srv/s\n    hosts: [web9]\n"
+    text = text.replace("  at: ~/build/hello\n", "  at: ~/build/hello\n  env: {K: '${KEY}'}\n")
+    path = write(tmp_path, text)
+    config = load_config(path, environ={})  # show releases, for one, needs none of them
+    assert config.environment("staging").hosts[0].name == "web9"
+    with pytest.raises(ConfigError) as production:
+        config.environment("production")
+    assert str(production.value) == (
+        f"{path}: environments.production.hosts[1].env.PORT: ${{NOPE}} is not set in the "
+        "local environment"
+    )
+    with pytest.raises(ConfigError, match=r"build.env.K: \$\{KEY\} is not set"):
+        config.require_build()
+    resolved = load_config(path, environ={"NOPE": "4001", "KEY": "k"})
+    assert str(resolved.environment("production").hosts[1].env["PORT"]) == "****"

@@ -37,11 +37,11 @@ from deliver.host.layout import (
     switch_current,
 )
 from deliver.host.links import link_release
-from deliver.host.release_handler import NodeCheck, relink
+from deliver.host.release_handler import NodeCheck, relink, running_node
 from deliver.host.unpack import Preflight, extract, preflight, upload
 from deliver.release import Release
 from deliver.release_store.local import LocalStore
-from deliver.shell import Secret, env_file_text
+from deliver.shell import Secret, env_file_text, quote
 from deliver.transport.local import LocalRemote
 from deliver.transport.remote import Result
 from tests.conftest import run_cli
@@ -376,8 +376,8 @@ def test_switch_refuses_a_directory_that_boots_another_version(
     [
         ("", "started", "0.1.0", "started 0.1.0"),
         ("", "rolled_back", "1.0.0-rc.1", "rolled_back 1.0.0-rc.1"),
-        # a shell expression, as start_node passes "$started_version"
-        ("v=0.2.0; ", "failed", "$v", "failed 0.2.0"),
+        # a quoted expansion, as start_node passes "$started_version"
+        ("v=0.2.0; ", "failed", '"$v"', "failed 0.2.0"),
     ],
 )
 def test_record_appends_one_timestamped_event(
@@ -396,11 +396,46 @@ def test_record_appends_one_timestamped_event(
     assert before <= stamp <= after + timedelta(seconds=1)
 
 
+def test_record_writes_a_hostile_version_as_text_and_runs_nothing(tmp_path: Path) -> None:
+    root = new_root(tmp_path)
+    root.mkdir()
+    hostile = "0.1.2$(touch PWNED)`touch PWNED2`"
+    local().run(f"cd {quote(str(root))} && " + record(str(root), "deployed", quote(hostile)))
+    assert (root / "deliver.history").read_text().split(" ", 1)[1] == f"deployed {hostile}\n"
+    assert not (root / "PWNED").exists() and not (root / "PWNED2").exists()
+
+
 def test_record_creates_the_history_file(tmp_path: Path) -> None:
     root = new_root(tmp_path)
     root.mkdir()
     local().run(record(str(root), "deployed", "0.1.0"))
     assert history(root) == ["deployed 0.1.0"]
+
+
+# --- the running node, as a hot upgrade asks it ---------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["0.1.0$(touch PWNED)", "../../0.1.0", "0.1.0 0.2.0"])
+def test_a_node_that_reports_no_version_is_refused_before_a_switch(
+    tmp_path: Path, answer: str
+) -> None:
+    root = new_root(tmp_path)
+    release = add_release(root, "0.1.0")
+    (release / "releases").mkdir()
+    (release / "releases" / "RELEASES").write_text("[].\n")
+    # a start script whose node is up (rpc of the start check prints a pid) and says `answer`
+    script = release / "bin" / APP
+    script.parent.mkdir()
+    script.write_text(
+        f"#!/bin/sh\ncase \"$2\" in *get_status*) echo 4242 ;; *) echo '{answer}' ;; esac\n"
+    )
+    script.chmod(0o755)
+    link(root / "current", "releases/0.1.0")
+    link(root / "running", "releases/0.1.0")
+    with pytest.raises(NodeError) as error:
+        running_node(local(), environment(root), APP)
+    assert str(error.value).startswith("localhost: the version the node runs: expected a version")
+    assert not list(tmp_path.rglob("PWNED"))
 
 
 # --- relink (a hot upgrade or downgrade recorded in the layout) ----------------------------
@@ -648,7 +683,7 @@ def test_preflight_accepts_a_current_alias_of_another_build(tmp_path: Path, boot
     link(root / "current", "releases/0.2.0")
     link(root / "running", "releases/0.1.0")
     check = preflight(local(), environment(root), make_release("0.2.0"))
-    assert check == Preflight(str(root), "0.2.0", False, False)
+    assert check == Preflight(str(root), "0.2.0", False, False, running="0.1.0")
 
 
 @pytest.mark.parametrize(
@@ -953,9 +988,16 @@ class RecordingRemote(LocalRemote):
         super().__init__(HOST)
         self.commands: list[str] = []
 
-    def run(self, command: str, *, step: str | None = None, check: bool = True) -> Result:
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
         self.commands.append(command)
-        return super().run(command, step=step, check=check)
+        return super().run(command, step=step, check=check, stdin=stdin)
 
 
 def test_link_release_without_links_runs_nothing(tmp_path: Path) -> None:
@@ -1006,7 +1048,14 @@ def test_deploy_release_to_localhost_end_to_end(tmp_path: Path) -> None:
         assert f"Deployed hello {version} to production" in done.stdout
     assert "removed 0.1.0" in done.stdout
 
-    assert listing(root) == ["current", "deliver.env", "deliver.history", "releases", "shared"]
+    assert listing(root) == [
+        "current",
+        "deliver.audit",
+        "deliver.env",
+        "deliver.history",
+        "releases",
+        "shared",
+    ]
     assert listing(root / "releases") == [
         "0.2.0",
         "0.2.0.tar.gz",

@@ -22,6 +22,7 @@ import pytest
 from deliver.sandbox import Sandbox
 from tests.commands.test_deploy import ask_app
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
+from tests.release_store.test_base import good_release, plant, shown_name, warnings_by_file
 from tests.release_store.test_ssh import add_fake, fake_release, untouched
 
 pytestmark = pytest.mark.slow
@@ -325,4 +326,25 @@ def test_unreachable_endpoint(s3_credentials: None, tmp_path: Path) -> None:
     assert result.stderr == (
         "error: cannot connect to http://127.0.0.1:1: no answer "
         "(is the server up and the endpoint right?)\n"
+    )
+
+
+def test_tampered_manifests_are_named_and_skipped(
+    sandbox: Sandbox, s3_server: S3Server, s3_credentials: None, tmp_path: Path
+) -> None:
+    planted = plant(tmp_path / "store", good_release(tmp_path / "store"))
+    client = s3_server.client()
+    for path in (tmp_path / "store").iterdir():
+        client.put_object(Bucket=BUCKET, Key=f"tampered/{path.name}", Body=path.read_bytes())
+    config = s3_config(tmp_path / "deliver.yml", sandbox, s3_server, "tampered", "~/unused")
+    shown = run_cli("--config", config, "show", "releases")
+    assert shown.exit_code == 0, shown.output
+    assert [line.split()[0] for line in shown.stdout.splitlines()] == ["VERSION", "0.1.0"]
+    assert warnings_by_file(shown.stderr, f"s3://{BUCKET}/tampered") == {
+        shown_name(name): field for name, field in planted.items()
+    }
+    asked = run_cli("--config", config, "download", "release", "0.2.2", "--dir", tmp_path)
+    assert asked.exit_code == 1
+    assert f"error: s3://{BUCKET}/tampered/hello_0.2.2.release.json: commit: expected" in (
+        asked.stderr
     )

@@ -16,6 +16,7 @@ from deliver.release_store import LocalStore
 from deliver.sandbox import Sandbox
 from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
+from tests.release_store.test_base import good_release, plant, shown_name, warnings_by_file
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +170,24 @@ def test_corrupted_archive_is_never_switched_to(
     assert "prepare failed on 2 host(s): web1, web2" in deploy.stderr
     assert "the archive arrived corrupted (sha256 mismatch)" in deploy.stderr
     assert untouched(sandbox, "~/store_corrupt")
+
+
+def test_tampered_manifests_are_named_and_skipped(sandbox: Sandbox, tmp_path: Path) -> None:
+    directory = Path(sandbox.host("store").home) / "releases-tampered"
+    good = good_release(directory)
+    planted = plant(directory, good)
+    config = write_config(
+        tmp_path / "deliver.yml", sandbox, deliver_to="~/unused", store="store:releases-tampered"
+    )
+    shown = run_cli("--config", config, "show", "releases")
+    assert shown.exit_code == 0, shown.output
+    assert [line.split()[0] for line in shown.stdout.splitlines()] == ["VERSION", "0.1.0"]
+    assert warnings_by_file(shown.stderr, "store:~/releases-tampered") == {
+        shown_name(name): field for name, field in planted.items()
+    }
+    asked = run_cli("--config", config, "download", "release", "0.2.0", "--dir", tmp_path)
+    assert asked.exit_code == 1
+    assert "error: store:~/releases-tampered/hello_0.2.0.release.json: sha256: expected" in (
+        asked.stderr
+    )
+    assert not (tmp_path / "hello_0.2.0.release.tar.gz").exists()

@@ -134,6 +134,19 @@ def test_output_streams_stdin_and_lost_connections(sandbox: Sandbox) -> None:
         remote.close()
 
 
+def test_stdin_reaches_the_command_then_eof(sandbox: Sandbox) -> None:
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    try:
+        data = "secret line\nthr\u00e9e\n".encode()
+        assert remote.run("cat; echo after", stdin=data).stdout == "secret line\nthrée\nafter\n"
+        # a command that ends without reading its stdin keeps its own status
+        with pytest.raises(CommandFailed) as failed:
+            remote.run("exit 5", stdin=bytes(1 << 16))
+        assert failed.value.exit_status == 5
+    finally:
+        remote.close()
+
+
 def test_upload_into_a_missing_directory_says_why(sandbox: Sandbox) -> None:
     remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
     try:

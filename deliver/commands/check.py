@@ -1,0 +1,138 @@
+"""`deliver check config --hosts`: Capistrano's deploy:check, done for real. It connects to
+every host read-only (one connection and one script each) and reports, per host, what would
+make a build or a deploy fail before it starts: the connection (host key and login), whether
+`deliver_to` can be written, free disk for a release, the linked files, and the tools the
+config needs; on the build host git, the build tool and its Erlang/OTP release."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from deliver.commands.targets import reachable
+from deliver.config import Config, Environment, HostSpec
+from deliver.errors import DeliverError
+from deliver.host.layout import FREE_SPACE
+from deliver.host.links import SHARED_DIR
+from deliver.host.unpack import SPACE_FACTOR
+from deliver.output import Output
+from deliver.shell import join, parse_key_values, quote, quote_path
+from deliver.transport.fanout import fan_out
+from deliver.transport.remote import Remote
+
+#: What the build host needs for each build tool (beside git), as commands to look for.
+BUILD_COMMANDS = {"mix": ("mix", "erl"), "distillery": ("mix", "erl"), "rebar3": ("rebar3", "erl")}
+#: Room assumed for a release when the store holds none yet to measure.
+DEFAULT_RELEASE_BYTES = 20 * 2**20
+
+
+@dataclass(frozen=True)
+class Finding:
+    host: str
+    check: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """One host to check, and what the config asks of it."""
+
+    host: HostSpec
+    environment: Environment | None  # None: the build host
+
+
+def check_hosts(
+    config: Config, out: Output, environment: str | None, release_bytes: int | None
+) -> list[Finding]:
+    """Probe the build host and the hosts of `environment` (default: every environment)."""
+    envs = [config.environment(environment)] if environment else list(config.environments.values())
+    probes = {h.name: _Probe(h, env) for env in envs for h in env.hosts}
+    if config.build is not None:
+        probes.setdefault(config.build.host.name, _Probe(config.build.host, None))
+    hosts = [probe.host for probe in probes.values()]
+    out.step(f"Checking {len(hosts)} host(s): {', '.join(h.name for h in hosts)}")
+    needed = (release_bytes or DEFAULT_RELEASE_BYTES) * (1 + SPACE_FACTOR)
+    with reachable(config, out, hosts) as (remotes, failed):
+        found = fan_out("check", remotes, lambda r: list(_check(config, r, probes[r.name], needed)))
+    findings = [Finding(name, "connect", False, str(error)) for name, error in failed.items()]
+    return findings + [finding for name in probes if name in found for finding in found[name]]
+
+
+def _check(config: Config, remote: Remote, probe: _Probe, needed: int) -> Iterator[Finding]:
+    yield Finding(remote.name, "connect", True, "host key known, logged in")
+    if probe.environment is None:
+        yield from _check_build_host(config, remote)
+    else:
+        yield from _check_deploy_host(config, remote, probe.environment, needed)
+
+
+def _check_deploy_host(
+    config: Config, remote: Remote, env: Environment, needed: int
+) -> Iterator[Finding]:
+    links = config.links.linked_files
+    script = join(
+        f"d={quote_path(env.deliver_to)}",
+        't="$d"; while [ ! -d "$t" ]; do t=$(dirname "$t"); done; cd "$t"',
+        'if [ -w "$t" ]; then echo WRITABLE="$t"; else echo READONLY="$t"; fi',
+        FREE_SPACE,
+        *(
+            f'[ -f "$d"/{quote(f"{SHARED_DIR}/{path}")} ] || echo MISSING={quote(path)}'
+            for path in links
+        ),
+        _tools_script(("tar", "sha256sum", "curl", "wget")),
+    )
+    result = remote.run(script, step="checking the host", check=False)
+    values, missing = parse_key_values(result.stdout), _all(result.stdout, "MISSING")
+    where = values.get("WRITABLE") or values.get("READONLY") or env.deliver_to
+    yield Finding(remote.name, "deliver_to", "WRITABLE" in values, f"{env.deliver_to} ({where})")
+    free = int(values.get("FREE_KB") or 0) * 1024
+    detail = f"{free // 2**20} MiB free, about {needed // 2**20 + 1} MiB needed"
+    yield Finding(remote.name, "disk", free >= needed, detail)
+    if links:
+        ok = not missing
+        detail = "all present" if ok else f"missing in {SHARED_DIR}/: {', '.join(missing)}"
+        yield Finding(remote.name, "linked files", ok, detail)
+    yield from _tool_findings(remote.name, values, ("tar", "sha256sum"))
+    if _needs_http_client(config):
+        ok = bool(values.get("HAS_curl") or values.get("HAS_wget"))
+        why = "the S3 store and URL health checks fetch with it"
+        yield Finding(remote.name, "curl", ok, "present" if ok else f"missing: {why}")
+
+
+def _check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
+    from deliver.tools import detect_tool
+
+    build = config.require_build()
+    try:
+        tool = detect_tool(config.project_dir, build, config.source)
+    except DeliverError as error:
+        yield Finding(remote.name, "build tool", False, str(error))
+        tool = ""
+    commands = ("git", *BUILD_COMMANDS.get(tool, ()))
+    otp = "erl -noshell -eval 'io:format(\"~s\", [erlang:system_info(otp_release)]), halt().'"
+    script = join(_tools_script(commands), f"echo OTP=$({otp} 2>/dev/null)")
+    values = parse_key_values(remote.run(script, step="checking the build host").stdout)
+    yield from _tool_findings(remote.name, values, commands)
+    if values.get("OTP"):
+        yield Finding(remote.name, "erlang", True, f"OTP {values['OTP']} (releases carry it)")
+
+
+def _tools_script(commands: tuple[str, ...]) -> str:
+    return "; ".join(f"command -v {c} >/dev/null 2>&1 && echo HAS_{c}=yes" for c in commands)
+
+
+def _tool_findings(
+    host: str, values: Mapping[str, str], commands: tuple[str, ...]
+) -> Iterator[Finding]:
+    for command in commands:
+        ok = values.get(f"HAS_{command}") == "yes"
+        yield Finding(host, command, ok, "present" if ok else "not found on the PATH")
+
+
+def _needs_http_client(config: Config) -> bool:
+    return str(config.release_store).startswith("s3://") or config.health_check.url is not None
+
+
+def _all(output: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in output.splitlines() if line.startswith(f"{key}=")]
