@@ -20,7 +20,6 @@ import yaml
 
 from deliver.config.build import BuildReader
 from deliver.config.model import (
-    DIST_INTERFACES,
     LINKABLE,
     BuildConfig,
     Config,
@@ -39,6 +38,8 @@ from deliver.config.values import Key, key_text, kind
 from deliver.errors import ConfigError
 
 DEFAULT_FILE = ".deliver"
+#: `environments.<name>.dist.interface`: where the nodes' Erlang distribution listens.
+DIST_INTERFACES = ("loopback", "all")
 
 
 #: DELIVER_* variables and the key each one overrides.

@@ -99,20 +99,14 @@ class HookSpec:
     env: Mapping[str, str | Secret] = field(default_factory=dict)
 
 
-#: `dist.interface` of an environment: where its nodes' Erlang distribution listens.
-DIST_INTERFACES = ("loopback", "all")
-#: What `dist: {interface: loopback}` adds to ERL_AFLAGS on the hosts: the distribution port
-#: listens on 127.0.0.1 only, so only the host itself can reach the node.
-DIST_LOOPBACK_FLAGS = "-kernel inet_dist_use_interface {127,0,0,1}"
-
-
 @dataclass(frozen=True)
 class Environment:
     name: str
     hosts: tuple[HostSpec, ...]
     deliver_to: str
     env: Mapping[str, str | Secret] = field(default_factory=dict)
-    #: "loopback", "all" (Erlang's default, chosen), or None (not set: Erlang's default)
+    #: `dist.interface`, where the nodes' Erlang distribution listens: "loopback", "all"
+    #: (Erlang's default, chosen), or None (not set: Erlang's default)
     dist_interface: str | None = None
 
     def host_env(self, host: HostSpec) -> dict[str, str | Secret]:
