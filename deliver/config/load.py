@@ -21,7 +21,6 @@ import yaml
 from deliver.config.build import BuildReader
 from deliver.config.find import find_config, project_dir
 from deliver.config.model import (
-    DIST_INTERFACES,
     LINKABLE,
     BuildConfig,
     Config,
@@ -40,6 +39,9 @@ from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
 from deliver.errors import ConfigError
+
+#: `environments.<name>.dist.interface`: where the nodes' Erlang distribution listens.
+DIST_INTERFACES = ("loopback", "all")
 
 #: DELIVER_* variables and the key each one overrides.
 ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {

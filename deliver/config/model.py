@@ -1,9 +1,8 @@
 """The values of a .deliver file: frozen dataclasses every module may import.
 
-They import nothing of deliver's but errors, shell and release: the reader that builds them from
-the file is config/load.py. The grammars the reader checks against and the rest of deliver
-shares (hook points, --auto-version parts) are here too; what a version may look like is
-release.py's VERSION, re-exported here.
+They import nothing of deliver's but errors, shell and release; config/load.py builds them.
+The grammars the reader and the rest of deliver share (hook points, --auto-version parts) are
+here too; what a version may look like is release.py's VERSION, re-exported here.
 """
 
 from __future__ import annotations
@@ -102,13 +101,6 @@ class HookSpec:
     env: Mapping[str, str | Secret] = field(default_factory=dict)
 
 
-#: `dist.interface` of an environment: where its nodes' Erlang distribution listens.
-DIST_INTERFACES = ("loopback", "all")
-#: What `dist: {interface: loopback}` adds to ERL_AFLAGS on the hosts: the distribution port
-#: listens on 127.0.0.1 only, so only the host itself can reach the node.
-DIST_LOOPBACK_FLAGS = "-kernel inet_dist_use_interface {127,0,0,1}"
-
-
 @dataclass(frozen=True)
 class BatchSize:
     """`N` hosts at a time, or `N%` of the hosts (rounded up, at least one)."""
@@ -147,8 +139,7 @@ class Environment:
     deliver_to: str
     env: Mapping[str, str | Secret] = field(default_factory=dict)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
-    #: "loopback", "all" (Erlang's default, chosen), or None (not set: Erlang's default)
-    dist_interface: str | None = None
+    dist_interface: str | None = None  # dist.interface: "loopback", "all" or None (not set)
 
     def host_env(self, host: HostSpec) -> dict[str, str | Secret]:
         """The environment a node runs with on `host`: environment-wide, then per-host."""

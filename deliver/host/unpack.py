@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deliver.config import Environment, HostSpec, RuntimeLinks
-from deliver.config.model import DIST_LOOPBACK_FLAGS
 from deliver.errors import DeliverError, UsageError
 from deliver.host.layout import (
     ENV_FILE,
@@ -30,6 +29,9 @@ from deliver.shell import (
 )
 from deliver.transport.remote import Progress, Remote
 
+#: What `dist: {interface: loopback}` adds to ERL_AFLAGS in the env file: the distribution
+#: port listens on 127.0.0.1 only, so nothing off the host reaches the node.
+DIST_LOOPBACK_FLAGS = "-kernel inet_dist_use_interface {127,0,0,1}"
 #: An extracted release takes about three times its compressed archive.
 SPACE_FACTOR = 4
 

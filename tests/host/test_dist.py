@@ -97,8 +97,14 @@ def test_check_config_warns_where_the_distribution_is_not_bound(tmp_path: Path) 
     (tmp_path / ".deliver").write_text(CONFIG)
     checked = run_cli("--config", tmp_path / ".deliver", "check", "config")
     assert checked.exit_code == 0, checked.output
-    assert "production: web1.example.com -> ~/hello (dist: loopback)" in checked.stdout
-    assert "staging: staging.example.com -> ~/hello (dist: all)" in checked.stdout
+    assert (
+        "production: web1.example.com -> ~/hello (primary web1.example.com, dist: loopback)"
+        in checked.stdout
+    )
+    assert (
+        "staging: staging.example.com -> ~/hello (primary staging.example.com, dist: all)"
+        in checked.stdout
+    )
     assert checked.stderr == (
         "warning: qa: the nodes' Erlang distribution listens on every interface: whoever "
         "reaches its port with the cookie runs code as the deploy user; set "
