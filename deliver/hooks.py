@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from deliver.config.model import POINTS, canonical_point, default_runs_on, point_names
+from deliver.config.grammar import POINTS, canonical_point, default_runs_on, point_names
 from deliver.errors import CommandFailed, ConfigError, DeliverError
 from deliver.shell import Script, Secret, join, quote, quote_path, script_env, tail
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deliver.config import HostSpec, SshSettings
-from deliver.config.model import POINTS, canonical_point
+from deliver.config.grammar import POINTS, canonical_point
 from deliver.hooks import Hook, HookEnv, Hooks, remote_command
 from deliver.output import Output
 from deliver.sandbox import Sandbox

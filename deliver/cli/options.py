@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from deliver.config.model import INCREMENTS, VERSION, parse_auto_version
+from deliver.config.grammar import INCREMENTS, parse_auto_version
+from deliver.config.model import VERSION
 from deliver.errors import DeliverError, InvalidArgument, UsageError
 
 if TYPE_CHECKING:

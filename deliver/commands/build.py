@@ -23,7 +23,7 @@ from deliver.build.upgrade import UpgradeBuild, check_old_release, relup_text, s
 from deliver.build.versions import VersionOptions, VersionPlan, check_unused, plan_version
 from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
-from deliver.config.model import parse_auto_version
+from deliver.config.grammar import parse_auto_version
 from deliver.errors import UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output

@@ -4,15 +4,21 @@ Importers of the values write `from deliver.config import Config`; only the comm
 CLI read the file, with `from deliver.config.load import load_config`.
 """
 
-from deliver.config.model import (
-    ALL_AT_ONCE,
+from deliver.config.grammar import (
     AUTO_PARTS,
     BASE_POINTS,
     INCREMENTS,
-    LINKABLE,
-    LOCALHOST,
     POINTS,
     RUNS_ON,
+    canonical_point,
+    default_runs_on,
+    parse_auto_version,
+    point_names,
+)
+from deliver.config.model import (
+    ALL_AT_ONCE,
+    LINKABLE,
+    LOCALHOST,
     S3_ADDRESSING_STYLES,
     VERSION,
     BatchSize,
@@ -31,10 +37,6 @@ from deliver.config.model import (
     SshSettings,
     SshStoreSpec,
     StoreSpec,
-    canonical_point,
-    default_runs_on,
-    parse_auto_version,
-    point_names,
 )
 
 __all__ = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from deliver.config.model import BuildConfig, CustomBuild, parse_auto_version
+from deliver.config.grammar import parse_auto_version
+from deliver.config.model import BuildConfig, CustomBuild
 from deliver.config.values import Key, ValueReader
 from deliver.tools import available_tools
 

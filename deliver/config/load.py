@@ -20,6 +20,7 @@ import yaml
 
 from deliver.config.build import BuildReader
 from deliver.config.find import find_config, project_dir
+from deliver.config.grammar import canonical_point, default_runs_on
 from deliver.config.model import (
     LINKABLE,
     BuildConfig,
@@ -32,8 +33,6 @@ from deliver.config.model import (
     RolloutSettings,
     RuntimeLinks,
     SshSettings,
-    canonical_point,
-    default_runs_on,
 )
 from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader

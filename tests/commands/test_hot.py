@@ -135,8 +135,12 @@ class Hosts:
             self.ask(host, "/incr")
 
     def tree(self, host: str) -> str:
-        """Every path, link target and size under deliver_to, but the nodes' tmp/ (logs)."""
-        return self.sh(host, "find . -path '*/tmp' -prune -o -printf '%p %l %s\\n' | sort")
+        """Every path, link target and size under deliver_to, but the nodes' tmp/ (logs) and
+        the audit log (which records every attempt, refused ones too)."""
+        return self.sh(
+            host,
+            "find . -path '*/tmp' -prune -o ! -name deliver.audit -printf '%p %l %s\\n' | sort",
+        )
 
     def sh(self, host: str, command: str) -> str:
         return self.on(host, f"cd {self.deliver_to} && {command}")
