@@ -2,7 +2,7 @@
 
 They import nothing of deliver's but errors, shell and release; config/load.py builds them.
 The grammars the reader and the rest of deliver share (hook points, --auto-version parts) are
-here too; what a version may look like is release.py's VERSION, re-exported here.
+config/grammar.py's; what a version may look like is release.py's VERSION, re-exported here.
 """
 
 from __future__ import annotations
