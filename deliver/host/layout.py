@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from deliver.errors import NodeError
-from deliver.release import version_key
+from deliver.release import VERSION, version_key
 from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.transport.remote import Remote
 
@@ -120,11 +120,17 @@ _STATE = (
     'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
 )
 #: Shell, run in `deliver_to`: the complete releases, the aliases, then the history.
+#: One line per release and per alias, each name checked twice (here, then by the version
+#: grammar): a directory named with a space or a newline must never reach rm -rf in pieces.
+_SAFE_NAME = "case \"$n\" in ''|.*|-*|*[!0-9A-Za-z.+_-]*) continue ;; esac"
 _RELEASES = (
-    "echo PRESENT=$(for f in releases/*/.deliver-sha256; do "
-    '[ -f "$f" ] && basename "$(dirname "$f")"; done)',
-    "echo ALIASES=$(for l in releases/*; do "
-    '[ -L "$l" ] && printf "%s=%s " "$(basename "$l")" "$(readlink "$l")"; done)',
+    "{ for f in releases/*/.deliver-sha256; do "
+    f'[ -f "$f" ] || continue; n=${{f#releases/}}; n=${{n%/.deliver-sha256}}; {_SAFE_NAME}; '
+    "printf 'PRESENT=%s\\n' \"$n\"; done; }",
+    "{ for l in releases/*; do "
+    f'[ -L "$l" ] || continue; n=${{l#releases/}}; {_SAFE_NAME}; '
+    f'n=$(readlink "$l"); {_SAFE_NAME}; '
+    'printf \'ALIAS=%s=%s\\n\' "${l#releases/}" "$n"; done; }',
     "echo HISTORY-FOLLOWS",
     f"cat {HISTORY_FILE} 2>/dev/null || true",
 )
@@ -139,30 +145,49 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
 def read_host_releases(remote: Remote, deliver_to: str, app: str) -> HostReleases:
     """One round trip: the state, the complete releases and the history. NodeError when
     nothing is deployed."""
-    values, history = _read(
+    values, head, history = _read(
         remote, deliver_to, app, _STATE + _RELEASES, "reading the releases on the host"
     )
     events = (Event.parse(line) for line in history.splitlines())
     return HostReleases(
         remote.name,
         *_state_values(values),
-        present=tuple(sorted(values.get("PRESENT", "").split(), key=version_key)),
+        present=tuple(sorted(_versions(head, "PRESENT"), key=version_key)),
         history=tuple(e for e in events if e is not None),
-        aliases=dict(
-            pair.split("=", 1) for pair in values.get("ALIASES", "").split() if "=" in pair
-        ),
+        aliases=_aliases(head),
     )
 
 
 def _read(
     remote: Remote, deliver_to: str, app: str, lines: tuple[str, ...], step: str
-) -> tuple[dict[str, str], str]:
+) -> tuple[dict[str, str], str, str]:
+    """The KEY=value answers, the text they came in (for repeated keys), the history."""
     script = join(f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0", *lines)
     head, _, history = remote.run(script, step=step).stdout.partition("HISTORY-FOLLOWS\n")
     values = parse_key_values(head)
     if not values.get("ROOT") or not values.get("CURRENT"):
         raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
-    return values, history
+    return values, head, history
+
+
+def _versions(head: str, key: str) -> list[str]:
+    """Every `KEY=<name>` line's name that is a version: a directory named otherwise (spaces,
+    newlines, a leading dot) is no release of deliver's, and never pruned or chosen."""
+    return [name for name in _lines(head, key) if VERSION.match(name)]
+
+
+def _aliases(head: str) -> dict[str, str]:
+    """releases/<alias> -> the directory it names, both versions (hot upgrades)."""
+    pairs = (name.partition("=") for name in _lines(head, "ALIAS"))
+    return {
+        alias: target
+        for alias, _, target in pairs
+        if VERSION.match(alias) and VERSION.match(target)
+    }
+
+
+def _lines(head: str, key: str) -> list[str]:
+    return [line.partition("=")[2] for line in head.splitlines() if line.startswith(f"{key}=")]
 
 
 def _state_values(values: Mapping[str, str]) -> tuple[str, str, str | None, str]:

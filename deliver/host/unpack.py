@@ -151,6 +151,10 @@ def extract(
     archive holds deliver's own files, a device or fifo, or a symlink on the way to one of
     `links`); write the host's env file."""
     unpack = "" if check.has_release else _unpack_script(release, links or RuntimeLinks())
+    if unpack and check.has_archive:
+        # it was there before this deploy: its .sha256 side file is a claim, not a proof
+        archive = f"releases/{quote(host_archive(release))}"
+        unpack = check_sha256(archive, release.sha256, remove=True) + "\n" + unpack
     temp = quote(f"{check.root}/.{ENV_FILE}.") + "XXXXXX"
     script = f'set -e\ncd {quote(check.root)}\n{unpack}\nt=$(mktemp {temp})\necho ENV_TEMP="$t"'
     env_temp = parse_key_values(remote.run(script, step="extracting").stdout)["ENV_TEMP"]

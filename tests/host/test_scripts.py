@@ -539,6 +539,25 @@ def test_prune_removes_the_oldest_releases_and_their_archives_only(tmp_path: Pat
     assert listing(root / "releases") == sorted([*files_of("0.4.0", "0.5.0"), *leftovers])
 
 
+def test_a_directory_that_is_no_version_is_never_listed_split_or_pruned(tmp_path: Path) -> None:
+    root = new_root(tmp_path)
+    for version in ("0.1.0", "0.2.0", "0.3.0"):
+        add_release(root, version)
+    # names a hostile archive or user could leave: prune once ran rm -rf on their fragments
+    for odd in ("0.1.0 ..", "0.0.9\n..", ".hidden", "-rf"):
+        add_release(root, odd)
+    link(root / "releases" / "1.0 0", "0.1.0")  # an alias named no version: ignored too
+    link(root / "current", "releases/0.3.0")
+    write_history(root, "started 0.1.0", "started 0.2.0", "started 0.3.0")
+
+    found = read_host_releases(local(), str(root), APP)
+    assert found.present == ("0.1.0", "0.2.0", "0.3.0") and found.aliases == {}
+    assert prune(local(), found, keep=1) == ["0.1.0"]
+    for odd in ("0.1.0 ..", "0.0.9\n..", ".hidden", "-rf"):
+        assert (root / "releases" / odd / ".deliver-sha256").exists()
+    assert (root / "releases" / "0.3.0").exists()
+
+
 def test_prune_keeps_current_running_previous_and_the_directories_of_aliases(
     tmp_path: Path,
 ) -> None:
@@ -883,11 +902,27 @@ def test_extract_of_a_release_already_there_only_rewrites_the_env_file(tmp_path:
     assert (root / "deliver.env").read_text() == "export PORT=1\n"
 
 
+def test_an_archive_already_on_the_host_is_hashed_again_before_it_is_extracted(
+    tmp_path: Path,
+) -> None:
+    root = new_root(tmp_path)
+    release = staged_archive(root)  # its side file says the right sha256 ...
+    archive = root / "releases" / "0.1.0.tar.gz"
+    archive.write_bytes(tarball({"bin/hello": b"#!/bin/sh\necho swapped\n"}))  # ... it lies
+    check = preflight(local(), environment(root), release)
+    assert check.has_archive  # believed, until extraction checks it
+    with pytest.raises(CommandFailed) as refused:
+        extract(local(), check, release, "")
+    assert "the archive arrived corrupted (sha256 mismatch)" in refused.value.output_tail
+    assert not archive.exists() and not (root / "releases" / "0.1.0").exists()
+
+
 def test_a_broken_archive_fails_extraction_and_leaves_the_old_directory(tmp_path: Path) -> None:
     root = new_root(tmp_path)
     old = add_release(root, "0.1.0", sha256=digest("another build"))
     (root / "releases" / "0.1.0.tar.gz").write_bytes(b"not a tarball")
-    release = make_release("0.1.0")
+    # the manifest's own sha256 (so the archive passes its check and tar is what fails)
+    release = make_release("0.1.0", sha256=hashlib.sha256(b"not a tarball").hexdigest())
 
     with pytest.raises(CommandFailed) as failed:
         extract(local(), Preflight(str(root), None, True, False), release, "export PORT=1\n")
