@@ -97,8 +97,13 @@ def read(remote: Remote, deliver_to: str) -> LockInfo | None:
 def audit(remote: Remote, deliver_to: str, line: str) -> None:
     """Append one line to the host's audit log (never fails the command: it is a record)."""
     target = f"{quote_path(deliver_to)}/{AUDIT_FILE}"
+    # appended, not rewritten (two commands' lines both stay); a link or fifo at the name is
+    # not deliver's: it goes, and is never written through
+    not_a_file = f"{{ [ -L {target} ] || {{ [ -e {target} ] && [ ! -f {target} ]; }}; }}"
     remote.run(
-        f"[ ! -d {quote_path(deliver_to)} ] || printf '%s\\n' {quote(line)} >> {target}",
+        f"[ -d {quote_path(deliver_to)} ] || exit 0\n"
+        f"if {not_a_file}; then rm -f {target}; fi\n"
+        f"printf '%s\\n' {quote(line)} >> {target}",
         check=False,
     )
 

@@ -20,6 +20,25 @@ from tests.conftest import edit_config, run_cli
 DELIVER = Path(sys.executable).parent / "deliver"
 
 
+def test_the_audit_log_is_never_written_through_a_planted_link(tmp_path: Path) -> None:
+    from deliver.config import HostSpec
+    from deliver.host.lock import audit, audit_tail
+    from deliver.transport.local import LocalRemote
+
+    outside = tmp_path / "authorized_keys"
+    outside.write_text("the real keys\n")
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "deliver.audit").symlink_to(outside)
+    remote = LocalRemote(HostSpec.parse("localhost"))
+    audit(remote, str(root), "2026-12-01T10:00:00+0000 alice@laptop deploy release 0.2.0: ok")
+    assert outside.read_text() == "the real keys\n"
+    assert not (root / "deliver.audit").is_symlink()
+    assert audit_tail(remote, str(root), 5) == [
+        "2026-12-01T10:00:00+0000 alice@laptop deploy release 0.2.0: ok"
+    ]
+
+
 def test_lock_info_from_a_hostile_host_is_cleaned() -> None:
     info = LockInfo.parse("HOLDER=eve\x1b]0;pwned\x07@x\nPID=12a\nCOMMAND=$(id)\nSINCE=5\n")
     assert info.holder == "eve??0?pwned?@x" and info.pid == 0
