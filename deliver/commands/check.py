@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from deliver.commands.lock import describe
 from deliver.commands.targets import reachable
 from deliver.config import Config, Environment, HostSpec
 from deliver.errors import DeliverError
 from deliver.host.layout import FREE_SPACE
 from deliver.host.links import SHARED_DIR
+from deliver.host.lock import read as read_lock
 from deliver.host.unpack import SPACE_FACTOR
 from deliver.output import Output
 from deliver.shell import join, parse_key_values, quote, quote_path
@@ -98,6 +100,13 @@ def _check_deploy_host(
         ok = bool(values.get("HAS_curl") or values.get("HAS_wget"))
         why = "the S3 store and URL health checks fetch with it"
         yield Finding(remote.name, "curl", ok, "present" if ok else f"missing: {why}")
+    holder = read_lock(remote, env.deliver_to)
+    yield Finding(
+        remote.name,
+        "lock",
+        holder is None,
+        "free" if holder is None else f"{describe(holder)}: a deploy would be refused",
+    )
 
 
 def _check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:

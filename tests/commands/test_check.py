@@ -31,7 +31,7 @@ def test_every_host_is_ready(sandbox: Sandbox, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = {tuple(line.split()[:3]) for line in result.stdout.splitlines()}
     for host in ("web1", "web2"):
-        for check in ("connect", "deliver_to", "disk", "tar", "sha256sum"):
+        for check in ("connect", "deliver_to", "disk", "tar", "sha256sum", "lock"):
             assert (host, check, "ok") in rows, (host, check, result.stdout)
     for check in ("connect", "git", "mix", "erl", "erlang"):
         assert ("build", check, "ok") in rows, (check, result.stdout)
@@ -39,6 +39,13 @@ def test_every_host_is_ready(sandbox: Sandbox, tmp_path: Path) -> None:
     assert "web1 env: PORT=" in result.stdout and "(primary web1)" in result.stdout
     # read-only: the deliver_to that does not exist yet was not created
     assert not (Path(sandbox.host("web1").home) / "checked").exists()
+
+    # a held deploy lock is what a deploy would meet: named, and a failure
+    assert run_cli("--config", config, "lock", "acquire", "production", "-m", "db").exit_code == 0
+    locked = run_cli("--config", config, "check", "config", "production", "--hosts")
+    assert locked.exit_code == 1
+    assert "(locked: db): a deploy would be refused" in locked.stdout
+    assert run_cli("--config", config, "lock", "release", "production").exit_code == 0
 
 
 def test_what_would_fail_is_named_per_host_and_exits_1(sandbox: Sandbox, tmp_path: Path) -> None:
