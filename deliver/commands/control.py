@@ -22,12 +22,14 @@ Each action is one remote script per host, run on the connection the command alr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config, HostSpec
-from deliver.errors import HostsFailed
+from deliver.errors import HostsFailed, NodeError
 from deliver.hooks import StartHooks
-from deliver.host.layout import HostState, read_state
+from deliver.host.health import check_health, health_urls
+from deliver.host.layout import HostState, read_state, record
 from deliver.host.node import (
     NodeStatus,
     node_version,
@@ -36,6 +38,7 @@ from deliver.host.node import (
     stop_node,
 )
 from deliver.output import Output
+from deliver.shell import quote
 from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
@@ -104,18 +107,30 @@ def with_start_hooks(config: Config, out: Output, environment: str, action: Acti
 def start(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
+    """Start the deployed release where it is not running; a node that starts must pass the
+    health check as after a restart (the node answers, then health_check.url if set)."""
+    env = config.environment(environment)
+    urls = health_urls(config.health_check, env, env.hosts)
+
+    def start_checked(remote: Remote, state: HostState) -> NodeStatus:
+        status = start_node(remote, state, config.app, config.start_timeout)
+        url = urls.get(remote.name)
+        if url is None or status.detail.startswith("already"):
+            return status
+        try:
+            code = check_health(remote, url, config.health_check)
+        except NodeError:  # it started, but is not healthy: never rollback's choice
+            remote.run(record(state.root, "failed", quote(state.current or "")), check=False)
+            raise
+        return replace(status, detail=f"{status.detail}, {url.shown} answered {code}")
+
     return run_on_nodes(
         config,
         out,
         environment,
         hosts,
         "Starting",
-        with_start_hooks(
-            config,
-            out,
-            environment,
-            lambda r, s: start_node(r, s, config.app, config.start_timeout),
-        ),
+        with_start_hooks(config, out, environment, start_checked),
     )
 
 

@@ -64,3 +64,22 @@ def ask_every_host(deployment: Path, port: int) -> None:
     assert listed.exit_code == ExitCode.UNREACHABLE
     assert "web1  0.1.0" in listed.stdout and "web2  0.1.0" in listed.stdout
     assert f"reading releases failed on 1 host(s): 127.0.0.1:{port}" in listed.stderr
+
+
+def test_start_runs_the_health_check_like_a_restart(deployment: Path) -> None:
+    def health(url: str) -> None:
+        edit_config(deployment, lambda data: data.update(health_check={"url": url, "retries": 1}))
+
+    assert run_cli("--config", deployment, "deploy", "release", "production").exit_code == 0
+    health("http://127.0.0.1:1/")  # nothing listens there
+    sick = run_cli("--config", deployment, "start", "production", "--host", "web1")
+    assert sick.exit_code == 1
+    assert "web1: health check failed: http://127.0.0.1:1/ did not answer" in sick.stderr
+    health("http://127.0.0.1:{PORT}/")
+    well = run_cli("--config", deployment, "start", "production", "--host", "web2")
+    assert well.exit_code == 0, well.output
+    assert "web2: started 0.1.0 (pid" in well.stdout and "/ answered 200" in well.stdout
+    history = run_cli("--config", deployment, "show", "releases", "production").stdout
+    assert [line.split()[3] for line in history.splitlines() if line.startswith("web1")] == [
+        "failed"
+    ]
