@@ -116,9 +116,21 @@ def mask(text: str, secrets: Iterable[Secret]) -> str:
     a URL, a Python repr in a traceback, JSON), and each longer line of a multi-line one
     (output comes line by line)."""
     for secret in secrets:
+        short = len(secret.value) < SHORT_SECRET
         for form in _forms(secret.value):
-            text = text.replace(form, "****")
+            text = _whole_tokens(form).sub("****", text) if short else text.replace(form, "****")
     return text
+
+
+#: A secret shorter than this is masked only where it stands alone: `1` inside `0.2.1` or
+#: `prod` inside `production` is the text, not the secret (the CLI warns such a secret may
+#: show where it does stand inside a word).
+SHORT_SECRET = 6
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_tokens(form: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9_.\-]){re.escape(form)}(?![A-Za-z0-9_.\-])")
 
 
 @functools.lru_cache(maxsize=1024)  # every printed line is masked: work out the forms once

@@ -150,3 +150,20 @@ def test_elixir_reads_each_literal_back_as_the_value_it_was_given() -> None:
     code = "; ".join(f"IO.write({elixir_string(v)} <> <<0>>)" for v in values)
     done = subprocess.run(["elixir", "-e", code], capture_output=True, text=True, check=True)
     assert done.stdout.split("\0")[:-1] == values
+
+
+@pytest.mark.parametrize(
+    ("secret", "text", "masked"),
+    [
+        ("1", "deployed 0.2.1 to web1", "deployed 0.2.1 to web1"),
+        ("1", "the token is 1 today", "the token is **** today"),
+        ("prod", "MIX_ENV=production", "MIX_ENV=production"),
+        ("prod", "password=prod", "password=****"),
+        ("prod", "export DB='prod'", "export DB='****'"),
+        ("s3cr3t", "x-s3cr3t-y", "x-****-y"),  # 6 characters: masked everywhere, as before
+    ],
+)
+def test_a_short_secret_is_masked_only_where_it_stands_alone(
+    secret: str, text: str, masked: str
+) -> None:
+    assert mask(text, [Secret(secret)]) == masked

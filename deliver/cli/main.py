@@ -17,6 +17,7 @@ from deliver.cli.options import flag_message
 from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
 from deliver.events import JsonOutput
 from deliver.output import Output
+from deliver.shell import SHORT_SECRET
 
 if TYPE_CHECKING:
     from deliver.config import Config, Overrides
@@ -45,6 +46,13 @@ class Context:
 
         config = load_config(self.config_path, overrides=self.overrides)
         self.out.secrets = config.secrets()
+        short = [s for s in self.out.secrets if 0 < len(s.value) < SHORT_SECRET]
+        if short:
+            # in words: a digit in this line could be the very secret, and be masked
+            self.out.warning(
+                "a secret shorter than six characters is masked only where it stands "
+                "alone: a word that contains it shows it (use longer secrets)"
+            )
         self.out.detail(f"using {config.source}")
         return config
 

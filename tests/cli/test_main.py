@@ -190,3 +190,17 @@ def test_a_crash_prints_a_masked_clean_traceback_under_debug_and_exits_70(
     assert plain.exit_code == ExitCode.BUG
     assert "Traceback" not in plain.output and "s3cr3t" not in plain.output
     assert "run the command again with --debug" in plain.stderr
+
+
+def test_a_short_secret_is_warned_about_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    deliver_to: /srv/a\n    hosts: [web1]\n"
+        "    env: {PIN: '${PIN}'}\n"
+    )
+    monkeypatch.setenv("PIN", "1")
+    result = run_cli("--config", config, "show", "releases")
+    assert result.stderr.count("a secret shorter than six characters is masked only") == 1
+    assert "no releases of hello" in result.stdout
