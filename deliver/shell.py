@@ -169,6 +169,12 @@ def tail(text: str, lines: int = 20) -> str:
 _KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
+def values_of(text: str, key: str) -> list[str]:
+    """Every value of `KEY=value` lines of `key`, in order (a key our scripts print once per
+    item, where parse_key_values keeps only the last)."""
+    return [line.partition("=")[2] for line in text.splitlines() if line.startswith(f"{key}=")]
+
+
 def parse_key_values(text: str) -> dict[str, str]:
     """Parse `KEY=value` lines printed by our remote scripts; other lines are ignored."""
     values: dict[str, str] = {}

@@ -13,17 +13,19 @@ from deliver.commands.lock import describe
 from deliver.commands.targets import reachable
 from deliver.config import Config, Environment, HostSpec
 from deliver.errors import DeliverError
-from deliver.host.layout import FREE_SPACE
+from deliver.host.layout import FREE_SPACE, LOCK_DIR
 from deliver.host.links import SHARED_DIR
-from deliver.host.lock import read as read_lock
+from deliver.host.lock import LockInfo
 from deliver.host.unpack import SPACE_FACTOR
 from deliver.output import Output
-from deliver.shell import join, parse_key_values, quote, quote_path
+from deliver.shell import join, parse_key_values, quote, quote_path, values_of
 from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
 #: What the build host needs for each build tool (beside git), as commands to look for.
 BUILD_COMMANDS = {"mix": ("mix", "erl"), "distillery": ("mix", "erl"), "rebar3": ("rebar3", "erl")}
+#: After this line the probe prints the lock's info file, when the environment is locked.
+LOCK_FOLLOWS = "LOCK-FOLLOWS"
 #: Room assumed for a release when the store holds none yet to measure.
 DEFAULT_RELEASE_BYTES = 20 * 2**20
 
@@ -82,10 +84,13 @@ def _check_deploy_host(
             f'[ -f "$d"/{quote(f"{SHARED_DIR}/{path}")} ] || echo MISSING={quote(path)}'
             for path in links
         ),
-        _tools_script(("tar", "sha256sum", "curl", "wget")),
+        # last: the lock's info file (free text) follows its marker line
+        f"{_tools_script(('tar', 'sha256sum', 'curl', 'wget'))}; true",
+        f'{{ [ ! -d "$d"/{LOCK_DIR} ] || {{ echo {LOCK_FOLLOWS}; cat "$d"/{LOCK_DIR}/info; }}; }}',
     )
     result = remote.run(script, step="checking the host", check=False)
-    values, missing = parse_key_values(result.stdout), _all(result.stdout, "MISSING")
+    answers, _, lock = result.stdout.partition(f"{LOCK_FOLLOWS}\n")
+    values, missing = parse_key_values(answers), values_of(answers, "MISSING")
     where = values.get("WRITABLE") or values.get("READONLY") or env.deliver_to
     yield Finding(remote.name, "deliver_to", "WRITABLE" in values, f"{env.deliver_to} ({where})")
     free = int(values.get("FREE_KB") or 0) * 1024
@@ -100,7 +105,7 @@ def _check_deploy_host(
         ok = bool(values.get("HAS_curl") or values.get("HAS_wget"))
         why = "the S3 store and URL health checks fetch with it"
         yield Finding(remote.name, "curl", ok, "present" if ok else f"missing: {why}")
-    holder = read_lock(remote, env.deliver_to)
+    holder = LockInfo.parse(lock) if f"{LOCK_FOLLOWS}\n" in result.stdout else None
     yield Finding(
         remote.name,
         "lock",
@@ -141,7 +146,3 @@ def _tool_findings(
 
 def _needs_http_client(config: Config) -> bool:
     return str(config.release_store).startswith("s3://") or config.health_check.url is not None
-
-
-def _all(output: str, key: str) -> list[str]:
-    return [line.split("=", 1)[1] for line in output.splitlines() if line.startswith(f"{key}=")]

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from deliver.config.find import CONFIG_NAMES
 from deliver.config.load import detect_app, is_umbrella, load_config
 from deliver.errors import ConfigError, UsageError
 from deliver.output import Output
@@ -63,7 +64,7 @@ def detect_project(directory: Path) -> Project:
 def init(directory: Path, out: Output, answers: InitAnswers) -> Path:
     """Write `.deliver.yml` in `directory` (refused if a config is there, unless `force`),
     check it as `check config` would, add the local store to .gitignore; returns the path."""
-    existing = [p for p in (".deliver.yml", "deliver.yml", ".deliver") if (directory / p).is_file()]
+    existing = [name for name in CONFIG_NAMES if (directory / name).is_file()]
     if existing and not answers.force:
         raise UsageError(
             f"{directory / existing[0]} exists already",

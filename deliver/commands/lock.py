@@ -14,7 +14,6 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 
 from deliver.config import Config, Environment
@@ -54,8 +53,8 @@ def locked(
     """Hold `env`'s lock on every one of `remotes` for the block, then give it back and
     write the outcome (ok, failed, interrupted) to each host's audit log."""
     now = int(time.time())
-    info = LockInfo(whoami(), os.getpid(), command, now, now + EXPIRE_SECONDS)
-    info = replace(info, token=secrets.token_hex(12))
+    token = secrets.token_hex(12)
+    info = LockInfo(whoami(), os.getpid(), command, now, now + EXPIRE_SECONDS, token)
     _take(out, env, remotes, info, wait)
     outcome = "failed"
     try:
@@ -138,9 +137,10 @@ def lock_acquire(config: Config, out: Output, environment: str, message: str) ->
     everyone, yours included, is refused until `deliver lock release`."""
     env = config.environment(environment)
     now = int(time.time())
-    info = LockInfo(whoami(), os.getpid(), f"locked: {message}", now, now + EXPIRE_SECONDS)
+    token = secrets.token_hex(12)
+    info = LockInfo(whoami(), os.getpid(), f"locked: {message}", now, now + EXPIRE_SECONDS, token)
     with _connected(config, out, env) as remotes:
-        _take(out, env, remotes, replace(info, token=secrets.token_hex(12)), 0)
+        _take(out, env, remotes, info, 0)
         fan_out(
             "audit",
             remotes,

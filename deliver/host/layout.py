@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from deliver.errors import NodeError
 from deliver.release import VERSION, version_key
-from deliver.shell import join, parse_key_values, quote, quote_path
+from deliver.shell import join, parse_key_values, quote, quote_path, values_of
 from deliver.transport.remote import Remote
 
 ENV_FILE = "deliver.env"
@@ -173,21 +173,17 @@ def _read(
 def _versions(head: str, key: str) -> list[str]:
     """Every `KEY=<name>` line's name that is a version: a directory named otherwise (spaces,
     newlines, a leading dot) is no release of deliver's, and never pruned or chosen."""
-    return [name for name in _lines(head, key) if VERSION.match(name)]
+    return [name for name in values_of(head, key) if VERSION.match(name)]
 
 
 def _aliases(head: str) -> dict[str, str]:
     """releases/<alias> -> the directory it names, both versions (hot upgrades)."""
-    pairs = (name.partition("=") for name in _lines(head, "ALIAS"))
+    pairs = (name.partition("=") for name in values_of(head, "ALIAS"))
     return {
         alias: target
         for alias, _, target in pairs
         if VERSION.match(alias) and VERSION.match(target)
     }
-
-
-def _lines(head: str, key: str) -> list[str]:
-    return [line.partition("=")[2] for line in head.splitlines() if line.startswith(f"{key}=")]
 
 
 def _state_values(values: Mapping[str, str]) -> tuple[str, str, str | None, str]:

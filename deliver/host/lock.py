@@ -63,7 +63,7 @@ class LockInfo:
 
 def acquire(remote: Remote, deliver_to: str, info: LockInfo) -> LockInfo | None:
     """Take this host's lock for `info`; None when taken, else who holds it."""
-    lock = f"{quote_path(deliver_to)}/{LOCK_DIR}"
+    lock = _lock_path(deliver_to)
     script = join(
         f"mkdir -p {quote_path(deliver_to)}",
         f"if mkdir {lock} 2>/dev/null; then "
@@ -79,7 +79,7 @@ def release(remote: Remote, deliver_to: str, owner: str | None) -> bool:
     """Remove this host's lock if `owner` matches it: `TOKEN=<token>` (the command that took
     it) or `HOLDER=<user@machine>` (`deliver lock release`); None: whoever holds it
     (--force). True when a lock was removed."""
-    lock = f"{quote_path(deliver_to)}/{LOCK_DIR}"
+    lock = _lock_path(deliver_to)
     mine = "true" if owner is None else f"grep -qx {quote(owner)} {lock}/info"
     script = f"if [ -d {lock} ] && {mine}; then rm -rf {lock} && echo LOCK=released; fi"
     return "LOCK=released" in remote.run(script, step="releasing the deploy lock").stdout
@@ -87,7 +87,7 @@ def release(remote: Remote, deliver_to: str, owner: str | None) -> bool:
 
 def read(remote: Remote, deliver_to: str) -> LockInfo | None:
     """Who holds this host's lock, if anyone."""
-    lock = f"{quote_path(deliver_to)}/{LOCK_DIR}"
+    lock = _lock_path(deliver_to)
     script = f"[ ! -d {lock} ] || {{ echo LOCK=held; cat {lock}/info 2>/dev/null; }}"
     output = remote.run(script, step="reading the deploy lock").stdout
     head, _, rest = output.partition("\n")
@@ -112,3 +112,8 @@ def audit_tail(remote: Remote, deliver_to: str, lines: int) -> list[str]:
     target = f"{quote_path(deliver_to)}/{AUDIT_FILE}"
     output = remote.run(f"tail -n {lines} {target} 2>/dev/null", check=False).stdout
     return [_SAFE.sub("?", line) for line in output.splitlines()]
+
+
+def _lock_path(deliver_to: str) -> str:
+    """The lock directory, as a shell word."""
+    return f"{quote_path(deliver_to)}/{LOCK_DIR}"
