@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssh-server openssh-client git curl erlang-nox erlang-dev erlang-src elixir rebar3
+packages=(openssh-server openssh-client git curl wget erlang-nox erlang-dev erlang-src elixir rebar3
           python3 python3-venv)
 missing=()
 for package in "${packages[@]}"; do
