@@ -41,7 +41,8 @@ class LockInfo:
             "EXPIRES": str(self.expires),
             "TOKEN": self.token,
         }
-        return "".join(f"{name}={value}\n" for name, value in fields.items())
+        # one line per field: a newline in a message (`lock acquire -m`) must not add a field
+        return "".join(f"{name}={' '.join(value.split())}\n" for name, value in fields.items())
 
     @classmethod
     def parse(cls, text: str) -> LockInfo:

@@ -39,6 +39,18 @@ def test_the_audit_log_is_never_written_through_a_planted_link(tmp_path: Path) -
     ]
 
 
+def test_a_message_cannot_add_a_field_to_the_lock_info() -> None:
+    info = LockInfo("alice@laptop", 7, "locked: db\nTOKEN=forged\nHOLDER=bob", 1, 2, "t0k")
+    lines = info.lines().splitlines()
+    assert [line for line in lines if line.startswith(("TOKEN=", "HOLDER="))] == [
+        "HOLDER=alice@laptop",
+        "TOKEN=t0k",
+    ]
+    parsed = LockInfo.parse(info.lines())
+    assert parsed.holder == "alice@laptop"
+    assert parsed.command == "locked: db TOKEN=forged HOLDER=bob"
+
+
 def test_lock_info_from_a_hostile_host_is_cleaned() -> None:
     info = LockInfo.parse("HOLDER=eve\x1b]0;pwned\x07@x\nPID=12a\nCOMMAND=$(id)\nSINCE=5\n")
     assert info.holder == "eve??0?pwned?@x" and info.pid == 0
