@@ -56,6 +56,12 @@ def deploy() -> None:
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@click.option(
+    "--no-revert",
+    is_flag=True,
+    help="When some hosts fail, leave every host as the failure found it (default: the "
+    "switched hosts go back and restart what they ran).",
+)
 @rollout_options
 @host_option
 @pass_context
@@ -65,13 +71,19 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    no_revert: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Upload, extract and switch to a release on every host, in parallel; with
-    --start-deploy, restart batch by batch (see rollout: in .deliver)."""
+    --start-deploy, restart batch by batch (see rollout: in .deliver).
+
+    Hosts that already run the release are left alone, so the same command run again after
+    a failure or a Ctrl-C finishes the job. The first Ctrl-C lets the step in flight finish
+    and starts nothing new; a second one abandons it. Either way, and after any failure,
+    deliver prints what each host runs and the command that finishes or undoes the deploy."""
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
@@ -84,6 +96,7 @@ def deploy_release(
         start=start_deploy,
         run_migrations=run_migrations,
         rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        revert=not no_revert,
     )
 
 

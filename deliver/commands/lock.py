@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from deliver.config import Config, Environment
-from deliver.errors import DeliverError, HostsFailed
+from deliver.errors import DeliverError, HostsFailed, Interrupted
 from deliver.host.lock import LockInfo, acquire, audit, audit_tail, read, release
 from deliver.host.private import PrivateRemote
 from deliver.output import Output
@@ -60,7 +60,7 @@ def locked(
     try:
         yield
         outcome = "ok"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         outcome = "interrupted"
         raise
     finally:

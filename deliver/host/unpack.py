@@ -86,7 +86,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         values.get("RELEASE") == release.sha256 and not hot,
         values.get("RUNNING") or None,
     )
-    if check.current == release.version and not check.has_release and not alias:
+    if release.version in (check.current, check.running) and not check.has_release and not alias:
         raise UsageError(
             f"{remote.name} runs a different build of {release.version}",
             hint="give the new build a new version",
@@ -223,6 +223,10 @@ fi
 {symlinks}
 {_PRIVATE_COOKIE}
 {marks}
+# the running node's directory is never replaced under it (preflight refused that already)
+if [ "$(readlink running)" = releases/{version} ]; then
+  echo "releases/{version} is what the node runs from: not replacing it"; exit 1
+fi
 rm -rf releases/{version}
 mv -T "$fresh" releases/{version}
 trap - EXIT
