@@ -61,14 +61,15 @@ class Recovery:
         if all(self.done(host) for host in now):
             return f"every host is done: {self.finish} has nothing left to do"
         if self.unchanged(now):
-            return f"nothing was changed on any host; to do it: {self.finish}"
+            return f"every host runs what it ran before; to try again: {self.finish}"
         undo = self.undo(now)
         text = f"to finish: {self.finish}"
         return text + (f"; to go back: {undo}" if undo else "")
 
     def unchanged(self, now: Sequence[HostNow]) -> bool:
-        """Every host still boots what it had current and its node answers."""
-        return bool(self.before) and all(
+        """Every host still boots what it had current and its node answers (or the command
+        failed before it read any host)."""
+        return not self.before or all(
             host.current == self.before.get(host.name) and host.up is True for host in now
         )
 
@@ -149,8 +150,13 @@ def watch(out: Output, watches: list[Interrupts]) -> Iterator[Interrupts]:
 
 
 def _with_state(error: DeliverError, now: list[HostNow], recovery: Recovery) -> DeliverError:
+    """The error, with the table; its own hint stays where nothing changed (trying again
+    as it was would only fail again), else the way to finish or undo replaces it."""
     error.state = state_table(now)
-    error.hint = recovery.advice(now)
+    if error.hint and recovery.unchanged(now):
+        error.hint = f"{error.hint} (every host runs what it ran before)"
+    else:
+        error.hint = recovery.advice(now)
     return error
 
 

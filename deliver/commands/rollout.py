@@ -25,9 +25,16 @@ from dataclasses import dataclass, replace
 
 from deliver.commands.report import Recovery, reporting, watch
 from deliver.commands.schedule import Rollout, Schedule
-from deliver.commands.targets import connected_and_locked, targets
+from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config, Environment
-from deliver.errors import HostsFailed, Interrupted, NodeError, RolloutStopped
+from deliver.errors import (
+    ConnectionFailed,
+    DeliverError,
+    HostsFailed,
+    Interrupted,
+    NodeError,
+    RolloutStopped,
+)
 from deliver.hooks import StartHooks
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.layout import HostState, read_host_releases, record, switch_current
@@ -108,10 +115,9 @@ def roll_out(
         except HostsFailed as failed:
             if several:
                 out.step(schedule.batch_line(number, "failed"))
-            if failed.phase != "restart":
-                raise  # a switch failed: partial_switch_explained says what to do
             later = [r.name for b in batches[number:] for r in b]
             back = settings.rollback_on_failure
+            # what each host has now, and how to go on, is said by commands/report.py
             raise _stop(run, failed, batch, later, done, back, two_phase) from None
         done += batch
         if several:
@@ -146,12 +152,11 @@ def _batch(run: _Run, batch: list[Remote]) -> dict[str, NodeStatus]:
     """Switch the batch's hosts (where planned), then restart them in parallel."""
     switching = [r for r in batch if run.plans[r.name].switch]
     if switching:
-        with partial_switch_explained():
-            fan_out(
-                "switch",
-                switching,
-                lambda r: switch_current(r, run.plans[r.name].root, run.plans[r.name].target),
-            )
+        fan_out(
+            "switch",
+            switching,
+            lambda r: switch_current(r, run.plans[r.name].root, run.plans[r.name].target),
+        )
     # a switched host is restarted even after a Ctrl-C: the batch in flight finishes
     return fan_out("restart", batch, run.restart, interruptible=not switching)
 
@@ -203,14 +208,16 @@ def restart(
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
     again = f"deliver start {environment}" + "".join(f" --host {h}" for h in hosts)
+    recovery = Recovery(environment, again)
     with (
-        reporting(config, out, chosen, Recovery(environment, again)) as watches,
+        reporting(config, out, chosen, recovery) as watches,
         connected_and_locked(config, out, chosen, "restart") as remotes,
         watch(out, watches),
     ):
         found = fan_out(
             "reading releases", remotes, lambda r: read_host_releases(r, env.deliver_to, config.app)
         )
+        recovery.before.update({name: releases.current for name, releases in found.items()})
         plans = {}
         for name, releases in found.items():
             assert releases.current is not None
@@ -238,6 +245,8 @@ def _stop(
     rollback_on_failure: bool,
     two_phase: bool,
 ) -> RolloutStopped:
+    """A batch failed to switch or restart: with rollback_on_failure its failed hosts go back,
+    and, `two_phase`, every other host this rollout switched too."""
     notes = []
     if later:
         notes.append(f"stopped the rollout; not touched: {', '.join(later)}")
@@ -247,13 +256,20 @@ def _stop(
         if two_phase:  # all or nothing: the switched hosts that came up go back too
             up = [r for r in [*done, *batch] if r.name not in failed.errors]
             back += [r for r in up if run.plans[r.name].switch and run.plans[r.name].fallback]
-        notes += _switch_back(run, back)
+        restarted = {r.name for r in done}
+        if failed.phase == "restart":
+            restarted |= {r.name for r in batch}
+        notes += _switch_back(run, back, failed.errors, restarted)
         succeeded = [name for name in succeeded if name not in {r.name for r in back}]
-    return RolloutStopped("restart", failed.errors, succeeded, notes)
+    return RolloutStopped(failed.phase, failed.errors, succeeded, notes)
 
 
-def _switch_back(run: _Run, remotes: list[Remote]) -> list[str]:
-    """rollback_on_failure: the failed hosts go back to what they had before."""
+def _switch_back(
+    run: _Run, remotes: list[Remote], errors: Mapping[str, BaseException], restarted: set[str]
+) -> list[str]:
+    """The hosts go back to what they had before: `current` switched back, and where the
+    node was restarted on the new release (`restarted`), restarted on the old one. A host
+    whose connection was lost is reached over a new one."""
     plans = run.plans
     stuck = [r.name for r in remotes if plans[r.name].fallback is None]
     notes = [f"not switched back (no other release before): {', '.join(stuck)}"] if stuck else []
@@ -267,30 +283,33 @@ def _switch_back(run: _Run, remotes: list[Remote]) -> list[str]:
         assert plan.fallback is not None
         previous = replace(plan, running=plan.target, target=plan.fallback, switch=False)
         switch_current(remote, plan.root, plan.fallback)
-        restart_checked(run.config, run.out, remote, previous, run.urls.get(remote.name), run.hooks)
+        if remote.name in restarted:
+            url = run.urls.get(remote.name)
+            restart_checked(run.config, run.out, remote, previous, url, run.hooks)
         return plan.fallback
 
-    try:
-        versions = fan_out("switch back", back, go_back, interruptible=False)
-    except HostsFailed as failed:
-        versions = {name: plans[name].fallback or "?" for name in failed.succeeded}
-        notes.append(str(failed).replace("\n", "\n  "))
+    with _reconnected(run, back, errors) as (usable, unreachable):
+        notes += [f"{name} could not be reached to switch it back: {e}" for name, e in unreachable]
+        try:
+            versions = fan_out("switch back", usable, go_back, interruptible=False)
+        except HostsFailed as failed:
+            versions = {name: plans[name].fallback or "?" for name in failed.succeeded}
+            notes.append(str(failed).replace("\n", "\n  "))
     notes += [f"switched back to {version}: {name}" for name, version in versions.items()]
     return notes
 
 
 @contextmanager
-def partial_switch_explained() -> Iterator[None]:
-    """A switch that failed on some hosts after others switched leaves them disagreeing:
-    the error's hint says which hosts switched and what to do."""
-    try:
-        yield
-    except HostsFailed as failed:
-        if failed.succeeded and failed.hint is None:
-            failed.hint = (
-                f"{', '.join(failed.succeeded)} switched (current points at the new release; "
-                f"a running node keeps running the old one until restarted), "
-                f"{', '.join(failed.errors)} did not: fix that and run the same command again "
-                "(deliver show releases <env> shows each host)"
-            )
-        raise
+def _reconnected(
+    run: _Run, remotes: list[Remote], errors: Mapping[str, BaseException]
+) -> Iterator[tuple[list[Remote], list[tuple[str, DeliverError]]]]:
+    """`remotes`, those whose connection was lost replaced by a new connection; and the
+    ones that cannot be reached now, with why."""
+    lost = [r.host for r in remotes if isinstance(errors.get(r.name), ConnectionFailed)]
+    if not lost:
+        yield remotes, []
+        return
+    with reachable(run.config, run.out, lost) as (fresh, unreachable):
+        again = {r.name: r for r in fresh}
+        usable = [again.get(r.name, r) for r in remotes if r.name not in unreachable]
+        yield usable, list(unreachable.items())

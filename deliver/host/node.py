@@ -81,15 +81,19 @@ def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> Nod
     # `..` inside the linked directory is releases/, not the root: remember the root
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
+# `running` goes only if it is still the link this stop found: a stop cut off from deliver
+# (a lost connection) that finishes late must not remove the link of a node started since
+link=$(stat -c %i running 2>/dev/null)
+forget() {{ [ "$(stat -c %i "$root/running" 2>/dev/null)" != "$link" ] || rm -f "$root/running"; }}
 cd "$d" || exit 1
 # what this root boots is what its node runs, also after a hot upgrade installed another version
 echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
-if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
+if ! ospid=$({node.alive(app)} 2>/dev/null); then forget; echo STATE=down; exit 0; fi
 {node.stop(app)} >/dev/null 2>&1
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
-    rm -f "$root/running"; echo STATE=stopped; exit 0
+    forget; echo STATE=stopped; exit 0
   fi
   sleep 0.1
 done

@@ -39,13 +39,13 @@ def fan_out(
     """
     if not items:
         return {}
-    watch = active() if interruptible else None
+    watch = active()
     results: dict[str, T] = {}
     errors: dict[str, BaseException] = {}
     left_out: list[str] = []
 
     def run(item: R) -> T:
-        if watch is not None and not watch.may_start(phase, item.name):
+        if watch is not None and not watch.may_start(phase, item.name, interruptible):
             raise _NotStarted
         try:
             return work(item)

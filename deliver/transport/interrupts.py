@@ -35,10 +35,11 @@ class Interrupts:
         self._phase = ""
         self._in_flight: set[str] = set()
 
-    def may_start(self, phase: str, host: str) -> bool:
-        """Called by a worker before it starts `phase` on `host`: False after the first Ctrl-C."""
+    def may_start(self, phase: str, host: str, interruptible: bool = True) -> bool:
+        """Called by a worker before it starts `phase` on `host`: False after the first Ctrl-C,
+        unless the phase must run anyway (it finishes or undoes what is in flight)."""
         with self._lock:
-            if self.stopping:
+            if self.stopping and interruptible:
                 return False
             self._phase = phase
             self._in_flight.add(host)
