@@ -6,6 +6,7 @@ machine's ~/.ssh knows them (as a newcomer's would)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,7 +61,10 @@ def test_a_fresh_mix_app_reaches_a_running_deploy_with_init_and_three_commands(
         assert pinged.exit_code == 0, pinged.output
         for host in hosts:
             assert f"{host}: " in pinged.stdout
-        version = run_cli("version", "production")
-        assert version.exit_code == 0 and version.stdout.count("0.1.0") == len(hosts)
+        version = run_cli("--json", "version", "production")
+        assert version.exit_code == 0, version.output
+        events = [json.loads(line) for line in version.stdout.splitlines()]
+        reported = {e["host"]: e["version"] for e in events if e["event"] == "host"}
+        assert reported == dict.fromkeys(hosts, "0.1.0")
     finally:
         run_cli("stop", "production")
