@@ -4,6 +4,7 @@ migrate."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from deliver.cli.options import (
 )
 from deliver.config.model import Overrides
 from deliver.errors import UsageError
+
+if TYPE_CHECKING:
+    from deliver.commands.schedule import Rollout
 
 
 class _DeployGroup(click.Group):
@@ -75,15 +79,20 @@ def deploy_release(
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
+    environment = environment_name(target, config, required=True)
+    rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
+    if ctx.dry_run:
+        dry_run(ctx, "deploy", environment, hosts, version, start_deploy, run_migrations, rollout)
+        return
     run(
         config,
         ctx.out,
-        environment_name(target, config, required=True),
+        environment,
         version=version,
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        rollout=rollout,
     )
 
 
@@ -101,6 +110,9 @@ def deploy_upgrade(
     from deliver.commands.hot import deploy_upgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "deploy upgrade", environment_name(target, config, True), hosts, version)
+        return
     run(
         config,
         ctx.out,
@@ -120,6 +132,9 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
     from deliver.commands.hot import downgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "downgrade", environment_name(target, config, True), hosts, version)
+        return
     run(
         config,
         ctx.out,
@@ -146,6 +161,9 @@ def upgrade(
     from deliver.commands.upgrade import upgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "upgrade", environment_name(target, config, True), hosts)
+        return
     run(
         config,
         ctx.out,
@@ -204,6 +222,11 @@ def update(
     )
     ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     config = ctx.config()
+    if ctx.dry_run:
+        env = environment_name(target, config, required=True)
+        rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
+        dry_run(ctx, "update", env, hosts, None, start_deploy, run_migrations, rollout)
+        return
     run(
         config,
         ctx.out,
@@ -240,6 +263,11 @@ def rollback(
     from deliver.commands.rollback import rollback as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        rollout = rollout_from(batch, rollback_on_failure, all_at_once)
+        env = environment_name(environment, config, True)
+        dry_run(ctx, "rollback", env, hosts, version, rollout=rollout)
+        return
     run(
         config,
         ctx.out,
@@ -274,4 +302,29 @@ def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
             "migrate down needs --version: without one it would roll back every migration",
             hint=DOWN_HINT,
         )
+    if ctx.dry_run:
+        env = environment_name(rest, config, False)
+        dry_run(ctx, "migrate", env, version=version, direction=direction)
+        return
     run(config, ctx.out, environment_name(rest, config, False), direction, version)
+
+
+def dry_run(
+    ctx: Context,
+    command: str,
+    environment: str,
+    hosts: tuple[str, ...] = (),
+    version: str | None = None,
+    start: bool = False,
+    run_migrations: bool = False,
+    rollout: Rollout | None = None,
+    direction: str = "up",
+) -> None:
+    """--dry-run: what `command` would do (commands/dryrun.py), nothing changed."""
+    from deliver.commands.dryrun import DryRun
+    from deliver.commands.dryrun import dry_run as run
+
+    request = DryRun(
+        command, environment, hosts, version, start, run_migrations, direction, rollout
+    )
+    run(ctx.config(), ctx.out, request)
