@@ -39,6 +39,14 @@ def find_config(start: Path) -> Path:
     raise error
 
 
+def find_edeliver_config(start: Path) -> Path | None:
+    """edeliver's `.deliver/config` in `start` or above it, up to the git work tree's root."""
+    for directory in _up_to_work_tree_root(start.resolve()):
+        if (directory / EDELIVER_CONFIG).is_file():
+            return directory / EDELIVER_CONFIG
+    return None
+
+
 def project_dir(config_file: Path) -> Path:
     """The app's directory: where the config file is, or above `.deliver/` for
     `.deliver/deliver.yml`."""
