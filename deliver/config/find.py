@@ -33,8 +33,8 @@ def find_config(start: Path) -> Path:
     )
     if edeliver is not None:
         error.hint = (
-            f"{edeliver} is edeliver's bash config, which deliver does not read: write "
-            f"{edeliver.parent / 'deliver.yml'} beside it (see .deliver.example)"
+            f"{edeliver} is edeliver's bash config, which deliver does not read: convert it "
+            "with `deliver import edeliver --write` (or write a config from .deliver.example)"
         )
     raise error
 
