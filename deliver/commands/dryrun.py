@@ -12,6 +12,7 @@ code a real run uses on the recording remote. The deploy lock is not taken.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from deliver.commands.rollback import choose_target
@@ -29,6 +30,7 @@ from deliver.host.layout import (
     read_host_releases,
     switch_current,
 )
+from deliver.host.node import start_node, stop_node
 from deliver.output import Output
 from deliver.release import Release, check_version, now
 from deliver.shell import join, parse_key_values, quote, quote_path
@@ -274,14 +276,22 @@ def dry_run_store_prune(config: Config, out: Output, keep: int) -> list[Release]
 def _show_commands(
     config: Config, request: DryRun, remote: DryRunRemote, host: _Found, plan: list[str]
 ) -> None:
-    """The switch's and the pruning's exact commands, made by the code a real run uses, on the
-    recording remote (printed with --debug as they are recorded)."""
+    """The exact commands of the switch, the node's stop and start and the pruning, made by
+    the code a real run uses, on the recording remote (printed with --debug as they are
+    recorded). A recorded command answers empty, which ends that part's commands."""
     state, target = host.releases, plan[0]
-    if request.command not in ("deploy", "rollback") or not target:
-        return
-    root = state.root if state else config.environment(request.environment).deliver_to
-    try:
-        switch_current(remote, root, target)
-        prune(remote, _after_switch(state, target), config.keep_releases)
-    except DeliverError:  # a recorded command answers empty: nothing more to learn
-        pass
+    command = request.command
+    restarts = command in ("restart", "start", "stop", "rollback") or request.start
+    if command in ("deploy", "rollback") and target:
+        root = state.root if state else config.environment(request.environment).deliver_to
+        with suppress(DeliverError):
+            switch_current(remote, root, target)
+    if restarts and state is not None and command != "start":
+        with suppress(DeliverError):
+            stop_node(remote, state, config.app, config.stop_timeout)
+    if restarts and state is not None and command != "stop":
+        with suppress(DeliverError):
+            start_node(remote, state, config.app, config.start_timeout)
+    if command in ("deploy", "rollback") and target:
+        with suppress(DeliverError):
+            prune(remote, _after_switch(state, target), config.keep_releases)

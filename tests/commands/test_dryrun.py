@@ -87,6 +87,10 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         result = run_cli("--config", config, *words, "--dry-run")
         assert result.exit_code == 0, (words, result.output)
         assert expected in result.stdout, (words, result.stdout)
+    restart = run_cli("--config", config, "restart", "production", "--dry-run", "--debug")
+    assert restart.exit_code == 0, restart.output
+    assert "web2 $ (not run: stopping the node)" in restart.stderr
+    assert "web2 $ (not run: starting the node)" in restart.stderr
     assert everything(sandbox, two_versions.store) == before
 
 
