@@ -60,6 +60,12 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+#: The commands with a --dry-run (commands/dryrun.py), and those that change nothing anyway.
+DRY_RUN_COMMANDS = frozenset(
+    {"deploy", "downgrade", "update", "upgrade", "rollback", "restart", "start", "stop"}
+    | {"migrate", "prune"}
+)
+READ_ONLY_COMMANDS = frozenset({"ping", "version", "show", "check", "completion", "audit"})
 SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -115,6 +121,13 @@ def cli(
     context: Context = ctx.obj
     context.config_path = config_path
     context.dry_run = dry_run
+    if dry_run and ctx.invoked_subcommand not in DRY_RUN_COMMANDS | READ_ONLY_COMMANDS:
+        # silently doing it for real would be the worst answer to --dry-run
+        raise UsageError(
+            f"--dry-run: deliver {ctx.invoked_subcommand} has no dry run, and it changes "
+            "things: run it without --dry-run when you mean it",
+            hint="dry runs: " + ", ".join(sorted(DRY_RUN_COMMANDS)),
+        )
     if lock_wait is not None:
         from deliver.config.model import Overrides
 

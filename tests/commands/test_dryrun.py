@@ -104,3 +104,16 @@ def test_a_dry_run_of_a_host_it_cannot_reach_fails_naming_it(tmp_path: Path) -> 
     result = run_cli("--config", config, "restart", "production", "--dry-run")
     assert result.exit_code == 3, result.output
     assert "dry run failed on 1 host(s): 127.0.0.1:1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "words", [("build", "release"), ("lock", "acquire", "production"), ("upload", "release")]
+)
+def test_a_command_without_a_dry_run_refuses_the_flag(tmp_path: Path, words: tuple[str]) -> None:
+    config = tmp_path / ".deliver"
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    deliver_to: ~/app\n    hosts: [web1]\n"
+    )
+    result = run_cli("--config", config, "--dry-run", *words)
+    assert result.exit_code == 2, result.output
+    assert f"--dry-run: deliver {words[0]} has no dry run" in result.stderr
