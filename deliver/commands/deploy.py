@@ -177,7 +177,7 @@ class _Deploy:
             link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)
-        self.out.host_status(remote.name, True, f"{release.version} ready")
+        self.out.host_status(remote.name, True, f"{release.version} ready", version=release.version)
 
     def restart(
         self, checks: dict[str, Preflight], rollout: Rollout, urls: Mapping[str, HealthUrl]

@@ -161,7 +161,7 @@ def _skip_done(
     pending = []
     for remote in remotes:
         if checks[remote.name].version == version:
-            out.host_status(remote.name, True, f"already running {version}")
+            out.host_status(remote.name, True, f"already running {version}", version=version)
         else:
             pending.append(remote)
     return pending
@@ -194,5 +194,5 @@ def _install_and_report(
     remote: Remote, out: Output, check: NodeCheck, switch: Switch, links: RuntimeLinks | None = None
 ) -> NodeStatus:
     status = install(remote, check, switch, links)
-    out.host_status(remote.name, True, status.detail)
+    out.host_status(remote.name, True, status.detail, version=status.version)
     return status

@@ -160,7 +160,7 @@ def restart_checked(
             remote.run(record(plan.root, "failed", quote(plan.target)), check=False)
             raise
         detail += f", {url.shown} answered {code}"
-    out.host_status(remote.name, True, detail)
+    out.host_status(remote.name, True, detail, version=status.version)
     return status
 
 

@@ -221,7 +221,11 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
         source = f"{Path(self.source).name}: {key_text(key)}"
         if isinstance(entry, str):
             return HookSpec(point, source, default, run=self.string(entry, key))
-        data = self.mapping(entry, key)
+        if not isinstance(entry, dict):
+            raise self.fail(
+                key, f"expected a command or a mapping with script or run, got {kind(entry)}"
+            )
+        data = entry
         self.reject_unknown(data, key, {"script", "run", "runs_on", "env"})
         if ("script" in data) == ("run" in data):
             raise self.fail(key, "set one of script (a file) or run (a command)")

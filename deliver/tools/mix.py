@@ -41,16 +41,16 @@ class MixTool:
         return 1 if (project_dir / "mix.exs").exists() else 0
 
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
-        release = build.release_name(app)
+        # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
+        named = f"mix release {quote(build.release_name(app))} --overwrite"
+        if build.release is None:
+            # a fresh `mix new` app configures no releases: its one default release (named
+            # after the app) is built by `mix release` alone, and naming it is an error
+            named = f"if grep -qw releases mix.exs; then {named}; else mix release --overwrite; fi"
         return [
             BuildStep("Fetching dependencies", "mix deps.get", "erlang_get_and_update_deps"),
             BuildStep("Compiling", "mix compile", "erlang_clean_compile"),
-            # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
-            BuildStep(
-                "Generating release",
-                f"mix release {quote(release)} --overwrite",
-                "erlang_generate_release",
-            ),
+            BuildStep("Generating release", named, "erlang_generate_release"),
         ]
 
     def release_root(self, app: str, build: BuildConfig) -> str:
