@@ -1,4 +1,4 @@
-"""Production operations: remote_console, rpc, eval and exec."""
+"""Production operations: status, remote_console, rpc, eval and exec."""
 
 from __future__ import annotations
 
@@ -6,7 +6,23 @@ import click
 
 from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
-from deliver.cli.options import host_option, split_hosts
+from deliver.cli.options import environment_name, host_option, split_hosts
+
+
+@cli.command("status", context_settings=SETTINGS)
+@click.argument(
+    "environment", nargs=-1, metavar="[ENVIRONMENT]", shell_complete=complete_environments
+)
+@host_option
+@pass_context
+def status(ctx: Context, environment: tuple[str, ...], hosts: tuple[str, ...]) -> None:
+    """One row per host: reachable, current and running release, what the node reports
+    (version, OS pid, uptime), the last deploy, the lock holder; drift between hosts flagged.
+    Exits 3 when a host cannot be reached (--json: one status event per host)."""
+    from deliver.commands.status import status as run
+
+    config = ctx.config()
+    run(config, ctx.out, environment_name(environment, config, False), hosts)
 
 
 @cli.command("remote_console", context_settings=SETTINGS)
