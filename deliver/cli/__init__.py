@@ -2,7 +2,18 @@
 an exit status. The only package that imports click; each module registers its commands on
 the root group of main.py."""
 
-from deliver.cli import build, completion, deploy, init, lock, node, sandbox, show, store
+from deliver.cli import (
+    build,
+    completion,
+    deploy,
+    init,
+    lock,
+    node,
+    sandbox,
+    service,
+    show,
+    store,
+)
 from deliver.cli.main import ExitCode, cli, main, run
 
 __all__ = [
@@ -17,6 +28,7 @@ __all__ = [
     "node",
     "run",
     "sandbox",
+    "service",
     "show",
     "store",
 ]
