@@ -12,6 +12,7 @@ from deliver.cli import (
     node,
     ops,
     sandbox,
+    service,
     show,
     store,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ops",
     "run",
     "sandbox",
+    "service",
     "show",
     "store",
 ]

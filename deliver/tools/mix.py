@@ -206,7 +206,20 @@ class MixNode:
         return f"bin/{quote(app)} eval {quote(expression)}"
 
     def log_files(self) -> str:
-        return "tmp/log/erlang.log.*"
+        return "erlang.log.*"
+
+    def log_to(self, log_dir: str) -> str:
+        # run_erl logs into $RELEASE_TMP/log (default: the release's tmp/log), and
+        # RELEASE_TMP also holds the pipes and runtime configs: only tmp/log becomes a link to
+        # the kept directory (a real tmp/log from an older start is moved aside, never into)
+        return join(
+            "mkdir -p tmp",
+            "if [ -d tmp/log ] && [ ! -L tmp/log ]; then mv -T tmp/log tmp/log.old.$$; fi",
+            f"ln -sfn {log_dir} tmp/log",
+        )
+
+    def foreground(self, app: str) -> str:
+        return f"bin/{quote(app)} start"
 
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release
