@@ -351,6 +351,14 @@ def test_show_relup_and_releases(mix_app: UpgradeApp) -> None:
     assert re.search(r"^0\.2\.0\s+0\.1\.0\s+[0-9a-f]{10}", listed, re.MULTILINE)
     missing = deliver(config, "show", "relup", "9.9.9")
     assert missing.exit_code == 1 and "no upgrade 9.9.9 of hello" in missing.stderr
+    # the generated appup, as the relup was made from it; one app's is a file to commit
+    appups = ok(deliver(config, "show", "appup", "0.2.0")).stdout
+    assert "%% hello (generated)" in appups
+    assert "{update,'Elixir.Hello.Counter',{advanced,[]}}" in "".join(appups.split())
+    one = ok(deliver(config, "show", "appup", "0.2.0", "--app=hello")).stdout
+    assert one.startswith('{"0.2.0",') and "%%" not in one
+    other = deliver(config, "show", "appup", "0.2.0", "--app=nope")
+    assert other.exit_code == 2 and "has no appup of nope (it has hello)" in other.stderr
 
 
 def test_build_upgrade_refuses_the_same_version_and_needs_an_old_release(
