@@ -2,7 +2,7 @@
 an exit status. The only package that imports click; each module registers its commands on
 the root group of main.py."""
 
-from deliver.cli import build, completion, deploy, init, lock, node, sandbox, show, store
+from deliver.cli import build, completion, deploy, env, init, lock, node, sandbox, show, store
 from deliver.cli.main import ExitCode, cli, main, run
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "cli",
     "completion",
     "deploy",
+    "env",
     "init",
     "lock",
     "main",

@@ -56,6 +56,11 @@ def deploy() -> None:
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace another build of this version on the hosts (not under a running node).",
+)
 @rollout_options
 @host_option
 @pass_context
@@ -65,6 +70,7 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    force: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
@@ -84,6 +90,7 @@ def deploy_release(
         start=start_deploy,
         run_migrations=run_migrations,
         rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        force=force,
     )
 
 
@@ -133,6 +140,9 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
+)
 @host_option
 @pass_context
 def upgrade(
@@ -140,6 +150,7 @@ def upgrade(
     target: tuple[str, ...],
     to_ref: str | None,
     branch: str | None,
+    force: bool,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
@@ -153,6 +164,7 @@ def upgrade(
         to_ref=to_ref,
         branch=branch,
         hosts=hosts,
+        force=force,
     )
 
 
