@@ -24,6 +24,7 @@ from importlib import resources
 
 from deliver.build import git
 from deliver.build.appup import APPUP_DIR, AppupReport, report_appups
+from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
     in_build_dir,
@@ -54,6 +55,7 @@ class UpgradeBuild:
     store: ReleaseStore
     tool_name: str
     hooks: Hooks
+    force: bool = False  # --force: replace a stored different build of a version
 
     def run(self, old: Release | git.Revision, new_rev: git.Revision) -> Release:
         build, remote = self.config.require_build(), self.remote
@@ -107,19 +109,7 @@ class UpgradeBuild:
                 "upgrade from: an upgrade needs a new version",
                 hint="bump the version of the release, commit, and build the upgrade again",
             )
-        stored = next(
-            (r for r in self.store.releases(config.app) if r.version == release.version), None
-        )
-        if stored is not None and stored.commit == release.commit:
-            out.detail(f"the store already holds {release.version} from this commit")
-        else:
-            if stored is not None:
-                out.warning(
-                    f"replacing the stored {release.version} (commit {stored.commit[:10]}) "
-                    f"with the build of {target.commit[:10]}"
-                )
-            self.store.receive_from_host(release, remote, archive)
-            out.step(f"Stored {release.archive_name}")
+        release = store_build(out, self.store, tree, release, self.force)
         return release, archive
 
     def relup(self, build_dir: str, work: UpgradeWork, old: Release, new: Release) -> Release:

@@ -2,7 +2,6 @@
 an exit status. The only package that imports click; each module registers its commands on
 the root group of main.py."""
 
-from deliver.cli import (
     build,
     completion,
     deploy,
@@ -16,6 +15,8 @@ from deliver.cli import (
     show,
     store,
 )
+from deliver.cli import (
+from deliver.cli import build, completion, deploy, env, init, lock, node, sandbox, show, store
 from deliver.cli.main import ExitCode, cli, main, run
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "cli",
     "completion",
     "deploy",
+    "env",
     "importer",
     "init",
     "lock",
