@@ -2,9 +2,11 @@
 an exit status. The only package that imports click; each module registers its commands on
 the root group of main.py."""
 
+from deliver.cli import (
     build,
     completion,
     deploy,
+    env,
     importer,
     init,
     lock,
@@ -15,8 +17,6 @@ the root group of main.py."""
     show,
     store,
 )
-from deliver.cli import (
-from deliver.cli import build, completion, deploy, env, init, lock, node, sandbox, show, store
 from deliver.cli.main import ExitCode, cli, main, run
 
 __all__ = [

@@ -28,7 +28,7 @@ from deliver.build.tree import (
     set_version,
 )
 from deliver.build.upgrade import UpgradeBuild, check_old_release, stored_build
-from deliver.build.versions import VersionOptions, VersionPlan, check_unused, plan_version
+from deliver.build.versions import VersionOptions, VersionPlan, plan_version
 from deliver.commands.build_lock import build_locked
 from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
