@@ -93,6 +93,8 @@ class JsonOutput(Output):
             return self._sanitize(value, one_line=False)
         if isinstance(value, list):
             return [self._cleaned(item) for item in value]
+        if isinstance(value, dict):  # `status` rows: text from the hosts, one level down
+            return {key: self._cleaned(item) for key, item in value.items()}
         return value
 
 

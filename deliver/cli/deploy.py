@@ -23,6 +23,7 @@ from deliver.config.model import Overrides
 from deliver.errors import UsageError
 
 if TYPE_CHECKING:
+    from deliver.commands.hot import Canary
     from deliver.commands.schedule import Rollout
 
 
@@ -60,6 +61,11 @@ def deploy() -> None:
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace another build of this version on the hosts (not under a running node).",
+)
 @rollout_options
 @host_option
 @pass_context
@@ -69,6 +75,7 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    force: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
@@ -93,7 +100,26 @@ def deploy_release(
         start=start_deploy,
         run_migrations=run_migrations,
         rollout=rollout,
+        force=force,
     )
+
+
+_canary_option = click.option(
+    "--canary",
+    "canary",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[=HOST]",
+    help="Upgrade one host first (HOST, default the first), check its version and health, "
+    "then the others; if it fails it is downgraded and no other host is touched.",
+)
+
+
+def _canary(value: str | None) -> Canary | None:
+    from deliver.commands.hot import Canary
+
+    return None if value is None else Canary(value or None)
 
 
 @deploy.command("upgrade", context_settings=SETTINGS)
@@ -101,10 +127,15 @@ def deploy_release(
     "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
 )
 @click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@_canary_option
 @host_option
 @pass_context
 def deploy_upgrade(
-    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+    ctx: Context,
+    target: tuple[str, ...],
+    version: str | None,
+    canary: str | None,
+    hosts: tuple[str, ...],
 ) -> None:
     """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
     from deliver.commands.hot import deploy_upgrade as run
@@ -119,6 +150,7 @@ def deploy_upgrade(
         environment_name(target, config, required=True),
         version=version,
         hosts=hosts,
+        canary=_canary(canary),
     )
 
 
@@ -148,6 +180,10 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@_canary_option
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
+)
 @host_option
 @pass_context
 def upgrade(
@@ -155,6 +191,8 @@ def upgrade(
     target: tuple[str, ...],
     to_ref: str | None,
     branch: str | None,
+    canary: str | None,
+    force: bool,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
@@ -171,6 +209,8 @@ def upgrade(
         to_ref=to_ref,
         branch=branch,
         hosts=hosts,
+        canary=_canary(canary),
+        force=force,
     )
 
 

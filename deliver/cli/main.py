@@ -65,7 +65,9 @@ DRY_RUN_COMMANDS = frozenset(
     {"deploy", "downgrade", "update", "upgrade", "rollback", "restart", "start", "stop"}
     | {"migrate", "prune"}
 )
-READ_ONLY_COMMANDS = frozenset({"ping", "version", "show", "check", "completion", "audit"})
+READ_ONLY_COMMANDS = frozenset(
+    {"ping", "version", "show", "check", "completion", "audit", "status", "logs", "systemd"}
+)
 SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 

@@ -195,7 +195,8 @@ class ValueReader:
         env: dict[str, str | Secret] = {}
         primary = False
         if isinstance(value, dict):
-            self.reject_unknown(value, key, {"host", "env", "primary"})
+            # `node` is read over the environment's by NodeReader (config/node.py)
+            self.reject_unknown(value, key, {"host", "env", "primary", "node"})
             env = self.env(value.get("env", {}), (*key, "env"))
             primary = self.boolean(value.get("primary", False), (*key, "primary"))
             value = value.get("host")
