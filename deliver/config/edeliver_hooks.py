@@ -277,15 +277,21 @@ def _deploy_paths(script: str, values: Mapping[str, str], point: str, result: Co
     if not deliver_to or not app or f"{deliver_to}/{app}" not in script:
         return script
     old = f"{deliver_to}/{app}"
-    out, quoted, index = [], False, 0
+    # the quoting in force where the path stands: none, ' or "
+    instead = {"": '"$DELIVER_TO"', "'": "'\"$DELIVER_TO\"'", '"': "$DELIVER_TO"}
+    out, quoting, index = [], "", 0
     while index < len(script):
         if script.startswith(old, index):
-            out.append("'\"$DELIVER_TO\"'" if quoted else '"$DELIVER_TO"')
+            out.append(instead[quoting])
             index += len(old)
             continue
         char = script[index]
-        if char == "'":
-            quoted = not quoted
+        if char == "\\" and quoting != "'":
+            out.append(script[index : index + 2])
+            index += 2
+            continue
+        if char in "'\"" and quoting in ("", char):
+            quoting = "" if quoting == char else char
         out.append(char)
         index += 1
     result.note(
