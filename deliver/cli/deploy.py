@@ -200,7 +200,8 @@ def upgrade(
 
     config = ctx.config()
     if ctx.dry_run:
-        dry_run(ctx, "upgrade", environment_name(target, config, True), hosts)
+        env = environment_name(target, config, True)
+        dry_run(ctx, "upgrade", env, hosts, build=(to_ref, None, branch))
         return
     run(
         config,
@@ -265,7 +266,8 @@ def update(
     if ctx.dry_run:
         env = environment_name(target, config, required=True)
         rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
-        dry_run(ctx, "update", env, hosts, None, start_deploy, run_migrations, rollout)
+        build = (revision, tag, branch)
+        dry_run(ctx, "update", env, hosts, None, start_deploy, run_migrations, rollout, build=build)
         return
     run(
         config,
@@ -359,12 +361,14 @@ def dry_run(
     run_migrations: bool = False,
     rollout: Rollout | None = None,
     direction: str = "up",
+    build: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> None:
-    """--dry-run: what `command` would do (commands/dryrun.py), nothing changed."""
+    """--dry-run: what `command` would do (commands/dryrun.py), nothing changed; `build`
+    is what update and upgrade would build: revision, tag, branch."""
     from deliver.commands.dryrun import DryRun
     from deliver.commands.dryrun import dry_run as run
 
     request = DryRun(
-        command, environment, hosts, version, start, run_migrations, direction, rollout
+        command, environment, hosts, version, start, run_migrations, direction, rollout, *build
     )
     run(ctx.config(), ctx.out, request)

@@ -56,6 +56,10 @@ class DryRun:
     run_migrations: bool = False
     direction: str = "up"
     rollout: Rollout | None = None
+    #: update, upgrade: what they would build (--revision, --tag / --to, --branch)
+    revision: str | None = None
+    tag: str | None = None
+    branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
     if release is not None:
         request = replace(request, version=release.version)
     out.step(f"Dry run of {request.command} on {request.environment}: nothing will be changed")
+    if request.command in ("update", "upgrade"):
+        out.info(f"  {_build_line(config, request)}")
     with reachable(config, out, chosen.hosts) as (remotes, unreachable):
         sink = out if out.debug else None
         dry = [DryRunRemote(remote, READ_ONLY, sink) for remote in remotes]
@@ -93,6 +99,24 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         raise HostsFailed("dry run", dict(unreachable), list(plans))
     out.step(f"Dry run done: nothing was changed on {len(plans)} host(s)")
     return {name: lines[1:] for name, lines in plans.items()}
+
+
+def _build_line(config: Config, request: DryRun) -> str:
+    """What update and upgrade would build first, resolved in the local repository."""
+    from deliver.build.git import resolve_revision
+
+    build = config.require_build()
+    target = resolve_revision(
+        config.project_dir,
+        revision=request.revision,
+        tag=request.tag,
+        branch=request.branch or build.branch,
+    )
+    what = "the upgrade to" if request.command == "upgrade" else "a release of"
+    return (
+        f"{build.host.name}: build {what} {target.description} ({target.commit[:10]}) in "
+        f"{build.at}, MIX_ENV={build.mix_env}"
+    )
 
 
 def _release(config: Config, out: Output, request: DryRun) -> Release | None:

@@ -79,14 +79,24 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         ("start", "production"): "web1: start 0.1.1 unless its node is up",
         ("stop", "production"): "web1: stop the node started from nothing",
         ("migrate", "production"): "web1: migrate up on the primary host: Hello.Release.migrate()",
-        ("update", "production"): "web2: build the release on the build host, then deploy it",
-        ("upgrade", "production"): "web1: build the upgrade from 0.1.1 (what the node runs)",
         ("prune", "releases", "--keep", "1"): "would remove 0.1.0",
     }
     for words, expected in plans.items():
         result = run_cli("--config", config, *words, "--dry-run")
         assert result.exit_code == 0, (words, result.output)
         assert expected in result.stdout, (words, result.stdout)
+    # update and upgrade build first: from the app's repository
+    in_repo = two_versions.repo / ".deliver-dryrun.yml"
+    in_repo.write_text(config.read_text())
+    builds = {
+        "update": "web2: build the release on the build host, then deploy it",
+        "upgrade": "web1: build the upgrade from 0.1.1 (what the node runs)",
+    }
+    for command, expected in builds.items():
+        result = run_cli("--config", in_repo, command, "production", "--dry-run")
+        assert result.exit_code == 0, (command, result.output)
+        assert expected in result.stdout
+        assert "  build: build " in result.stdout and " main (" in result.stdout
     restart = run_cli("--config", config, "restart", "production", "--dry-run", "--debug")
     assert restart.exit_code == 0, restart.output
     assert "web2 $ (not run: stopping the node)" in restart.stderr
