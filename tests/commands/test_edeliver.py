@@ -65,11 +65,11 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
             "hooks.post_erlang_get_and_update_deps": [
                 {
                     "run": 'if [ "$MIX_ENV" = prod ]; then\n'
-                    "cp /etc/guarded/prod.env '/home/builder/guarded/.env'\nfi\n"
+                    "cp /etc/guarded/prod.env \"$BUILD_AT\"'/.env'\nfi\n"
                 },
                 {
                     "run": 'if [ "$MIX_ENV" = staging ]; then\n'
-                    "cp /etc/guarded/staging.env '/home/builder/guarded/.env'\nfi\n"
+                    "cp /etc/guarded/staging.env \"$BUILD_AT\"'/.env'\nfi\n"
                 },
             ],
             "hooks.pre_erlang_generate_release": [
@@ -139,10 +139,10 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
     "unknown_hook_points": (
         {
             "hooks.post_erlang_get_and_update_deps": [
-                {"run": "cd '/home/builder/hooky' && echo updated to $VERSION\n"}
+                {"run": 'cd "$BUILD_AT" && echo updated to $VERSION\n'}
             ],
             "hooks.post_upgrade_release": [
-                {"run": "set -e\n''\"$DELIVER_TO\"'/bin/hooky' rpc 'Hooky.warm_caches()'\n"}
+                {"run": "set -e\n\"$DELIVER_TO\"'/bin/hooky' rpc 'Hooky.warm_caches()'\n"}
             ],
         },
         [

@@ -69,11 +69,13 @@ def test_an_ecto_repository_that_is_no_module_is_not_pasted_into_elixir() -> Non
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("cd '/srv/shop/releases'\n", "cd ''\"$DELIVER_TO\"'/releases'\n"),
+        ("cd '/srv/shop/releases'\n", "cd \"$DELIVER_TO\"'/releases'\n"),
+        ("cd '/srv/shop'\n", 'cd "$DELIVER_TO"\n'),
         ('cd "/srv/shop/bin"\n', 'cd "$DELIVER_TO/bin"\n'),
         ('echo "it\'s in /srv/shop"\n', 'echo "it\'s in $DELIVER_TO"\n'),
         ("/srv/shop/bin/shop rpc x\n", '"$DELIVER_TO"/bin/shop rpc x\n'),
         ("ls /srv/other\n", "ls /srv/other\n"),
+        ("ls /srv/shopping\n", "ls /srv/shopping\n"),
     ],
 )
 def test_edelivers_release_root_in_deploy_hooks_becomes_delivers(
@@ -93,7 +95,7 @@ def test_status_and_error_lines_and_the_order_of_remote_and_local_commands() -> 
     )
     result = convert(evaluation(runs=(HookRun("post_erlang_clean_compile", "prod", calls),)))
     assert result.data["hooks"]["post_erlang_clean_compile"] == [
-        {"run": "echo Preparing\ncd '/b/shop'\nmake\n"},
+        {"run": 'echo Preparing\ncd "$BUILD_AT"\nmake\n'},
         {"run": "notify-send 'built it'", "runs_on": "local"},
         {"run": "echo 'stop here' >&2; exit 1"},
     ]
