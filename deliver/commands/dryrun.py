@@ -77,6 +77,8 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
     hosts that disagree on a rollback's target) and HostsFailed for unreachable hosts."""
     check_version(request.version)
     chosen = targets(config, request.environment, request.hosts)
+    if request.command == "migrate":  # as migrate itself: the primary host only
+        chosen = Targets(chosen.env, (chosen.env.primary,))
     release = _release(config, out, request)
     if release is not None:
         request = replace(request, version=release.version)
@@ -92,6 +94,9 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         plans = _plans(config, request, chosen, release, found, hooks)
         for remote in dry:
             _show_commands(config, request, remote, found[remote.name], plans[remote.name])
+    schedule = _schedule_line(request, chosen, list(plans))
+    if schedule:
+        out.info(f"  {schedule}")
     for name, lines in plans.items():
         for line in lines[1:]:
             out.info(f"  {name}: {line}")
@@ -166,15 +171,18 @@ def _plans(
         if request.command == "deploy" and release is not None:
             lines += _deploy_lines(config, request, host, release, hooks, name == primary)
         else:
-            lines += _node_lines(config, request, host, name == primary)
+            lines += _node_lines(config, request, host)
         current = host.releases.current if host.releases else None
         plans[name] = [release.version if release else (current or ""), *lines]
-    if plans and (request.start or request.command in ("restart", "rollback")):
-        schedule = Schedule.plan(
-            list(plans), (request.rollout or Rollout()).settle(chosen.env.rollout), len(plans)
-        )
-        plans[next(iter(plans))].insert(1, f"restarts: {schedule.header('restart')}")
     return plans
+
+
+def _schedule_line(request: DryRun, chosen: Targets, hosts: list[str]) -> str | None:
+    """How the restarts would go through the hosts: the rollout's batches."""
+    if not hosts or not (request.start or request.command in ("restart", "rollback")):
+        return None
+    settings = (request.rollout or Rollout()).settle(chosen.env.rollout)
+    return Schedule.plan(hosts, settings, len(chosen.env.hosts)).header("Restart")
 
 
 def _lock_lines(host: _Found) -> Iterator[str]:
@@ -191,7 +199,7 @@ def _deploy_lines(
     primary: bool,
 ) -> Iterator[str]:
     state = host.releases
-    size = f"{release.size / 2**20:.1f} MiB"
+    size = f"{release.size / 1e6:.1f} MB"  # as the build and the store say it
     if host.archive_sha256 == release.sha256:
         yield f"skip the upload: {release.archive_name} is there with the same sha256"
     else:
@@ -247,7 +255,7 @@ def _rollback_lines(config: Config, host: _Found, target: str) -> Iterator[str]:
     yield f"restart: {running}start {target}, wait until it answers"
 
 
-def _node_lines(config: Config, request: DryRun, host: _Found, primary: bool) -> Iterator[str]:
+def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
     state = host.releases
     if state is None:
         yield f"nothing is deployed here: {request.command} would fail"
@@ -261,12 +269,10 @@ def _node_lines(config: Config, request: DryRun, host: _Found, primary: bool) ->
     elif command == "restart":
         stop = f"stop the node started from {state.running}, " if state.running else ""
         yield f"restart: {stop}start {state.current}, wait until it answers"
-    elif command == "migrate" and primary:
+    elif command == "migrate":
         tasks = config.migration_tasks()
         task = tasks.up if request.direction == "up" else tasks.down
         yield f"migrate {request.direction} on the primary host: {task}"
-    elif command == "migrate":
-        yield "nothing: migrations run on the primary host only"
     elif command == "update":
         yield (
             f"build the release on the build host, then deploy it: upload, extract, switch "

@@ -67,7 +67,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     assert "web1: switch current: 0.1.1 -> 0.1.0" in again.stdout
     assert "web1: run migrations (primary host): Hello.Release.migrate()" in again.stdout
     assert "web2: run migrations" not in again.stdout
-    assert "web1: restarts: restart on 2 hosts, 1 at a time" in again.stdout
+    assert "\n  Restart on 2 hosts, 1 at a time: 2 batches" in again.stdout
     assert "web1: restart: start 0.1.0, wait until it answers" in again.stdout
     assert "web1: prune: nothing (keep_releases 5)" in again.stdout
     # --debug: the exact commands a real run would send, made by the same code, not run
