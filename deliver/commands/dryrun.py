@@ -89,7 +89,8 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         sink = out if out.debug else None
         dry = [DryRunRemote(remote, READ_ONLY, sink) for remote in remotes]
         version = release.version if release else (request.version or "")
-        found = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
+        probed = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
+        found = {h.name: probed[h.name] for h in chosen.hosts if h.name in probed}  # in order
         hooks = Hooks.load(config, out) if request.command == "deploy" else None
         plans = _plans(config, request, chosen, release, found, hooks)
         for remote in dry:
