@@ -83,7 +83,7 @@ def init(directory: Path, out: Output, answers: InitAnswers) -> Path:
         out.info(f"added /{STORE_DIR}/ to .gitignore")
     out.info("Next:")
     for command in (
-        "deliver check config",
+        "deliver check config --hosts",
         "deliver build release",
         f"deliver deploy release to {answers.environment} --start-deploy",
     ):
