@@ -499,7 +499,10 @@ def test_the_shipped_example_is_valid() -> None:
         "pre_erlang_generate_release",
         "post_start_deployed_release",
         "post_git_push",
+        "post_upgrade_release",
     ]
+    assert config.hooks[-1].task == "warm_cache"
+    assert config.tasks_file == example.parent / "deliver_tasks.py"
 
 
 def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
