@@ -131,6 +131,11 @@ def test_listing_and_mistakes_in_the_command_line(tmp_path: Path) -> None:
     flag = run_cli(*config, "run", "seed", "production", "--", "--colour=red")
     assert flag.exit_code == ExitCode.USAGE and "task seed:" in flag.stderr
     assert "Traceback" not in unknown.output + flag.output
+    # without an environment, the words after -- are still the task's (the only environment)
+    bare = run_cli(*config, "run", "seed", "--", "--colour=red")
+    assert bare.exit_code == ExitCode.USAGE and "task seed:" in bare.stderr
+    nameless = run_cli(*config, "run")
+    assert nameless.exit_code == ExitCode.USAGE and "deliver run --list" in nameless.stderr
 
 
 def test_a_task_file_that_does_not_import_is_one_line(tmp_path: Path) -> None:
