@@ -8,6 +8,8 @@
                                      talk to it, so a switch never strands the running node;
                                      always the real directory, never an alias
     deliver.env           the host's environment (0600), loaded by every node command
+    deliver.systemd.env   the same for systemd's EnvironmentFile= (host/systemd.py)
+    log/                  the node's logs across releases (node.log_dir, host/manager.py)
     deliver.history       one event per line, appended by the step that knows the outcome:
 
     2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)

@@ -145,3 +145,17 @@ def test_the_shells_own_braces_are_not_placeholders(tmp_path: Path) -> None:
     assert expand_command(command, {"app": "'hello'", "release": "'0.1.0'"}) == (
         "docker start ${CONTAINER:-'hello'} '0.1.0'"
     )
+
+
+def test_the_shipped_example_configures_systemd_with_a_runit_host() -> None:
+    example = Path(__file__).parents[2] / ".deliver.example"
+    secret_file = Path("~/secrets/my_app/prod.secret.exs").expanduser()  # in the test's HOME
+    secret_file.parent.mkdir(parents=True)
+    secret_file.write_text("import Config\n")
+    environ = {"PRODUCTION_DATABASE_URL": "postgres://x", "MY_APP_SECRET_KEY_BASE": "skb"}
+    production = load_config(example, environ=environ).environment("production")
+    assert production.manager("deploy@web1.example.com") == NodeManager(
+        "systemd", unit="my_app", log_dir="log"
+    )
+    web3 = production.manager("deploy@web3.example.com")
+    assert (web3.manager, web3.status) == ("command", "sv status ~/service/{app}")
