@@ -55,7 +55,8 @@ class AppupReport:
     appups: tuple[Appup, ...] = ()
     protocols: tuple[str, ...] = ()
     nifs: tuple[str, ...] = ()  # applications whose native libraries changed
-    supervisors: tuple[str, ...] = ()  # supervisor / application callback modules changed
+    #: changed supervisor / application callback modules: (app, module)
+    supervisors: tuple[tuple[str, str], ...] = ()
     stale: tuple[tuple[str, str, str], ...] = ()  # (app, file, the version it is the appup of)
     erts: str | None = None
 
@@ -63,7 +64,8 @@ class AppupReport:
     def parse(cls, output: str) -> AppupReport:
         """The escript's lines (see erlang/upgrade.escript); anything else is not ours."""
         appups: list[Appup] = []
-        found: dict[str, list[str]] = {"protocol": [], "nif": [], "supervisor": []}
+        found: dict[str, list[str]] = {"protocol": [], "nif": []}
+        supervisors: list[tuple[str, str]] = []
         stale: list[tuple[str, str, str]] = []
         erts = None
         for line in output.splitlines():
@@ -72,8 +74,10 @@ class AppupReport:
                 appups.append(Appup(*words[1:]))
             elif len(words) == 2 and words[0] == "protocol":
                 found["protocol"].append(words[1])
-            elif len(words) == 3 and words[0] in ("nif", "supervisor"):
-                found[words[0]].append(words[1] if words[0] == "nif" else words[2])
+            elif len(words) == 3 and words[0] == "nif":
+                found["nif"].append(words[1])
+            elif len(words) == 3 and words[0] == "supervisor":
+                supervisors.append((words[1], words[2]))
             elif len(words) == 4 and words[0] == "stale":
                 stale.append((words[1], words[2], words[3]))
             elif len(words) == 1 and words[0].startswith("ERTS="):
@@ -82,10 +86,16 @@ class AppupReport:
             tuple(appups),
             tuple(found["protocol"]),
             tuple(dict.fromkeys(found["nif"])),
-            tuple(dict.fromkeys(found["supervisor"])),
+            tuple(dict.fromkeys(supervisors)),
             tuple(stale),
             erts,
         )
+
+    def tree_changes(self) -> tuple[str, ...]:
+        """The changed supervision-tree modules of the applications whose appup deliver
+        generated: a user's own appup says how to handle its own."""
+        theirs = {a.app for a in self.appups if a.source != "generated"}
+        return tuple(module for app, module in self.supervisors if app not in theirs)
 
 
 def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:

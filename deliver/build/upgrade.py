@@ -164,7 +164,7 @@ class UpgradeBuild:
             erts=report.erts,
             appups=tuple(dict.fromkeys(a.app for a in appups)),
             changed_nifs=report.nifs,
-            changed_supervisors=report.supervisors,
+            changed_supervisors=report.tree_changes(),
         )
         out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)

@@ -162,6 +162,12 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
 @_canary_option
+@click.option(
+    "--fallback",
+    type=click.Choice(["restart"]),
+    help="When the change cannot be hot (or hot_upgrade.policy says so): restart into the new "
+    "release, batch by batch, health-checked.",
+)
 @host_option
 @pass_context
 def upgrade(
@@ -170,6 +176,7 @@ def upgrade(
     to_ref: str | None,
     branch: str | None,
     canary: str | None,
+    fallback: str | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
@@ -184,6 +191,7 @@ def upgrade(
         branch=branch,
         hosts=hosts,
         canary=_canary(canary),
+        fallback=fallback,
     )
 
 

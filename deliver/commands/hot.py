@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from deliver.commands.hot_policy import NotHot, reasons_not_hot
 from deliver.commands.targets import Targets, connected_and_locked, release_store, targets
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, UsageError
@@ -46,6 +47,7 @@ from deliver.hooks import Hooks, deploy_env
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import (
+    ErtsDiffers,
     NodeCheck,
     Switch,
     check_downgrade,
@@ -105,7 +107,7 @@ def install_upgrade(
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
-    checks = _preflight(out, remotes, env, store, upgrade)
+    checks = _preflight(config, out, remotes, env, store, upgrade)
     pending = _skip_done(out, remotes, checks, upgrade.version)
     switches = {
         r.name: Switch(upgrade.app, checks[r.name].version, upgrade.version, upgrade)
@@ -146,13 +148,18 @@ def install_upgrade(
 
 
 def _preflight(
+    config: Config,
     out: Output,
     remotes: Sequence[Remote],
     env: Environment,
     store: ReleaseStore,
     upgrade: Release,
 ) -> dict[str, NodeCheck]:
-    """Read-only checks on every host, then the archive uploaded where it is missing."""
+    """The policy, read-only checks on every host, then the archive uploaded where it is
+    missing. NotHot when the upgrade must not be hot (policy, changes, another ERTS)."""
+    reasons = reasons_not_hot(upgrade, config.hot_upgrade)
+    if reasons:
+        raise NotHot(upgrade, reasons, env.name)
 
     def preflight(remote: Remote) -> NodeCheck:
         check = check_upgrade(remote, env, upgrade)
@@ -160,7 +167,12 @@ def _preflight(
             store.check_host(remote)
         return check
 
-    checks = fan_out("preflight", remotes, preflight)
+    try:
+        checks = fan_out("preflight", remotes, preflight)
+    except HostsFailed as error:
+        if error.errors and all(isinstance(e, ErtsDiffers) for e in error.errors.values()):
+            raise NotHot(upgrade, [str(e) for e in error.errors.values()], env.name) from None
+        raise
     uploads = [
         r
         for r in remotes

@@ -17,6 +17,7 @@ from deliver.config.grammar import (
 )
 from deliver.config.model import (
     ALL_AT_ONCE,
+    HOT_POLICIES,
     LINKABLE,
     LOCALHOST,
     S3_ADDRESSING_STYLES,
@@ -29,6 +30,7 @@ from deliver.config.model import (
     HealthCheck,
     HookSpec,
     HostSpec,
+    HotUpgrade,
     Migrations,
     Overrides,
     RolloutSettings,
@@ -43,6 +45,7 @@ __all__ = [
     "ALL_AT_ONCE",
     "AUTO_PARTS",
     "BASE_POINTS",
+    "HOT_POLICIES",
     "INCREMENTS",
     "LINKABLE",
     "LOCALHOST",
@@ -58,6 +61,7 @@ __all__ = [
     "HealthCheck",
     "HookSpec",
     "HostSpec",
+    "HotUpgrade",
     "Migrations",
     "Overrides",
     "RolloutSettings",

@@ -22,12 +22,14 @@ from deliver.config.build import BuildReader
 from deliver.config.find import find_config, project_dir
 from deliver.config.grammar import canonical_point, default_runs_on
 from deliver.config.model import (
+    HOT_POLICIES,
     LINKABLE,
     BuildConfig,
     Config,
     Environment,
     HealthCheck,
     HookSpec,
+    HotUpgrade,
     Migrations,
     Overrides,
     RolloutSettings,
@@ -145,6 +147,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             "hooks",
             "migrations",
             "health_check",
+            "hot_upgrade",
             "linked_dirs",
             "linked_files",
             "link",
@@ -172,6 +175,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             lock_wait=self.seconds(data.get("lock_wait", 0), ("lock_wait",)),
             migrations=None if "migrations" not in data else self.migrations(data, app),
             health_check=self.health_check(data.get("health_check", {})),
+            hot_upgrade=self.hot_upgrade(data.get("hot_upgrade", {})),
             links=self.links(data),
             hooks=self.hooks(data.get("hooks", {})),
             unset=tuple(self.unset),
@@ -337,6 +341,17 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             retries=self.count(data.get("retries", 3), (*key, "retries")),
             interval=self.number(data.get("interval", 1), (*key, "interval")),
         )
+
+    def hot_upgrade(self, value: Any) -> HotUpgrade:
+        key = ("hot_upgrade",)
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"policy"})
+        policy = self.string(data.get("policy", "always"), (*key, "policy"))
+        if policy not in HOT_POLICIES:
+            raise self.fail(
+                (*key, "policy"), f"expected one of {', '.join(HOT_POLICIES)}, got {policy!r}"
+            )
+        return HotUpgrade(policy)
 
     def links(self, data: dict[str, Any]) -> RuntimeLinks:
         link = self.mapping(data.get("link", {}), ("link",))

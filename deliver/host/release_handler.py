@@ -91,6 +91,13 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     problem = build_problem(upgrade, check, values)
     if problem is not None:
         raise NodeError(remote.name, problem)
+    erts = values.get("NODE_ERTS", "")
+    if upgrade.erts and erts and erts != upgrade.erts:
+        raise ErtsDiffers(
+            remote.name,
+            f"runs ERTS {erts}, but the upgrade was built with ERTS {upgrade.erts}: a hot "
+            "upgrade onto another ERTS (another OTP) is refused",
+        )
     if values.get("HAS_TARGET") and values.get("STAGED") != upgrade.sha256:
         raise NodeError(
             remote.name,
@@ -123,14 +130,11 @@ def build_problem(upgrade: Release, check: NodeCheck, values: dict[str, str]) ->
             f"built from commit {upgrade.from_commit[:10]}: build the upgrade from the build "
             f"the node runs (deliver build upgrade --from={commit[:10]})"
         )
-    erts = values.get("NODE_ERTS", "")
-    if upgrade.erts and erts and erts != upgrade.erts:
-        return (
-            f"runs ERTS {erts}, but the upgrade was built with ERTS {upgrade.erts}: a hot "
-            "upgrade onto another ERTS/OTP is refused (deliver upgrade ENV --fallback=restart "
-            "restarts into the new release instead)"
-        )
     return None
+
+
+class ErtsDiffers(NodeError):
+    """The node runs another ERTS than the upgrade was built with: never hot."""
 
 
 def check_downgrade(remote: Remote, env: Environment, app: str, version: str) -> NodeCheck:

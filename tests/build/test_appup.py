@@ -25,7 +25,8 @@ def test_every_line_of_the_escript_is_read_and_nothing_else() -> None:
         Appup("dep", "1.0", "1.1", "pair"),
     )
     assert report.stale == (("hello", "rel/appups/hello.appup", "0.2.0"),)
-    assert report.supervisors == ("Elixir.Hello.Application",)
+    assert report.supervisors == (("hello", "Elixir.Hello.Application"),)
+    assert report.tree_changes() == ("Elixir.Hello.Application",)
     assert report.nifs == ("dep",)
     assert report.protocols == ("Elixir.Enumerable",)
     assert report.erts == "13.1.5"
@@ -36,3 +37,11 @@ def test_where_an_appup_lives() -> None:
     assert appup.path == "lib/dep-1.1/ebin/dep.appup"
     assert appup.pair_file == "rel/appups/dep/1.0-1.1.appup"
     assert AppupReport.parse("ERTS=\n").erts is None
+
+
+def test_a_users_own_appup_answers_for_its_supervisors() -> None:
+    report = AppupReport.parse(
+        "appup dep 1.0 1.1 pair\nsupervisor dep dep_sup\nappup app 1 2 generated\n"
+        "supervisor app app_sup\n"
+    )
+    assert report.tree_changes() == ("app_sup",)
