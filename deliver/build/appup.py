@@ -10,16 +10,18 @@ it calls; an application whose modules did not change (config only) gets an empt
 
 from __future__ import annotations
 
+import io
 import re
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from deliver.errors import DeliverError
 from deliver.output import Output
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
+from deliver.transport.remote import Remote
 
 #: where users keep appups, relative to the project root: rel/appups/<app>/<old>-<new>.appup,
 #: or rel/appups/<app>.appup for the one upgrade to the version it names
@@ -96,6 +98,29 @@ class AppupReport:
         generated: a user's own appup says how to handle its own."""
         theirs = {a.app for a in self.appups if a.source != "generated"}
         return tuple(module for app, module in self.supervisors if app not in theirs)
+
+
+#: Shown each appup (application, text); returns the text to use instead, or None to keep it.
+AppupEditor = Callable[[str, str], "str | None"]
+
+
+def edit_appups(
+    remote: Remote, root: str, appups: Sequence[Appup], edit: AppupEditor, out: Output
+) -> tuple[str, ...]:
+    """Hand each appup in place under `root` on the build host (one per application) to
+    `edit` before the relup is made, and put back the ones it changed; returns their apps."""
+    edited = []
+    for path in dict.fromkeys(appup.path for appup in appups):
+        app = path.rsplit("/", 1)[1].removesuffix(".appup")
+        copy = io.BytesIO()
+        remote.download(f"{root}/{path}", copy)
+        text = copy.getvalue().decode(errors="replace")
+        changed = edit(app, text)
+        if changed is not None and changed != text:
+            remote.upload(changed.encode(), f"{root}/{path}")
+            edited.append(app)
+            out.step(f"Using your edit of the appup of {app}")
+    return tuple(edited)
 
 
 def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:

@@ -7,11 +7,12 @@ generate release), each wrapped in its pre_/post_ hooks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 
 from deliver.build import git
-from deliver.build.appup import appup_texts, relup_text
+from deliver.build.appup import AppupEditor, appup_texts, relup_text
 from deliver.build.tree import (
     BuildOptions,
     BuildTree,
@@ -148,10 +149,14 @@ def build_upgrade(
     to_ref: str | None = None,
     branch: str | None = None,
     store: ReleaseStore | None = None,
+    also_from: Sequence[str] = (),
+    edit: AppupEditor | None = None,
 ) -> Release:
     """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
     release of `to_ref` (default: the branch head) into the store (`store` when the caller has
-    it open already).
+    it open already). With `also_from` (more git refs; mix only), the upgrade is from each of
+    those releases too: its relup has an entry for every one. `edit` is shown each appup
+    before the relup is made (`--edit`), and may change it.
 
     Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
@@ -163,8 +168,11 @@ def build_upgrade(
     build = config.require_build()
     tool_name = detect_tool(config.project_dir, build, config.source)
     upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
+    if also_from and tool_name != "mix":
+        raise UsageError(f"{tool_name} builds an upgrade from one version: give one --from")
     root = config.project_dir
     from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
+    more_revs = [git.resolve_revision(root, revision=ref) for ref in also_from]
     new_rev = _revision(config, out, revision=to_ref, branch=branch or build.branch)
     with ExitStack() as opened:
         if store is None:
@@ -174,16 +182,19 @@ def build_upgrade(
             old = store.find(config.app, with_version)
         else:
             old = stored_build(store, config.app, from_rev.commit) or from_rev
-        if isinstance(old, Release):
-            check_old_release(old, tool_name, store, config.app, new_rev.commit)
+        more = [stored_build(store, config.app, rev.commit) or rev for rev in more_revs]
+        for item in (old, *more):
+            if isinstance(item, Release):
+                check_old_release(item, tool_name, store, config.app, new_rev.commit)
         store.check()
         (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
         store.check_host(remote)
         hooks = Hooks.load(config, out)
-        upgrade = UpgradeBuild(config, out, remote, store, tool_name, hooks).run(old, new_rev)
+        builder = UpgradeBuild(config, out, remote, store, tool_name, hooks, edit)
+        upgrade = builder.run(old, new_rev, more)
         out.step(
-            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
-            f"{store.where(upgrade)}"
+            f"Built upgrade {config.app} {', '.join(upgrade.from_versions)} -> "
+            f"{upgrade.version} -> {store.where(upgrade)}"
         )
     return upgrade
 

@@ -83,8 +83,8 @@ def deploy_upgrade(
     with release_store(config, out) as store:
         upgrade = store.find(config.app, version, kind="upgrade")
         out.step(
-            f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
-            f"{environment}: {chosen.names}"
+            f"Hot-upgrading {config.app} {', '.join(upgrade.from_versions)} -> "
+            f"{upgrade.version} on {environment}: {chosen.names}"
         )
         command = f"deploy upgrade {upgrade.version}"
         with connected_and_locked(config, out, chosen, command) as remotes:
@@ -144,7 +144,9 @@ def install_upgrade(
         first = canary.pick(pending)
         done = _canary(config, out, env, first, checks[first.name], on_host, canary)
         pending = [r for r in pending if r is not first]
-    return done | _run_install(out, env.name, pending, on_host, upgrade.from_version)
+    ran = {checks[r.name].version for r in pending}
+    back_to = ran.pop() if len(ran) == 1 else None
+    return done | _run_install(out, env.name, pending, on_host, back_to)
 
 
 def _preflight(

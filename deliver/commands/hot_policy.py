@@ -21,7 +21,8 @@ class NotHot(UsageError):
     def __init__(self, upgrade: Release, reasons: list[str], environment: str) -> None:
         self.reasons = reasons
         super().__init__(
-            f"{upgrade.from_version} -> {upgrade.version} cannot be hot: {'; '.join(reasons)}",
+            f"{', '.join(upgrade.from_versions)} -> {upgrade.version} cannot be hot: "
+            f"{'; '.join(reasons)}",
             hint=f"deliver upgrade {environment} --fallback=restart restarts the nodes into "
             f"{upgrade.version} instead, batch by batch, health-checked",
         )
@@ -32,11 +33,13 @@ def reasons_not_hot(upgrade: Release, policy: HotUpgrade) -> list[str]:
     reasons = []
     if policy.policy == "never":
         reasons.append("hot_upgrade.policy is never")
-    elif policy.policy == "patch-only" and not is_patch(upgrade.from_version, upgrade.version):
-        reasons.append(
-            f"hot_upgrade.policy is patch-only and {upgrade.from_version} -> {upgrade.version} "
-            "changes more than the patch version"
-        )
+    elif policy.policy == "patch-only":
+        reasons += [
+            f"hot_upgrade.policy is patch-only and {old} -> {upgrade.version} changes more "
+            "than the patch version"
+            for old in upgrade.from_versions
+            if not is_patch(old, upgrade.version)
+        ]
     if upgrade.changed_nifs:
         reasons.append(
             f"native libraries changed in {', '.join(upgrade.changed_nifs)} (the loaded ones "

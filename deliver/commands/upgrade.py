@@ -104,7 +104,7 @@ def _stored(
         if (
             release.commit == commit
             and version in (None, release.version)
-            and from_version in (None, release.from_version)
+            and (from_version is None or from_version in release.from_versions)
         ):
             return release
     return None

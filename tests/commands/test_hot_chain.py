@@ -1,7 +1,8 @@
 """Hot steps in a chain: 0.1.0 -> 0.2.0 -> 0.3.0 on two real sandbox hosts, then `rollback`
 one step (0.2.0) and another (0.1.0), the same OS process all along, each step in the hosts'
-history. The 0.3.0 build meets the branch's rel/appups/hello.appup of 0.2.0: stale, named, not
-used."""
+history; then 0.1.0 -> 0.3.0 in one step, as the upgrade to 0.3.0 is from both 0.1.0 and 0.2.0
+(`build upgrade --from` twice). The 0.3.0 build meets the branch's rel/appups/hello.appup of
+0.2.0: stale, named, not used."""
 
 from __future__ import annotations
 
@@ -41,13 +42,20 @@ def test_a_chain_of_hot_upgrades_rolls_back_one_step_at_a_time(
     started = pids(config)
     ok(deliver(config, "deploy", "upgrade", "production", "--version=0.2.0"))
 
-    third = ok(deliver(config, "upgrade", "production"))
-    assert "production runs hello 0.2.0" in third.stdout
+    built = ok(deliver(config, "build", "upgrade", "--from=v0.1.0", "--from=v0.2.0", "--to=HEAD"))
+    assert "Built upgrade hello 0.1.0, 0.2.0 -> 0.3.0" in built.stdout
     assert (
         "rel/appups/hello.appup is the appup of version 0.2.0, but the new release has 0.3.0: "
-        "not used" in third.stderr
+        "not used" in built.stderr
     )
-    assert "Generated the appup of hello 0.2.0 -> 0.3.0" in third.stdout
+    assert "Generated the appup of hello 0.1.0 -> 0.3.0" in built.stdout
+    assert "Generated the appup of hello 0.2.0 -> 0.3.0" in built.stdout
+    relup = "".join(ok(deliver(config, "show", "relup", "0.3.0")).stdout.split())
+    assert '{"0.3.0",[{"0.1.0",' in relup and '{"0.2.0",' in relup
+
+    third = ok(deliver(config, "upgrade", "production"))
+    assert "production runs hello 0.2.0" in third.stdout
+    assert "Using the stored upgrade 0.2.0 -> 0.3.0" in third.stdout
     assert "web1: 0.2.0 -> 0.3.0, hot (pid " in third.stdout
     assert pids(config) == started
     assert hosts.ask("web1") == "hello 0.3.0" and hosts.ask("web1", "/state") == "%{count: 3}"
@@ -77,3 +85,10 @@ def test_a_chain_of_hot_upgrades_rolls_back_one_step_at_a_time(
         "deployed 0.1.0",
         "rolled_back 0.2.0",
     ]
+
+    # 0.1.0 -> 0.3.0 in one hot step: the relup has an entry for 0.1.0 too
+    direct = ok(deliver(config, "deploy", "upgrade", "production", "--version=0.3.0"))
+    assert "Hot-upgrading hello 0.1.0, 0.2.0 -> 0.3.0" in direct.stdout
+    assert "web2: 0.1.0 -> 0.3.0, hot (pid " in direct.stdout
+    assert pids(config) == started
+    assert hosts.ask("web2") == "hello 0.3.0" and hosts.ask("web1", "/state") == "%{count: 3}"
