@@ -16,14 +16,13 @@ def test_a_failing_canary_is_downgraded_and_a_healthy_one_leads_the_way(
 ) -> None:
     config = hosts.config(mix_app)
     healthy = config.read_text()
-    # a health check no version passes: the canary switches, then fails it
-    config.write_text(
-        healthy + "health_check:\n  url: http://127.0.0.1:{PORT}/nope\n  retries: 1\n"
-    )
     ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
     hosts.incr("web2", 2)
     started = pids(config)
     web1 = hosts.tree("web1")
+    # a health check no version passes: the canary switches, then fails it
+    failing = "health_check:\n  url: http://127.0.0.1:{PORT}/nope\n  retries: 1\n"
+    config.write_text(healthy + failing)
 
     failed = deliver(config, "deploy", "upgrade", "production", "--canary=web2")
     assert failed.exit_code == 1
