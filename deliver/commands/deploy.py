@@ -48,6 +48,7 @@ from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
 from deliver.host.state import host_now
+from deliver.host.systemd import systemd_env_text, write_systemd_env
 from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
@@ -67,15 +68,16 @@ def deploy_release(
     start: bool = False,
     run_migrations: bool = False,
     rollout: Rollout | None = None,
+    force: bool = False,
     revert: bool = True,
 ) -> Release:
     """Deploy `version` (default: the newest in the store) to the environment's hosts that do
-    not run it yet.
-
-    With `run_migrations`, the new release's migrations run on the primary host before any
-    host is switched; with `start`, hosts are switched and restarted batch by batch as the
-    environment's `rollout:` and `rollout` say (rollout.py); without `revert`, a failure
-    leaves the hosts as it found them. Afterwards each host is pruned to `keep_releases`.
+    not run it yet. A host holding another build of it refuses it unless `force` replaces it
+    (never the directory a node runs from: host/unpack.py). With `run_migrations`, the new
+    release's migrations run on the primary host before any host is switched; with `start`,
+    hosts are switched and restarted batch by batch as the environment's `rollout:` and
+    `rollout` say (rollout.py); without `revert`, a failure leaves the hosts as it found
+    them. Afterwards each host is pruned to `keep_releases`.
 
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
     switched unless all were prepared), RolloutStopped, Interrupted (Ctrl-C), InvalidArgument
@@ -94,15 +96,14 @@ def deploy_release(
             f"{environment}: {chosen.names}"
         )
         hooks = Hooks.load(config, out)
-        again = _again(environment, release.version, start, hosts)
-        recovery = Recovery(environment, again, release.version, start)
+        recovery = _recovery(environment, release.version, start, hosts)
         command = f"deploy release {release.version}"
         with (
             reporting(config, out, chosen, recovery) as watches,
             connected_and_locked(config, out, chosen, command) as remotes,
             watch(out, watches) as interrupts,
         ):
-            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks)
+            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks, force)
             checks = deploy.preflight()
             recovery.before.update({name: check.current for name, check in checks.items()})
             todo = deploy.not_done(checks, start)
@@ -119,11 +120,12 @@ def deploy_release(
     return release
 
 
-def _again(environment: str, version: str, start: bool, hosts: Sequence[str]) -> str:
-    """The command line that runs this deploy again (it resumes where it stopped)."""
+def _recovery(environment: str, version: str, start: bool, hosts: Sequence[str]) -> Recovery:
+    """How to go on after a failure: the same deploy again (it resumes where it stopped)."""
     flags = " --start-deploy" if start else ""
     flags += "".join(f" --host {host}" for host in hosts)
-    return f"deliver deploy release to {environment} --version {version}{flags}"
+    again = f"deliver deploy release to {environment} --version {version}{flags}"
+    return Recovery(environment, again, version, start)
 
 
 def _say_what_runs(
@@ -170,13 +172,14 @@ class _Deploy:
     store: ReleaseStore
     remotes: list[Remote]
     hooks: Hooks
+    force: bool = False  # --force: replace another build of the version on a host
 
     def preflight(self) -> dict[str, Preflight]:
         """Read-only (but for creating the release root): what each host has, whether there is
         room, and whether it can fetch from the store if it lacks the archive."""
 
         def check_host(remote: Remote) -> Preflight:
-            check = preflight(remote, self.targets.env, self.release)
+            check = preflight(remote, self.targets.env, self.release, force=self.force)
             if not check.has_archive:
                 self.store.check_host(remote)
             return check
@@ -187,7 +190,12 @@ class _Deploy:
         """The hosts this deploy still has to touch: a rerun resumes. Done is `current`
         naming the release and, with `start`, a node started from it that answers."""
         version = self.release.version
-        candidates = [r for r in self.remotes if checks[r.name].current == version]
+        # the same build only: another one (--force replaces it) is not done
+        candidates = [
+            r
+            for r in self.remotes
+            if checks[r.name].current == version and checks[r.name].has_release
+        ]
         if start:
             on = [r for r in candidates if checks[r.name].running == version]
             up = fan_out("checking the nodes", on, self.answers)
@@ -244,10 +252,12 @@ class _Deploy:
         def unpack() -> None:
             links = self.config.links
             extract(remote, check, release, node_env_text(env, remote.host), links)
+            if env.manager(remote.name).manager == "systemd":  # its unit reads its own format
+                write_systemd_env(remote, check.root, systemd_env_text(env, remote.host))
             link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)
-        self.out.host_status(remote.name, True, f"{release.version} ready")
+        self.out.host_status(remote.name, True, f"{release.version} ready", version=release.version)
 
     def restart(
         self, checks: dict[str, Preflight], rollout: Rollout, urls: Mapping[str, HealthUrl]
