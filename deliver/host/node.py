@@ -41,13 +41,16 @@ def start_node(
 fi
 {managers.boot_log(manager, node)}
 {start} || {{ echo STATE=refused; exit 0; }}
-{replace_link(".", "running", '"releases/$(basename "$(cd current && pwd -P)")"')}
+started_dir=releases/$(basename "$(cd current && pwd -P)")
+{replace_link(".", "running", '"$started_dir"')}
 started_version=$(basename "$(readlink current)")
 cd running
 end=$(( $(date +%s) + {int(timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
   if pid=$({node.alive(app)} 2>/dev/null); then
+    # made again: a stop cut off from deliver (a lost connection) may have removed it since
+    (cd "$root" && {replace_link(".", "running", '"$started_dir"')})
     {record(state.root, "started", '"$started_version"')}; echo STATE=started; echo PID=$pid; exit 0
   fi
   if this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written'

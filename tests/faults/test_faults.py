@@ -290,8 +290,9 @@ def test_a_corrupted_archive_on_a_host(fleet: Fleet) -> None:
 
 def test_a_teammates_build_of_the_same_commit(fleet: Fleet, tmp_path: Path) -> None:
     """Another build of the commit 0.1.1 came from (the same files, other archive bytes), as
-    a teammate's clone makes it. The outcome main has today (the identity work may change
-    it): a host on 0.1.1 refuses it as a different build; nothing changes."""
+    a teammate's clone makes it. The outcome main has when this was written (identity's
+    rule): every host on 0.1.1 refuses it, naming both commits and sha256s and the ways out
+    (a new version, or --force); nothing changes."""
     assert fleet.deploy(NEW, "--start-deploy").exit_code == 0
     store = _store_copy(fleet, tmp_path)
     archive = store / f"hello_{NEW}.release.tar.gz"
@@ -304,8 +305,13 @@ def test_a_teammates_build_of_the_same_commit(fleet: Fleet, tmp_path: Path) -> N
     result = fleet.deploy(NEW, "--start-deploy")
     assert result.exit_code == 1
     assert "preflight failed on 2 host(s): web1, web2" in result.stderr
-    assert "web1: web1 runs a different build of 0.1.1" in result.stderr
+    commit = fields["commit"][:10]
+    assert re.search(
+        rf"web1: web1 holds a different build of hello 0\.1\.1: commit {commit} \(sha256 \w+\) "
+        rf"on the host, commit {commit} \(sha256 {fields['sha256'][:16]}\) in the store",
+        result.stderr,
+    ), result.stderr
     assert table_row(result.stderr, "web1", NEW, NEW, "up")
-    hint = "hint: give the new build a new version (every host runs what it ran before)"
-    assert hint in result.stderr
+    assert "or replace the hosts' build with deliver deploy release --force" in result.stderr
+    assert "(every host runs what it ran before)" in result.stderr
     fleet.assert_all(NEW)
