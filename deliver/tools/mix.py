@@ -20,6 +20,7 @@ from deliver.tools import (
     BuildStep,
     BuildTool,
     HotUpgrades,
+    NodeAddress,
     NodeCommands,
     UpgradeBuilder,
     UpgradeWork,
@@ -208,6 +209,22 @@ class MixNode:
     def log_files(self) -> str:
         return "tmp/log/erlang.log.*"
 
+    def node_address(self, app: str) -> str:
+        # what bin/<app> computes before it starts or reaches the node (env.sh may set the
+        # distribution and name, and may test RELEASE_COMMAND); in a subshell, so an `exit`
+        # in env.sh ends only it, and with env.sh's own output kept out of the answer
+        return f"""(
+RELEASE_ROOT=$(pwd -P); RELEASE_NAME="${{RELEASE_NAME:-{quote(app)}}}"
+RELEASE_VSN="${{RELEASE_VSN:-$(cut -d' ' -f2 releases/start_erl.data)}}"
+RELEASE_COMMAND=rpc
+export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND
+. "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null
+echo DIST="${{RELEASE_DISTRIBUTION:-sname}}"
+echo NODE="${{RELEASE_NODE:-$RELEASE_NAME}}"
+echo COOKIE-FOLLOWS
+if [ -n "${{RELEASE_COOKIE:-}}" ]; then printf '%s' "$RELEASE_COOKIE"; else cat releases/COOKIE; fi
+)"""
+
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release
         # stay as they are (a restart must not boot the new version unless it was installed);
@@ -225,5 +242,6 @@ class MixNode:
 
 TOOL: BuildTool = MixTool()
 NODE: NodeCommands = MixNode()
+DIST: NodeAddress = MixNode()
 UPGRADE: UpgradeBuilder = MixTool()
 HOT: HotUpgrades = MixNode()

@@ -20,6 +20,7 @@ from deliver.tools import (
     BuildStep,
     BuildTool,
     HotUpgrades,
+    NodeAddress,
     NodeCommands,
     UpgradeBuilder,
     UpgradeWork,
@@ -186,6 +187,22 @@ class Rebar3Node:
     def log_files(self) -> str:
         return "log/erlang.log.*"
 
+    def node_address(self, app: str) -> str:
+        # what relx's start script reads: the first -name/-sname of vm.args, the cookie from
+        # RELX_COOKIE, vm.args' -setcookie or ~/.erlang.cookie, ERL_DIST_PORT for a node
+        # started without epmd
+        return """vsn=$(cut -d' ' -f2 releases/start_erl.data)
+args="${VMARGS_PATH:-releases/$vsn/vm.args}"
+name=$(grep -E '^-s?name[[:space:]]' "$args" | head -n 1)
+echo DIST=$(printf '%s' "$name" | awk '{print substr($1, 2)}')
+echo NODE=$(printf '%s' "$name" | awk '{print $2}')
+echo DIST_PORT="${ERL_DIST_PORT:-}"
+echo COOKIE-FOLLOWS
+if [ -n "${RELX_COOKIE:-}" ]; then printf '%s' "$RELX_COOKIE"
+elif grep -qE '^-setcookie[[:space:]]' "$args"; then
+  grep -E '^-setcookie[[:space:]]' "$args" | head -n 1 | awk '{print $2}'
+else cat "$HOME/.erlang.cookie"; fi"""
+
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # where install_upgrade.escript looks for the package of <version>
         return f"cp {quote(archive)} releases/{quote(f'{app}-{version}.tar.gz')}"
@@ -203,5 +220,6 @@ esac"""
 
 TOOL: BuildTool = Rebar3Tool()
 NODE: NodeCommands = Rebar3Node()
+DIST: NodeAddress = Rebar3Node()
 UPGRADE: UpgradeBuilder = Rebar3Tool()
 HOT: HotUpgrades = Rebar3Node()
