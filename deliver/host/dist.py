@@ -155,6 +155,44 @@ class NodeSession:
             return vsn
         raise NodeError(self.host, f"the node does not say which version of {app} it runs")
 
+    def evaluate(self, tool: str, expression: str, timeout: float) -> tuple[bool, str]:
+        """Evaluate `expression` (Elixir or Erlang, as the tool's releases run) inside the
+        node, as `bin/<app> rpc` does: (whether it succeeded, what it printed or its error)."""
+        evaluation = node_address(tool)
+        if evaluation is None:
+            raise Unavailable(f"deliver cannot evaluate code in {tool} nodes directly")
+        code = evaluation.captured_eval
+        if evaluation.language == "elixir":
+            binding: list[Term] = [(Atom("expr"), expression.encode())]
+            answer = self.rpc("Elixir.Code", "eval_string", [code.encode(), binding], timeout)
+            value = answer[0] if isinstance(answer, tuple) and answer else None
+        else:
+            value = self._erlang(code, f"{expression.strip().removesuffix('.')}.", timeout)
+        if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bytes)):
+            raise NodeError(
+                self.host, f"the node's answer to the task is malformed: {value!r:.200}"
+            )
+        outcome, printed = value[0], value[1].decode(errors="replace")
+        if outcome == Atom("ok"):
+            return True, printed
+        error = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 2 else outcome
+        return False, printed + (text(error) or repr(error))
+
+    def _erlang(self, code: str, expression: str, timeout: float) -> Term:
+        """erl_eval of `code` with Expr bound: scanned and parsed by the node itself."""
+        scanned = self.rpc("erl_scan", "string", [[ord(c) for c in code]], timeout)
+        parsed = self.rpc("erl_parse", "parse_exprs", [_ok(self.host, scanned, 1)], timeout)
+        binding: list[Term] = [(Atom("Expr"), [ord(c) for c in expression])]
+        exprs = _ok(self.host, parsed, 1)
+        value = self.rpc("erl_eval", "exprs", [exprs, binding], timeout)
+        return _ok(self.host, value, 1, tag="value")
+
+
+def _ok(host: str, answer: Term, index: int, tag: str = "ok") -> Term:
+    if isinstance(answer, tuple) and len(answer) > index and answer[0] == Atom(tag):
+        return answer[index]
+    raise NodeError(host, f"the node could not evaluate deliver's code: {answer!r:.200}")
+
 
 def _release_in(releases: Term, status: str) -> str | None:
     if not isinstance(releases, list):

@@ -7,6 +7,7 @@ distribution cannot be reached.
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from deliver.config import Config
@@ -194,16 +195,30 @@ this_boot | tail -n 30"""
 
 
 def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
-    """Stop the running node and wait until its OS process is gone."""
-    node = node_commands(state.tool)
+    """Stop the running node and wait until its OS process is gone: the node is asked for
+    its OS pid and to stop (init:stop/0) over its distribution, else by its start script."""
+    try:
+        address = read_address(remote, state.root, state.tool, app, "running")
+        with node_session(remote, address) as node:
+            ospid = node.os_pid()
+            with suppress(Unavailable):  # it may hang up before it answers: that is stopping
+                node.rpc("init", "stop", [])
+    except Unavailable as why:
+        _fallback(remote, app, why)
+        script = node_commands(state.tool)
+        stop = f"""if ! ospid=$({script.alive(app)} 2>/dev/null); then
+  rm -f "$root/running"; echo STATE=down; exit 0
+fi
+{script.stop(app)} >/dev/null 2>&1"""
+    else:
+        stop = f"ospid={ospid}"
     # `..` inside the linked directory is releases/, not the root: remember the root
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
 cd "$d" || exit 1
 # what this root boots is what its node runs, also after a hot upgrade installed another version
 echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
-if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
-{node.stop(app)} >/dev/null 2>&1
+{stop}
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then

@@ -108,6 +108,14 @@ class NodeAddress(Protocol):
         without epmd, then a `COOKIE-FOLLOWS` line and the cookie."""
         ...
 
+    #: The language of expressions (migrations) for the node: "elixir" or "erlang".
+    language: str
+
+    #: Code in that language, evaluated inside the node with `expr` (Elixir) or `Expr`
+    #: (Erlang) bound to the user's expression as a string: it evaluates it and returns
+    #: `{ok, Output}` or `{{error, Text}, Output}`, Output (a binary) what it printed.
+    captured_eval: str
+
 
 #: Where upgrades are put together, relative to the build directory (under the git-ignored _build).
 UPGRADE_DIR = "_build/deliver-upgrade"

@@ -170,8 +170,32 @@ _RUNNING_VERSION = """vsn =
 IO.puts(vsn || System.fetch_env!("RELEASE_VSN"))"""
 
 
+#: Evaluates `expr` inside the node as `bin/<app> rpc` would, with what it prints captured
+#: (its group leader a StringIO for the time it runs) instead of going to the node's log.
+_CAPTURED_EVAL = """{:ok, io} = StringIO.open("")
+leader = Process.group_leader()
+Process.group_leader(self(), io)
+result =
+  try do
+    Code.eval_string(expr)
+    :ok
+  rescue
+    error -> {:error, Exception.format(:error, error, __STACKTRACE__)}
+  catch
+    kind, reason -> {:error, Exception.format(kind, reason, __STACKTRACE__)}
+  after
+    Process.group_leader(self(), leader)
+  end
+{_, output} = StringIO.contents(io)
+StringIO.close(io)
+{result, output}"""
+
+
 class MixNode:
     """mix's start script: `daemon` starts in the background, `pid` answers when the node is up."""
+
+    language = "elixir"
+    captured_eval = _CAPTURED_EVAL
 
     def daemon(self, app: str) -> str:
         # a release that cannot even evaluate this (say, a broken vm.args) fails to start the

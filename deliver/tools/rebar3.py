@@ -129,9 +129,26 @@ def _app_of(appup: str) -> str:
     return appup.rsplit("/", 1)[-1].removesuffix(".appup")
 
 
+#: Evaluates `Expr` inside the node and answers its value as relx's `eval` prints it.
+_CAPTURED_EVAL = """begin
+  {ok, Tokens, _} = erl_scan:string(Expr),
+  {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+  try erl_eval:exprs(Exprs, []) of
+    {value, Value, _} -> {ok, unicode:characters_to_binary(io_lib:format("~p~n", [Value]))}
+  catch
+    Class:Reason:Stack ->
+      Text = io_lib:format("~p:~p~n~p~n", [Class, Reason, Stack]),
+      {{error, unicode:characters_to_binary(Text)}, <<>>}
+  end
+end."""
+
+
 class Rebar3Node:
     """relx's extended start script. Its `eval` runs inside the node and exits 0 even when the
     code fails (printing `{error, ...}`), so every answer is checked for its expected shape."""
+
+    language = "erlang"
+    captured_eval = _CAPTURED_EVAL
 
     def daemon(self, app: str) -> str:
         # relx keeps run_erl pipes in /tmp/erl_pipes/<node> unless told otherwise: shared by

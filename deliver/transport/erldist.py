@@ -39,7 +39,7 @@ PORT2_RESP = 119
 #: The capabilities offered (erl_dist_protocol, "Distribution Flags"): what OTP 25 and 26
 #: require (extended references and pids, UTF-8 atoms, big creation, maps, the v6 handshake,
 #: unlink ids, V4 node containers), without atom caches or fragments.
-FLAG_PUBLISHED = 0x1
+FLAG_PUBLISHED = 0x1  # never offered: deliver is a hidden node, in no node's nodes()
 FLAG_EXTENDED_REFERENCES = 0x4
 FLAG_DIST_MONITOR = 0x8
 FLAG_FUN_TAGS = 0x10
@@ -268,15 +268,17 @@ class Session:
         return reply
 
     def _reply(self, ref: Reference, deadline: float) -> Term:
-        for _ in range(MAX_STRAY_MESSAGES):
+        strays = 0
+        while strays < MAX_STRAY_MESSAGES:
             frame = _read_frame(self.stream, 4, MAX_FRAME, deadline)
-            if not frame:  # a tick: the node checks that we are alive
+            if not frame:  # a tick (every 15 s by default): the node checks that we are alive
                 self.stream.sendall(b"\0\0\0\0")
                 continue
             control, payload = parse_message(frame)
             to_us = control[:1] in ((OP_SEND,), (OP_SEND_SENDER,))
             if to_us and isinstance(payload, tuple) and len(payload) == 2 and payload[0] == ref:
                 return payload[1]
+            strays += 1
         raise DistError(PROTOCOL, "the node sent many messages, none of them the answer")
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from deliver.config import HostSpec, SshSettings
 from deliver.errors import NodeError
 from deliver.host.dist import Unavailable, node_session, parse_address, read_address
 from deliver.host.layout import read_state
-from deliver.host.node import node_version, ping_node, start_node
+from deliver.host.node import node_version, ping_node, start_node, stop_node
 from deliver.sandbox import Sandbox
 from deliver.transport.erlterm import Atom, Pid
 from deliver.transport.remote import Result
@@ -163,6 +163,10 @@ def test_a_mix_node_answers_over_its_distribution_without_a_vm_on_the_host(
     assert node_version(fallback, state, "hello").version == "0.1.0"
     assert len(fallback.booted_vms("hello")) == 2
 
+    assert stop_node(asked, state, "hello", timeout=30).detail == "stopped 0.1.0"
+    assert asked.booted_vms("hello") == []
+    assert on_host(sandbox, "web1", f"test -d /proc/{pid} && echo running || echo gone") == "gone"
+
 
 @pytest.mark.slow
 def test_a_long_name_node_bound_to_loopback_is_asked_from_the_host_itself(
@@ -287,6 +291,10 @@ def test_a_rebar3_node_answers_over_its_distribution(
         address = read_address(web1, state.root, "rebar3", "counter_erl", "running")
         with node_session(web1, address) as node:
             assert node.node() == f"counter_erl@{HOST_NAME}"
+            # a task (migrations) in Erlang, evaluated inside the node as relx's eval would
+            assert node.evaluate("rebar3", "lists:sum([1, 2, 3])", 10) == (True, "6\n")
+            failed, error = node.evaluate("rebar3", "1 = 2.", 10)
+            assert not failed and error.startswith("error:{badmatch,2}")
         restarted = run_cli("--config", rebar3_release, "restart", "production", "--host=web1")
         assert restarted.exit_code == 0, restarted.output
         new_pid = os_pid(sandbox, "web1", "~/dist_rebar3", "counter_erl")
