@@ -43,9 +43,10 @@ def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> No
     return _start_over_dist(remote, state, app, timeout, address)
 
 
-#: Shell: the sizes of the node's log files now (`$logs_before`), and `this_boot`, which prints
-#: what was appended since: the log keeps every past boot, only this one tells if it crashed.
 def _boot_log(node: NodeCommands, logs_before: str | None = None) -> str:
+    """Shell: the sizes of the node's log files now, or as `logs_before` (printed by an earlier
+    script) gives them, and `this_boot`/`crashed`, which read what was appended since: the
+    log keeps every past boot, only this one tells whether it crashed."""
     sizes = (
         f"logs_before={quote(logs_before)}"
         if logs_before is not None
