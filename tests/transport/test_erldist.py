@@ -153,6 +153,22 @@ def test_a_handshake_with_the_right_cookie(pair: Callable[[Peer], socket.socket]
     assert done.node == "x@remote" and done.creation != 0
 
 
+def test_a_node_that_knows_only_version_5_gets_the_old_handshake(
+    pair: Callable[[Peer], socket.socket],
+) -> None:
+    def old_node(sock: socket.socket) -> None:  # OTP 22 and older: 'n' both ways
+        name = read2(sock)
+        assert name[:3] == b"n\x00\x05" and name[7:] == b"me@localhost"
+        sock.sendall(frame2(b"sok"))
+        sock.sendall(frame2(b"n\x00\x05" + struct.pack(">II", FLAGS_V5, 77) + b"old@box"))
+        reply = read2(sock)
+        assert reply[5:] == digest(COOKIE, 77)
+        sock.sendall(frame2(b"a" + digest(COOKIE, struct.unpack(">I", reply[1:5])[0])))
+
+    done = handshake(pair(old_node), "me@localhost", COOKIE, 5, time.monotonic() + 5)
+    assert done == erldist.Handshaken("old@box", 0)
+
+
 @pytest.mark.parametrize(
     ("peer", "kind", "message"),
     [
