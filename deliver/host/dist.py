@@ -30,8 +30,9 @@ _ALIVE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _HOST_PART = re.compile(r"[A-Za-z0-9._-]{1,200}")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 _COOKIE_HINT = (
-    "the node was started with another cookie than its release holds now: restart it "
-    "(deliver restart) so both agree"
+    "the node runs with another cookie than its release and deliver.env give now "
+    "(RELEASE_COOKIE, releases/COOKIE, vm.args): put that one back, or end the node's OS "
+    "process on the host and run deliver start"
 )
 
 
@@ -210,7 +211,8 @@ def node_session(
     """A connection to the node at `address` through `remote`, closed after the block:
     Unavailable when nothing listens there (the caller falls back or waits), NodeError when
     the node refuses or does not answer."""
-    assert isinstance(remote, NodeLink)
+    if not isinstance(remote, NodeLink):
+        raise Unavailable("this connection cannot open TCP channels")
     link = remote
 
     def open_stream(port: int) -> erldist.Stream:

@@ -226,7 +226,7 @@ def test_a_node_with_another_cookie_is_a_clear_error_not_a_hang(
     for asked in (ping, version):
         assert asked.exit_code == 1, asked.output
         assert "web1: the node refused deliver's cookie" in asked.stderr
-        assert "hint: the node was started with another cookie" in asked.stderr
+        assert "hint: the node runs with another cookie than its release" in asked.stderr
         assert "Traceback" not in asked.output
 
 
