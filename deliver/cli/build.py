@@ -56,6 +56,9 @@ def build_release(
 @click.option("--to", "to_ref", metavar="REF", help="Build the new release from this ref.")
 @click.option("--branch", help="The new release is this branch's head (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV (rebar3: profile) for the builds (default: prod).")
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of the releases' versions."
+)
 @pass_context
 def build_upgrade(
     ctx: Context,
@@ -64,6 +67,7 @@ def build_upgrade(
     to_ref: str | None,
     branch: str | None,
     mix_env: str | None,
+    force: bool,
 ) -> None:
     """Build the hot upgrade from an old release to a new one, and store it.
 
@@ -80,4 +84,5 @@ def build_upgrade(
         with_version=with_version,
         to_ref=to_ref,
         branch=branch,
+        force=force,
     )

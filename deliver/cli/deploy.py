@@ -4,6 +4,7 @@ migrate."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from deliver.cli.options import (
 )
 from deliver.config.model import Overrides
 from deliver.errors import UsageError
+
+if TYPE_CHECKING:
+    from deliver.commands.hot import Canary
 
 
 class _DeployGroup(click.Group):
@@ -56,6 +60,11 @@ def deploy() -> None:
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace another build of this version on the hosts (not under a running node).",
+)
 @rollout_options
 @host_option
 @pass_context
@@ -65,6 +74,7 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    force: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
@@ -84,7 +94,26 @@ def deploy_release(
         start=start_deploy,
         run_migrations=run_migrations,
         rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        force=force,
     )
+
+
+_canary_option = click.option(
+    "--canary",
+    "canary",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[=HOST]",
+    help="Upgrade one host first (HOST, default the first), check its version and health, "
+    "then the others; if it fails it is downgraded and no other host is touched.",
+)
+
+
+def _canary(value: str | None) -> Canary | None:
+    from deliver.commands.hot import Canary
+
+    return None if value is None else Canary(value or None)
 
 
 @deploy.command("upgrade", context_settings=SETTINGS)
@@ -92,10 +121,15 @@ def deploy_release(
     "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
 )
 @click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@_canary_option
 @host_option
 @pass_context
 def deploy_upgrade(
-    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+    ctx: Context,
+    target: tuple[str, ...],
+    version: str | None,
+    canary: str | None,
+    hosts: tuple[str, ...],
 ) -> None:
     """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
     from deliver.commands.hot import deploy_upgrade as run
@@ -107,6 +141,7 @@ def deploy_upgrade(
         environment_name(target, config, required=True),
         version=version,
         hosts=hosts,
+        canary=_canary(canary),
     )
 
 
@@ -133,6 +168,10 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@_canary_option
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
+)
 @host_option
 @pass_context
 def upgrade(
@@ -140,6 +179,8 @@ def upgrade(
     target: tuple[str, ...],
     to_ref: str | None,
     branch: str | None,
+    canary: str | None,
+    force: bool,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
@@ -153,6 +194,8 @@ def upgrade(
         to_ref=to_ref,
         branch=branch,
         hosts=hosts,
+        canary=_canary(canary),
+        force=force,
     )
 
 

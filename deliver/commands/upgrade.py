@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from deliver.build import git
 from deliver.commands.build import build_upgrade
-from deliver.commands.hot import install_upgrade
+from deliver.commands.hot import Canary, install_upgrade, with_health_urls
 from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
 from deliver.errors import ReleaseNotFound, UsageError
@@ -33,12 +33,16 @@ def upgrade(
     to_ref: str | None = None,
     branch: str | None = None,
     hosts: Sequence[str] = (),
+    canary: Canary | None = None,
+    force: bool = False,
 ) -> dict[str, NodeStatus]:
     """Hot-upgrade the environment to `to_ref` (default: the branch head), building the
-    upgrade if the store lacks it. Raises UsageError when the hosts run different versions
+    upgrade if the store lacks it (`force`: replacing a different stored build of a version,
+    as `build upgrade --force`). Raises UsageError when the hosts run different versions
     or already run the target, HostsFailed for hosts whose node is down or fails to switch."""
     chosen = targets(config, environment, hosts)
     env = chosen.env
+    canary = with_health_urls(config, chosen, canary)
     build = config.require_build()
     target = git.resolve_revision(
         config.project_dir, revision=to_ref, branch=branch or build.branch
@@ -60,8 +64,8 @@ def upgrade(
         if found is not None:
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
-            found = _build(config, out, store, running, to_ref, branch)
-        return install_upgrade(config, out, env, remotes, store, found)
+            found = _build(config, out, store, running, to_ref, branch, force)
+        return install_upgrade(config, out, env, remotes, store, found, canary)
 
 
 def _agreed(versions: dict[str, str]) -> str:
@@ -96,6 +100,7 @@ def _build(
     running: str,
     to_ref: str | None,
     branch: str | None,
+    force: bool,
 ) -> Release:
     try:
         store.find(config.app, running)
@@ -104,11 +109,19 @@ def _build(
     else:
         out.step(f"Building the upgrade with the stored {running} (--with={running})")
         return build_upgrade(
-            config, out, with_version=running, to_ref=to_ref, branch=branch, store=store
+            config,
+            out,
+            with_version=running,
+            to_ref=to_ref,
+            branch=branch,
+            store=store,
+            force=force,
         )
     commit = _commit_of(config, store, running)
     out.step(f"Building the upgrade from {running}'s commit {commit[:10]} (--from)")
-    return build_upgrade(config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store)
+    return build_upgrade(
+        config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store, force=force
+    )
 
 
 def _commit_of(config: Config, store: ReleaseStore, version: str) -> str:

@@ -10,8 +10,9 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 
-from deliver.config import Config
+from deliver.config import Config, NodeManager
 from deliver.errors import NodeError
+from deliver.host import manager as managers
 from deliver.host.dist import DistAddress, Unavailable, node_session, read_address
 from deliver.host.layout import HostState, in_root, record, replace_link
 from deliver.shell import parse_key_values, quote, tail
@@ -31,58 +32,81 @@ class NodeStatus:
     detail: str
 
 
-def start_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
-    """Start `current` as a daemon and wait until the node answers that the app is started,
-    asking it (over its distribution where it can) which version it runs; NodeError with the
-    log tail if it does not within `timeout` seconds. A node already running is left alone."""
+def start_node(
+    remote: Remote,
+    state: HostState,
+    app: str,
+    timeout: float,
+    manager: NodeManager | None = None,
+) -> NodeStatus:
+    """Start `current` through its service manager (default: as a daemon) and wait until the
+    node answers that the app is started, asking it (over its distribution where it can)
+    which version it runs; NodeError with the log tail if it does not within `timeout`
+    seconds. A node already running is left alone."""
+    start = _Start(remote, state, app, timeout, manager or NodeManager())
     try:
         address = read_address(remote, state.root, state.tool, app, "current")
     except Unavailable as why:
         _fallback(remote, app, why)
-        return _start_by_script(remote, state, app, timeout)
-    return _start_over_dist(remote, state, app, timeout, address)
+        return _start_by_script(start)
+    return _start_over_dist(start, address)
 
 
-def _boot_log(node: NodeCommands, logs_before: str | None = None) -> str:
-    """Shell: the sizes of the node's log files now, or as `logs_before` (printed by an earlier
-    script) gives them, and `this_boot`/`crashed`, which read what was appended since: the
-    log keeps every past boot, only this one tells whether it crashed."""
-    sizes = (
-        f"logs_before={quote(logs_before)}"
-        if logs_before is not None
-        else f"""logs_before=$(cd current && for f in {node.log_files()}; do
-  [ -f "$f" ] && printf '%s %s\\n' "$f" "$(wc -c < "$f")"; done)"""
-    )
-    return f"""{sizes}
-this_boot() {{
-  (cd current && for f in {node.log_files()}; do
-    [ -f "$f" ] || continue
-    n=$(printf '%s\\n' "$logs_before" | awk -v f="$f" '$1 == f {{print $2}}')
-    [ "$(wc -c < "$f")" -ge "${{n:-0}}" ] || n=0  # run_erl wrapped around and rewrote it
-    tail -c +$(( ${{n:-0}} + 1 )) "$f"
-  done)
-}}
-crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written'; }}
-"""
+@dataclass(frozen=True)
+class _Start:
+    remote: Remote
+    state: HostState
+    app: str
+    timeout: float
+    manager: NodeManager
+
+    @property
+    def node(self) -> NodeCommands:
+        return node_commands(self.state.tool)
+
+    def boot_log(self, logs_before: str | None = None) -> str:
+        """Shell defining `this_boot` (host/manager.py) and `crashed`; with `logs_before` (the
+        sizes an earlier script printed), what was appended since that script."""
+        sizes = "" if logs_before is None else f"\nlogs_before={quote(logs_before)}"
+        return f"""{managers.boot_log(self.manager, self.node)}{sizes}
+crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is being written'; }}"""
+
+    def launch(self) -> str:
+        """Shell: start the node of `current` and point `running` at it."""
+        release = self.state.current or ""
+        command = managers.start_command(
+            self.manager, self.node, self.app, self.state.root, release
+        )
+        running = '"releases/$(basename "$(cd current && pwd -P)")"'
+        return f"{command} || exit 1\n{replace_link('.', 'running', running)}"
+
+    def failure_report(self) -> str:
+        release = self.state.current or ""
+        return managers.failure_report(self.manager, self.app, self.state.root, release)
+
+    def failed(self, outcome: str | None, output: str) -> NodeError:
+        log = managers.failure_log(self.manager, output)
+        why = (
+            "crashed while starting"
+            if outcome == "crashed"
+            else f"did not answer within {self.timeout:g}s"
+        )
+        current = self.state.current
+        return NodeError(self.remote.name, f"{current} {why}; last lines of its log:", tail(log))
 
 
 _STARTED_VERSION = '"$(basename "$(readlink current)")"'
 
 
-def _launch(node: NodeCommands, app: str) -> str:
-    return f"""(cd current && {node.daemon(app)}) || exit 1
-{replace_link(".", "running", '"releases/$(basename "$(cd current && pwd -P)")"')}"""
-
-
-def _start_by_script(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
+def _start_by_script(start: _Start) -> NodeStatus:
     """The wait in one remote script, polling the start script's `pid`/`rpc` (a VM each)."""
-    node = node_commands(state.tool)
+    remote, state, app, node = start.remote, start.state, start.app, start.node
     body = f"""if [ -e running ] && (cd running && {node.alive(app)}) >/dev/null 2>&1; then
   echo STATE=already; exit 0
 fi
-{_boot_log(node)}
-{_launch(node, app)}
-end=$(( $(date +%s) + {int(timeout)} ))
+{start.boot_log()}
+{start.launch()}
+end=$(( $(date +%s) + {int(start.timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
   if pid=$(cd running && {node.alive(app)} 2>/dev/null); then
@@ -93,8 +117,7 @@ while [ "$(date +%s)" -le "$end" ]; do
 done
 {record(state.root, "failed", _STARTED_VERSION)}
 echo STATE=$state
-echo LOG-FOLLOWS
-this_boot | tail -n 30
+{start.failure_report()}
 """
     result = remote.run(in_root(state.root, body), step="starting the node")
     values = parse_key_values(result.stdout)
@@ -104,34 +127,22 @@ this_boot | tail -n 30
         return NodeStatus(
             remote.name, state.current, f"started {state.current} (pid {values.get('PID', '?')})"
         )
-    raise _failed_start(remote.name, state, values.get("STATE"), timeout, result.stdout)
+    raise start.failed(values.get("STATE"), result.stdout)
 
 
-def _failed_start(
-    host: str, state: HostState, outcome: str | None, timeout: float, output: str
-) -> NodeError:
-    log = output.partition("LOG-FOLLOWS\n")[2]
-    why = (
-        "crashed while starting" if outcome == "crashed" else f"did not answer within {timeout:g}s"
-    )
-    return NodeError(host, f"{state.current} {why}; last lines of its log:", tail(log))
-
-
-def _start_over_dist(
-    remote: Remote, state: HostState, app: str, timeout: float, address: DistAddress
-) -> NodeStatus:
-    """Launch the daemon, then ask the node itself until the app is started: no VM is booted
+def _start_over_dist(start: _Start, address: DistAddress) -> NodeStatus:
+    """Launch the node, then ask the node itself until the app is started: no VM is booted
     on the host to wait, and the version reported is the one the new node says it runs. A
     node that already answers is not launched again: it runs, or is still booting."""
-    deadline = time.monotonic() + timeout
+    remote, state, app = start.remote, start.state, start.app
+    deadline = time.monotonic() + start.timeout
     answer = _ask_started(remote, address, app)
     if answer.version is not None:
         return NodeStatus(
             remote.name, answer.version, f"already running {answer.version} (pid {answer.pid})"
         )
-    node = node_commands(state.tool)
-    launch = "" if answer.answers else _launch(node, app)
-    logs = f"{_boot_log(node)}\n{launch}\nprintf '%s' \"$logs_before\""
+    launch = "" if answer.answers else start.launch()
+    logs = f"{start.boot_log()}\n{launch}\nprintf '%s' \"$logs_before\""
     logs_before = remote.run(in_root(state.root, logs), step="starting the node").stdout
     checked = time.monotonic()
     while answer.version is None:
@@ -139,10 +150,10 @@ def _start_over_dist(
         answer = _ask_started(remote, address, app)
         if answer.version is None and time.monotonic() - checked >= CRASH_CHECK_EVERY:
             checked = time.monotonic()
-            if _boot_crashed(remote, state, node, logs_before):
-                raise _give_up(remote, state, node, logs_before, "crashed", timeout)
+            if _boot_crashed(start, logs_before):
+                raise _give_up(start, logs_before, "crashed")
         if answer.version is None and time.monotonic() > deadline:
-            raise _give_up(remote, state, node, logs_before, "timeout", timeout)
+            raise _give_up(start, logs_before, "timeout")
     if answer.version != state.current:
         raise NodeError(
             remote.name, f"started, but the node says it runs {answer.version}, not {state.current}"
@@ -172,47 +183,57 @@ def _ask_started(remote: Remote, address: DistAddress, app: str) -> _Answer:
         return _Answer(False)
 
 
-def _boot_crashed(remote: Remote, state: HostState, node: NodeCommands, logs_before: str) -> bool:
-    body = f"{_boot_log(node, logs_before)}\nif crashed; then echo STATE=crashed; fi"
-    result = remote.run(in_root(state.root, body), step="starting the node", check=False)
+def _boot_crashed(start: _Start, logs_before: str) -> bool:
+    body = f"{start.boot_log(logs_before)}\nif crashed; then echo STATE=crashed; fi"
+    result = start.remote.run(
+        in_root(start.state.root, body), step="starting the node", check=False
+    )
     return parse_key_values(result.stdout).get("STATE") == "crashed"
 
 
-def _give_up(
+def _give_up(start: _Start, logs_before: str, outcome: str) -> NodeError:
+    """Record the failed start; the error to raise, with this boot's log tail."""
+    body = f"""{start.boot_log(logs_before)}
+{record(start.state.root, "failed", _STARTED_VERSION)}
+{start.failure_report()}"""
+    result = start.remote.run(
+        in_root(start.state.root, body), step="starting the node", check=False
+    )
+    return start.failed(outcome, result.stdout)
+
+
+def stop_node(
     remote: Remote,
     state: HostState,
-    node: NodeCommands,
-    logs_before: str,
-    outcome: str,
+    app: str,
     timeout: float,
-) -> NodeError:
-    """Record the failed start; the error to raise, with this boot's log tail."""
-    body = f"""{_boot_log(node, logs_before)}
-{record(state.root, "failed", _STARTED_VERSION)}
-echo LOG-FOLLOWS
-this_boot | tail -n 30"""
-    result = remote.run(in_root(state.root, body), step="starting the node", check=False)
-    return _failed_start(remote.name, state, outcome, timeout, result.stdout)
-
-
-def stop_node(remote: Remote, state: HostState, app: str, timeout: float) -> NodeStatus:
-    """Stop the running node and wait until its OS process is gone: the node is asked for
-    its OS pid and to stop (init:stop/0) over its distribution, else by its start script."""
+    manager: NodeManager | None = None,
+) -> NodeStatus:
+    """Stop the running node through its service manager and wait until its OS process is
+    gone. Its OS pid comes from the node itself over its distribution (which also stops a
+    daemon: init:stop/0, what its start script's `stop` does), else from its start script."""
+    manager = manager or NodeManager()
+    script = node_commands(state.tool)
+    release = state.running or state.current or ""
+    by_manager = managers.stop_command(manager, script, app, state.root, release)
     try:
         address = read_address(remote, state.root, state.tool, app, "running")
         with node_session(remote, address) as node:
             ospid = node.os_pid()
-            with suppress(Unavailable):  # it may hang up before it answers: that is stopping
-                node.rpc("init", "stop", [])
+            if manager.manager == "daemon":
+                with suppress(Unavailable):  # it may hang up before it answers: it stops
+                    node.rpc("init", "stop", [])
     except Unavailable as why:
         _fallback(remote, app, why)
-        script = node_commands(state.tool)
         stop = f"""if ! ospid=$({script.alive(app)} 2>/dev/null); then
   rm -f "$root/running"; echo STATE=down; exit 0
 fi
-{script.stop(app)} >/dev/null 2>&1"""
+{by_manager} >/dev/null 2>&1"""
     else:
-        stop = f"ospid={ospid}"
+        # a supervisor stops what it supervises, or it would start it again
+        stop = f"ospid={ospid}" + (
+            "" if manager.manager == "daemon" else f"\n{by_manager} >/dev/null 2>&1"
+        )
     # `..` inside the linked directory is releases/, not the root: remember the root
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
@@ -285,7 +306,9 @@ def _fallback(remote: Remote, app: str, why: Unavailable) -> None:
         remote.note(f"asking bin/{app} (a VM on the host) instead of the node itself: {why}")
 
 
-def restart_node(remote: Remote, state: HostState, app: str, config: Config) -> NodeStatus:
-    stop_node(remote, state, app, config.stop_timeout)
+def restart_node(
+    remote: Remote, state: HostState, app: str, config: Config, manager: NodeManager | None = None
+) -> NodeStatus:
+    stop_node(remote, state, app, config.stop_timeout, manager)
     stopped = HostState(state.name, state.root, state.current, None, state.tool)
-    return start_node(remote, stopped, app, config.start_timeout)
+    return start_node(remote, stopped, app, config.start_timeout, manager)
