@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from deliver.commands.targets import Targets, connected_and_locked
 from deliver.config import Config, Environment
 from deliver.errors import CommandFailed, InvalidArgument, UsageError
-from deliver.host.dist import Unavailable, node_session, read_address
+from deliver.host.dist import TASK_TIMEOUT, Unavailable, node_session, read_address
 from deliver.host.layout import HostState, in_root, read_state
 from deliver.output import Output
 from deliver.release import Release
@@ -32,8 +32,6 @@ from deliver.tools import node_commands
 from deliver.transport.remote import NodeLink, Remote
 
 DIRECTIONS = ("up", "down")
-#: Seconds a task inside the running node may take (a migration can be long; never forever).
-TASK_TIMEOUT = 3600.0
 #: Ecto's (and most tools') migration ids: a number, usually a UTC timestamp.
 _VERSION = re.compile(r"[0-9]{1,32}")
 _MODE = "DELIVER_MIGRATE_MODE="

@@ -25,6 +25,9 @@ from deliver.transport.remote import NodeLink, Remote
 
 #: Seconds every step of a question may take (a channel, the handshake, one call).
 TIMEOUT = 10.0
+#: Seconds code of the user's (a migration, `deliver rpc`) may run in the node: long, never
+#: forever.
+TASK_TIMEOUT = 3600.0
 
 _ALIVE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _HOST_PART = re.compile(r"[A-Za-z0-9._-]{1,200}")
