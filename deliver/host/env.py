@@ -64,18 +64,26 @@ def read_env(remote: Remote, root: str) -> str | None:
 
 
 def parse_env(text: str) -> dict[str, str]:
-    """The variables of an env file as deliver writes it (`export NAME='value'` lines); a
-    line that is not one is left out (the file came from a host: hostile text)."""
+    """The variables of an env file as deliver writes it (`export NAME='value'`, a value may
+    span lines); anything else is left out (the file came from a host: hostile text)."""
+    try:
+        return _exports(shlex.split(text))
+    except ValueError:  # an unbalanced quote somewhere: what each line still says
+        found: dict[str, str] = {}
+        for line in text.splitlines():
+            try:
+                found |= _exports(shlex.split(line))
+            except ValueError:
+                continue
+        return found
+
+
+def _exports(words: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in text.splitlines():
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            continue
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            name, _, value = words[1].partition("=")
-            if name.isidentifier():
-                found[name] = value
+    for word, following in zip(words, [*words[1:], ""], strict=True):
+        name, equals, value = following.partition("=")
+        if word == "export" and equals and name.isidentifier():
+            found[name] = value
     return found
 
 
