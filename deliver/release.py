@@ -63,6 +63,15 @@ class Release:
     from_commit: str | None = None
     generated_appups: tuple[str, ...] = ()
     changed_protocols: tuple[str, ...] = ()
+    # an upgrade also says which build it is from (the old release archive's sha256), the
+    # ERTS it was built with, the applications it holds appups of, and what it cannot do
+    # hot: the applications whose native libraries changed, the supervisor (or application
+    # callback) modules that changed
+    from_sha256: str | None = None
+    erts: str | None = None
+    appups: tuple[str, ...] = ()
+    changed_nifs: tuple[str, ...] = ()
+    changed_supervisors: tuple[str, ...] = ()
     # what the build was, besides its commit: MIX_ENV (rebar3: the profile; None in manifests
     # written before deliver recorded it), and whether the build tree held changes the commit
     # does not (untracked files kept by --skip-git-clean, files a hook wrote): such a build is
@@ -242,7 +251,12 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "from_commit": _optional(_pattern(_COMMIT, "a git commit (7 to 64 lowercase hex digits)")),
     "generated_appups": _names_problem,
     "changed_protocols": _names_problem,
+    "from_sha256": _optional(_pattern(_SHA256, "64 lowercase hex digits")),
+    "erts": _optional(version_problem),
+    "appups": _names_problem,
+    "changed_nifs": _names_problem,
+    "changed_supervisors": _names_problem,
     "mix_env": _optional(_pattern(_TOOL, "a MIX_ENV ([a-z][a-z0-9_]*)")),
     "dirty": _bool_problem,
 }
-_TUPLES = ("generated_appups", "changed_protocols")
+_TUPLES = ("generated_appups", "changed_protocols", "appups", "changed_nifs", "changed_supervisors")

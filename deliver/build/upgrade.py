@@ -5,9 +5,11 @@ On the build host, over one SSH connection:
 1. the old release: `--with=<version>` uploads it from the store; `--from=<ref>` builds it (or
    reuses the stored release built from that very commit) and stores it;
 2. the new release is built from `--to` (default: the branch head) and stored;
-3. both are unpacked side by side; every application whose version changed gets an appup:
-   the user's `rel/appups/<app>.appup`, else one the release already holds (rebar3 copies a
-   project's `ebin/<app>.appup`), else a generated default one (said in the output);
+3. both are unpacked side by side; every application whose version changed (the app and its
+   dependencies) gets an appup, per old version: the user's `rel/appups/<app>/<old>-<new>.appup`,
+   else the user's `rel/appups/<app>.appup` when it is the appup of the new version (a stale
+   one is named and not used), else one the release already holds (rebar3 copies a project's
+   `ebin/<app>.appup`), else one generated from the .beam files (appup.py says how);
 4. the build tool writes the relup (mix: `systools:make_relup`; rebar3: `rebar3 relup`) and
    packs `<app>_<new>.upgrade.tar.gz`, which goes into the store with a manifest naming both
    versions and commits (a remote store receives it from the build host directly).
@@ -17,12 +19,11 @@ The Erlang side of steps 3-4 is `erlang/upgrade.escript`, uploaded with every bu
 
 from __future__ import annotations
 
-import tarfile
-import tempfile
 from dataclasses import dataclass, replace
 from importlib import resources
 
 from deliver.build import git
+from deliver.build.appup import APPUP_DIR, AppupReport, report_appups
 from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
@@ -34,7 +35,7 @@ from deliver.build.tree import (
 )
 from deliver.build.versions import VersionPlan
 from deliver.config import Config
-from deliver.errors import DeliverError, UsageError
+from deliver.errors import UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, now
@@ -42,36 +43,6 @@ from deliver.release_store import ReleaseStore
 from deliver.shell import check_sha256, join, parse_key_values, quote
 from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, upgrade_builder
 from deliver.transport.remote import Remote
-
-#: where users keep appups, relative to the project root: rel/appups/<app>.appup
-APPUP_DIR = "rel/appups"
-
-
-@dataclass(frozen=True)
-class Appup:
-    app: str
-    old: str
-    new: str
-    source: str  # user, release or generated
-
-    @property
-    def path(self) -> str:
-        return f"lib/{self.app}-{self.new}/ebin/{self.app}.appup"
-
-
-def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:
-    """The stored upgrade to `version` and its relup file, as written by systools."""
-    upgrade = store.find(app, version, kind="upgrade")
-    wanted = {f"releases/{version}/relup", f"./releases/{version}/relup"}
-    with tempfile.TemporaryFile() as copy:
-        store.get(upgrade, copy)
-        copy.seek(0)
-        with tarfile.open(fileobj=copy) as archive:
-            member = next((m for m in archive.getmembers() if m.name in wanted), None)
-            extracted = archive.extractfile(member) if member else None
-            if extracted is None:
-                raise DeliverError(f"{store.where(upgrade)} holds no releases/{version}/relup")
-            return upgrade, extracted.read().decode()
 
 
 @dataclass
@@ -149,10 +120,11 @@ class UpgradeBuild:
         out.step(f"Unpacking {old.version} beside {new.version}")
         root = builder.upgrade_root(config.app, build)
         unpack_new = root != build_tool(self.tool_name).release_root(config.app, build)
-        appups, protocols = _place_appups(
+        report = _place_appups(
             remote, out, build_dir, build.release_name(config.app), root, work, unpack_new
         )
-        work = replace(work, appups=tuple(a.path for a in appups))
+        appups = report.appups
+        work = replace(work, appups=tuple(dict.fromkeys(a.path for a in appups)))
         for step in builder.relup_steps(config.app, build, work):
             out.step(step.title)
             script = in_build_dir(build_dir, build, step.command)
@@ -176,8 +148,13 @@ class UpgradeBuild:
             kind="upgrade",
             from_version=old.version,
             from_commit=old.commit,
-            generated_appups=tuple(a.app for a in appups if a.source == "generated"),
-            changed_protocols=protocols,
+            generated_appups=tuple(dict.fromkeys(a.app for a in appups if a.source == "generated")),
+            changed_protocols=report.protocols,
+            from_sha256=old.sha256,
+            erts=report.erts,
+            appups=tuple(dict.fromkeys(a.app for a in appups)),
+            changed_nifs=report.nifs,
+            changed_supervisors=report.supervisors,
         )
         out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
@@ -222,10 +199,10 @@ def _place_appups(
     root: str,
     work: UpgradeWork,
     unpack_new: bool,
-) -> tuple[list[Appup], tuple[str, ...]]:
+) -> AppupReport:
     """Unpack the old release beside the new one in `root` (and the new one first, unless it
     was assembled there) and put an appup in place for every application whose version
-    changed; returns the appups and the changed protocols."""
+    changed; returns what the escript found."""
     script = join(
         f"cd {quote(build_dir)}",
         f"rm -rf {quote(root)}" if unpack_new else "",
@@ -235,32 +212,11 @@ def _place_appups(
         f"tar -xzf {quote(work.old_archive)} -C {quote(root)} --skip-old-files",
         f'escript {quote(work.escript)} appups "$PWD"/{quote(root)} {quote(app)} '
         f"{quote(work.old)} {quote(work.new)} {APPUP_DIR} 2>&1",
+        # the ERTS the new release boots: a node on another one must not take it hot
+        f"echo ERTS=$(cut -d' ' -f1 {quote(root)}/releases/start_erl.data 2>/dev/null)",
     )
     output = remote.run(script, step="preparing appups").stdout
-    appups: list[Appup] = []
-    protocols: list[str] = []
-    for line in output.splitlines():
-        words = line.split()
-        if len(words) == 5 and words[0] == "appup":
-            appups.append(Appup(*words[1:]))
-        elif len(words) == 2 and words[0] == "protocol":
-            protocols.append(words[1])
-    for appup in appups:
-        if appup.source == "generated":
-            out.warning(
-                f"{appup.app} {appup.old} -> {appup.new} has no appup: generated a default one "
-                f"(put yours in {APPUP_DIR}/{appup.app}.appup); see `deliver show relup "
-                f"{work.new}`"
-            )
-        else:
-            where = f"{APPUP_DIR}/{appup.app}.appup" if appup.source == "user" else "the release"
-            out.step(f"Using the appup of {appup.app} from {where}")
-    if not appups:
-        out.warning(f"no application changed its version between {work.old} and {work.new}")
-    if protocols:
-        out.warning(
-            "consolidated protocols differ and are not hot-upgraded (the node keeps the old "
-            f"ones until it restarts): {', '.join(protocols)}"
-        )
+    report = AppupReport.parse(output)
+    report_appups(out, report, work.old, work.new)
     out.detail(output)
-    return appups, tuple(protocols)
+    return report

@@ -4,6 +4,7 @@ migrate."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from deliver.cli.options import (
 )
 from deliver.config.model import Overrides
 from deliver.errors import UsageError
+
+if TYPE_CHECKING:
+    from deliver.commands.hot import Canary
 
 
 class _DeployGroup(click.Group):
@@ -94,15 +98,38 @@ def deploy_release(
     )
 
 
+_canary_option = click.option(
+    "--canary",
+    "canary",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[=HOST]",
+    help="Upgrade one host first (HOST, default the first), check its version and health, "
+    "then the others; if it fails it is downgraded and no other host is touched.",
+)
+
+
+def _canary(value: str | None) -> Canary | None:
+    from deliver.commands.hot import Canary
+
+    return None if value is None else Canary(value or None)
+
+
 @deploy.command("upgrade", context_settings=SETTINGS)
 @click.argument(
     "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
 )
 @click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@_canary_option
 @host_option
 @pass_context
 def deploy_upgrade(
-    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+    ctx: Context,
+    target: tuple[str, ...],
+    version: str | None,
+    canary: str | None,
+    hosts: tuple[str, ...],
 ) -> None:
     """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
     from deliver.commands.hot import deploy_upgrade as run
@@ -114,6 +141,7 @@ def deploy_upgrade(
         environment_name(target, config, required=True),
         version=version,
         hosts=hosts,
+        canary=_canary(canary),
     )
 
 
@@ -140,6 +168,7 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@_canary_option
 @click.option(
     "--force", is_flag=True, help="Replace a different stored build of a version it builds."
 )
@@ -150,6 +179,7 @@ def upgrade(
     target: tuple[str, ...],
     to_ref: str | None,
     branch: str | None,
+    canary: str | None,
     force: bool,
     hosts: tuple[str, ...],
 ) -> None:
@@ -164,6 +194,7 @@ def upgrade(
         to_ref=to_ref,
         branch=branch,
         hosts=hosts,
+        canary=_canary(canary),
         force=force,
     )
 

@@ -28,6 +28,9 @@ FLAGS = {
     "batch": ("--batch", "="),
     "auto_version": ("--auto-version", "="),
     "increment_version": ("--increment-version", "="),
+    "since": ("--since", "="),
+    "grep": ("--grep", "="),
+    "lines": ("-n", " "),
 }
 
 

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from deliver.build import git
+from deliver.build.appup import appup_texts, relup_text
 from deliver.build.identity import (
     Build,
     identified,
@@ -26,7 +27,7 @@ from deliver.build.tree import (
     send_commit,
     set_version,
 )
-from deliver.build.upgrade import UpgradeBuild, check_old_release, relup_text, stored_build
+from deliver.build.upgrade import UpgradeBuild, check_old_release, stored_build
 from deliver.build.versions import VersionOptions, VersionPlan, plan_version
 from deliver.commands.build_lock import build_locked
 from deliver.commands.targets import connected, release_store
@@ -267,3 +268,10 @@ def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]
     check_version(version)
     with release_store(config, out) as store:
         return relup_text(store, config.app, version)
+
+
+def show_appup(config: Config, out: Output, version: str) -> tuple[Release, dict[str, str]]:
+    """The stored upgrade to `version` and the appups it was built with, by application."""
+    check_version(version)
+    with release_store(config, out) as store:
+        return appup_texts(store, config.app, version)

@@ -129,9 +129,15 @@ def _plans(found: Mapping[str, HostReleases], target: str) -> dict[str, HostPlan
 
 
 def _hot_upgraded_from(found: Mapping[str, HostReleases], target: str) -> bool:
-    """Whether every host's current release is a hot upgrade of `target`'s directory (then
-    rollback is a hot downgrade); refuses hosts that differ in this."""
-    hot = sorted(name for name, r in found.items() if r.aliases.get(r.current or "") == target)
+    """Whether every host's current release is a hot upgrade installed in the directory that
+    holds `target` (that directory itself, or an earlier hot step in it): then rollback is a
+    hot downgrade, one step at a time. Refuses hosts that differ in this."""
+
+    def hot_step_back(r: HostReleases) -> bool:
+        directory = r.aliases.get(r.current or "")
+        return directory is not None and target in (directory, r.aliases.get(target))
+
+    hot = sorted(name for name, r in found.items() if hot_step_back(r))
     if hot and len(hot) < len(found):
         cold = ", ".join(name for name in found if name not in hot)
         raise UsageError(

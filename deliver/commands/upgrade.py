@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from deliver.build import git
 from deliver.commands.build import build_upgrade
-from deliver.commands.hot import install_upgrade
+from deliver.commands.hot import Canary, install_upgrade, with_health_urls
 from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
 from deliver.errors import ReleaseNotFound, UsageError
@@ -33,6 +33,7 @@ def upgrade(
     to_ref: str | None = None,
     branch: str | None = None,
     hosts: Sequence[str] = (),
+    canary: Canary | None = None,
     force: bool = False,
 ) -> dict[str, NodeStatus]:
     """Hot-upgrade the environment to `to_ref` (default: the branch head), building the
@@ -41,6 +42,7 @@ def upgrade(
     or already run the target, HostsFailed for hosts whose node is down or fails to switch."""
     chosen = targets(config, environment, hosts)
     env = chosen.env
+    canary = with_health_urls(config, chosen, canary)
     build = config.require_build()
     target = git.resolve_revision(
         config.project_dir, revision=to_ref, branch=branch or build.branch
@@ -63,7 +65,7 @@ def upgrade(
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
             found = _build(config, out, store, running, to_ref, branch, force)
-        return install_upgrade(config, out, env, remotes, store, found)
+        return install_upgrade(config, out, env, remotes, store, found, canary)
 
 
 def _agreed(versions: dict[str, str]) -> str:

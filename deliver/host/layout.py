@@ -206,6 +206,19 @@ def _state_values(values: Mapping[str, str]) -> tuple[str, str, str | None, str]
     )
 
 
+#: Shell: unset what a login profile may export that changes what `bin/<app>` starts or how
+#: (RELEASE_NODE, RELEASE_COOKIE, MIX_ENV, ERL_AFLAGS, ELIXIR_ERL_OPTIONS, ERL_LIBS...): a
+#: node must run as the release and the .deliver file say, not as a login happens to be set
+#: up. The env file is loaded after it, so what .deliver sets for the host still applies.
+#: The names come from `env`, one per line; a value holding a newline can at worst offer
+#: another launcher name, which is unset as well.
+SCRUB_LAUNCHER_ENV = (
+    "for _dv in $(env | awk -F= '/^(RELEASE|MIX)_[A-Za-z0-9_]*=/ || "
+    "/^ERL_[A-Za-z0-9_]*FLAGS=/ || /^(ELIXIR_ERL_OPTIONS|ERL_LIBS)=/ {print $1}'); do "
+    'unset "$_dv" 2>/dev/null; done; unset _dv'
+)
+
+
 def release_env_path(version: str) -> str:
     """Shell word, relative to the release root: the env file kept with `version`."""
     return f"releases/{quote(version)}/{RELEASE_ENV_FILE}"
@@ -218,7 +231,8 @@ def _env_sha256(values: Mapping[str, str]) -> str | None:
 
 def in_root(root: str, body: str, env_of: str | None = None) -> str:
     """Shell: `body` run in the release root `root` (also in `$root`) with the host's env
-    file loaded, as every node command runs; `env_of`: the env kept with that release
+    file loaded, as every node command runs, with the inherited launcher variables
+    scrubbed first (SCRUB_LAUNCHER_ENV); `env_of`: the env kept with that release
     instead, when it has one (its migrations run before it is current)."""
     load_env = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
     if env_of is not None:
@@ -227,7 +241,7 @@ def in_root(root: str, body: str, env_of: str | None = None) -> str:
             f"if [ -f {kept} ]; then set -a; . ./{kept}; set +a\n"
             f"elif [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
         )
-    return f'root={quote(root)}\ncd "$root" || exit 1\n{load_env}\n{body}'
+    return f'root={quote(root)}\ncd "$root" || exit 1\n{SCRUB_LAUNCHER_ENV}\n{load_env}\n{body}'
 
 
 #: Shell, run in `deliver_to`: the free space of its file system, in KiB.

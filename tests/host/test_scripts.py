@@ -442,7 +442,9 @@ def test_a_node_that_reports_no_version_is_refused_before_a_switch(
 # --- relink (a hot upgrade or downgrade recorded in the layout) ----------------------------
 
 
-def test_relink_aliases_the_node_root_and_drops_its_other_aliases(tmp_path: Path) -> None:
+def test_relink_aliases_the_node_root_keeps_each_hot_step_and_a_downgrade_drops_them(
+    tmp_path: Path,
+) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.1.0", boots="0.1.0")
     link(root / "current", "releases/0.1.0")
@@ -456,12 +458,12 @@ def test_relink_aliases_the_node_root_and_drops_its_other_aliases(tmp_path: Path
     assert os.readlink(root / "current") == "releases/0.2.0"
     assert os.readlink(root / "running") == "releases/0.1.0"
 
-    relink(local(), check, "0.3.0")  # and on to 0.3.0: 0.2.0's alias goes
-    assert listing(root / "releases") == ["0.1.0", "0.3.0"]
+    relink(local(), check, "0.3.0")  # and on to 0.3.0: 0.2.0 stays, a step to go back to
+    assert listing(root / "releases") == ["0.1.0", "0.2.0", "0.3.0"]
     assert os.readlink(root / "releases" / "0.3.0") == "0.1.0"
     assert os.readlink(root / "current") == "releases/0.3.0"
 
-    relink(local(), check, "0.1.0")  # downgraded to its own name: no alias at all
+    relink(local(), check, "0.1.0", downgrade=True)  # to its own name: no alias at all
     assert listing(root / "releases") == ["0.1.0"]
     assert os.readlink(root / "current") == "releases/0.1.0"
     assert history(root) == ["deployed 0.2.0", "deployed 0.3.0", "deployed 0.1.0"]
@@ -496,7 +498,8 @@ def test_relink_leaves_a_real_directory_of_the_new_version_alone(tmp_path: Path)
     assert (root / "releases" / "0.2.0").is_dir()
     assert not (root / "releases" / "0.2.0").is_symlink()
     assert os.readlink(root / "current") == "releases/0.2.0"
-    assert listing(root / "releases") == ["0.1.0", "0.2.0"]
+    # an upgrade keeps the earlier hot steps (a rollback goes back through them)
+    assert listing(root / "releases") == ["0.0.5", "0.1.0", "0.2.0"]
     assert history(root) == ["deployed 0.2.0"]
 
 
