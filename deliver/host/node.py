@@ -17,7 +17,7 @@ from deliver.host.dist import DistAddress, Unavailable, node_session, read_addre
 from deliver.host.layout import HostState, in_root, record, replace_link
 from deliver.shell import parse_key_values, quote, tail
 from deliver.tools import NodeCommands, node_commands
-from deliver.transport.remote import NodeLink, Remote
+from deliver.transport.remote import NodeLink, Remote, Result
 
 #: Seconds between two questions to a starting node (each one channel on the connection).
 START_POLL = 0.05
@@ -78,7 +78,17 @@ crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is b
             self.manager, self.node, self.app, self.state.root, release
         )
         running = '"releases/$(basename "$(cd current && pwd -P)")"'
-        return f"{command} || exit 1\n{replace_link('.', 'running', running)}"
+        refused = "{ echo STATE=refused; exit 0; }"
+        return f"{command} || {refused}\n{replace_link('.', 'running', running)}"
+
+    def refused(self, result: Result) -> NodeError | None:
+        """The error when the manager's start command failed (launch's STATE=refused)."""
+        if parse_key_values(result.stdout).get("STATE") != "refused":
+            return None
+        release = self.state.current or ""
+        command = managers.described(self.manager, self.app, "start", self.state.root, release)
+        said = result.stdout.partition("STATE=refused")[0] + result.stderr
+        return NodeError(self.remote.name, f"`{command}` failed, the node is not started:", said)
 
     def failure_report(self) -> str:
         release = self.state.current or ""
@@ -121,6 +131,9 @@ echo STATE=$state
 """
     result = remote.run(in_root(state.root, body), step="starting the node")
     values = parse_key_values(result.stdout)
+    refused = start.refused(result)
+    if refused is not None:
+        raise refused
     if values.get("STATE") == "already":
         return NodeStatus(remote.name, state.running, f"already running {state.running}")
     if values.get("STATE") == "started":
@@ -143,7 +156,11 @@ def _start_over_dist(start: _Start, address: DistAddress) -> NodeStatus:
         )
     launch = "" if answer.answers else start.launch()
     logs = f"{start.boot_log()}\n{launch}\nprintf '%s' \"$logs_before\""
-    logs_before = remote.run(in_root(state.root, logs), step="starting the node").stdout
+    launched = remote.run(in_root(state.root, logs), step="starting the node")
+    refused = start.refused(launched)
+    if refused is not None:
+        raise refused
+    logs_before = launched.stdout
     checked = time.monotonic()
     while answer.version is None:
         time.sleep(START_POLL)
@@ -213,27 +230,8 @@ def stop_node(
     gone. Its OS pid comes from the node itself over its distribution (which also stops a
     daemon: init:stop/0, what its start script's `stop` does), else from its start script."""
     manager = manager or NodeManager()
-    script = node_commands(state.tool)
     release = state.running or state.current or ""
-    by_manager = managers.stop_command(manager, script, app, state.root, release)
-    try:
-        address = read_address(remote, state.root, state.tool, app, "running")
-        with node_session(remote, address) as node:
-            ospid = node.os_pid()
-            if manager.manager == "daemon":
-                with suppress(Unavailable):  # it may hang up before it answers: it stops
-                    node.rpc("init", "stop", [])
-    except Unavailable as why:
-        _fallback(remote, app, why)
-        stop = f"""if ! ospid=$({script.alive(app)} 2>/dev/null); then
-  rm -f "$root/running"; echo STATE=down; exit 0
-fi
-{by_manager} >/dev/null 2>&1"""
-    else:
-        # a supervisor stops what it supervises, or it would start it again
-        stop = f"ospid={ospid}" + (
-            "" if manager.manager == "daemon" else f"\n{by_manager} >/dev/null 2>&1"
-        )
+    stop = _stop_step(remote, state, app, manager, release)
     # `..` inside the linked directory is releases/, not the root: remember the root
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
@@ -255,12 +253,39 @@ echo STATE=timeout
     )
     version = values.get("BOOTS") or state.running or state.current
     if values.get("STATE") == "timeout":
+        command = managers.described(manager, app, "stop", state.root, release)
+        failed = f" (`{command}` failed)" if values.get("STOP") else ""
         raise NodeError(
-            remote.name, f"the node ({version}) is still running {timeout:g}s after stop"
+            remote.name, f"the node ({version}) is still running {timeout:g}s after stop{failed}"
         )
     if values.get("STATE") == "down":
         return NodeStatus(remote.name, None, "was not running")
     return NodeStatus(remote.name, None, f"stopped {version}")
+
+
+def _stop_step(
+    remote: Remote, state: HostState, app: str, manager: NodeManager, release: str
+) -> str:
+    """Shell that sets `$ospid` and asks the node to stop (or says STATE=down)."""
+    script = node_commands(state.tool)
+    by_manager = managers.stop_command(manager, script, app, state.root, release)
+    try:
+        address = read_address(remote, state.root, state.tool, app, "running")
+        with node_session(remote, address) as node:
+            ospid = node.os_pid()
+            if manager.manager == "daemon":
+                with suppress(Unavailable):  # it may hang up before it answers: it stops
+                    node.rpc("init", "stop", [])
+    except Unavailable as why:
+        _fallback(remote, app, why)
+        return f"""if ! ospid=$({script.alive(app)} 2>/dev/null); then
+  rm -f "$root/running"; echo STATE=down; exit 0
+fi
+{by_manager} >/dev/null 2>&1 || echo STOP=failed"""
+    if manager.manager == "daemon":
+        return f"ospid={ospid}"
+    # a supervisor stops what it supervises, or it would start it again
+    return f"ospid={ospid}\n{by_manager} >/dev/null 2>&1 || echo STOP=failed"
 
 
 def ping_node(remote: Remote, state: HostState, app: str) -> NodeStatus:
