@@ -211,6 +211,16 @@ class Migrations:
         )
 
 
+#: `hot_upgrade.policy`: which upgrades may be hot. patch-only: only when the major and minor
+#: versions stay (0.2.0 -> 0.2.1); never: none (every upgrade restarts, with --fallback=restart)
+HOT_POLICIES = ("always", "patch-only", "never")
+
+
+@dataclass(frozen=True)
+class HotUpgrade:
+    policy: str = "always"
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     """After a restart: the node must answer, and `url` (when set) must return 2xx.
@@ -306,6 +316,7 @@ class Config:
     tasks_file: Path = Path("deliver_tasks.py")
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
+    hot_upgrade: HotUpgrade = field(default_factory=HotUpgrade)
     links: RuntimeLinks = field(default_factory=RuntimeLinks)
     #: `${VAR}` values whose variable was not set: an error for the command that needs one
     unset: tuple[ConfigError, ...] = ()

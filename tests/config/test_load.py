@@ -54,6 +54,11 @@ def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
     assert [h.name for h in production.hosts] == ["web1.example.com", "deploy@web2.example.com"]
     assert production.host_env(production.hosts[1]) == {"PORT": "4001"}
     assert config.ssh.known_hosts == Path("~/.ssh/known_hosts").expanduser()
+    assert config.hot_upgrade.policy == "always"
+    patch_only = load_config(
+        write(tmp_path, VALID + "hot_upgrade: {policy: patch-only}\n"), environ={}
+    )
+    assert patch_only.hot_upgrade.policy == "patch-only"
 
 
 def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
@@ -114,8 +119,9 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "colour: blue\n",
             ".deliver: colour: unknown key (expected one of: app, build, environments, "
-            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, lock_wait, "
-            "migrations, release_store, rollout, s3, ssh, start_timeout, stop_timeout, tasks)",
+            "health_check, hooks, hot_upgrade, keep_releases, link, linked_dirs, linked_files, "
+            "lock_wait, migrations, release_store, rollout, s3, ssh, start_timeout, "
+            "stop_timeout, tasks)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),
@@ -243,6 +249,15 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "health_check: {url: 'http://x/', retries: 0}\n",
             ".deliver: health_check.retries: expected a whole number of at least 1, got 0",
+        ),
+        (
+            VALID + "hot_upgrade: {policy: sometimes}\n",
+            ".deliver: hot_upgrade.policy: expected one of always, patch-only, never, got "
+            "'sometimes'",
+        ),
+        (
+            VALID + "hot_upgrade: {when: never}\n",
+            ".deliver: hot_upgrade.when: unknown key (expected one of: policy)",
         ),
         (
             VALID + "keep_releases: 2.5\n",
