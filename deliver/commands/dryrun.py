@@ -100,7 +100,7 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         out.info(f"  {schedule}")
     for name, lines in plans.items():
         for line in lines[1:]:
-            out.info(f"  {name}: {line}")
+            out.plan(name, line)
     if unreachable:
         raise HostsFailed("dry run", dict(unreachable), list(plans))
     out.step(f"Dry run done: nothing was changed on {len(plans)} host(s)")
@@ -263,8 +263,10 @@ def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
         return
     command = request.command
     if command == "stop":
-        what = state.running or "nothing (no node was started from a release here)"
-        yield f"stop the node started from {what}"
+        if state.running:
+            yield f"stop the node started from {state.running}"
+        else:
+            yield "nothing to stop: no node was started from a release here"
     elif command == "start":
         yield f"start {state.current} unless its node is up, wait until it answers"
     elif command == "restart":

@@ -5,6 +5,7 @@ local store, is the same before and after)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         ("rollback", "production"): "web1: switch current: 0.1.1 -> 0.1.0, mark 0.1.1 rolled back",
         ("restart", "production"): "web2: restart: start 0.1.1, wait until it answers",
         ("start", "production"): "web1: start 0.1.1 unless its node is up",
-        ("stop", "production"): "web1: stop the node started from nothing",
+        ("stop", "production"): "web1: nothing to stop: no node was started",
         ("migrate", "production"): "web1: migrate up on the primary host: Hello.Release.migrate()",
         ("prune", "releases", "--keep", "1"): "would remove 0.1.0",
     }
@@ -85,6 +86,13 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         result = run_cli("--config", config, *words, "--dry-run")
         assert result.exit_code == 0, (words, result.output)
         assert expected in result.stdout, (words, result.stdout)
+    as_json = run_cli("--config", config, "--json", "stop", "production", "--dry-run")
+    assert as_json.exit_code == 0, as_json.output
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert {(e["host"], e["text"]) for e in events if e["event"] == "plan"} == {
+        ("web1", "nothing to stop: no node was started from a release here"),
+        ("web2", "nothing to stop: no node was started from a release here"),
+    }
     # update and upgrade build first: from the app's repository
     in_repo = two_versions.repo / ".deliver-dryrun.yml"
     in_repo.write_text(config.read_text())
