@@ -38,6 +38,7 @@ from deliver.transport.dryrun import DryRunRemote
 from deliver.transport.fanout import fan_out
 
 PROBE = "dry-run probe"
+START_POINTS = ("pre_start_deployed_release", "post_start_deployed_release")
 #: The steps a DryRunRemote lets through: layout.py's reader of releases, and PROBE.
 READ_ONLY = frozenset({READ_RELEASES, PROBE})
 
@@ -91,7 +92,8 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         version = release.version if release else (request.version or "")
         probed = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
         found = {h.name: probed[h.name] for h in chosen.hosts if h.name in probed}  # in order
-        hooks = Hooks.load(config, out) if request.command == "deploy" else None
+        with_hooks = ("deploy", "rollback", "restart", "start")
+        hooks = Hooks.load(config, out) if request.command in with_hooks else None
         plans = _plans(config, request, chosen, release, found, hooks)
         for remote in dry:
             _show_commands(config, request, remote, found[remote.name], plans[remote.name])
@@ -164,7 +166,10 @@ def _plans(
         if len(known) < len(found):
             raise UsageError("rollback: a host has no release deployed: nothing to go back to")
         target = choose_target(known, request.version)
-        return {n: [target, *_rollback_lines(config, f, target)] for n, f in found.items()}
+        return {
+            n: [target, *_rollback_lines(f, target), *_hook_lines(hooks, START_POINTS)]
+            for n, f in found.items()
+        }
     primary = chosen.env.primary.name
     plans: dict[str, list[str]] = {}
     for name, host in found.items():
@@ -173,6 +178,8 @@ def _plans(
             lines += _deploy_lines(config, request, host, release, hooks, name == primary)
         else:
             lines += _node_lines(config, request, host)
+            if request.command in ("restart", "start") and host.releases is not None:
+                lines += _hook_lines(hooks, START_POINTS)
         current = host.releases.current if host.releases else None
         plans[name] = [release.version if release else (current or ""), *lines]
     return plans
@@ -221,7 +228,7 @@ def _deploy_lines(
         yield f"restart: {stop}start {release.version}, wait until it answers"
         if config.health_check.url:
             yield f"health check: {config.health_check.url}"
-        yield from _hook_lines(hooks, ("pre_start_deployed_release", "post_start_deployed_release"))
+        yield from _hook_lines(hooks, START_POINTS)
     elif running and running != release.version:
         yield f"the node keeps running {running} until restarted"
     yield _prune_line(config, _after_switch(state, release.version))
@@ -247,7 +254,7 @@ def _hook_lines(hooks: Hooks | None, points: Sequence[str]) -> Iterator[str]:
             yield f"hook {point}: {hook.name} (on {hook.runs_on})"
 
 
-def _rollback_lines(config: Config, host: _Found, target: str) -> Iterator[str]:
+def _rollback_lines(host: _Found, target: str) -> Iterator[str]:
     yield from _lock_lines(host)
     state = host.releases
     assert state is not None

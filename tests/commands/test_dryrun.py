@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deliver.sandbox import Sandbox
-from tests.conftest import BuiltApp, run_cli
+from tests.conftest import BuiltApp, edit_config, run_cli
 
 
 def listing(root: Path) -> dict[str, str]:
@@ -59,6 +59,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         assert deployed.exit_code == 0, deployed.output
     before = everything(sandbox, two_versions.store)
 
+    edit_config(config, lambda data: data.update(hooks={"post_start": "echo started"}))
     again = run_cli(
         "--config", config, "--dry-run", "--debug", "deploy", "release", "production",
         "--version", "0.1.0", "--start-deploy", "--run-migrations",
@@ -71,6 +72,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     assert "\n  Restart on 2 hosts, 1 at a time: 2 batches" in again.stdout
     assert "web1: restart: start 0.1.0, wait until it answers" in again.stdout
     assert "web1: prune: nothing (keep_releases 5)" in again.stdout
+    assert "web2: hook post_start_deployed_release: deliver.yml: hooks.post_start" in again.stdout
     # --debug: the exact commands a real run would send, made by the same code, not run
     assert "web1 $ (not run: switching)" in again.stderr and "mv -T" in again.stderr
 
