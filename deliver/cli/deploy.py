@@ -184,6 +184,12 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.option(
     "--force", is_flag=True, help="Replace a different stored build of a version it builds."
 )
+@click.option(
+    "--fallback",
+    type=click.Choice(["restart"]),
+    help="When the change cannot be hot (or hot_upgrade.policy says so): restart into the new "
+    "release, batch by batch, health-checked.",
+)
 @host_option
 @pass_context
 def upgrade(
@@ -193,6 +199,7 @@ def upgrade(
     branch: str | None,
     canary: str | None,
     force: bool,
+    fallback: str | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
@@ -212,6 +219,7 @@ def upgrade(
         hosts=hosts,
         canary=_canary(canary),
         force=force,
+        fallback=fallback,
     )
 
 

@@ -12,6 +12,8 @@
                           copy of the .deliver-env of the release `current` was last switched
                           to (or that `deliver env push` wrote), so a rollback boots the old
                           release with the env it ran with
+    deliver.systemd.env   the same for systemd's EnvironmentFile= (host/systemd.py)
+    log/                  the node's logs across releases (node.log_dir, host/manager.py)
     deliver.history       one event per line, appended by the step that knows the outcome:
 
     2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)
