@@ -127,7 +127,14 @@ def test_a_dry_run_of_a_host_it_cannot_reach_fails_naming_it(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "words", [("build", "release"), ("lock", "acquire", "production"), ("upload", "release")]
+    "words",
+    [
+        ("build", "release"),
+        ("lock", "acquire", "production"),
+        ("upload", "release"),
+        ("systemd", "unit", "--install"),
+        ("exec", "production", "true"),
+    ],
 )
 def test_a_command_without_a_dry_run_refuses_the_flag(tmp_path: Path, words: tuple[str]) -> None:
     config = tmp_path / ".deliver"
