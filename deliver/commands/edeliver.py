@@ -110,6 +110,13 @@ def import_edeliver(options: ImportOptions, out: Output) -> Conversion:
     target = project_dir(path) / WRITTEN_NAME
     if not options.write:
         out.info(conversion.yaml(str(path)).rstrip("\n"))
+        for script in sorted(conversion.scripts):
+            if not (target.parent / script).exists():
+                conversion.note(
+                    script,
+                    f"the config runs deliver's example hook {script}: --write copies it into "
+                    f"{target.parent / script}",
+                )
     else:
         _write(conversion, path, options.force, target, out)
     for note in conversion.notes:

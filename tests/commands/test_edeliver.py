@@ -226,6 +226,9 @@ def test_each_edeliver_config_converts_to_one_check_config_accepts(
 
     printed = run_cli("import", "edeliver", project / ".deliver" / "config")
     assert printed.exit_code == 0, printed.output
+    for script in ("copy_secret_file", "phoenix_assets"):
+        used = f"hooks/{script}" in printed.stdout
+        assert used == (f"example hook hooks/{script}: --write copies it" in printed.stderr)
     assert not (project / ".deliver.yml").exists()
     written = run_cli("import", "edeliver", project / ".deliver" / "config", "--write")
     assert written.exit_code == 0, written.output
