@@ -30,7 +30,9 @@ from deliver.host.layout import (
     read_host_releases,
     switch_current,
 )
+from deliver.host.links import link_release
 from deliver.host.node import start_node, stop_node
+from deliver.host.unpack import Preflight, extract, node_env_text
 from deliver.output import Output
 from deliver.release import Release, check_version, now
 from deliver.shell import join, parse_key_values, quote, quote_path
@@ -96,7 +98,10 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         hooks = Hooks.load(config, out) if request.command in with_hooks else None
         plans = _plans(config, request, chosen, release, found, hooks)
         for remote in dry:
-            _show_commands(config, request, remote, found[remote.name], plans[remote.name])
+            plan = plans[remote.name]
+            if release is not None and request.command == "deploy":
+                _show_unpack(config, chosen, remote, found[remote.name], release)
+            _show_commands(config, request, remote, found[remote.name], plan)
     schedule = _schedule_line(request, chosen, list(plans))
     if schedule:
         out.info(f"  {schedule}")
@@ -311,6 +316,26 @@ def dry_run_store_prune(config: Config, out: Output, keep: int) -> list[Release]
     kept = ", ".join(r.version for r in releases[-keep:]) or "nothing"
     out.step(f"Dry run done: {len(doomed)} release(s) would go, {kept} would stay")
     return doomed
+
+
+def _show_unpack(
+    config: Config, chosen: Targets, remote: DryRunRemote, host: _Found, release: Release
+) -> None:
+    """The extraction's and the links' exact commands (--debug), as _show_commands does."""
+    state = host.releases
+    check = Preflight(
+        state.root if state else chosen.env.deliver_to,
+        state.current if state else None,
+        host.archive_sha256 == release.sha256,
+        state is not None and release.version in state.present,
+        state.running if state else None,
+    )
+    env_text = node_env_text(chosen.env, remote.host)  # an upload records only its size
+    # KeyError: the recorded extraction printed no ENV_TEMP, which ends its commands there
+    with suppress(DeliverError, KeyError):
+        extract(remote, check, release, env_text, config.links)
+    with suppress(DeliverError):
+        link_release(remote, check.root, release.version, config.links)
 
 
 def _show_commands(

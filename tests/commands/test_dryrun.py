@@ -75,6 +75,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     assert "web2: hook post_start_deployed_release: deliver.yml: hooks.post_start" in again.stdout
     # --debug: the exact commands a real run would send, made by the same code, not run
     assert "web1 $ (not run: switching)" in again.stderr and "mv -T" in again.stderr
+    assert "web1 $ (not run: extracting)" in again.stderr
 
     plans = {
         ("rollback", "production"): "web1: switch current: 0.1.1 -> 0.1.0, mark 0.1.1 rolled back",
