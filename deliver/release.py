@@ -78,6 +78,9 @@ class Release:
     # not "the commit's build", and is never reused for it
     mix_env: str | None = None
     dirty: bool = False
+    #: the other builds an upgrade is from (`build upgrade --from` repeated): one
+    #: "<version> <commit> <sha256>" each
+    also_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Raises ManifestInvalid naming the first field that breaks its grammar."""
@@ -85,6 +88,20 @@ class Release:
             problem = check(getattr(self, name))
             if problem is not None:
                 raise ManifestInvalid(name, problem)
+
+    @property
+    def from_versions(self) -> tuple[str, ...]:
+        """Every version an upgrade is from (its relup has an entry for each)."""
+        first = () if self.from_version is None else (self.from_version,)
+        return first + tuple(build.split()[0] for build in self.also_from)
+
+    def from_build(self, version: str) -> tuple[str | None, str | None]:
+        """The commit and archive sha256 of the build an upgrade is from at `version`."""
+        for build in self.also_from:
+            other, commit, sha256 = build.split()
+            if other == version:
+                return commit, sha256
+        return self.from_commit, self.from_sha256
 
     @property
     def archive_name(self) -> str:
@@ -237,6 +254,22 @@ def _names_problem(value: object) -> str | None:
     return f"expected a list of Erlang names like Elixir.Enumerable, got {shown(value)}"
 
 
+def _builds_problem(value: object) -> str | None:
+    expected = 'expected a list of "<version> <commit> <sha256>"'
+    if not isinstance(value, tuple):
+        return f"{expected}, got {shown(value)}"
+    for build in value:
+        parts = build.split(" ") if isinstance(build, str) else []
+        if not (
+            len(parts) == 3
+            and version_problem(parts[0]) is None
+            and _COMMIT.match(parts[1])
+            and _SHA256.match(parts[2])
+        ):
+            return f"{expected}, got {shown(build)}"
+    return None
+
+
 _CHECKS: dict[str, Callable[[object], str | None]] = {
     "app": _pattern(_APP, "an application name ([a-z][a-z0-9_]*, at most 64 characters)"),
     "version": version_problem,
@@ -258,5 +291,13 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "changed_supervisors": _names_problem,
     "mix_env": _optional(_pattern(_TOOL, "a MIX_ENV ([a-z][a-z0-9_]*)")),
     "dirty": _bool_problem,
+    "also_from": _builds_problem,
 }
-_TUPLES = ("generated_appups", "changed_protocols", "appups", "changed_nifs", "changed_supervisors")
+_TUPLES = (
+    "generated_appups",
+    "changed_protocols",
+    "appups",
+    "changed_nifs",
+    "changed_supervisors",
+    "also_from",
+)

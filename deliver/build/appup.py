@@ -10,16 +10,18 @@ it calls; an application whose modules did not change (config only) gets an empt
 
 from __future__ import annotations
 
+import io
 import re
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from deliver.errors import DeliverError
 from deliver.output import Output
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
+from deliver.transport.remote import Remote
 
 #: where users keep appups, relative to the project root: rel/appups/<app>/<old>-<new>.appup,
 #: or rel/appups/<app>.appup for the one upgrade to the version it names
@@ -55,7 +57,8 @@ class AppupReport:
     appups: tuple[Appup, ...] = ()
     protocols: tuple[str, ...] = ()
     nifs: tuple[str, ...] = ()  # applications whose native libraries changed
-    supervisors: tuple[str, ...] = ()  # supervisor / application callback modules changed
+    #: changed supervisor / application callback modules: (app, module)
+    supervisors: tuple[tuple[str, str], ...] = ()
     stale: tuple[tuple[str, str, str], ...] = ()  # (app, file, the version it is the appup of)
     erts: str | None = None
 
@@ -63,7 +66,8 @@ class AppupReport:
     def parse(cls, output: str) -> AppupReport:
         """The escript's lines (see erlang/upgrade.escript); anything else is not ours."""
         appups: list[Appup] = []
-        found: dict[str, list[str]] = {"protocol": [], "nif": [], "supervisor": []}
+        found: dict[str, list[str]] = {"protocol": [], "nif": []}
+        supervisors: list[tuple[str, str]] = []
         stale: list[tuple[str, str, str]] = []
         erts = None
         for line in output.splitlines():
@@ -72,8 +76,10 @@ class AppupReport:
                 appups.append(Appup(*words[1:]))
             elif len(words) == 2 and words[0] == "protocol":
                 found["protocol"].append(words[1])
-            elif len(words) == 3 and words[0] in ("nif", "supervisor"):
-                found[words[0]].append(words[1] if words[0] == "nif" else words[2])
+            elif len(words) == 3 and words[0] == "nif":
+                found["nif"].append(words[1])
+            elif len(words) == 3 and words[0] == "supervisor":
+                supervisors.append((words[1], words[2]))
             elif len(words) == 4 and words[0] == "stale":
                 stale.append((words[1], words[2], words[3]))
             elif len(words) == 1 and words[0].startswith("ERTS="):
@@ -82,10 +88,39 @@ class AppupReport:
             tuple(appups),
             tuple(found["protocol"]),
             tuple(dict.fromkeys(found["nif"])),
-            tuple(dict.fromkeys(found["supervisor"])),
+            tuple(dict.fromkeys(supervisors)),
             tuple(stale),
             erts,
         )
+
+    def tree_changes(self) -> tuple[str, ...]:
+        """The changed supervision-tree modules of the applications whose appup deliver
+        generated: a user's own appup says how to handle its own."""
+        theirs = {a.app for a in self.appups if a.source != "generated"}
+        return tuple(module for app, module in self.supervisors if app not in theirs)
+
+
+#: Shown each appup (application, text); returns the text to use instead, or None to keep it.
+AppupEditor = Callable[[str, str], "str | None"]
+
+
+def edit_appups(
+    remote: Remote, root: str, appups: Sequence[Appup], edit: AppupEditor, out: Output
+) -> tuple[str, ...]:
+    """Hand each appup in place under `root` on the build host (one per application) to
+    `edit` before the relup is made, and put back the ones it changed; returns their apps."""
+    edited = []
+    for path in dict.fromkeys(appup.path for appup in appups):
+        app = path.rsplit("/", 1)[1].removesuffix(".appup")
+        copy = io.BytesIO()
+        remote.download(f"{root}/{path}", copy)
+        text = copy.getvalue().decode(errors="replace")
+        changed = edit(app, text)
+        if changed is not None and changed != text:
+            remote.upload(changed.encode(), f"{root}/{path}")
+            edited.append(app)
+            out.step(f"Using your edit of the appup of {app}")
+    return tuple(edited)
 
 
 def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:

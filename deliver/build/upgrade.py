@@ -3,9 +3,10 @@
 On the build host, over one SSH connection:
 
 1. the old release: `--with=<version>` uploads it from the store; `--from=<ref>` builds it (or
-   reuses the stored release built from that very commit) and stores it;
+   reuses the stored release built from that very commit) and stores it; more `--from`s (mix)
+   make one upgrade from each of those versions (a relup entry for every one);
 2. the new release is built from `--to` (default: the branch head) and stored;
-3. both are unpacked side by side; every application whose version changed (the app and its
+3. all are unpacked side by side; every application whose version changed (the app and its
    dependencies) gets an appup, per old version: the user's `rel/appups/<app>/<old>-<new>.appup`,
    else the user's `rel/appups/<app>.appup` when it is the appup of the new version (a stale
    one is named and not used), else one the release already holds (rebar3 copies a project's
@@ -19,11 +20,12 @@ The Erlang side of steps 3-4 is `erlang/upgrade.escript`, uploaded with every bu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
 from deliver.build import git
-from deliver.build.appup import APPUP_DIR, AppupReport, report_appups
+from deliver.build.appup import APPUP_DIR, AppupEditor, AppupReport, edit_appups, report_appups
 from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
@@ -56,8 +58,17 @@ class UpgradeBuild:
     tool_name: str
     hooks: Hooks
     force: bool = False  # --force: replace a stored different build of a version
+    #: `build upgrade --edit`: shown every appup before the relup is made
+    edit: AppupEditor | None = None
 
-    def run(self, old: Release | git.Revision, new_rev: git.Revision) -> Release:
+    def run(
+        self,
+        old: Release | git.Revision,
+        new_rev: git.Revision,
+        more: Sequence[Release | git.Revision] = (),
+    ) -> Release:
+        """Build the upgrade to `new_rev` from `old` (and from each of `more`: one relup
+        with an entry for every one of them)."""
         build, remote = self.config.require_build(), self.remote
         self.out.step(f"Preparing build directory {build.at} on {remote.name}")
         build_dir = prepare_build_dir(remote, build.at)
@@ -67,19 +78,33 @@ class UpgradeBuild:
             step="preparing the upgrade directory",
         )
         remote.upload(_escript(), work.escript)
+        olds = [
+            self._old_release(build_dir, item, _old_archive(work, number))
+            for number, item in enumerate([old, *more])
+        ]
+        versions = [release.version for release in olds]
+        if len(set(versions)) < len(versions):
+            raise UsageError(f"the old releases are not all different versions: {versions}")
+        new, archive = self.build_revision(build_dir, new_rev, olds)
+        remote.run(f"mv {quote(archive)} {quote(work.new_archive)}")
+        work = replace(work, old=",".join(versions), new=new.version)
+        return self.relup(build_dir, work, olds, new)
+
+    def _old_release(self, build_dir: str, old: Release | git.Revision, path: str) -> Release:
+        """The old release's archive at `path` on the build host: sent from the store, or
+        built (and stored)."""
+        remote = self.remote
         if isinstance(old, Release):
             self.out.step(f"Sending the stored {old.app} {old.version} to {remote.name}")
-            self.store.send_to_host(old, remote, work.old_archive)
-            _verify(remote, old, work.old_archive)
-        else:
-            old, archive = self.build_revision(build_dir, old)
-            remote.run(f"mv {quote(archive)} {quote(work.old_archive)}")
-        new, archive = self.build_revision(build_dir, new_rev, old)
-        remote.run(f"mv {quote(archive)} {quote(work.new_archive)}")
-        return self.relup(build_dir, replace(work, old=old.version, new=new.version), old, new)
+            self.store.send_to_host(old, remote, path)
+            _verify(remote, old, path)
+            return old
+        release, archive = self.build_revision(build_dir, old)
+        remote.run(f"mv {quote(archive)} {quote(path)}")
+        return release
 
     def build_revision(
-        self, build_dir: str, target: git.Revision, old: Release | None = None
+        self, build_dir: str, target: git.Revision, olds: Sequence[Release] = ()
     ) -> tuple[Release, str]:
         """Build `target` like `deliver build release` (same steps and hooks) and store it,
         unless the store holds that commit's build already; returns it and its archive on the
@@ -103,27 +128,33 @@ class UpgradeBuild:
         run_steps(tree, self.hooks, tool, config.app, plan)
         release = pack_release(tree, tool, config.app, target, plan)
         archive = f"{tree.path}/_build/deliver/{release.archive_name}"
-        if old is not None and release.version == old.version:
+        if release.version in [old.version for old in olds]:
             raise UsageError(
-                f"{target.description} builds {config.app} {old.version}, the version it would "
-                "upgrade from: an upgrade needs a new version",
+                f"{target.description} builds {config.app} {release.version}, a version it "
+                "would upgrade from: an upgrade needs a new version",
                 hint="bump the version of the release, commit, and build the upgrade again",
             )
         release = store_build(out, self.store, tree, release, self.force)
         return release, archive
 
-    def relup(self, build_dir: str, work: UpgradeWork, old: Release, new: Release) -> Release:
+    def relup(
+        self, build_dir: str, work: UpgradeWork, olds: Sequence[Release], new: Release
+    ) -> Release:
         """Appups, relup and the upgrade archive, stored; returns the upgrade's manifest."""
         config, out, remote = self.config, self.out, self.remote
         build = config.require_build()
         builder = upgrade_builder(self.tool_name)
-        out.step(f"Unpacking {old.version} beside {new.version}")
+        out.step(f"Unpacking {', '.join(r.version for r in olds)} beside {new.version}")
         root = builder.upgrade_root(config.app, build)
         unpack_new = root != build_tool(self.tool_name).release_root(config.app, build)
+        archives = [_old_archive(work, number) for number in range(len(olds))]
         report = _place_appups(
-            remote, out, build_dir, build.release_name(config.app), root, work, unpack_new
+            remote, out, build_dir, build.release_name(config.app), root, work, unpack_new, archives
         )
         appups = report.appups
+        edited = (
+            edit_appups(remote, f"{build_dir}/{root}", appups, self.edit, out) if self.edit else ()
+        )
         work = replace(work, appups=tuple(dict.fromkeys(a.path for a in appups)))
         for step in builder.relup_steps(config.app, build, work):
             out.step(step.title)
@@ -146,15 +177,20 @@ class UpgradeBuild:
             sha256=values["SHA256"],
             size=int(values["SIZE"]),
             kind="upgrade",
-            from_version=old.version,
-            from_commit=old.commit,
-            generated_appups=tuple(dict.fromkeys(a.app for a in appups if a.source == "generated")),
+            from_version=olds[0].version,
+            from_commit=olds[0].commit,
+            generated_appups=tuple(
+                dict.fromkeys(
+                    a.app for a in appups if a.source == "generated" and a.app not in edited
+                )
+            ),
             changed_protocols=report.protocols,
-            from_sha256=old.sha256,
+            from_sha256=olds[0].sha256,
+            also_from=tuple(f"{r.version} {r.commit} {r.sha256}" for r in olds[1:]),
             erts=report.erts,
             appups=tuple(dict.fromkeys(a.app for a in appups)),
             changed_nifs=report.nifs,
-            changed_supervisors=report.supervisors,
+            changed_supervisors=report.tree_changes(),
         )
         out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
@@ -191,6 +227,11 @@ def _verify(remote: Remote, release: Release, path: str) -> None:
     )
 
 
+def _old_archive(work: UpgradeWork, number: int) -> str:
+    """Where the `number`th old release's archive is put on the build host."""
+    return work.old_archive if number == 0 else f"{work.dir}/old-{number}.tar.gz"
+
+
 def _place_appups(
     remote: Remote,
     out: Output,
@@ -199,9 +240,10 @@ def _place_appups(
     root: str,
     work: UpgradeWork,
     unpack_new: bool,
+    old_archives: Sequence[str],
 ) -> AppupReport:
-    """Unpack the old release beside the new one in `root` (and the new one first, unless it
-    was assembled there) and put an appup in place for every application whose version
+    """Unpack the old releases beside the new one in `root` (and the new one first, unless
+    it was assembled there) and put an appup in place for every application whose version
     changed; returns what the escript found."""
     script = join(
         f"cd {quote(build_dir)}",
@@ -209,7 +251,7 @@ def _place_appups(
         f"mkdir -p {quote(root)}",
         f"tar -xzf {quote(work.new_archive)} -C {quote(root)}" if unpack_new else "",
         # --skip-old-files: the new release's start script, start_erl.data and RELEASES win
-        f"tar -xzf {quote(work.old_archive)} -C {quote(root)} --skip-old-files",
+        *(f"tar -xzf {quote(a)} -C {quote(root)} --skip-old-files" for a in old_archives),
         f'escript {quote(work.escript)} appups "$PWD"/{quote(root)} {quote(app)} '
         f"{quote(work.old)} {quote(work.new)} {APPUP_DIR} 2>&1",
         # the ERTS the new release boots: a node on another one must not take it hot

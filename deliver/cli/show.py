@@ -74,7 +74,7 @@ def show_relup(ctx: Context, version: str) -> None:
         upgrade, text = run(ctx.config(), ctx.out, version)
     out = ctx.out
     out.step(
-        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"{upgrade.app} {', '.join(upgrade.from_versions)} -> {upgrade.version} "
         f"({upgrade.commit[:10]}, built {upgrade.built_at})"
     )
     if upgrade.generated_appups:
@@ -103,7 +103,7 @@ def show_appup(ctx: Context, version: str, only: str | None) -> None:
             )
         out.info(appups[only].rstrip())
         return
-    out.step(f"{upgrade.app} {upgrade.from_version} -> {upgrade.version}")
+    out.step(f"{upgrade.app} {', '.join(upgrade.from_versions)} -> {upgrade.version}")
     for app, text in appups.items():
         kind = "generated" if app in upgrade.generated_appups else "yours or the release's"
         out.info(f"%% {app} ({kind})")

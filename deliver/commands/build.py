@@ -7,11 +7,12 @@ generate release), each wrapped in its pre_/post_ hooks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 
 from deliver.build import git
-from deliver.build.appup import appup_texts, relup_text
+from deliver.build.appup import AppupEditor, appup_texts, relup_text
 from deliver.build.identity import (
     Build,
     identified,
@@ -217,12 +218,17 @@ def build_upgrade(
     branch: str | None = None,
     store: ReleaseStore | None = None,
     force: bool = False,
+    also_from: Sequence[str] = (),
+    edit: AppupEditor | None = None,
 ) -> Release:
     """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
     release of `to_ref` (default: the branch head) into the store (`store` when the caller has
-    it open already). The releases it builds are stored by the rule of `build release`: a
-    different build of a stored version is refused (DifferentBuild) unless `force`. It holds
-    the build directory's lock (build_lock.py) while it builds.
+    it open already). With `also_from` (more git refs; mix only), the upgrade is from each of
+    those releases too: its relup has an entry for every one. `edit` is shown each appup
+    before the relup is made (`--edit`), and may change it. The releases it builds are stored
+    by the rule of `build release`: a different build of a stored version is refused
+    (DifferentBuild) unless `force`. It holds the build directory's lock (build_lock.py) while
+    it builds.
 
     Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
@@ -234,33 +240,54 @@ def build_upgrade(
     build = config.require_build()
     tool_name = detect_tool(config.project_dir, build, config.source)
     upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
+    if also_from and tool_name != "mix":
+        raise UsageError(f"{tool_name} builds an upgrade from one version: give one --from")
     root = config.project_dir
     from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
+    more_revs = [git.resolve_revision(root, revision=ref) for ref in also_from]
     new_rev = _revision(config, out, revision=to_ref, branch=branch or build.branch)
     with ExitStack() as opened:
         if store is None:
             store = opened.enter_context(release_store(config, out))
-        old: Release | git.Revision
-        if from_rev is None:
-            old = store.find(config.app, with_version)
-        else:
-            old = stored_build(store, config.app, from_rev.commit) or from_rev
-        if isinstance(old, Release):
-            check_old_release(old, tool_name, store, config.app, new_rev.commit)
+        old, *more = _upgrade_sources(
+            config, store, tool_name, from_rev or with_version, more_revs, new_rev
+        )
         store.check()
         (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
         store.check_host(remote)
         hooks = Hooks.load(config, out)
         command = f"build upgrade to {new_rev.description}"
         opened.enter_context(build_locked(out, remote, build.at, command, config.lock_wait))
-        upgrade = UpgradeBuild(config, out, remote, store, tool_name, hooks, force).run(
-            old, new_rev
-        )
+        builder = UpgradeBuild(config, out, remote, store, tool_name, hooks, force=force, edit=edit)
+        upgrade = builder.run(old, new_rev, more)
         out.step(
-            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
-            f"{store.where(upgrade)}"
+            f"Built upgrade {config.app} {', '.join(upgrade.from_versions)} -> "
+            f"{upgrade.version} -> {store.where(upgrade)}"
         )
     return upgrade
+
+
+def _upgrade_sources(
+    config: Config,
+    store: ReleaseStore,
+    tool_name: str,
+    first: git.Revision | str | None,
+    more_revs: Sequence[git.Revision],
+    new_rev: git.Revision,
+) -> list[Release | git.Revision]:
+    """What an upgrade is built from: `first` (a revision, or a stored version) then each of
+    `more_revs`, as the stored build of its commit when the store has one (checked to be
+    usable), else the revision to build."""
+    sources: list[Release | git.Revision] = [
+        store.find(config.app, first)
+        if not isinstance(first, git.Revision)
+        else stored_build(store, config.app, first.commit) or first
+    ]
+    sources += [stored_build(store, config.app, rev.commit) or rev for rev in more_revs]
+    for item in sources:
+        if isinstance(item, Release):
+            check_old_release(item, tool_name, store, config.app, new_rev.commit)
+    return sources
 
 
 def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:

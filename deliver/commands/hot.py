@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from deliver.commands.hot_policy import NotHot, reasons_not_hot
 from deliver.commands.targets import Targets, connected_and_locked, release_store, targets
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, UsageError
@@ -46,6 +47,7 @@ from deliver.hooks import Hooks, deploy_env
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import (
+    ErtsDiffers,
     NodeCheck,
     Switch,
     check_downgrade,
@@ -81,8 +83,8 @@ def deploy_upgrade(
     with release_store(config, out) as store:
         upgrade = store.find(config.app, version, kind="upgrade")
         out.step(
-            f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
-            f"{environment}: {chosen.names}"
+            f"Hot-upgrading {config.app} {', '.join(upgrade.from_versions)} -> "
+            f"{upgrade.version} on {environment}: {chosen.names}"
         )
         command = f"deploy upgrade {upgrade.version}"
         with connected_and_locked(config, out, chosen, command) as remotes:
@@ -105,7 +107,7 @@ def install_upgrade(
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
-    checks = _preflight(out, remotes, env, store, upgrade)
+    checks = _preflight(config, out, remotes, env, store, upgrade)
     pending = _skip_done(out, remotes, checks, upgrade.version)
     switches = {
         r.name: Switch(upgrade.app, checks[r.name].version, upgrade.version, upgrade)
@@ -142,17 +144,24 @@ def install_upgrade(
         first = canary.pick(pending)
         done = _canary(config, out, env, first, checks[first.name], on_host, canary)
         pending = [r for r in pending if r is not first]
-    return done | _run_install(out, env.name, pending, on_host, upgrade.from_version)
+    ran = {checks[r.name].version for r in pending}
+    back_to = ran.pop() if len(ran) == 1 else None
+    return done | _run_install(out, env.name, pending, on_host, back_to)
 
 
 def _preflight(
+    config: Config,
     out: Output,
     remotes: Sequence[Remote],
     env: Environment,
     store: ReleaseStore,
     upgrade: Release,
 ) -> dict[str, NodeCheck]:
-    """Read-only checks on every host, then the archive uploaded where it is missing."""
+    """The policy, read-only checks on every host, then the archive uploaded where it is
+    missing. NotHot when the upgrade must not be hot (policy, changes, another ERTS)."""
+    reasons = reasons_not_hot(upgrade, config.hot_upgrade)
+    if reasons:
+        raise NotHot(upgrade, reasons, env.name)
 
     def preflight(remote: Remote) -> NodeCheck:
         check = check_upgrade(remote, env, upgrade)
@@ -160,7 +169,12 @@ def _preflight(
             store.check_host(remote)
         return check
 
-    checks = fan_out("preflight", remotes, preflight)
+    try:
+        checks = fan_out("preflight", remotes, preflight)
+    except HostsFailed as error:
+        if error.errors and all(isinstance(e, ErtsDiffers) for e in error.errors.values()):
+            raise NotHot(upgrade, [str(e) for e in error.errors.values()], env.name) from None
+        raise
     uploads = [
         r
         for r in remotes

@@ -135,7 +135,7 @@ def _hot_upgraded_from(found: Mapping[str, HostReleases], target: str) -> bool:
 
     def hot_step_back(r: HostReleases) -> bool:
         directory = r.aliases.get(r.current or "")
-        return directory is not None and target in (directory, r.aliases.get(target))
+        return directory is not None and directory in (target, r.aliases.get(target))
 
     hot = sorted(name for name, r in found.items() if hot_step_back(r))
     if hot and len(hot) < len(found):

@@ -82,15 +82,22 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     check = replace(found.node, has_archive=values.get("ARCHIVE") == upgrade.sha256)
     if check.version == upgrade.version:
         return check
-    if check.version != upgrade.from_version:
+    if check.version not in upgrade.from_versions:
         raise NodeError(
             remote.name,
-            f"runs {check.version}, but the upgrade is from {upgrade.from_version} to "
-            f"{upgrade.version}",
+            f"runs {check.version}, but the upgrade is from {', '.join(upgrade.from_versions)} "
+            f"to {upgrade.version}",
         )
     problem = build_problem(upgrade, check, values)
     if problem is not None:
         raise NodeError(remote.name, problem)
+    erts = values.get("NODE_ERTS", "")
+    if upgrade.erts and erts and erts != upgrade.erts:
+        raise ErtsDiffers(
+            remote.name,
+            f"runs ERTS {erts}, but the upgrade was built with ERTS {upgrade.erts}: a hot "
+            "upgrade onto another ERTS (another OTP) is refused",
+        )
     if values.get("HAS_TARGET") and values.get("STAGED") != upgrade.sha256:
         raise NodeError(
             remote.name,
@@ -110,27 +117,25 @@ def build_problem(upgrade: Release, check: NodeCheck, values: dict[str, str]) ->
     from_here = check.version == directory  # not a hot step: the directory's own release
     sha256 = values.get("DIR_SHA256", "") if from_here else ""
     commit = values.get("DIR_COMMIT" if from_here else "RUN_COMMIT", "")
-    if upgrade.from_sha256 and sha256 and sha256 != upgrade.from_sha256:
+    from_commit, from_sha256 = upgrade.from_build(check.version)
+    if from_sha256 and sha256 and sha256 != from_sha256:
         return (
             f"runs {check.version} from archive {sha256[:12]} (commit {commit[:10] or '?'}), "
-            f"but the upgrade was built from archive {upgrade.from_sha256[:12]} (commit "
-            f"{(upgrade.from_commit or '?')[:10]}): build the upgrade from the build the node "
+            f"but the upgrade was built from archive {from_sha256[:12]} (commit "
+            f"{(from_commit or '?')[:10]}): build the upgrade from the build the node "
             f"runs (deliver build upgrade --from={commit[:10] or '<its commit>'})"
         )
-    if upgrade.from_commit and commit and commit != upgrade.from_commit:
+    if from_commit and commit and commit != from_commit:
         return (
             f"runs {check.version} built from commit {commit[:10]}, but the upgrade was "
-            f"built from commit {upgrade.from_commit[:10]}: build the upgrade from the build "
+            f"built from commit {from_commit[:10]}: build the upgrade from the build "
             f"the node runs (deliver build upgrade --from={commit[:10]})"
         )
-    erts = values.get("NODE_ERTS", "")
-    if upgrade.erts and erts and erts != upgrade.erts:
-        return (
-            f"runs ERTS {erts}, but the upgrade was built with ERTS {upgrade.erts}: a hot "
-            "upgrade onto another ERTS/OTP is refused (deliver upgrade ENV --fallback=restart "
-            "restarts into the new release instead)"
-        )
     return None
+
+
+class ErtsDiffers(NodeError):
+    """The node runs another ERTS than the upgrade was built with: never hot."""
 
 
 def check_downgrade(remote: Remote, env: Environment, app: str, version: str) -> NodeCheck:

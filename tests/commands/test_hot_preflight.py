@@ -32,10 +32,10 @@ def test_each_preflight_refusal_leaves_every_node_as_it_was(
     started = pids(config)
     trees = {host: hosts.tree(host) for host in ("web1", "web2")}
 
-    def refused(store: Path | None, *expected: str) -> None:
+    def refused(store: Path | None, *expected: str, code: int = 1) -> None:
         chosen = hosts.config(mix_app, store) if store else config
         result = deliver(chosen, "deploy", "upgrade", "production")
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == code, result.output
         for text in expected:
             assert text in result.stderr, result.stderr
         assert pids(config) == started
@@ -53,9 +53,15 @@ def test_each_preflight_refusal_leaves_every_node_as_it_was(
         mix_app, tmp_path / "commit", from_commit="abcdef0123", from_sha256=None
     )
     refused(other_commit, "built from commit abcdef0123", "deliver build upgrade --from=")
-    # built on another ERTS (another OTP)
+    # built on another ERTS (another OTP): never hot, and the way to go says so
     other_erts = store_with(mix_app, tmp_path / "erts", erts="99.0.1")
-    refused(other_erts, "web2: runs ERTS ", "but the upgrade was built with ERTS 99.0.1")
+    refused(
+        other_erts,
+        "0.1.0 -> 0.2.0 cannot be hot: web1: runs ERTS ",
+        "but the upgrade was built with ERTS 99.0.1",
+        "deliver upgrade production --fallback=restart",
+        code=2,
+    )
     assert {host: hosts.tree(host) for host in trees} == trees
 
     # no releases/RELEASES on web2: the release handler could not install anything there
@@ -78,3 +84,26 @@ def test_each_preflight_refusal_leaves_every_node_as_it_was(
     upgraded = ok(deliver(config, "deploy", "upgrade", "production"))
     assert "web2: 0.1.0 -> 0.2.0, hot (pid " in upgraded.stdout
     assert pids(config) == started
+
+
+def test_the_policy_refuses_hot_and_the_fallback_restarts_into_the_new_release(
+    hosts: Hosts, mix_app: UpgradeApp
+) -> None:
+    config = hosts.config(mix_app)
+    policy = "hot_upgrade:\n  policy: never\nhealth_check:\n  url: http://127.0.0.1:{PORT}/\n"
+    config.write_text(config.read_text() + policy)
+    ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
+    started = pids(config)
+
+    refused = deliver(config, "upgrade", "production", "--to=v0.2.0")
+    assert refused.exit_code == 2
+    assert "0.1.0 -> 0.2.0 cannot be hot: hot_upgrade.policy is never" in refused.stderr
+    assert "deliver upgrade production --fallback=restart" in refused.stderr
+    assert pids(config) == started and hosts.ask("web1") == "hello 0.1.0"
+
+    restarted = ok(deliver(config, "upgrade", "production", "--to=v0.2.0", "--fallback=restart"))
+    assert "restarting into 0.2.0 instead (--fallback=restart)" in restarted.stderr
+    assert hosts.ask("web1") == "hello 0.2.0" and hosts.ask("web2") == "hello 0.2.0"
+    assert hosts.ask("web1", "/state") == mix_app.fresh_state  # a restart: fresh state
+    after = pids(config)
+    assert all(after[host] != started[host] for host in started)
