@@ -77,9 +77,14 @@ crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is b
         command = managers.start_command(
             self.manager, self.node, self.app, self.state.root, release
         )
-        running = '"releases/$(basename "$(cd current && pwd -P)")"'
         refused = "{ echo STATE=refused; exit 0; }"
-        return f"{command} || {refused}\n{replace_link('.', 'running', running)}"
+        return f"{command} || {refused}\n{self.relink()}"
+
+    def relink(self) -> str:
+        """Shell: point `running` at the started directory (again, once the node answers:
+        a stop cut off from deliver by a lost connection may remove it late)."""
+        link = replace_link(".", "running", '"$started_dir"')
+        return f'{_STARTED_DIR}\n(cd "$root" && {link})'
 
     def refused(self, result: Result) -> NodeError | None:
         """The error when the manager's start command failed (launch's STATE=refused)."""
@@ -106,6 +111,8 @@ crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is b
 
 
 _STARTED_VERSION = '"$(basename "$(readlink current)")"'
+#: Shell: the directory the node of `current` runs from (never an alias: see host/layout.py).
+_STARTED_DIR = 'started_dir=releases/$(basename "$(cd "$root/current" && pwd -P)")'
 
 
 def _start_by_script(start: _Start) -> NodeStatus:
@@ -119,7 +126,8 @@ fi
 end=$(( $(date +%s) + {int(start.timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
-  if pid=$(cd running && {node.alive(app)} 2>/dev/null); then
+  if pid=$(cd "$started_dir" && {node.alive(app)} 2>/dev/null); then
+    {start.relink()}
     {record(state.root, "started", _STARTED_VERSION)}; echo STATE=started; echo PID=$pid; exit 0
   fi
   if crashed; then state=crashed; break; fi
@@ -175,7 +183,7 @@ def _start_over_dist(start: _Start, address: DistAddress) -> NodeStatus:
         raise NodeError(
             remote.name, f"started, but the node says it runs {answer.version}, not {state.current}"
         )
-    started = record(state.root, "started", quote(answer.version))
+    started = start.relink() + "\n" + record(state.root, "started", quote(answer.version))
     remote.run(in_root(state.root, started), step="starting the node")
     return NodeStatus(remote.name, answer.version, f"started {answer.version} (pid {answer.pid})")
 
@@ -235,6 +243,10 @@ def stop_node(
     # `..` inside the linked directory is releases/, not the root: remember the root
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
+# `running` goes only if it is still the link this stop found: a stop cut off from deliver
+# (a lost connection) that finishes late must not remove the link of a node started since
+link=$(stat -c %i running 2>/dev/null)
+forget() {{ [ "$(stat -c %i "$root/running" 2>/dev/null)" != "$link" ] || rm -f "$root/running"; }}
 cd "$d" || exit 1
 # what this root boots is what its node runs, also after a hot upgrade installed another version
 echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
@@ -242,7 +254,7 @@ echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
-    rm -f "$root/running"; echo STATE=stopped; exit 0
+    forget; echo STATE=stopped; exit 0
   fi
   sleep 0.1
 done
@@ -279,7 +291,7 @@ def _stop_step(
     except Unavailable as why:
         _fallback(remote, app, why)
         return f"""if ! ospid=$({script.alive(app)} 2>/dev/null); then
-  rm -f "$root/running"; echo STATE=down; exit 0
+  forget; echo STATE=down; exit 0
 fi
 {by_manager} >/dev/null 2>&1 || echo STOP=failed"""
     if manager.manager == "daemon":
