@@ -65,7 +65,7 @@ def run_on_nodes(
 
     def on_host(remote: Remote) -> NodeStatus:
         status = action(remote, read_state(remote, chosen.env.deliver_to, config.app))
-        out.host_status(remote.name, True, status.detail)
+        out.host_status(remote.name, True, status.detail, version=status.version)
         return status
 
     if read_only:

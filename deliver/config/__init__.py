@@ -17,6 +17,7 @@ from deliver.config.grammar import (
 )
 from deliver.config.model import (
     ALL_AT_ONCE,
+    HOT_POLICIES,
     LINKABLE,
     LOCALHOST,
     MANAGER_PLACEHOLDERS,
@@ -31,6 +32,7 @@ from deliver.config.model import (
     HealthCheck,
     HookSpec,
     HostSpec,
+    HotUpgrade,
     Migrations,
     NodeManager,
     Overrides,
@@ -46,6 +48,7 @@ __all__ = [
     "ALL_AT_ONCE",
     "AUTO_PARTS",
     "BASE_POINTS",
+    "HOT_POLICIES",
     "INCREMENTS",
     "LINKABLE",
     "LOCALHOST",
@@ -63,6 +66,7 @@ __all__ = [
     "HealthCheck",
     "HookSpec",
     "HostSpec",
+    "HotUpgrade",
     "Migrations",
     "NodeManager",
     "Overrides",

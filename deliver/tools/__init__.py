@@ -163,6 +163,13 @@ class HotUpgrades(Protocol):
         never overwriting a file the running release uses."""
         ...
 
+    def check_install(self, app: str, version: str) -> str:
+        """Once staged: make the release handler know `version` (unpacked), check that its
+        relup has an entry for the version the node runs and that
+        `release_handler:check_install_release/1` succeeds, changing nothing the node runs;
+        prints CHECKED=<version> and exits 0 when it can be installed."""
+        ...
+
     def install(self, app: str, version: str, upgrade: bool) -> str:
         """Switch the running node to `version` (an upgrade, or a downgrade to an installed
         older one) and make it permanent; prints INSTALLED=<version> and exits 0 on success."""
