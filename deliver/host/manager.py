@@ -65,11 +65,13 @@ def start_command(
 ) -> str:
     """Start the node of `current` (the release `release`) in the background."""
     logs = f"mkdir -p {log_dir(manager)}"
+    prepare = f"(cd current && {node.prepare(app)})"
     if manager.manager == "systemd":
-        return join(SYSTEMD_ENV, systemctl(manager, app, "start"))
+        return join(prepare, SYSTEMD_ENV, systemctl(manager, app, "start"))
     if manager.manager == "command":
         assert manager.start is not None
-        return join(logs, expand_command(manager.start, placeholders(app, root, release)))
+        start = expand_command(manager.start, placeholders(app, root, release))
+        return join(logs, prepare, start)
     return join(logs, f"(cd current && {node.log_to(log_dir(manager))} && {node.daemon(app)})")
 
 

@@ -155,6 +155,9 @@ class Rebar3Node:
     """relx's extended start script. Its `eval` runs inside the node and exits 0 even when the
     code fails (printing `{error, ...}`), so every answer is checked for its expected shape."""
 
+    def prepare(self, app: str) -> str:
+        return ":"  # the release ships what its release handler needs
+
     def daemon(self, app: str) -> str:
         # relx keeps run_erl pipes in /tmp/erl_pipes/<node> unless told otherwise: shared by
         # every node of that name on the machine. `daemon` waits forever for a VM that died

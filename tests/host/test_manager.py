@@ -64,12 +64,13 @@ def recorded(tmp_path: Path, script: str, uid: str) -> list[str]:
     (bin_dir / "id").write_text(f"#!/bin/sh\necho {uid}\n")
     (bin_dir / "id").chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    subprocess.run(["sh", "-c", script], env=env, check=True)
+    (tmp_path / "current").mkdir(exist_ok=True)  # a start prepares the release first
+    subprocess.run(["sh", "-c", script], env=env, check=True, cwd=tmp_path)
     return calls.read_text().splitlines()
 
 
 def test_root_runs_systemctl_itself_and_others_through_sudo_n(tmp_path: Path) -> None:
-    start = managers.start_command(SYSTEMD, node_commands("mix"), "hello", "/srv", "0.1.0")
+    start = managers.start_command(SYSTEMD, node_commands("rebar3"), "hello", "/srv", "0.1.0")
     assert recorded(tmp_path, start, "0") == ["systemctl start hello.service [XDG=]"]
     (tmp_path / "calls").unlink()
     assert recorded(tmp_path, start, "1000") == [
@@ -90,6 +91,7 @@ def test_user_units_never_use_sudo_and_find_the_users_systemd(tmp_path: Path) ->
 def test_command_placeholders_are_single_shell_words(tmp_path: Path) -> None:
     root = "/srv/it's $(touch pwned) here"
     start = managers.start_command(RUNIT, node_commands("mix"), "hello", root, "0.1.0+b.1")
+    (tmp_path / "current").mkdir()
     ran = subprocess.run(
         ["sh", "-c", f"root={tmp_path}\n{start}"], capture_output=True, text=True, cwd=tmp_path
     )
