@@ -80,6 +80,9 @@ def build_release(
             store.check_host(remote)
             command = f"build release {plan.version or target.description}"
             with build_locked(out, remote, build.at, command, config.lock_wait):
+                # the build this one waited for may have stored this very build
+                if (stored := _reusable(out, store, config.app, wanted, options)) is not None:
+                    return stored
                 release, tree = _build(config, out, remote, hooks, tool, target, plan, options)
                 stored = stored_version(store.releases(config.app), release.version)
                 if keep_stored(stored, Build.of(release), options.force, store.location):
