@@ -74,6 +74,10 @@ class Output:
         name = self._clean(host, one_line=True)
         self._print(self.out, f"  {mark} [bold]{name}[/]: {self._clean(text)}")
 
+    def plan(self, host: str, text: str) -> None:
+        """One step a dry run says a command would take on `host`."""
+        self._print(self.out, f"  [bold]{self._clean(host, one_line=True)}[/]: {self._clean(text)}")
+
     def warning(self, text: str) -> None:
         self._print(self.err, f"[yellow]warning:[/] {self._clean(text)}")
 

@@ -66,7 +66,7 @@ DRY_RUN_COMMANDS = frozenset(
     | {"migrate", "prune"}
 )
 READ_ONLY_COMMANDS = frozenset(
-    {"ping", "version", "show", "check", "completion", "audit", "status", "logs", "systemd"}
+    {"ping", "version", "show", "check", "completion", "audit", "status", "logs"}
 )
 SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
