@@ -75,6 +75,12 @@ class Release:
     #: the other builds an upgrade is from (`build upgrade --from` repeated): one
     #: "<version> <commit> <sha256>" each
     also_from: tuple[str, ...] = ()
+    # what the build was, besides its commit: MIX_ENV (rebar3: the profile; None in manifests
+    # written before deliver recorded it), and whether the build tree held changes the commit
+    # does not (untracked files kept by --skip-git-clean, files a hook wrote): such a build is
+    # not "the commit's build", and is never reused for it
+    mix_env: str | None = None
+    dirty: bool = False
 
     def __post_init__(self) -> None:
         """Raises ManifestInvalid naming the first field that breaks its grammar."""
@@ -236,6 +242,10 @@ def _kind_problem(value: object) -> str | None:
     return None if value in KINDS else f"expected release or upgrade, got {shown(value)}"
 
 
+def _bool_problem(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"expected true or false, got {shown(value)}"
+
+
 def _names_problem(value: object) -> str | None:
     if isinstance(value, tuple) and all(
         isinstance(name, str) and _ATOM.match(name) for name in value
@@ -280,6 +290,8 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "changed_nifs": _names_problem,
     "changed_supervisors": _names_problem,
     "also_from": _builds_problem,
+    "mix_env": _optional(_pattern(_TOOL, "a MIX_ENV ([a-z][a-z0-9_]*)")),
+    "dirty": _bool_problem,
 }
 _TUPLES = (
     "generated_appups",

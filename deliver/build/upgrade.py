@@ -26,6 +26,7 @@ from importlib import resources
 
 from deliver.build import git
 from deliver.build.appup import APPUP_DIR, AppupEditor, AppupReport, edit_appups, report_appups
+from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
     in_build_dir,
@@ -56,6 +57,7 @@ class UpgradeBuild:
     store: ReleaseStore
     tool_name: str
     hooks: Hooks
+    force: bool = False  # --force: replace a stored different build of a version
     #: `build upgrade --edit`: shown every appup before the relup is made
     edit: AppupEditor | None = None
 
@@ -132,19 +134,7 @@ class UpgradeBuild:
                 "would upgrade from: an upgrade needs a new version",
                 hint="bump the version of the release, commit, and build the upgrade again",
             )
-        stored = next(
-            (r for r in self.store.releases(config.app) if r.version == release.version), None
-        )
-        if stored is not None and stored.commit == release.commit:
-            out.detail(f"the store already holds {release.version} from this commit")
-        else:
-            if stored is not None:
-                out.warning(
-                    f"replacing the stored {release.version} (commit {stored.commit[:10]}) "
-                    f"with the build of {target.commit[:10]}"
-                )
-            self.store.receive_from_host(release, remote, archive)
-            out.step(f"Stored {release.archive_name}")
+        release = store_build(out, self.store, tree, release, self.force)
         return release, archive
 
     def relup(

@@ -63,6 +63,9 @@ def build_release(
 @click.option("--branch", help="The new release is this branch's head (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV (rebar3: profile) for the builds (default: prod).")
 @click.option("--edit", is_flag=True, help="Open each appup in $EDITOR before the relup is made.")
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of the releases' versions."
+)
 @pass_context
 def build_upgrade(
     ctx: Context,
@@ -72,6 +75,7 @@ def build_upgrade(
     branch: str | None,
     mix_env: str | None,
     edit: bool,
+    force: bool,
 ) -> None:
     """Build the hot upgrade from an old release (or several: --from repeated) to a new one,
     and store it.
@@ -92,6 +96,7 @@ def build_upgrade(
         with_version=with_version,
         to_ref=to_ref,
         branch=branch,
+        force=force,
     )
 
 

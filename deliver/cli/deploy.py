@@ -60,6 +60,11 @@ def deploy() -> None:
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace another build of this version on the hosts (not under a running node).",
+)
 @rollout_options
 @host_option
 @pass_context
@@ -69,6 +74,7 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    force: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
@@ -88,6 +94,7 @@ def deploy_release(
         start=start_deploy,
         run_migrations=run_migrations,
         rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        force=force,
     )
 
 
@@ -168,6 +175,9 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
     help="When the change cannot be hot (or hot_upgrade.policy says so): restart into the new "
     "release, batch by batch, health-checked.",
 )
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
+)
 @host_option
 @pass_context
 def upgrade(
@@ -177,6 +187,7 @@ def upgrade(
     branch: str | None,
     canary: str | None,
     fallback: str | None,
+    force: bool,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
@@ -192,6 +203,7 @@ def upgrade(
         hosts=hosts,
         canary=_canary(canary),
         fallback=fallback,
+        force=force,
     )
 
 

@@ -38,6 +38,7 @@ from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
+from deliver.host.systemd import systemd_env_text, write_systemd_env
 from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
@@ -56,8 +57,12 @@ def deploy_release(
     start: bool = False,
     run_migrations: bool = False,
     rollout: Rollout | None = None,
+    force: bool = False,
 ) -> Release:
     """Deploy `version` (default: the newest in the store) to the environment's hosts.
+
+    A host holding another build of that version refuses it unless `force` replaces it
+    (never the directory a node runs from: host/unpack.py).
 
     With `run_migrations`, the new release's migrations run on the primary host before any
     host is switched; with `start`, hosts are switched and restarted batch by batch as the
@@ -82,7 +87,7 @@ def deploy_release(
         hooks = Hooks.load(config, out)
         command = f"deploy release {release.version}"
         with connected_and_locked(config, out, chosen, command) as remotes:
-            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks)
+            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks, force)
             checks = deploy.preflight()
             deploy.prepare(checks)
             if run_migrations:
@@ -132,13 +137,14 @@ class _Deploy:
     store: ReleaseStore
     remotes: list[Remote]
     hooks: Hooks
+    force: bool = False  # --force: replace another build of the version on a host
 
     def preflight(self) -> dict[str, Preflight]:
         """Read-only (but for creating the release root): what each host has, whether there is
         room, and whether it can fetch from the store if it lacks the archive."""
 
         def check_host(remote: Remote) -> Preflight:
-            check = preflight(remote, self.targets.env, self.release)
+            check = preflight(remote, self.targets.env, self.release, force=self.force)
             if not check.has_archive:
                 self.store.check_host(remote)
             return check
@@ -174,10 +180,12 @@ class _Deploy:
         def unpack() -> None:
             links = self.config.links
             extract(remote, check, release, node_env_text(env, remote.host), links)
+            if env.manager(remote.name).manager == "systemd":  # its unit reads its own format
+                write_systemd_env(remote, check.root, systemd_env_text(env, remote.host))
             link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)
-        self.out.host_status(remote.name, True, f"{release.version} ready")
+        self.out.host_status(remote.name, True, f"{release.version} ready", version=release.version)
 
     def restart(
         self, checks: dict[str, Preflight], rollout: Rollout, urls: Mapping[str, HealthUrl]

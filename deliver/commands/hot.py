@@ -298,7 +298,7 @@ def _skip_done(
     pending = []
     for remote in remotes:
         if checks[remote.name].version == version:
-            out.host_status(remote.name, True, f"already running {version}")
+            out.host_status(remote.name, True, f"already running {version}", version=version)
         else:
             pending.append(remote)
     return pending
@@ -331,5 +331,5 @@ def _install_and_report(
     remote: Remote, out: Output, check: NodeCheck, switch: Switch
 ) -> NodeStatus:
     status = install(remote, check, switch)
-    out.host_status(remote.name, True, status.detail)
+    out.host_status(remote.name, True, status.detail, version=status.version)
     return status

@@ -22,6 +22,7 @@ from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import StartHooks
+from deliver.host.env import kept_env, rollback_notes
 from deliver.host.health import health_urls
 from deliver.host.layout import HostReleases, read_host_releases, record
 from deliver.output import Output
@@ -83,12 +84,22 @@ def rollback(
         if hot:
             out.step(f"Rolled back {config.app} on {environment} to {target}, hot")
             return target
+        _say_env(out, remotes, found, target)
         hooks = StartHooks(config, out, env)
         roll_out(
             config, out, env, remotes, _plans(found, target), rollout or Rollout(), urls, hooks
         )
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
+
+
+def _say_env(
+    out: Output, remotes: Sequence[Remote], found: Mapping[str, HostReleases], target: str
+) -> None:
+    """Which env the rollback boots `target` with: the switch restores the release's own."""
+    kept = fan_out("rollback", remotes, lambda r: kept_env(r, found[r.name].root, target))
+    for note in rollback_notes(target, kept):
+        out.info(note)
 
 
 def _plans(found: Mapping[str, HostReleases], target: str) -> dict[str, HostPlan]:

@@ -39,10 +39,12 @@ def upgrade(
     branch: str | None = None,
     hosts: Sequence[str] = (),
     canary: Canary | None = None,
+    force: bool = False,
     fallback: str | None = None,
 ) -> dict[str, NodeStatus]:
     """Hot-upgrade the environment to `to_ref` (default: the branch head), building the
-    upgrade if the store lacks it, the `canary` first when given. Raises UsageError when the
+    upgrade if the store lacks it (`force`: replacing a different stored build of a version,
+    as `build upgrade --force`), the `canary` first when given. Raises UsageError when the
     hosts run different versions or already run the target, NotHot when the upgrade cannot
     be hot (unless `fallback` is "restart": then a rolling restart into the new release),
     HostsFailed for hosts whose node is down or fails to switch."""
@@ -72,7 +74,7 @@ def upgrade(
         if found is not None:
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
-            found = _build(config, out, store, running, to_ref, branch)
+            found = _build(config, out, store, running, to_ref, branch, force)
         try:
             return install_upgrade(config, out, env, remotes, store, found, canary)
         except NotHot as error:
@@ -117,6 +119,7 @@ def _build(
     running: str,
     to_ref: str | None,
     branch: str | None,
+    force: bool,
 ) -> Release:
     try:
         store.find(config.app, running)
@@ -125,11 +128,19 @@ def _build(
     else:
         out.step(f"Building the upgrade with the stored {running} (--with={running})")
         return build_upgrade(
-            config, out, with_version=running, to_ref=to_ref, branch=branch, store=store
+            config,
+            out,
+            with_version=running,
+            to_ref=to_ref,
+            branch=branch,
+            store=store,
+            force=force,
         )
     commit = _commit_of(config, store, running)
     out.step(f"Building the upgrade from {running}'s commit {commit[:10]} (--from)")
-    return build_upgrade(config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store)
+    return build_upgrade(
+        config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store, force=force
+    )
 
 
 def _commit_of(config: Config, store: ReleaseStore, version: str) -> str:

@@ -36,6 +36,7 @@ from deliver.config.model import (
     RuntimeLinks,
     SshSettings,
 )
+from deliver.config.node import NodeReader
 from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
@@ -129,7 +130,7 @@ def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
     data[key[-1]] = value
 
 
-class _Reader(StoreReader, BuildReader, RolloutReader):
+class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
     """The sections of the file, read into a Config."""
 
     def config(self, data: dict[str, Any]) -> Config:
@@ -225,7 +226,11 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
         source = f"{Path(self.source).name}: {key_text(key)}"
         if isinstance(entry, str):
             return HookSpec(point, source, default, run=self.string(entry, key))
-        data = self.mapping(entry, key)
+        if not isinstance(entry, dict):
+            raise self.fail(
+                key, f"expected a command or a mapping with script or run, got {kind(entry)}"
+            )
+        data = entry
         self.reject_unknown(data, key, {"script", "run", "runs_on", "env"})
         if ("script" in data) == ("run" in data):
             raise self.fail(key, "set one of script (a file) or run (a command)")
@@ -250,11 +255,15 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
         for name, raw in self.mapping(value, ("environments",)).items():
             key: Key = ("environments", str(name))
             data = self.mapping(raw, key)
-            self.reject_unknown(data, key, {"hosts", "deliver_to", "env", "rollout", "dist"})
+            self.reject_unknown(
+                data, key, {"hosts", "deliver_to", "env", "rollout", "dist", "node"}
+            )
             hosts = data.get("hosts")
             if not isinstance(hosts, list) or not hosts:
                 raise self.fail((*key, "hosts"), f"expected a non-empty list, got {kind(hosts)}")
             specs = tuple(self.host(h, (*key, "hosts", i)) for i, h in enumerate(hosts))
+            node = self.node(data.get("node"), (*key, "node"))  # first: its errors are its own
+            specs = self.host_nodes(specs, hosts, data.get("node"), key)
             if "deliver_to" not in data:
                 raise self.fail((*key, "deliver_to"), "required: where the app lives on hosts")
             duplicates = {h.name for h in specs if [s.name for s in specs].count(h.name) > 1}
@@ -272,6 +281,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
                 env=self.env(data.get("env", {}), (*key, "env")),
                 rollout=self.rollout(data.get("rollout", {}), (*key, "rollout"), rollout),
                 dist_interface=self.dist(data.get("dist"), (*key, "dist")),
+                node=node,
             )
         return result
 

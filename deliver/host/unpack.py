@@ -5,13 +5,14 @@ place, with the host's env file. The layout itself is host/layout.py's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from deliver.config import Environment, HostSpec, RuntimeLinks
 from deliver.errors import DeliverError, UsageError
 from deliver.host.layout import (
-    ENV_FILE,
     FREE_SPACE,
+    RELEASE_ENV_FILE,
     check_free_space,
     replace_file,
     switch_current,
@@ -45,9 +46,12 @@ class Preflight:
     running: str | None = None  # what the node was started from (None: no node started)
 
 
-def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
+def preflight(
+    remote: Remote, env: Environment, release: Release, *, force: bool = False
+) -> Preflight:
     """Create the release root if needed (its releases/ private) and report what the host
-    already has."""
+    already has. A different build of the version on the host is refused (DifferentBuild on
+    the host, naming both), unless `force` replaces it; never the directory a node runs from."""
     version = quote(release.version)
     script = join(
         f"mkdir -p {quote_path(env.deliver_to)}/releases",
@@ -60,6 +64,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
         f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
+        f"echo COMMIT=$(head -n 1 releases/{version}/.deliver-revision 2>/dev/null)",
         # a hot upgrade leaves an alias releases/<new> -> <old>, and <old> booting <new>
         f"{{ [ ! -L releases/{version} ] || echo ALIAS=yes; }}",
         f"echo BOOTS=$(cut -d' ' -f2 releases/{version}/releases/start_erl.data 2>/dev/null)",
@@ -86,16 +91,49 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         values.get("RELEASE") == release.sha256 and not hot,
         values.get("RUNNING") or None,
     )
-    if check.current == release.version and not check.has_release and not alias:
-        raise UsageError(
-            f"{remote.name} runs a different build of {release.version}",
-            hint="give the new build a new version",
-        )
+    # a build of the version is there already (or current names one deliver cannot identify)
+    held = values.get("RELEASE") or check.current == release.version
+    if held and not check.has_release and not alias and not hot:
+        _replaceable(remote.name, env.name, release, values, check, force)
     needed = (0 if check.has_archive else release.size) + (
         0 if check.has_release else release.size * SPACE_FACTOR
     )
     check_free_space(remote.name, check.root, values, needed)
     return check
+
+
+def _replaceable(
+    host: str,
+    environment: str,
+    release: Release,
+    values: Mapping[str, str],
+    check: Preflight,
+    force: bool,
+) -> None:
+    """The host holds another build of `release.version`: refused unless `force`, and even
+    then while a node runs from its directory (it is never removed under a running node)."""
+    held = f"commit {_hex(values.get('COMMIT'), 10)} (sha256 {_hex(values.get('RELEASE'), 16)})"
+    store = f"commit {release.commit[:10]} (sha256 {release.sha256[:16]})"
+    if not force:
+        raise UsageError(
+            f"{host} holds a different build of {release.app} {release.version}: {held} on the "
+            f"host, {store} in the store",
+            hint="give the new build a new version (deliver build release --increment-version"
+            "=patch), or replace the hosts' build with deliver deploy release --force",
+        )
+    if check.running == release.version:
+        raise UsageError(
+            f"{host}'s node runs from releases/{release.version}, {held}: deliver never "
+            f"replaces the directory a running node runs from",
+            hint=f"give the new build a new version; or stop the node first (deliver stop "
+            f"{environment} --host {host}), deploy with --force, then deliver start {environment}",
+        )
+
+
+def _hex(value: str | None, length: int) -> str:
+    """A hex id a host reported (hostile text), shortened; `?` when it is not one."""
+    text = (value or "")[:length]
+    return text if text and all(c in "0123456789abcdef" for c in text) else "?"
 
 
 def upload(
@@ -149,13 +187,16 @@ def extract(
 ) -> None:
     """Extract into a fresh directory renamed into place (refused, naming the entry, when the
     archive holds deliver's own files, a device or fifo, or a symlink on the way to one of
-    `links`); write the host's env file."""
+    `links`); keep the host's env file with the release (`env_text`: node_env_text)."""
     unpack = "" if check.has_release else _unpack_script(release, links or RuntimeLinks())
     if unpack and check.has_archive:
         # it was there before this deploy: its .sha256 side file is a claim, not a proof
         archive = f"releases/{quote(host_archive(release))}"
         unpack = check_sha256(archive, release.sha256, remove=True) + "\n" + unpack
-    temp = quote(f"{check.root}/.{ENV_FILE}.") + "XXXXXX"
+    # the env travels with the release: kept in its directory (0600), it becomes deliver.env
+    # when `current` is switched to it (layout.install_env), not before
+    directory = f"{check.root}/releases/{release.version}"
+    temp = quote(f"{directory}/{RELEASE_ENV_FILE}.") + "XXXXXX"
     script = f'set -e\ncd {quote(check.root)}\n{unpack}\nt=$(mktemp {temp})\necho ENV_TEMP="$t"'
     env_temp = parse_key_values(remote.run(script, step="extracting").stdout)["ENV_TEMP"]
     try:
@@ -163,7 +204,8 @@ def extract(
     except DeliverError:
         remote.run(f"rm -f {quote(env_temp)}", check=False)
         raise
-    remote.run(f"mv -T {quote(env_temp)} {quote(f'{check.root}/{ENV_FILE}')}", step="env file")
+    target = quote(f"{directory}/{RELEASE_ENV_FILE}")
+    remote.run(f"mv -T {quote(env_temp)} {target}", step="env file")
 
 
 #: Shell: refuse an extracted archive ("$fresh") that holds a top-level `.deliver-*` entry of
@@ -223,6 +265,9 @@ fi
 {symlinks}
 {_PRIVATE_COOKIE}
 {marks}
+if [ "$(readlink running)" = releases/{version} ]; then
+  echo "refusing to replace releases/{release.version}: the running node runs from it"; exit 1
+fi
 rm -rf releases/{version}
 mv -T "$fresh" releases/{version}
 trap - EXIT

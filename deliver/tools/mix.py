@@ -41,16 +41,16 @@ class MixTool:
         return 1 if (project_dir / "mix.exs").exists() else 0
 
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
-        release = build.release_name(app)
+        # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
+        named = f"mix release {quote(build.release_name(app))} --overwrite"
+        if build.release is None:
+            # a fresh `mix new` app configures no releases: its one default release (named
+            # after the app) is built by `mix release` alone, and naming it is an error
+            named = f"if grep -qw releases mix.exs; then {named}; else mix release --overwrite; fi"
         return [
             BuildStep("Fetching dependencies", "mix deps.get", "erlang_get_and_update_deps"),
             BuildStep("Compiling", "mix compile", "erlang_clean_compile"),
-            # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
-            BuildStep(
-                "Generating release",
-                f"mix release {quote(release)} --overwrite",
-                "erlang_generate_release",
-            ),
+            BuildStep("Generating release", named, "erlang_generate_release"),
         ]
 
     def release_root(self, app: str, build: BuildConfig) -> str:
@@ -236,7 +236,20 @@ class MixNode:
         return f"bin/{quote(app)} eval {quote(expression)}"
 
     def log_files(self) -> str:
-        return "tmp/log/erlang.log.*"
+        return "erlang.log.*"
+
+    def log_to(self, log_dir: str) -> str:
+        # run_erl logs into $RELEASE_TMP/log (default: the release's tmp/log), and
+        # RELEASE_TMP also holds the pipes and runtime configs: only tmp/log becomes a link to
+        # the kept directory (a real tmp/log from an older start is moved aside, never into)
+        return join(
+            "mkdir -p tmp",
+            "if [ -d tmp/log ] && [ ! -L tmp/log ]; then mv -T tmp/log tmp/log.old.$$; fi",
+            f"ln -sfn {log_dir} tmp/log",
+        )
+
+    def foreground(self, app: str) -> str:
+        return f"bin/{quote(app)} start"
 
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release

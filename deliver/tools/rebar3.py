@@ -207,7 +207,13 @@ class Rebar3Node:
         )
 
     def log_files(self) -> str:
-        return "log/erlang.log.*"
+        return "erlang.log.*"
+
+    def log_to(self, log_dir: str) -> str:
+        return f"export RUNNER_LOG_DIR={log_dir}"
+
+    def foreground(self, app: str) -> str:
+        return f"bin/{quote(app)} foreground"
 
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # where install_upgrade.escript looks for the package of <version>
