@@ -29,7 +29,7 @@ def test_a_failing_canary_is_downgraded_and_a_healthy_one_leads_the_way(
     assert "web2: 0.1.0 -> 0.2.0, hot" in failed.stdout  # it switched ...
     assert "canary failed on 1 host(s): web2" in failed.stderr  # ... and failed its check
     assert "web2: 0.2.0 -> 0.1.0, hot" in failed.stdout  # so it went back
-    assert "web2 was downgraded to 0.1.0; no other host was touched" in failed.stderr
+    assert "web2 was downgraded to 0.1.0; no other node was switched" in failed.stderr
     assert hosts.ask("web2") == "hello 0.1.0" and hosts.ask("web2", "/state") == "2"
     # web1 was checked before the canary went (its files staged, nothing installed): its node
     # runs on, untouched
