@@ -72,15 +72,15 @@ class Release:
     appups: tuple[str, ...] = ()
     changed_nifs: tuple[str, ...] = ()
     changed_supervisors: tuple[str, ...] = ()
-    #: the other builds an upgrade is from (`build upgrade --from` repeated): one
-    #: "<version> <commit> <sha256>" each
-    also_from: tuple[str, ...] = ()
     # what the build was, besides its commit: MIX_ENV (rebar3: the profile; None in manifests
     # written before deliver recorded it), and whether the build tree held changes the commit
     # does not (untracked files kept by --skip-git-clean, files a hook wrote): such a build is
     # not "the commit's build", and is never reused for it
     mix_env: str | None = None
     dirty: bool = False
+    #: the other builds an upgrade is from (`build upgrade --from` repeated): one
+    #: "<version> <commit> <sha256>" each
+    also_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Raises ManifestInvalid naming the first field that breaks its grammar."""
@@ -289,9 +289,9 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "appups": _names_problem,
     "changed_nifs": _names_problem,
     "changed_supervisors": _names_problem,
-    "also_from": _builds_problem,
     "mix_env": _optional(_pattern(_TOOL, "a MIX_ENV ([a-z][a-z0-9_]*)")),
     "dirty": _bool_problem,
+    "also_from": _builds_problem,
 }
 _TUPLES = (
     "generated_appups",

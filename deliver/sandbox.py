@@ -230,6 +230,8 @@ def _start_sshd(sandbox: Sandbox, host: SandboxHost, login_env: Mapping[str, str
         "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         f"AllowUsers {sandbox.user}\nMaxSessions 64\nMaxStartups 100:30:200\n"
+        # as on a real machine (Debian's own sshd_config): fabric's c.put and c.get use it
+        "Subsystem sftp internal-sftp\n"
         f"SetEnv {path}HOME={home} TMPDIR={home / 'tmp'} ERL_EPMD_PORT={host.epmd_port} "
         f"LANG=C.UTF-8 DELIVER_SANDBOX_HOST={directory}{extra}\n"
     )

@@ -62,10 +62,10 @@ def build_release(
 @click.option("--to", "to_ref", metavar="REF", help="Build the new release from this ref.")
 @click.option("--branch", help="The new release is this branch's head (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV (rebar3: profile) for the builds (default: prod).")
-@click.option("--edit", is_flag=True, help="Open each appup in $EDITOR before the relup is made.")
 @click.option(
     "--force", is_flag=True, help="Replace a different stored build of the releases' versions."
 )
+@click.option("--edit", is_flag=True, help="Open each appup in $EDITOR before the relup is made.")
 @pass_context
 def build_upgrade(
     ctx: Context,
@@ -74,8 +74,8 @@ def build_upgrade(
     to_ref: str | None,
     branch: str | None,
     mix_env: str | None,
-    edit: bool,
     force: bool,
+    edit: bool,
 ) -> None:
     """Build the hot upgrade from an old release (or several: --from repeated) to a new one,
     and store it.

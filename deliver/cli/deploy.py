@@ -24,6 +24,7 @@ from deliver.errors import UsageError
 
 if TYPE_CHECKING:
     from deliver.commands.hot import Canary
+    from deliver.commands.schedule import Rollout
 
 
 class _DeployGroup(click.Group):
@@ -85,15 +86,20 @@ def deploy_release(
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
+    environment = environment_name(target, config, required=True)
+    rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
+    if ctx.dry_run:
+        dry_run(ctx, "deploy", environment, hosts, version, start_deploy, run_migrations, rollout)
+        return
     run(
         config,
         ctx.out,
-        environment_name(target, config, required=True),
+        environment,
         version=version,
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        rollout=rollout,
         force=force,
     )
 
@@ -135,6 +141,9 @@ def deploy_upgrade(
     from deliver.commands.hot import deploy_upgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "deploy upgrade", environment_name(target, config, True), hosts, version)
+        return
     run(
         config,
         ctx.out,
@@ -155,6 +164,9 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
     from deliver.commands.hot import downgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "downgrade", environment_name(target, config, True), hosts, version)
+        return
     run(
         config,
         ctx.out,
@@ -170,13 +182,13 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
 @_canary_option
 @click.option(
+    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
+)
+@click.option(
     "--fallback",
     type=click.Choice(["restart"]),
     help="When the change cannot be hot (or hot_upgrade.policy says so): restart into the new "
     "release, batch by batch, health-checked.",
-)
-@click.option(
-    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
 )
 @host_option
 @pass_context
@@ -186,14 +198,18 @@ def upgrade(
     to_ref: str | None,
     branch: str | None,
     canary: str | None,
-    fallback: str | None,
     force: bool,
+    fallback: str | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
     from deliver.commands.upgrade import upgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        env = environment_name(target, config, True)
+        dry_run(ctx, "upgrade", env, hosts, build=(to_ref, None, branch))
+        return
     run(
         config,
         ctx.out,
@@ -202,8 +218,8 @@ def upgrade(
         branch=branch,
         hosts=hosts,
         canary=_canary(canary),
-        fallback=fallback,
         force=force,
+        fallback=fallback,
     )
 
 
@@ -255,6 +271,12 @@ def update(
     )
     ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     config = ctx.config()
+    if ctx.dry_run:
+        env = environment_name(target, config, required=True)
+        rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
+        build = (revision, tag, branch)
+        dry_run(ctx, "update", env, hosts, None, start_deploy, run_migrations, rollout, build=build)
+        return
     run(
         config,
         ctx.out,
@@ -291,6 +313,11 @@ def rollback(
     from deliver.commands.rollback import rollback as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        rollout = rollout_from(batch, rollback_on_failure, all_at_once)
+        env = environment_name(environment, config, True)
+        dry_run(ctx, "rollback", env, hosts, version, rollout=rollout)
+        return
     run(
         config,
         ctx.out,
@@ -325,4 +352,31 @@ def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
             "migrate down needs --version: without one it would roll back every migration",
             hint=DOWN_HINT,
         )
+    if ctx.dry_run:
+        env = environment_name(rest, config, False)
+        dry_run(ctx, "migrate", env, version=version, direction=direction)
+        return
     run(config, ctx.out, environment_name(rest, config, False), direction, version)
+
+
+def dry_run(
+    ctx: Context,
+    command: str,
+    environment: str,
+    hosts: tuple[str, ...] = (),
+    version: str | None = None,
+    start: bool = False,
+    run_migrations: bool = False,
+    rollout: Rollout | None = None,
+    direction: str = "up",
+    build: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> None:
+    """--dry-run: what `command` would do (commands/dryrun.py), nothing changed; `build`
+    is what update and upgrade would build: revision, tag, branch."""
+    from deliver.commands.dryrun import DryRun
+    from deliver.commands.dryrun import dry_run as run
+
+    request = DryRun(
+        command, environment, hosts, version, start, run_migrations, direction, rollout, *build
+    )
+    run(ctx.config(), ctx.out, request)

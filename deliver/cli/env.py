@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from deliver.cli.completion import complete_environments
-from deliver.cli.main import SETTINGS, Context, ExitCode, cli, pass_context
+from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import host_option, rollout_from, rollout_options
-from deliver.errors import UsageError
+from deliver.errors import DeliverError, UsageError
 
 
 @cli.group("env", context_settings=SETTINGS)
@@ -32,9 +32,11 @@ def env_diff(ctx: Context, environment: str, hosts: tuple[str, ...]) -> None:
             ctx.out.host_status(host, False, "has no deliver.env")
         for change in report.changes:
             ctx.out.host_status(host, False, change.describe())
-    if not all(report.in_sync for report in found.values()):
-        ctx.out.info(f"deliver env push {environment} writes the env of .deliver to them")
-        raise click.exceptions.Exit(ExitCode.FAILED)
+    differ = [host for host, report in found.items() if not report.in_sync]
+    if differ:
+        error = DeliverError(f"the env of {', '.join(differ)} differs from .deliver")
+        error.hint = f"deliver env push {environment} writes the env of .deliver to them"
+        raise error
 
 
 @env.command("push", context_settings=SETTINGS)

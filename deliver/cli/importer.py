@@ -15,7 +15,7 @@ def import_() -> None:
 
 
 @import_.command("edeliver", context_settings=SETTINGS)
-@click.argument("path", type=click.Path(path_type=Path), default=".deliver/config")
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--write", is_flag=True, help="Write .deliver.yml beside .deliver/ (else print).")
 @click.option("--force", is_flag=True, help="With --write: replace an existing .deliver.yml.")
 @click.option(
@@ -24,8 +24,11 @@ def import_() -> None:
     help="Pass your environment to the file (default: it is sourced with an empty one).",
 )
 @pass_context
-def import_edeliver(ctx: Context, path: Path, write: bool, force: bool, with_env: bool) -> None:
-    """Convert edeliver's bash config at PATH (default .deliver/config) into deliver's.
+def import_edeliver(
+    ctx: Context, path: Path | None, write: bool, force: bool, with_env: bool
+) -> None:
+    """Convert edeliver's bash config at PATH (default: .deliver/config, here or above) into
+    deliver's.
 
     \b
     The file is sourced in an isolated, restricted bash without network; the commands it and

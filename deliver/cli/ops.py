@@ -1,12 +1,17 @@
-"""Production operations: status, remote_console, rpc, eval and exec."""
+"""Production operations: status, remote_console, rpc, eval, exec and custom tasks (run)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import environment_name, host_option, split_hosts
+
+if TYPE_CHECKING:
+    from deliver.config import Config
 
 
 @cli.command("status", context_settings=SETTINGS)
@@ -92,3 +97,46 @@ def execute(
     from deliver.commands.oneoff import execute as run
 
     run(ctx.config(), ctx.out, environment, command, hosts)
+
+
+@cli.command(
+    "run",
+    context_settings={**SETTINGS, "ignore_unknown_options": True},
+)
+@click.argument("task", required=False)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED, metavar="[ENVIRONMENT] [-- ARGS]")
+@click.option("--list", "listing", is_flag=True, help="List the tasks with their docstrings.")
+@host_option
+@pass_context
+def run_task(
+    ctx: Context, task: str | None, words: tuple[str, ...], listing: bool, hosts: tuple[str, ...]
+) -> None:
+    """Run the custom TASK (from deliver_tasks.py, see tasks: in .deliver) once on every host,
+    in parallel, with a fabric Connection to each; ARGS are the task's own flags.
+
+    \b
+      deliver run --list
+      deliver run warm_cache production -- --size=500
+    """
+    from deliver.commands import tasks
+
+    config = ctx.config()
+    if listing:
+        rows = tasks.list_tasks(config)
+        width = max(len(name) for name, _ in rows)
+        for name, summary in rows:
+            ctx.out.info(f"{name.ljust(width)}  {summary}".rstrip())
+        return
+    if task is None:
+        raise click.UsageError("name the task to run (deliver run --list shows them)")
+    environment, argv = _environment_and_args(words, config)
+    tasks.run(config, ctx.out, task, environment, hosts, argv)
+
+
+def _environment_and_args(words: tuple[str, ...], config: Config) -> tuple[str, list[str]]:
+    """`[ENVIRONMENT] [--] [ARGS]`: the first word is the environment when one is named so."""
+    rest = list(words)
+    named = bool(rest) and rest[0] in config.environments
+    environment = environment_name(rest[:1] if named else [], config, False)
+    rest = rest[1:] if named else rest
+    return environment, rest[1:] if rest[:1] == ["--"] else rest

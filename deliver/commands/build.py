@@ -80,6 +80,9 @@ def build_release(
             store.check_host(remote)
             command = f"build release {plan.version or target.description}"
             with build_locked(out, remote, build.at, command, config.lock_wait):
+                # the build this one waited for may have stored this very build
+                if (stored := _reusable(out, store, config.app, wanted, options)) is not None:
+                    return stored
                 release, tree = _build(config, out, remote, hooks, tool, target, plan, options)
                 stored = stored_version(store.releases(config.app), release.version)
                 if keep_stored(stored, Build.of(release), options.force, store.location):
@@ -222,10 +225,10 @@ def build_upgrade(
     release of `to_ref` (default: the branch head) into the store (`store` when the caller has
     it open already). With `also_from` (more git refs; mix only), the upgrade is from each of
     those releases too: its relup has an entry for every one. `edit` is shown each appup
-    before the relup is made (`--edit`), and may change it. The releases it builds are
-    stored by the rule of `build release`: a different build of a stored version is refused
-    (DifferentBuild) unless `force`. It holds the build directory's lock (build_lock.py)
-    while it builds.
+    before the relup is made (`--edit`), and may change it. The releases it builds are stored
+    by the rule of `build release`: a different build of a stored version is refused
+    (DifferentBuild) unless `force`. It holds the build directory's lock (build_lock.py) while
+    it builds.
 
     Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
@@ -246,17 +249,16 @@ def build_upgrade(
     with ExitStack() as opened:
         if store is None:
             store = opened.enter_context(release_store(config, out))
-        old, *more = [
-            _old_release(config, store, tool_name, item, new_rev.commit)
-            for item in [from_rev or with_version or "", *more_revs]
-        ]
+        old, *more = _upgrade_sources(
+            config, store, tool_name, from_rev or with_version, more_revs, new_rev
+        )
         store.check()
         (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
         store.check_host(remote)
         hooks = Hooks.load(config, out)
         command = f"build upgrade to {new_rev.description}"
         opened.enter_context(build_locked(out, remote, build.at, command, config.lock_wait))
-        builder = UpgradeBuild(config, out, remote, store, tool_name, hooks, force, edit)
+        builder = UpgradeBuild(config, out, remote, store, tool_name, hooks, force=force, edit=edit)
         upgrade = builder.run(old, new_rev, more)
         out.step(
             f"Built upgrade {config.app} {', '.join(upgrade.from_versions)} -> "
@@ -265,20 +267,27 @@ def build_upgrade(
     return upgrade
 
 
-def _old_release(
-    config: Config, store: ReleaseStore, tool: str, old: git.Revision | str, new_commit: str
-) -> Release | git.Revision:
-    """An old release of an upgrade: the stored version `old`, else the stored build of the
-    revision `old`, else that revision (to be built)."""
-    if isinstance(old, str):
-        found = store.find(config.app, old)
-    else:
-        stored = stored_build(store, config.app, old.commit)
-        if stored is None:
-            return old  # built with the upgrade
-        found = stored
-    check_old_release(found, tool, store, config.app, new_commit)
-    return found
+def _upgrade_sources(
+    config: Config,
+    store: ReleaseStore,
+    tool_name: str,
+    first: git.Revision | str | None,
+    more_revs: Sequence[git.Revision],
+    new_rev: git.Revision,
+) -> list[Release | git.Revision]:
+    """What an upgrade is built from: `first` (a revision, or a stored version) then each of
+    `more_revs`, as the stored build of its commit when the store has one (checked to be
+    usable), else the revision to build."""
+    sources: list[Release | git.Revision] = [
+        store.find(config.app, first)
+        if not isinstance(first, git.Revision)
+        else stored_build(store, config.app, first.commit) or first
+    ]
+    sources += [stored_build(store, config.app, rev.commit) or rev for rev in more_revs]
+    for item in sources:
+        if isinstance(item, Release):
+            check_old_release(item, tool_name, store, config.app, new_rev.commit)
+    return sources
 
 
 def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:

@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from deliver.config.edeliver import (
     Sourced,
 )
 from deliver.config.edeliver_hooks import RENAMED, convert, mix_envs
-from deliver.config.find import EDELIVER_CONFIG, project_dir
+from deliver.config.find import EDELIVER_CONFIG, find_edeliver_config, project_dir
 from deliver.config.grammar import POINTS
 from deliver.config.load import load_config
 from deliver.errors import ConfigError, UsageError
@@ -50,15 +50,22 @@ __deliver_rec() {{ local IFS=; printf '{_START}%s' "$#"; printf '{_FIELD}%s' "$@
 printf '{_END}'; }}
 command_not_found_handle() {{ __deliver_rec exec "$@"; return 0; }}
 {"".join(f'{h}() {{ __deliver_rec {h} "$@"; }}{chr(10)}' for h in _HELPERS)}\
+__deliver_dump() {{
+  [ -n "${{__deliver_dumped:-}}" ] && return
+  __deliver_dumped=1
+  for __deliver_n in $(compgen -v); do __deliver_rec var "$__deliver_n" "${{!__deliver_n}}"; done
+  for __deliver_f in $(compgen -A function); do
+    [[ $__deliver_f == __deliver* ]] && continue
+    __deliver_rec function "$__deliver_f" "$(declare -f "$__deliver_f")"
+  done
+}}
+# a file that runs `exit` still shows what it had set by then
+trap __deliver_dump EXIT
 PATH=/nonexistent-deliver-import
 set -r
 . config  # restricted: no / in the name; found in the working directory
 __deliver_rec @sourced
-for __deliver_n in $(compgen -v); do __deliver_rec var "$__deliver_n" "${{!__deliver_n}}"; done
-for __deliver_f in $(compgen -A function); do
-  [[ $__deliver_f == __deliver* ]] && continue
-  __deliver_rec function "$__deliver_f" "$(declare -f "$__deliver_f")"
-done
+__deliver_dump
 for __deliver_p in $__DELIVER_PLAN; do
   (
     TARGET_MIX_ENV=${{__deliver_p#*:}} MIX_ENV=${{__deliver_p#*:}} MIX_CMD=mix SILENCE=
@@ -72,7 +79,7 @@ done
 
 @dataclass(frozen=True)
 class ImportOptions:
-    path: Path = Path(EDELIVER_CONFIG)
+    path: Path | None = None  # default: .deliver/config here or above, up to the git root
     write: bool = False
     force: bool = False
     with_env: bool = False
@@ -82,22 +89,29 @@ def import_edeliver(options: ImportOptions, out: Output) -> Conversion:
     """Convert the edeliver config at `options.path`: print the deliver config on stdout and
     the notes on stderr, or with `write`, write `.deliver.yml` beside `.deliver/` (refused if
     it exists, unless `force`) and check it as `deliver check config` would."""
+    path = options.path or find_edeliver_config(Path.cwd())
+    if path is None:
+        raise UsageError(
+            f"no {EDELIVER_CONFIG} in {Path.cwd()} or above it",
+            hint="give the path of edeliver's config: deliver import edeliver path/to/config",
+        )
+    options = replace(options, path=path)
     try:
-        text = options.path.read_text()
+        text = path.read_text()
     except OSError as error:
         raise UsageError(
-            f"{options.path}: cannot read: {error.strerror or error}",
+            f"{path}: cannot read: {error.strerror or error}",
             hint="give the path of edeliver's config: deliver import edeliver .deliver/config",
         ) from None
-    evaluation = evaluate(str(options.path), text, with_env=options.with_env)
+    evaluation = evaluate(str(path), text, with_env=options.with_env)
     conversion = convert(evaluation)
     if evaluation.isolation:
         conversion.note("isolation", evaluation.isolation)
-    target = project_dir(options.path) / WRITTEN_NAME
+    target = project_dir(path) / WRITTEN_NAME
     if not options.write:
-        out.info(conversion.yaml(str(options.path)).rstrip("\n"))
+        out.info(conversion.yaml(str(path)).rstrip("\n"))
     else:
-        _write(conversion, options, target, out)
+        _write(conversion, path, options.force, target, out)
     for note in conversion.notes:
         out.warning(f"{note.subject}: {note.text}")
     return conversion
@@ -124,7 +138,7 @@ def evaluate(source: str, text: str, *, with_env: bool = False) -> Evaluation:
             "isolation, restricted and with every command recorded instead of run"
         )
     )
-    return Evaluation(source, text, sourced, runs, isolation)
+    return Evaluation(source, text, sourced, runs, isolation, with_env)
 
 
 def _source(text: str, environment: str, with_env: bool) -> Sourced:
@@ -132,8 +146,10 @@ def _source(text: str, environment: str, with_env: bool) -> Sourced:
     variables: dict[str, str] = {}
     functions: dict[str, str] = {}
     calls: list[Call] = []
+    complete = False
     for record in records:
         kind, args = record[0], record[1:]
+        complete = complete or kind == "@sourced"
         if kind == "var" and len(args) == 2:
             variables[args[0]] = args[1]
         elif kind == "function" and len(args) == 2 and not args[0].startswith("__deliver"):
@@ -143,7 +159,7 @@ def _source(text: str, environment: str, with_env: bool) -> Sourced:
             # before @sourced: run while sourcing; after it: a command in `$(...)` whose
             # recorded output is a variable's value
             calls.append(Call(kind, args))
-    return Sourced(environment, variables, functions, tuple(calls), errors)
+    return Sourced(environment, variables, functions, tuple(calls), errors, complete)
 
 
 def _hook_runs(records: list[tuple[str, ...]]) -> tuple[HookRun, ...]:
@@ -247,15 +263,15 @@ def _record(text: str, index: int, records: list[tuple[str, ...]]) -> int:
     return index
 
 
-def _write(conversion: Conversion, options: ImportOptions, target: Path, out: Output) -> None:
-    if target.exists() and not options.force:
+def _write(conversion: Conversion, source: Path, force: bool, target: Path, out: Output) -> None:
+    if target.exists() and not force:
         raise UsageError(
             f"{target} exists already",
             hint="compare it with `deliver import edeliver` (prints), or replace it with --force",
         )
     for script in sorted(conversion.scripts):
         _copy_example(script, target.parent, conversion)
-    target.write_text(conversion.yaml(str(options.path)))
+    target.write_text(conversion.yaml(str(source)))
     try:
         load_config(target, environ={})
     except ConfigError as error:
@@ -263,7 +279,7 @@ def _write(conversion: Conversion, options: ImportOptions, target: Path, out: Ou
             "check",
             f"the written config does not pass `deliver check config`: {error}: edit {target}",
         )
-    out.step(f"Wrote {target} (from {options.path}); next: deliver check config --hosts")
+    out.step(f"Wrote {target} (from {source}); next: deliver check config --hosts")
 
 
 def _copy_example(script: str, directory: Path, conversion: Conversion) -> None:

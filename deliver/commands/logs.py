@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from deliver.commands.targets import Targets, reachable, targets
 from deliver.config import Config
-from deliver.errors import DeliverError, HostsFailed, NodeError
+from deliver.errors import DeliverError, HostsFailed, InvalidArgument, NodeError
 from deliver.host.layout import in_root, read_state
 from deliver.host.logs import LogQuery, log_script
 from deliver.output import Output
@@ -37,6 +37,14 @@ def logs(
     HostsFailed naming the hosts whose logs could not be read, after printing the others."""
     query = query or LogQuery()
     chosen = targets(config, environment, hosts)
+    files = [h.name for h in chosen.hosts if chosen.env.manager(h.name).manager != "systemd"]
+    if query.since is not None and files:
+        raise InvalidArgument(
+            "since",
+            f"works with the journal only (node.manager: systemd), and {', '.join(files)} "
+            "log to files, whose lines have no dates",
+            query.since,
+        )
     if query.follow:
         _follow(config, out, chosen, query)
         return

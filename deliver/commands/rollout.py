@@ -23,7 +23,7 @@ from deliver.commands.targets import connected_and_locked, targets
 from deliver.config import Config, Environment, NodeManager
 from deliver.errors import HostsFailed, NodeError, RolloutStopped
 from deliver.hooks import StartHooks
-from deliver.host.env import differs, drift_warning
+from deliver.host.env import booted_urls, differs, drift_warning
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.layout import HostState, read_host_releases, record, switch_current
 from deliver.host.node import NodeStatus, start_node, stop_node
@@ -207,9 +207,11 @@ def restart(
                 switch=False,
                 fallback=before,
             )
-        drifted = [r.name for r in remotes if differs(env, r.host, found[r.name].env_sha256)]
+        drifted = [r for r in remotes if differs(env, r.host, found[r.name].env_sha256)]
         if drifted:  # a restart boots what the host has: say that it is not .deliver's
-            out.warning(drift_warning(environment, drifted))
+            out.warning(drift_warning(environment, [r.name for r in drifted]))
+            roots = {name: releases.root for name, releases in found.items()}
+            urls = {**urls, **booted_urls(config.health_check, env, drifted, roots)}
         hooks = StartHooks(config, out, env)
         return roll_out(config, out, env, remotes, plans, rollout or Rollout(), urls, hooks)
 

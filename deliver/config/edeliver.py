@@ -52,7 +52,7 @@ HOME = "/nonexistent-deliver-import-home"
 PROVIDED = {
     "APP", "BUILD_AT", "BUILD_HOST", "BUILD_USER", "DELIVER_TO", "DEPLOY_ENVIRONMENT", "HOME",
     "MIX_CMD", "MIX_ENV", "SILENCE", "TARGET_MIX_ENV", "VERSION", "RELEASE_DIR", "HOSTS",
-    "PWD", "USER", "TEST_AT", "RELEASE_VERSION", "ERLANG_APP",
+    "PWD", "USER", "TEST_AT", "RELEASE_VERSION", "ERLANG_APP", "PATH", "SHELL", "TERM", "LANG",
 }  # fmt: skip
 
 
@@ -87,6 +87,8 @@ class Sourced:
     functions: Mapping[str, str]
     calls: tuple[Call, ...] = ()
     errors: tuple[str, ...] = ()
+    #: False when the file stopped the shell (`exit`, a fatal error) before its end
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Evaluation:
     sourced: Mapping[str, Sourced]
     hook_runs: tuple[HookRun, ...] = ()
     isolation: str = ""
+    with_env: bool = False
 
 
 @dataclass
@@ -164,6 +167,12 @@ def convert_variables(evaluation: Evaluation) -> Conversion:
         )
     for line in production.errors:
         result.note("bash", f"{line} (refused in the isolated shell; not translated)")
+    if not production.complete:
+        result.note(
+            "bash",
+            "the file stopped the shell before its end (exit, or a fatal error): what comes "
+            "after that point was not read; check the converted config against the file",
+        )
     return result
 
 
@@ -360,8 +369,11 @@ def _from_environment(evaluation: Evaluation, result: Conversion) -> None:
     for name in sorted(read - assigned - PROVIDED):
         if name.startswith("_") or not name.isupper():
             continue
-        result.note(
-            name,
-            "read from the environment, which the import does not pass: it was empty here "
-            "(pass yours with --with-env, or set the value in the converted config)",
-        )
+        if evaluation.with_env:
+            text = "read from your environment (--with-env): the converted value is yours now"
+        else:
+            text = (
+                "read from the environment, which the import does not pass: it was empty here "
+                "(pass yours with --with-env, or set the value in the converted config)"
+            )
+        result.note(name, text)

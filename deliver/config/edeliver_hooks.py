@@ -215,6 +215,8 @@ def _remote(point: str, script: str, values: Mapping[str, str], result: Conversi
             return [{"script": EXAMPLE_ASSETS}]
     else:
         script = _deploy_paths(script, values, point, result)
+    if build:  # the build directory, as deliver's build hooks have it
+        script = as_variable(script, values.get("BUILD_AT", "").rstrip("/"), "BUILD_AT")
     return [{"run": script}]
 
 
@@ -272,25 +274,41 @@ def _local(point: str, command: str, values: Mapping[str, str], result: Conversi
 
 def _deploy_paths(script: str, values: Mapping[str, str], point: str, result: Conversion) -> str:
     """edeliver's release root on a deploy host is `$DELIVER_TO/$APP`; deliver's hooks get the
-    release root as $DELIVER_TO. Rewritten quote-aware, so `'<path>/bin'` stays one word."""
+    release root as $DELIVER_TO."""
     deliver_to, app = values.get("DELIVER_TO", "").rstrip("/"), values.get("APP", "")
     if not deliver_to or not app or f"{deliver_to}/{app}" not in script:
         return script
-    old = f"{deliver_to}/{app}"
-    out, quoted, index = [], False, 0
-    while index < len(script):
-        if script.startswith(old, index):
-            out.append("'\"$DELIVER_TO\"'" if quoted else '"$DELIVER_TO"')
-            index += len(old)
-            continue
-        char = script[index]
-        if char == "'":
-            quoted = not quoted
-        out.append(char)
-        index += 1
     result.note(
         point,
-        f"edeliver's release root {old} is $DELIVER_TO in deliver's deploy hooks "
+        f"edeliver's release root {deliver_to}/{app} is $DELIVER_TO in deliver's deploy hooks "
         "(deliver_to/releases/<version>): rewritten; check other Distillery layout paths",
     )
-    return "".join(out)
+    return as_variable(script, f"{deliver_to}/{app}", "DELIVER_TO")
+
+
+def as_variable(script: str, path: str, name: str) -> str:
+    """`script` with `path` (expanded into it by edeliver's local shell) replaced by `$name`,
+    quote-aware: `'<path>/bin'` becomes `"$name"'/bin'`, still one word."""
+    if not path:
+        return script
+    # the quoting in force where the path stands: none, ' or "
+    instead = {"": f'"${name}"', "'": f"'\"${name}\"'", '"': f"${name}"}
+    out, quoting, index = [], "", 0
+    while index < len(script):
+        after = script[index + len(path) : index + len(path) + 1]
+        if script.startswith(path, index) and not re.match(r"[\w.-]", after):
+            out.append(instead[quoting])
+            index += len(path)
+            continue
+        char = script[index]
+        if char == "\\" and quoting != "'":
+            out.append(script[index : index + 2])
+            index += 2
+            continue
+        if char in "'\"" and quoting in ("", char):
+            quoting = "" if quoting == char else char
+        out.append(char)
+        index += 1
+    # an empty '' beside the variable is one the path was quoted in: the word is the same
+    text = "".join(out)
+    return text.replace(f"''\"${name}\"", f'"${name}"').replace(f"\"${name}\"''", f'"${name}"')

@@ -37,6 +37,7 @@ from deliver.config.model import (
     SshSettings,
 )
 from deliver.config.node import NodeReader
+from deliver.config.project import detect_app, is_umbrella
 from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
@@ -153,6 +154,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
             "linked_files",
             "link",
             "rollout",
+            "tasks",
         }
         self.reject_unknown(data, (), known)
         build = None if data.get("build") is None else self.build(data["build"])
@@ -179,6 +181,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
             hot_upgrade=self.hot_upgrade(data.get("hot_upgrade", {})),
             links=self.links(data),
             hooks=self.hooks(data.get("hooks", {})),
+            tasks_file=self.path(data.get("tasks", "deliver_tasks.py"), ("tasks",)),
             unset=tuple(self.unset),
         )
 
@@ -228,26 +231,35 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
             return HookSpec(point, source, default, run=self.string(entry, key))
         if not isinstance(entry, dict):
             raise self.fail(
-                key, f"expected a command or a mapping with script or run, got {kind(entry)}"
+                key,
+                f"expected a command or a mapping with script, run or task, got {kind(entry)}",
             )
         data = entry
-        self.reject_unknown(data, key, {"script", "run", "runs_on", "env"})
-        if ("script" in data) == ("run" in data):
-            raise self.fail(key, "set one of script (a file) or run (a command)")
+        self.reject_unknown(data, key, {"script", "run", "task", "runs_on", "env"})
+        if sum(name in data for name in ("script", "run", "task")) != 1:
+            raise self.fail(
+                key, "set one of script (a file), run (a command) or task (a custom task)"
+            )
         where = self.string(data.get("runs_on", default), (*key, "runs_on"))
         if where not in (default, "local"):
             raise self.fail(
                 (*key, "runs_on"), f"expected {default} or local for {point}, got {where!r}"
             )
-        script = run = None
-        if "script" in data:
+        script = run = task = None
+        if "task" in data:
+            task = self.string(data["task"], (*key, "task"))
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", task):
+                raise self.fail((*key, "task"), f"expected a task's name, got {task!r}")
+            if where == "local":
+                raise self.fail((*key, "runs_on"), "a task runs here already, with a connection")
+        elif "script" in data:
             script = self.path(data["script"], (*key, "script"))
             if not script.is_file():
                 raise self.fail((*key, "script"), f"no such file: {script}")
         else:
             run = self.string(data["run"], (*key, "run"))
         env = self.env(data.get("env", {}), (*key, "env"))
-        return HookSpec(point, source, where, script=script, run=run, env=env)
+        return HookSpec(point, source, where, script=script, run=run, task=task, env=env)
 
     def environments(self, value: Any, rollout: RolloutSettings) -> dict[str, Environment]:
         """Each environment; `rollout` is the global section, under each one's own."""
@@ -373,27 +385,3 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
                 LINKABLE[name]: self.text(path, ("link", name)) for name, path in link.items()
             },
         )
-
-
-def is_umbrella(project_dir: Path) -> bool:
-    """Whether mix.exs is an umbrella's (`apps_path:`), whose releases are named by the user."""
-    try:
-        return re.search(r"\bapps_path:", (project_dir / "mix.exs").read_text()) is not None
-    except OSError:
-        return False
-
-
-def detect_app(project_dir: Path) -> str | None:
-    """The app name from mix.exs (`app: :name`) or rebar.config (`{release, {name, ...`)."""
-    patterns = {
-        "mix.exs": r"\bapp:\s*:([a-z][a-z0-9_]*)",
-        "rebar.config": r"\{\s*release\s*,\s*\{\s*'?([a-z][a-z0-9_]*)",
-    }
-    for file_name, pattern in patterns.items():
-        try:
-            match = re.search(pattern, (project_dir / file_name).read_text())
-        except OSError:
-            continue
-        if match:
-            return match.group(1)
-    return None

@@ -124,13 +124,15 @@ class BuildConfig:
 @dataclass(frozen=True)
 class HookSpec:
     """A hook listed in the .deliver file (hooks in the app's hooks/ directory are found by
-    deliver.hooks); `script` is a local file, `run` an inline command."""
+    deliver.hooks); `script` is a local file, `run` an inline command, `task` a custom task
+    (deliver/tasks.py)."""
 
     point: str
     source: str
     runs_on: str
     script: Path | None = None
     run: str | None = None
+    task: str | None = None
     env: Mapping[str, str | Secret] = field(default_factory=dict)
 
 
@@ -310,6 +312,8 @@ class Config:
     #: seconds a mutating command waits for another's deploy lock (0: refuse at once)
     lock_wait: float = 0.0
     hooks: tuple[HookSpec, ...] = ()
+    #: the team's custom tasks (`tasks:`, default deliver_tasks.py in the project)
+    tasks_file: Path = Path("deliver_tasks.py")
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
     hot_upgrade: HotUpgrade = field(default_factory=HotUpgrade)

@@ -16,11 +16,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from deliver.config import Environment, HostSpec
+from deliver.config import Environment, HealthCheck, HostSpec
 from deliver.errors import DeliverError
+from deliver.host.health import HealthUrl, health_url
 from deliver.host.layout import ENV_FILE, RELEASE_ENV_FILE, release_env_path, replace_file
 from deliver.host.unpack import node_env_text
 from deliver.shell import Secret, parse_key_values, quote
+from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
 
 #: An env file is a few KiB: a host's file beyond this is not read whole.
@@ -62,18 +64,26 @@ def read_env(remote: Remote, root: str) -> str | None:
 
 
 def parse_env(text: str) -> dict[str, str]:
-    """The variables of an env file as deliver writes it (`export NAME='value'` lines); a
-    line that is not one is left out (the file came from a host: hostile text)."""
+    """The variables of an env file as deliver writes it (`export NAME='value'`, a value may
+    span lines); anything else is left out (the file came from a host: hostile text)."""
+    try:
+        return _exports(shlex.split(text))
+    except ValueError:  # an unbalanced quote somewhere: what each line still says
+        found: dict[str, str] = {}
+        for line in text.splitlines():
+            try:
+                found |= _exports(shlex.split(line))
+            except ValueError:
+                continue
+        return found
+
+
+def _exports(words: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in text.splitlines():
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            continue
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            name, _, value = words[1].partition("=")
-            if name.isidentifier():
-                found[name] = value
+    for word, following in zip(words, [*words[1:], ""], strict=True):
+        name, equals, value = following.partition("=")
+        if word == "export" and equals and name.isidentifier():
+            found[name] = value
     return found
 
 
@@ -135,6 +145,37 @@ def push_env(remote: Remote, root: str, version: str, text: str) -> None:
         + replace_file(".", ENV_FILE, f"cat {kept}"),
         step="writing the env file",
     )
+
+
+def booted_urls(
+    check: HealthCheck,
+    env: Environment,
+    remotes: Sequence[Remote],
+    roots: Mapping[str, str],
+    version: str | None = None,
+) -> dict[str, HealthUrl]:
+    """The health URLs of `remotes` (release roots in `roots`) filled from the env their
+    nodes boot with: the env kept with `version`, or (None) their deliver.env, rather than
+    `.deliver`'s (a {PORT} there may be one the node does not listen on)."""
+    if check.url is None:
+        return {}
+    file = release_env_path(version) if version is not None else ENV_FILE
+
+    def url(remote: Remote) -> HealthUrl:
+        text = remote.run(
+            f"cd {quote(roots[remote.name])} && head -c {MAX_ENV_BYTES} {file}",
+            step="reading the env file",
+        ).stdout
+        # a value is a secret unless .deliver holds it as a plain one
+        known = env.host_env(remote.host)
+        plain = {name for name, value in known.items() if not isinstance(value, Secret)}
+        variables: dict[str, str | Secret] = {
+            name: value if name in plain else Secret(value)
+            for name, value in parse_env(text).items()
+        }
+        return health_url(check, variables, remote.name)
+
+    return fan_out("reading the env file", remotes, url)
 
 
 def kept_env(remote: Remote, root: str, version: str) -> str:

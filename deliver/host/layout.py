@@ -12,6 +12,8 @@
                           copy of the .deliver-env of the release `current` was last switched
                           to (or that `deliver env push` wrote), so a rollback boots the old
                           release with the env it ran with
+    deliver.systemd.env   the same for systemd's EnvironmentFile= (host/systemd.py)
+    log/                  the node's logs across releases (node.log_dir, host/manager.py)
     deliver.history       one event per line, appended by the step that knows the outcome:
 
     2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)
@@ -50,6 +52,8 @@ LOCK_DIR = ".deliver.lock"
 AUDIT_FILE = "deliver.audit"
 
 HISTORY_FILE = "deliver.history"
+#: The step of read_host_releases: read-only, so a dry run (commands/dryrun.py) lets it through.
+READ_RELEASES = "reading the releases on the host"
 GOOD = frozenset({"deployed", "started"})
 #: the history is trimmed to this many lines when releases are pruned
 HISTORY_LINES = 500
@@ -155,9 +159,7 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
 def read_host_releases(remote: Remote, deliver_to: str, app: str) -> HostReleases:
     """One round trip: the state, the complete releases and the history. NodeError when
     nothing is deployed."""
-    values, head, history = _read(
-        remote, deliver_to, app, _STATE + _RELEASES, "reading the releases on the host"
-    )
+    values, head, history = _read(remote, deliver_to, app, _STATE + _RELEASES, READ_RELEASES)
     events = (Event.parse(line) for line in history.splitlines())
     return HostReleases(
         remote.name,

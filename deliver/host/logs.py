@@ -16,7 +16,7 @@ from deliver.config import NodeManager
 from deliver.errors import InvalidArgument
 from deliver.host import manager as managers
 from deliver.host.manager import SKIPPED_LOG, SUPERVISOR_LOGS
-from deliver.shell import join, quote
+from deliver.shell import quote
 from deliver.tools import NodeCommands
 
 #: what journalctl's --since takes: dates, times, `yesterday`, `-1h`, `10 min ago`
@@ -68,6 +68,7 @@ IFS='
 set -f
 set -- $files
 set +f
+unset IFS
 if [ $# -eq 0 ] && [ {int(not query.follow)} -eq 1 ]; then echo "(nothing logged yet)"; exit 0; fi
 if [ $# -gt 0 ]; then cat -- "$@"{grep} | tail -n {query.lines}; fi"""
     if not query.follow:
@@ -79,7 +80,7 @@ if [ $# -gt 0 ]; then cat -- "$@"{grep} | tail -n {query.lines}; fi"""
         "i=$((i + 1)); done"
     )
     follow = f'tail -q -n 0 -F -- "$@" 2>/dev/null{_line_buffered(grep)}'
-    return join(head, generations, WATCHDOG, follow)
+    return "\n".join((head, generations, WATCHDOG, follow))
 
 
 def _journal(manager: NodeManager, app: str, query: LogQuery) -> str:
@@ -91,7 +92,7 @@ def _journal(manager: NodeManager, app: str, query: LogQuery) -> str:
     command = f"{managers.journalctl(manager, app)} {' '.join(options)}"
     if not query.follow:
         return command
-    return join(WATCHDOG, f"{command} --follow")
+    return f"{WATCHDOG}\n{command} --follow"
 
 
 def _line_buffered(grep: str) -> str:

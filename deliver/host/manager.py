@@ -63,6 +63,17 @@ def stop_command(
     return node.stop(app)
 
 
+def described(manager: NodeManager, app: str, verb: str, root: str, release: str) -> str:
+    """The `verb` (start or stop) command as the person at the terminal would type it."""
+    if manager.manager == "systemd":
+        user = "--user " if manager.user_unit else ""
+        return f"systemctl {user}{verb} {manager.unit_name(app)}"
+    command = manager.start if verb == "start" else manager.stop
+    if manager.manager == "command" and command is not None:
+        return expand_command(command, placeholders(app, root, release))
+    return f"bin/{app} {'daemon' if verb == 'start' else 'stop'}"
+
+
 def status_command(manager: NodeManager, app: str, root: str, release: str) -> str | None:
     """What the manager says about the node (shown when a start fails); None for daemon."""
     if manager.manager == "systemd":

@@ -35,11 +35,12 @@ def start_node(
     node = node_commands(state.tool)
     manager = manager or NodeManager()
     release = state.current or ""
+    start = managers.start_command(manager, node, app, state.root, release)
     body = f"""if [ -e running ] && (cd running && {node.alive(app)}) >/dev/null 2>&1; then
   echo STATE=already; exit 0
 fi
 {managers.boot_log(manager, node)}
-{managers.start_command(manager, node, app, state.root, release)} || exit 1
+{start} || {{ echo STATE=refused; exit 0; }}
 {replace_link(".", "running", '"releases/$(basename "$(cd current && pwd -P)")"')}
 started_version=$(basename "$(readlink current)")
 cd running
@@ -59,6 +60,10 @@ echo STATE=$state
 """
     result = remote.run(in_root(state.root, body), step="starting the node")
     values = parse_key_values(result.stdout)
+    if values.get("STATE") == "refused":
+        command = managers.described(manager, app, "start", state.root, release)
+        said = result.stdout.partition("STATE=refused")[0] + result.stderr
+        raise NodeError(remote.name, f"`{command}` failed, the node is not started:", said)
     if values.get("STATE") == "already":
         return NodeStatus(remote.name, state.running, f"already running {state.running}")
     if values.get("STATE") == "started":
@@ -93,7 +98,7 @@ cd "$d" || exit 1
 # what this root boots is what its node runs, also after a hot upgrade installed another version
 echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
 if ! ospid=$({node.alive(app)} 2>/dev/null); then rm -f "$root/running"; echo STATE=down; exit 0; fi
-{stop} >/dev/null 2>&1
+{stop} >/dev/null 2>&1 || echo STOP=failed
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
@@ -108,8 +113,10 @@ echo STATE=timeout
     )
     version = values.get("BOOTS") or state.running or state.current
     if values.get("STATE") == "timeout":
+        command = managers.described(manager or NodeManager(), app, "stop", state.root, release)
+        failed = f" (`{command}` failed)" if values.get("STOP") else ""
         raise NodeError(
-            remote.name, f"the node ({version}) is still running {timeout:g}s after stop"
+            remote.name, f"the node ({version}) is still running {timeout:g}s after stop{failed}"
         )
     if values.get("STATE") == "down":
         return NodeStatus(remote.name, None, "was not running")

@@ -137,12 +137,17 @@ def install_unit(remote: Remote, app: str, manager: NodeManager, unit: str, root
         systemctl = f"{SUDO} systemctl"
     temp = f"{root}/.{name}.new"
     remote.upload(unit.encode(), temp, mode=0o600)
-    script = join(
-        f"_du={quote(temp)}",
-        f'{{ {place}; }} || {{ rm -f "$_du"; exit 1; }}',
-        'rm -f "$_du"',
-        f"{systemctl} daemon-reload",
-        f"{systemctl} enable {quote(name)}",
-    )
-    remote.run(script, step=f"installing {name}")
-    return f"~/.config/systemd/user/{name}" if manager.user_unit else f"{directory}/{name}"
+    placed = join(f"_du={quote(temp)}", f'{{ {place}; }} || {{ rm -f "$_du"; exit 1; }}')
+    remote.run(f'{placed}\nrm -f "$_du"', step=f"writing {name}")
+    where = f"~/.config/systemd/user/{name}" if manager.user_unit else f"{directory}/{name}"
+    reload = f"{systemctl} daemon-reload && {systemctl} enable {quote(name)}"
+    done = remote.run(reload, check=False)
+    if not done.ok:
+        typed = "systemctl --user" if manager.user_unit else "sudo systemctl"
+        raise NodeError(
+            remote.name,
+            f"wrote {where}, but `{typed} daemon-reload` and `{typed} enable {name}` "
+            "failed: run them there once systemd runs",
+            done.output,
+        )
+    return where

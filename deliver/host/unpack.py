@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from deliver.config import Environment, HostSpec, RuntimeLinks
-from deliver.errors import DeliverError, UsageError
+from deliver.errors import DeliverError, NodeError, UsageError
 from deliver.host.layout import (
     FREE_SPACE,
     RELEASE_ENV_FILE,
@@ -115,19 +115,28 @@ def _replaceable(
     held = f"commit {_hex(values.get('COMMIT'), 10)} (sha256 {_hex(values.get('RELEASE'), 16)})"
     store = f"commit {release.commit[:10]} (sha256 {release.sha256[:16]})"
     if not force:
-        raise UsageError(
-            f"{host} holds a different build of {release.app} {release.version}: {held} on the "
+        refused = NodeError(
+            host,
+            f"holds a different build of {release.app} {release.version}: {held} on the "
             f"host, {store} in the store",
-            hint="give the new build a new version (deliver build release --increment-version"
-            "=patch), or replace the hosts' build with deliver deploy release --force",
         )
+        refused.hint = (
+            "give the new build a new version (deliver build release --increment-version"
+            "=patch), or replace the hosts' build with deliver deploy release --force"
+        )
+        raise refused
     if check.running == release.version:
-        raise UsageError(
-            f"{host}'s node runs from releases/{release.version}, {held}: deliver never "
+        running = NodeError(
+            host,
+            f"its node runs from releases/{release.version}, {held}: deliver never "
             f"replaces the directory a running node runs from",
-            hint=f"give the new build a new version; or stop the node first (deliver stop "
-            f"{environment} --host {host}), deploy with --force, then deliver start {environment}",
         )
+        running.hint = (
+            f"give the new build a new version; or stop the nodes that run it first (deliver "
+            f"stop {environment}, --host for some), deploy with --force, then deliver start "
+            f"{environment}"
+        )
+        raise running
 
 
 def _hex(value: str | None, length: int) -> str:

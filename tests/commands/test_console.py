@@ -23,7 +23,13 @@ def console(deployment: Path, *args: str) -> pexpect.spawn:
 
 
 def test_remote_console_evaluates_in_the_node_and_quits_cleanly(deployment: Path) -> None:
-    started = run_cli("--config", deployment, "deploy", "release", "production", "--start-deploy")
+    assert run_cli("--config", deployment, "deploy", "release", "production").exit_code == 0
+    down = run_cli("--config", deployment, "remote_console", "production")
+    assert down.exit_code == ExitCode.FAILED
+    assert "web1: not running (0.1.0 is deployed)" in down.stderr  # web1: the primary host
+    assert "Traceback" not in down.output
+
+    started = run_cli("--config", deployment, "start", "production", "--host", "web2")
     assert started.exit_code == 0, started.output
     ping = run_cli("--config", deployment, "ping", "production", "--host", "web2")
     node_pid = re.search(r"web2: pong \(pid (\d+)\)", ping.stdout)
@@ -43,11 +49,3 @@ def test_remote_console_evaluates_in_the_node_and_quits_cleanly(deployment: Path
     assert shell.exitstatus == 0
     after = run_cli("--config", deployment, "ping", "production", "--host", "web2")
     assert f"web2: pong (pid {node_pid.group(1)})" in after.stdout  # the node kept running
-
-
-def test_remote_console_of_a_stopped_node_says_so_in_one_line(deployment: Path) -> None:
-    assert run_cli("--config", deployment, "deploy", "release", "production").exit_code == 0
-    down = run_cli("--config", deployment, "remote_console", "production")
-    assert down.exit_code == ExitCode.FAILED
-    assert "web1: not running (0.1.0 is deployed)" in down.stderr  # web1: the primary host
-    assert "Traceback" not in down.output

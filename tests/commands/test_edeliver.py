@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from deliver.commands.edeliver import evaluate, parse_records
-from deliver.config.edeliver_hooks import mix_envs
+from deliver.config.edeliver_hooks import convert, mix_envs
 from tests.conftest import run_cli
 
 CONFIGS = Path(__file__).parent / "edeliver_configs"
@@ -65,11 +65,11 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
             "hooks.post_erlang_get_and_update_deps": [
                 {
                     "run": 'if [ "$MIX_ENV" = prod ]; then\n'
-                    "cp /etc/guarded/prod.env '/home/builder/guarded/.env'\nfi\n"
+                    "cp /etc/guarded/prod.env \"$BUILD_AT\"'/.env'\nfi\n"
                 },
                 {
                     "run": 'if [ "$MIX_ENV" = staging ]; then\n'
-                    "cp /etc/guarded/staging.env '/home/builder/guarded/.env'\nfi\n"
+                    "cp /etc/guarded/staging.env \"$BUILD_AT\"'/.env'\nfi\n"
                 },
             ],
             "hooks.pre_erlang_generate_release": [
@@ -139,10 +139,10 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
     "unknown_hook_points": (
         {
             "hooks.post_erlang_get_and_update_deps": [
-                {"run": "cd '/home/builder/hooky' && echo updated to $VERSION\n"}
+                {"run": 'cd "$BUILD_AT" && echo updated to $VERSION\n'}
             ],
             "hooks.post_upgrade_release": [
-                {"run": "set -e\n''\"$DELIVER_TO\"'/bin/hooky' rpc 'Hooky.warm_caches()'\n"}
+                {"run": "set -e\n\"$DELIVER_TO\"'/bin/hooky' rpc 'Hooky.warm_caches()'\n"}
             ],
         },
         [
@@ -318,3 +318,27 @@ def test_records_inside_command_substitutions_come_first() -> None:
 )
 def test_mix_envs_a_hook_compares_against(body: str, expected: list[str]) -> None:
     assert mix_envs(body, "prod") == expected
+
+
+def test_found_from_a_subdirectory_and_written_beside_dot_deliver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(tmp_path, "localhost_build")
+    (project / ".git").mkdir()  # the work tree's root: the search stops there
+    (project / "lib" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(project / "lib" / "deep")
+    result = run_cli("import", "edeliver", "--write")
+    assert result.exit_code == 0, result.output
+    assert (project / ".deliver.yml").is_file()
+    monkeypatch.chdir(tmp_path)
+    missing = run_cli("import", "edeliver")
+    assert missing.exit_code == 2
+    assert f"no .deliver/config in {tmp_path} or above it" in missing.stderr
+
+
+def test_a_file_that_exits_keeps_what_it_had_set() -> None:
+    evaluation = evaluate("config", 'APP="early"\nexit 3\nBUILD_HOST=never\n')
+    conversion = convert(evaluation)
+    assert conversion.data["app"] == "early"
+    assert "build" not in conversion.data
+    assert any("stopped the shell before its end" in n.text for n in conversion.notes)

@@ -46,7 +46,7 @@ def test_a_fresh_mix_app_reaches_a_running_deploy_with_init_and_three_commands(
         "--deliver-to", "~/newcomer",
     )  # fmt: skip
     assert init.exit_code == 0, init.output
-    assert "deliver check config" in init.stdout
+    assert "deliver check config --hosts" in init.stdout
     git(app, "add", "-A")
     git(app, "commit", "-q", "-m", "deliver init")
 

@@ -12,7 +12,9 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.slow
 
 
-def test_rpc_eval_and_exec_answer_from_every_host(deployment: Path, tmp_path: Path) -> None:
+def test_rpc_eval_and_exec_on_every_host_and_the_failed_named(
+    deployment: Path, tmp_path: Path
+) -> None:
     started = run_cli("--config", deployment, "deploy", "release", "production", "--start-deploy")
     assert started.exit_code == 0, started.output
 
@@ -42,10 +44,11 @@ def test_rpc_eval_and_exec_answer_from_every_host(deployment: Path, tmp_path: Pa
     spaced = run_cli("--config", deployment, "exec", "production", "--", "printf", "%s\n", "a b")
     assert "web1 | a b" in spaced.stdout  # one word stays one word
 
+    assert run_cli("--config", deployment, "stop", "production", "--host", "web1").exit_code == 0
+    failures_name_the_hosts_and_exit_non_zero(deployment)
 
-def test_failures_name_the_hosts_and_exit_non_zero(deployment: Path) -> None:
-    assert run_cli("--config", deployment, "deploy", "release", "production").exit_code == 0
-    assert run_cli("--config", deployment, "start", "production", "--host", "web2").exit_code == 0
+
+def failures_name_the_hosts_and_exit_non_zero(deployment: Path) -> None:
 
     raised = run_cli("--config", deployment, "rpc", "production", 'raise "no"')
     assert raised.exit_code == ExitCode.FAILED

@@ -58,7 +58,7 @@ def _with(path: tuple[str, ...], value: object) -> dict[str, object]:
         (
             ("hooks", "pre_compile"),
             "5",
-            "hooks.pre_compile: expected a command or a mapping with script or run, got 5",
+            "hooks.pre_compile: expected a command or a mapping with script, run or task, got 5",
         ),
         (("migrations", "up"), "0", "migrations.up: expected a non-empty string, got 0"),
         (("start_timeout",), "'30'", "start_timeout: expected a positive number, got '30'"),

@@ -669,7 +669,7 @@ def test_preflight_reports_the_archive_and_release_by_their_sha256(tmp_path: Pat
     archive_sha.write_text(f"{release.sha256}\n")
     assert run() == Preflight(str(root), "0.1.0", True, False)
     add_release(root, "0.2.0", sha256=other)
-    with pytest.raises(UsageError, match=r"holds a different build of hello 0\.2\.0"):
+    with pytest.raises(NodeError, match=r"holds a different build of hello 0\.2\.0"):
         run()  # another build, though not current: rollback may go back to it
     forced = preflight(local(), environment(root), release, force=True)
     assert forced == Preflight(str(root), "0.1.0", True, False)
@@ -694,7 +694,7 @@ def test_preflight_refuses_another_build_of_the_current_version(
         (root / "releases" / "0.1.0").mkdir(parents=True)
     link(root / "current", "releases/0.1.0")
     release = make_release("0.1.0")
-    with pytest.raises(UsageError) as refused:
+    with pytest.raises(NodeError) as refused:
         preflight(local(), environment(root), release)
     held = (
         f"commit ? (sha256 {digest('another build')[:16]})"
@@ -702,7 +702,7 @@ def test_preflight_refuses_another_build_of_the_current_version(
         else "commit ? (sha256 ?)"
     )
     assert str(refused.value) == (
-        f"localhost holds a different build of hello 0.1.0: {held} on the host, "
+        f"localhost: holds a different build of hello 0.1.0: {held} on the host, "
         f"commit {COMMIT[:10]} (sha256 {release.sha256[:16]}) in the store"
     )
     assert refused.value.hint == (
@@ -719,15 +719,15 @@ def test_preflight_never_replaces_the_directory_a_node_runs_from(tmp_path: Path)
     (root / "releases" / "0.1.0" / ".deliver-revision").write_text("abcdef0123456789\nmain\n")
     link(root / "current", "releases/0.1.0")
     link(root / "running", "releases/0.1.0")
-    with pytest.raises(UsageError) as refused:
+    with pytest.raises(NodeError) as refused:
         preflight(local(), environment(root), make_release("0.1.0"), force=True)
     assert str(refused.value) == (
-        "localhost's node runs from releases/0.1.0, commit abcdef0123 (sha256 "
+        "localhost: its node runs from releases/0.1.0, commit abcdef0123 (sha256 "
         f"{digest('another build')[:16]}): deliver never replaces the directory a running "
         "node runs from"
     )
     assert refused.value.hint is not None
-    assert "deliver stop production --host localhost" in refused.value.hint
+    assert "deliver stop production, --host for some" in refused.value.hint
     # and the extraction itself refuses, whatever the preflight said
     check = Preflight(str(root), "0.1.0", False, False, running="0.1.0")
     archive = tarball({"bin/hello": b"#!/bin/sh\n"})
