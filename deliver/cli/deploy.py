@@ -125,7 +125,7 @@ _canary_option = click.option(
     default=None,
     metavar="[=HOST]",
     help="Upgrade one host first (HOST, default the first), check its version and health, "
-    "then the others; if it fails it is downgraded and no other host is touched.",
+    "then the others; if it fails it is downgraded and no other node switches.",
 )
 
 

@@ -48,7 +48,6 @@ from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.links import link_release
 from deliver.host.state import host_now
-from deliver.host.systemd import systemd_env_text, write_systemd_env
 from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
@@ -252,8 +251,6 @@ class _Deploy:
         def unpack() -> None:
             links = self.config.links
             extract(remote, check, release, node_env_text(env, remote.host), links)
-            if env.manager(remote.name).manager == "systemd":  # its unit reads its own format
-                write_systemd_env(remote, check.root, systemd_env_text(env, remote.host))
             link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)

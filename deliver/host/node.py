@@ -99,13 +99,15 @@ crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is b
         release = self.state.current or ""
         return managers.failure_report(self.manager, self.app, self.state.root, release)
 
-    def failed(self, outcome: str | None, output: str) -> NodeError:
+    def failed(self, outcome: str | None, output: str, said: str = "") -> NodeError:
         log = managers.failure_log(self.manager, output)
         why = (
             "crashed while starting"
             if outcome == "crashed"
             else f"did not answer within {self.timeout:g}s"
         )
+        if said and outcome != "crashed":
+            why += f" (last: {said})"
         current = self.state.current
         return NodeError(self.remote.name, f"{current} {why}; last lines of its log:", tail(log))
 
@@ -162,23 +164,21 @@ def _start_over_dist(start: _Start, address: DistAddress) -> NodeStatus:
         return NodeStatus(
             remote.name, answer.version, f"already running {answer.version} (pid {answer.pid})"
         )
-    launch = "" if answer.answers else start.launch()
-    logs = f"{start.boot_log()}\n{launch}\nprintf '%s' \"$logs_before\""
-    launched = remote.run(in_root(state.root, logs), step="starting the node")
-    refused = start.refused(launched)
-    if refused is not None:
-        raise refused
-    logs_before = launched.stdout
+    launched = not answer.answers
+    logs_before = _launch(start, f"{start.boot_log()}\n{start.launch() if launched else ''}")
     checked = time.monotonic()
     while answer.version is None:
         time.sleep(START_POLL)
         answer = _ask_started(remote, address, app)
+        if not launched and not answer.answers:  # the node that answered went (it was stopping)
+            _launch(start, start.launch())
+            launched = True
         if answer.version is None and time.monotonic() - checked >= CRASH_CHECK_EVERY:
             checked = time.monotonic()
             if _boot_crashed(start, logs_before):
-                raise _give_up(start, logs_before, "crashed")
+                raise _give_up(start, logs_before, "crashed", answer.said)
         if answer.version is None and time.monotonic() > deadline:
-            raise _give_up(start, logs_before, "timeout")
+            raise _give_up(start, logs_before, "timeout", answer.said)
     if answer.version != state.current:
         raise NodeError(
             remote.name, f"started, but the node says it runs {answer.version}, not {state.current}"
@@ -188,12 +188,24 @@ def _start_over_dist(start: _Start, address: DistAddress) -> NodeStatus:
     return NodeStatus(remote.name, answer.version, f"started {answer.version} (pid {answer.pid})")
 
 
+def _launch(start: _Start, script: str) -> str:
+    """Run `script` (which starts the node) in the root; what it printed. NodeError when the
+    manager refused to start the node."""
+    script += "\nprintf '%s' \"$logs_before\""
+    launched = start.remote.run(in_root(start.state.root, script), step="starting the node")
+    refused = start.refused(launched)
+    if refused is not None:
+        raise refused
+    return launched.stdout
+
+
 @dataclass(frozen=True)
 class _Answer:
-    """What a starting node said: nothing (not up yet), or once its app is started, its
-    version and OS pid."""
+    """What a starting node said: nothing (not up yet: `said` tells why), or once its app is
+    started, its version and OS pid."""
 
     answers: bool
+    said: str
     version: str | None = None
     pid: int | None = None
 
@@ -202,10 +214,10 @@ def _ask_started(remote: Remote, address: DistAddress, app: str) -> _Answer:
     try:
         with node_session(remote, address) as node:
             if node.started(app):
-                return _Answer(True, node.running_version(app), node.os_pid())
-            return _Answer(True)
-    except Unavailable:
-        return _Answer(False)
+                return _Answer(True, "", node.running_version(app), node.os_pid())
+            return _Answer(True, f"the node answers, but {app} is not started")
+    except Unavailable as why:
+        return _Answer(False, str(why))
 
 
 def _boot_crashed(start: _Start, logs_before: str) -> bool:
@@ -216,15 +228,16 @@ def _boot_crashed(start: _Start, logs_before: str) -> bool:
     return parse_key_values(result.stdout).get("STATE") == "crashed"
 
 
-def _give_up(start: _Start, logs_before: str, outcome: str) -> NodeError:
-    """Record the failed start; the error to raise, with this boot's log tail."""
+def _give_up(start: _Start, logs_before: str, outcome: str, said: str) -> NodeError:
+    """Record the failed start; the error to raise, with what the node said last and this
+    boot's log tail."""
     body = f"""{start.boot_log(logs_before)}
 {record(start.state.root, "failed", _STARTED_VERSION)}
 {start.failure_report()}"""
     result = start.remote.run(
         in_root(start.state.root, body), step="starting the node", check=False
     )
-    return start.failed(outcome, result.stdout)
+    return start.failed(outcome, result.stdout, said)
 
 
 def stop_node(

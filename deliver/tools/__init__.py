@@ -75,6 +75,11 @@ class BuildTool(Protocol):
 class NodeCommands(Protocol):
     """Shell commands that drive a node, run from the release root on a deploy host."""
 
+    def prepare(self, app: str) -> str:
+        """Shell run in the release root before every start, under any service manager
+        (`daemon` runs it itself): what the release needs on the host to run."""
+        ...
+
     def daemon(self, app: str) -> str: ...
 
     def alive(self, app: str) -> str:

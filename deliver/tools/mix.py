@@ -227,13 +227,14 @@ class MixNode:
     language = "elixir"
     captured_eval = _CAPTURED_EVAL
 
-    def daemon(self, app: str) -> str:
+    def prepare(self, app: str) -> str:
         # a release that cannot even evaluate this (say, a broken vm.args) fails to start the
         # same way, and is reported from its log; without RELEASES a hot upgrade refuses later
         create = f"bin/{quote(app)} eval {quote(_CREATE_RELEASES)} >/dev/null 2>&1"
-        return join(
-            f"{{ [ -f releases/RELEASES ] || {create} || true; }}", f"bin/{quote(app)} daemon"
-        )
+        return f"{{ [ -f releases/RELEASES ] || {create} || true; }}"
+
+    def daemon(self, app: str) -> str:
+        return join(self.prepare(app), f"bin/{quote(app)} daemon")
 
     def alive(self, app: str) -> str:
         # `pid` answers while the VM boots, before (and even if never) the app starts: a node

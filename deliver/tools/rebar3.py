@@ -173,6 +173,9 @@ class Rebar3Node:
     language = "erlang"
     captured_eval = _CAPTURED_EVAL
 
+    def prepare(self, app: str) -> str:
+        return ":"  # the release ships what its release handler needs
+
     def daemon(self, app: str) -> str:
         # relx keeps run_erl pipes in /tmp/erl_pipes/<node> unless told otherwise: shared by
         # every node of that name on the machine. `daemon` waits forever for a VM that died
