@@ -69,6 +69,9 @@ class JsonOutput(Output):
     def warning(self, text: str) -> None:
         self.emit("warning", text=text)
 
+    def notice(self, text: str) -> None:
+        self.emit("notice", text=text)
+
     def error(self, text: str, hint: str | None = None) -> None:
         self.emit("error", message=text, hint=hint)
 

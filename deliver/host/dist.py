@@ -255,3 +255,17 @@ def _node_error(host: str, error: erldist.DistError) -> NodeError:
     if error.kind == erldist.TIMEOUT:
         return NodeError(host, f"the node did not answer within {TIMEOUT:g}s over its distribution")
     return NodeError(host, f"asking the node over its distribution failed: {error}")
+
+
+def pid_and_version(remote: Remote, root: str, tool: str, app: str) -> tuple[int, str] | None:
+    """The OS pid and the version of the node `root/running` was started from, asked over
+    its distribution; None when it cannot be asked so (down, or the distribution cannot be
+    used: the caller asks its start script)."""
+    try:
+        address = read_address(remote, root, tool, app, "running")
+        with node_session(remote, address) as node:
+            return node.os_pid(), node.running_version(app)
+    except Unavailable as why:
+        if isinstance(remote, NodeLink):
+            remote.note(f"asking bin/{app} (a VM on the host) instead of the node itself: {why}")
+        return None

@@ -77,9 +77,14 @@ crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is b
         command = managers.start_command(
             self.manager, self.node, self.app, self.state.root, release
         )
-        running = '"releases/$(basename "$(cd current && pwd -P)")"'
         refused = "{ echo STATE=refused; exit 0; }"
-        return f"{command} || {refused}\n{replace_link('.', 'running', running)}"
+        return f"{command} || {refused}\n{self.relink()}"
+
+    def relink(self) -> str:
+        """Shell: point `running` at the started directory (again, once the node answers:
+        a stop cut off from deliver by a lost connection may remove it late)."""
+        link = replace_link(".", "running", '"$started_dir"')
+        return f'{_STARTED_DIR}\n(cd "$root" && {link})'
 
     def refused(self, result: Result) -> NodeError | None:
         """The error when the manager's start command failed (launch's STATE=refused)."""
@@ -94,18 +99,22 @@ crashed() {{ this_boot | grep -qs -e 'Kernel pid terminated' -e 'Crash dump is b
         release = self.state.current or ""
         return managers.failure_report(self.manager, self.app, self.state.root, release)
 
-    def failed(self, outcome: str | None, output: str) -> NodeError:
+    def failed(self, outcome: str | None, output: str, said: str = "") -> NodeError:
         log = managers.failure_log(self.manager, output)
         why = (
             "crashed while starting"
             if outcome == "crashed"
             else f"did not answer within {self.timeout:g}s"
         )
+        if said and outcome != "crashed":
+            why += f" (last: {said})"
         current = self.state.current
         return NodeError(self.remote.name, f"{current} {why}; last lines of its log:", tail(log))
 
 
 _STARTED_VERSION = '"$(basename "$(readlink current)")"'
+#: Shell: the directory the node of `current` runs from (never an alias: see host/layout.py).
+_STARTED_DIR = 'started_dir=releases/$(basename "$(cd "$root/current" && pwd -P)")'
 
 
 def _start_by_script(start: _Start) -> NodeStatus:
@@ -119,7 +128,8 @@ fi
 end=$(( $(date +%s) + {int(start.timeout)} ))
 state=timeout
 while [ "$(date +%s)" -le "$end" ]; do
-  if pid=$(cd running && {node.alive(app)} 2>/dev/null); then
+  if pid=$(cd "$started_dir" && {node.alive(app)} 2>/dev/null); then
+    {start.relink()}
     {record(state.root, "started", _STARTED_VERSION)}; echo STATE=started; echo PID=$pid; exit 0
   fi
   if crashed; then state=crashed; break; fi
@@ -154,38 +164,48 @@ def _start_over_dist(start: _Start, address: DistAddress) -> NodeStatus:
         return NodeStatus(
             remote.name, answer.version, f"already running {answer.version} (pid {answer.pid})"
         )
-    launch = "" if answer.answers else start.launch()
-    logs = f"{start.boot_log()}\n{launch}\nprintf '%s' \"$logs_before\""
-    launched = remote.run(in_root(state.root, logs), step="starting the node")
-    refused = start.refused(launched)
-    if refused is not None:
-        raise refused
-    logs_before = launched.stdout
+    launched = not answer.answers
+    logs_before = _launch(start, f"{start.boot_log()}\n{start.launch() if launched else ''}")
     checked = time.monotonic()
     while answer.version is None:
         time.sleep(START_POLL)
         answer = _ask_started(remote, address, app)
+        if not launched and not answer.answers:  # the node that answered went (it was stopping)
+            _launch(start, start.launch())
+            launched = True
         if answer.version is None and time.monotonic() - checked >= CRASH_CHECK_EVERY:
             checked = time.monotonic()
             if _boot_crashed(start, logs_before):
-                raise _give_up(start, logs_before, "crashed")
+                raise _give_up(start, logs_before, "crashed", answer.said)
         if answer.version is None and time.monotonic() > deadline:
-            raise _give_up(start, logs_before, "timeout")
+            raise _give_up(start, logs_before, "timeout", answer.said)
     if answer.version != state.current:
         raise NodeError(
             remote.name, f"started, but the node says it runs {answer.version}, not {state.current}"
         )
-    started = record(state.root, "started", quote(answer.version))
+    started = start.relink() + "\n" + record(state.root, "started", quote(answer.version))
     remote.run(in_root(state.root, started), step="starting the node")
     return NodeStatus(remote.name, answer.version, f"started {answer.version} (pid {answer.pid})")
 
 
+def _launch(start: _Start, script: str) -> str:
+    """Run `script` (which starts the node) in the root; what it printed. NodeError when the
+    manager refused to start the node."""
+    script += "\nprintf '%s' \"$logs_before\""
+    launched = start.remote.run(in_root(start.state.root, script), step="starting the node")
+    refused = start.refused(launched)
+    if refused is not None:
+        raise refused
+    return launched.stdout
+
+
 @dataclass(frozen=True)
 class _Answer:
-    """What a starting node said: nothing (not up yet), or once its app is started, its
-    version and OS pid."""
+    """What a starting node said: nothing (not up yet: `said` tells why), or once its app is
+    started, its version and OS pid."""
 
     answers: bool
+    said: str
     version: str | None = None
     pid: int | None = None
 
@@ -194,10 +214,10 @@ def _ask_started(remote: Remote, address: DistAddress, app: str) -> _Answer:
     try:
         with node_session(remote, address) as node:
             if node.started(app):
-                return _Answer(True, node.running_version(app), node.os_pid())
-            return _Answer(True)
-    except Unavailable:
-        return _Answer(False)
+                return _Answer(True, "", node.running_version(app), node.os_pid())
+            return _Answer(True, f"the node answers, but {app} is not started")
+    except Unavailable as why:
+        return _Answer(False, str(why))
 
 
 def _boot_crashed(start: _Start, logs_before: str) -> bool:
@@ -208,15 +228,16 @@ def _boot_crashed(start: _Start, logs_before: str) -> bool:
     return parse_key_values(result.stdout).get("STATE") == "crashed"
 
 
-def _give_up(start: _Start, logs_before: str, outcome: str) -> NodeError:
-    """Record the failed start; the error to raise, with this boot's log tail."""
+def _give_up(start: _Start, logs_before: str, outcome: str, said: str) -> NodeError:
+    """Record the failed start; the error to raise, with what the node said last and this
+    boot's log tail."""
     body = f"""{start.boot_log(logs_before)}
 {record(start.state.root, "failed", _STARTED_VERSION)}
 {start.failure_report()}"""
     result = start.remote.run(
         in_root(start.state.root, body), step="starting the node", check=False
     )
-    return start.failed(outcome, result.stdout)
+    return start.failed(outcome, result.stdout, said)
 
 
 def stop_node(
@@ -235,6 +256,10 @@ def stop_node(
     # `..` inside the linked directory is releases/, not the root: remember the root
     body = f"""root=$PWD
 d=running; [ -e running ] || d=current
+# `running` goes only if it is still the link this stop found: a stop cut off from deliver
+# (a lost connection) that finishes late must not remove the link of a node started since
+link=$(stat -c %i running 2>/dev/null)
+forget() {{ [ "$(stat -c %i "$root/running" 2>/dev/null)" != "$link" ] || rm -f "$root/running"; }}
 cd "$d" || exit 1
 # what this root boots is what its node runs, also after a hot upgrade installed another version
 echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
@@ -242,7 +267,7 @@ echo BOOTS=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)
 end=$(( $(date +%s) + {int(timeout)} ))
 while [ "$(date +%s)" -le "$end" ]; do
   if [ ! -d /proc/$ospid ] || [ "$(cut -d' ' -f3 /proc/$ospid/stat 2>/dev/null)" = Z ]; then
-    rm -f "$root/running"; echo STATE=stopped; exit 0
+    forget; echo STATE=stopped; exit 0
   fi
   sleep 0.1
 done
@@ -279,7 +304,7 @@ def _stop_step(
     except Unavailable as why:
         _fallback(remote, app, why)
         return f"""if ! ospid=$({script.alive(app)} 2>/dev/null); then
-  rm -f "$root/running"; echo STATE=down; exit 0
+  forget; echo STATE=down; exit 0
 fi
 {by_manager} >/dev/null 2>&1 || echo STOP=failed"""
     if manager.manager == "daemon":

@@ -246,7 +246,10 @@ def test_a_node_up_without_its_app_is_not_reported_started_nor_launched_again(
         asked = RecordingLink(web1)
         with pytest.raises(NodeError) as waited:
             start_node(asked, state, "hello", timeout=1)
-        assert "web1: 0.1.0 did not answer within 1s; last lines of its log:" in str(waited.value)
+        assert (
+            "web1: 0.1.0 did not answer within 1s (last: the node answers, but hello is not "
+            "started); last lines of its log:"
+        ) in str(waited.value)
         assert not any(" daemon" in command for command in asked.commands)  # not launched
         assert os_pid(sandbox, "web1", deliver_to, "hello") == pid
         on_host(sandbox, "web1", f"{on_host_node} rpc 'Application.ensure_all_started(:hello)'")
