@@ -36,7 +36,7 @@ from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
-from deliver.host.layout import prune, read_host_releases
+from deliver.host.layout import RELEASE_SYSTEMD_ENV_FILE, prune, read_host_releases
 from deliver.host.links import link_release
 from deliver.host.systemd import systemd_env_text, write_systemd_env
 from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
@@ -181,7 +181,10 @@ class _Deploy:
             links = self.config.links
             extract(remote, check, release, node_env_text(env, remote.host), links)
             if env.manager(remote.name).manager == "systemd":  # its unit reads its own format
-                write_systemd_env(remote, check.root, systemd_env_text(env, remote.host))
+                # kept with the release, like the env file: the switch installs it
+                directory = f"{check.root}/releases/{release.version}"
+                text = systemd_env_text(env, remote.host)
+                write_systemd_env(remote, directory, text, RELEASE_SYSTEMD_ENV_FILE)
             link_release(remote, check.root, release.version, links)
 
         self.hooks.around("extract_release_archive", remote, hook_env, unpack)

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 from deliver.config import Environment, HostSpec, NodeManager
 from deliver.errors import NodeError
-from deliver.host.layout import replace_file
+from deliver.host.layout import SYSTEMD_ENV_FILE, replace_file
 from deliver.host.manager import SUDO, USER_BUS
 from deliver.host.unpack import DIST_LOOPBACK_FLAGS
 from deliver.shell import Secret, join, parse_key_values, quote, quote_path
 from deliver.tools import node_commands
 from deliver.transport.remote import Remote
 
-SYSTEMD_ENV_FILE = "deliver.systemd.env"
 #: paths written into a unit as they are: systemd would read `%`, `$`, quotes, spaces
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
 _USER = re.compile(r"[a-z_][a-z0-9_.-]*\$?")
@@ -114,13 +113,12 @@ def unit_host(remote: Remote, deliver_to: str, default_tool: str) -> UnitHost:
     return UnitHost(remote.name, values["ROOT"], values["USER"], values.get("TOOL") or default_tool)
 
 
-def write_systemd_env(remote: Remote, root: str, text: str) -> None:
-    """deliver.systemd.env in `root` (0600), replaced with one rename."""
-    temp = remote.run(
-        f"mktemp {quote(f'{root}/.{SYSTEMD_ENV_FILE}.XXXXXX')}", step="systemd env file"
-    ).stdout.strip()
-    remote.upload(text.encode(), temp, mode=0o600)
-    remote.run(f"mv -T {quote(temp)} {quote(f'{root}/{SYSTEMD_ENV_FILE}')}", step="env file")
+def write_systemd_env(remote: Remote, root: str, text: str, name: str = SYSTEMD_ENV_FILE) -> None:
+    """deliver.systemd.env (or `name`: a release keeps its own, layout.py) in `root` (0600),
+    replaced with one rename."""
+    temp = remote.run(f"mktemp {quote(f'{root}/.{name}.XXXXXX')}", step="systemd env file").stdout
+    remote.upload(text.encode(), temp.strip(), mode=0o600)
+    remote.run(f"mv -T {quote(temp.strip())} {quote(f'{root}/{name}')}", step="env file")
 
 
 def install_unit(remote: Remote, app: str, manager: NodeManager, unit: str, root: str) -> str:

@@ -937,8 +937,11 @@ def test_switching_makes_the_env_kept_with_the_release_the_hosts(tmp_path: Path)
         body = 'printf %s "$PORT"'
         return local().run(in_root(str(root), body, version)).stdout
 
+    # a systemd host: its unit's own file travels too
+    (root / "releases" / "0.2.0" / ".deliver-systemd-env").write_text('PORT="4001"\n')
     switch_current(local(), str(root), "0.2.0")
     assert env_file.read_text() == "export PORT=4001\n" and port_seen() == "4001"
+    assert (root / "deliver.systemd.env").read_text() == 'PORT="4001"\n'
     switch_current(local(), str(root), "0.1.0")  # a rollback: the old release's env again
     assert env_file.read_text() == "export PORT=4000\n"
     assert port_seen() == "4000" and port_seen("0.2.0") == "4001"  # migrations of 0.2.0
