@@ -47,9 +47,6 @@ ENV_FILE = "deliver.env"
 #: the env file a release was deployed with, inside releases/<version>/ (a `.deliver-*`
 #: name: an archive holding one is refused, so it is always deliver's)
 RELEASE_ENV_FILE = ".deliver-env"
-#: systemd's own format of the env (host/systemd.py), and the copy a release keeps of it
-SYSTEMD_ENV_FILE = "deliver.systemd.env"
-RELEASE_SYSTEMD_ENV_FILE = ".deliver-systemd-env"
 #: the environment's deploy lock (a directory: mkdir is atomic) and the audit log
 LOCK_DIR = ".deliver.lock"
 AUDIT_FILE = "deliver.audit"
@@ -351,16 +348,9 @@ def switch_current(remote: Remote, root: str, version: str) -> None:
 
 
 def install_env(version: str) -> str:
-    """Shell, in the release root: deliver.env (and on systemd hosts deliver.systemd.env)
-    becomes a copy of the env kept with `version` (a release deployed before deliver kept
-    one leaves them as they are). A link at either name is not deliver's: never read or
-    written through."""
-    copies = []
-    for kept_name, name in (
-        (RELEASE_ENV_FILE, ENV_FILE),
-        (RELEASE_SYSTEMD_ENV_FILE, SYSTEMD_ENV_FILE),
-    ):
-        kept = f"releases/{quote(version)}/{kept_name}"
-        copy = replace_file(".", name, f"cat {kept}")
-        copies.append(f"{{ if [ -f {kept} ] && [ ! -L {kept} ]; then {copy}; fi; }}")
-    return join(*copies)
+    """Shell, in the release root: deliver.env becomes a copy of the env kept with
+    `version` (a release deployed before deliver kept one leaves deliver.env as it is). A
+    link at either name is not deliver's: never read or written through."""
+    kept = release_env_path(version)
+    copy = replace_file(".", ENV_FILE, f"cat {kept}")
+    return f"{{ if [ -f {kept} ] && [ ! -L {kept} ]; then {copy}; fi; }}"

@@ -937,11 +937,8 @@ def test_switching_makes_the_env_kept_with_the_release_the_hosts(tmp_path: Path)
         body = 'printf %s "$PORT"'
         return local().run(in_root(str(root), body, version)).stdout
 
-    # a systemd host: its unit's own file travels too
-    (root / "releases" / "0.2.0" / ".deliver-systemd-env").write_text('PORT="4001"\n')
     switch_current(local(), str(root), "0.2.0")
     assert env_file.read_text() == "export PORT=4001\n" and port_seen() == "4001"
-    assert (root / "deliver.systemd.env").read_text() == 'PORT="4001"\n'
     switch_current(local(), str(root), "0.1.0")  # a rollback: the old release's env again
     assert env_file.read_text() == "export PORT=4000\n"
     assert port_seen() == "4000" and port_seen("0.2.0") == "4001"  # migrations of 0.2.0
@@ -1194,7 +1191,12 @@ def test_deploy_release_to_localhost_end_to_end(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(root / "deliver.env").st_mode) == 0o600
     assert history(root) == ["deployed 0.1.0", "deployed 0.2.0", "deployed 0.3.0"]
 
-    again = run_cli("--config", config, "deploy", "release", "production", "--version=0.3.0")
+    again = run_cli("--config", config, "deploy", "release", "production", "--version=0.2.0")
     assert again.exit_code == 0, again.output
     assert "(1 already had the archive)" in again.stdout
-    assert history(root)[-1] == "deployed 0.3.0"
+    assert history(root)[-1] == "deployed 0.2.0"
+    # a rerun resumes: a host already on the release is left alone
+    rerun = run_cli("--config", config, "deploy", "release", "production", "--version=0.2.0")
+    assert rerun.exit_code == 0, rerun.output
+    assert "localhost: already on 0.2.0: left alone" in rerun.stdout
+    assert history(root)[-1] == "deployed 0.2.0"
