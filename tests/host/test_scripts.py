@@ -1191,7 +1191,12 @@ def test_deploy_release_to_localhost_end_to_end(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(root / "deliver.env").st_mode) == 0o600
     assert history(root) == ["deployed 0.1.0", "deployed 0.2.0", "deployed 0.3.0"]
 
-    again = run_cli("--config", config, "deploy", "release", "production", "--version=0.3.0")
+    again = run_cli("--config", config, "deploy", "release", "production", "--version=0.2.0")
     assert again.exit_code == 0, again.output
     assert "(1 already had the archive)" in again.stdout
-    assert history(root)[-1] == "deployed 0.3.0"
+    assert history(root)[-1] == "deployed 0.2.0"
+    # a rerun resumes: a host already on the release is left alone
+    rerun = run_cli("--config", config, "deploy", "release", "production", "--version=0.2.0")
+    assert rerun.exit_code == 0, rerun.output
+    assert "localhost: already on 0.2.0: left alone" in rerun.stdout
+    assert history(root)[-1] == "deployed 0.2.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import CommandFailed, ConnectionFailed, HostKeyError, HostsFailed
 from deliver.sandbox import Sandbox
+from deliver.transport.erldist import UNREACHABLE, DistError
 from deliver.transport.fanout import connect_all, fan_out
 from deliver.transport.ssh import SshRemote
 
@@ -181,3 +183,27 @@ def test_verbose_output_arrives_line_by_line_per_stream(sandbox: Sandbox) -> Non
     assert sorted(sink.lines) == sorted(
         [("web1", "one"), ("web1", "oops"), ("web1", "two"), ("web1", "thrée")]
     )
+
+
+def test_a_tcp_channel_from_the_host_and_a_private_command(sandbox: Sandbox) -> None:
+    sink = Lines()
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox), sink, verbose=True).open()
+    try:
+        with socket.socket() as listening:
+            listening.bind(("127.0.0.1", 0))  # the sandbox hosts share this machine's loopback
+            listening.listen()
+            port = listening.getsockname()[1]
+            channel = remote.open_tcp(port, 5)
+            accepted, _ = listening.accept()
+            channel.sendall(b"over ssh")
+            assert accepted.recv(100) == b"over ssh"
+            accepted.close()
+            channel.close()
+        with pytest.raises(DistError) as refused:
+            remote.open_tcp(port, 5)
+        assert refused.value.kind == UNREACHABLE and f"port {port}" in str(refused.value)
+        assert remote.run_private("echo cookie").stdout == "cookie\n"
+        remote.run("echo shown")
+    finally:
+        remote.close()
+    assert sink.lines == [("web1", "shown")]  # the private command's output never was
