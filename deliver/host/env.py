@@ -156,7 +156,8 @@ def booted_urls(
 ) -> dict[str, HealthUrl]:
     """The health URLs of `remotes` (release roots in `roots`) filled from the env their
     nodes boot with: the env kept with `version`, or (None) their deliver.env, rather than
-    `.deliver`'s (a {PORT} there may be one the node does not listen on)."""
+    `.deliver`'s (a {PORT} there may be one the node does not listen on); a name their env
+    lacks is taken from `.deliver`."""
     if check.url is None:
         return {}
     file = release_env_path(version) if version is not None else ENV_FILE
@@ -169,9 +170,13 @@ def booted_urls(
         # a value is a secret unless .deliver holds it as a plain one
         known = env.host_env(remote.host)
         plain = {name for name, value in known.items() if not isinstance(value, Secret)}
+        # what the node does not read (a path only the URL uses) still comes from .deliver
         variables: dict[str, str | Secret] = {
-            name: value if name in plain else Secret(value)
-            for name, value in parse_env(text).items()
+            **known,
+            **{
+                name: value if name in plain else Secret(value)
+                for name, value in parse_env(text).items()
+            },
         }
         return health_url(check, variables, remote.name)
 
