@@ -46,6 +46,7 @@ def test_once_while_uploading_nothing_is_switched(fleet: Fleet) -> None:
     fleet.hooks(pre_extract="sleep 2")
     running = start_deliver(fleet.config, *DEPLOY)
     running.wait_for("Uploading to 2 host(s)")
+    time.sleep(0.5)  # into the hooks: the step line comes just before the hosts start
     sent = running.interrupt()
     _acknowledged(running, sent, "finishing the prepare on 2 hosts; Ctrl-C again to abandon")
     assert running.finish() == 130, running.output
@@ -109,6 +110,7 @@ def test_twice_while_uploading(fleet: Fleet) -> None:
     fleet.hooks(pre_extract="sleep 4")
     running = start_deliver(fleet.config, *DEPLOY)
     running.wait_for("Uploading to 2 host(s)")
+    time.sleep(0.5)
     running.interrupt()
     time.sleep(0.3)
     running.interrupt()
