@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
+from deliver.host.dist import pid_and_version
 from deliver.host.layout import (
     FREE_SPACE,
     check_free_space,
@@ -176,13 +177,19 @@ def _inspect(
     if tool is not None and state.tool != tool:
         raise NodeError(remote.name, f"runs a release built with {state.tool}, not {tool}")
     node = node_commands(state.tool)
+    asked = pid_and_version(remote, state.root, state.tool, app)
+    ask = (
+        f"pid={asked[0]}\nvsn={quote(asked[1])}"
+        if asked is not None
+        else f"""pid=$({node.alive(app)} 2>/dev/null) || {{ echo STATE=stopped; exit 0; }}
+vsn=$({node.running_version(app)} 2>/dev/null | tail -n 1)"""
+    )
     body = f"""[ -e running ] || {{ echo STATE=stopped; exit 0; }}
 cd running || exit 1
 echo NODE_ROOT=$(pwd -P)
 echo TOOL={quote(state.tool)}
-pid=$({node.alive(app)} 2>/dev/null) || {{ echo STATE=stopped; exit 0; }}
+{ask}
 echo PID=$pid
-vsn=$({node.running_version(app)} 2>/dev/null | tail -n 1)
 echo VERSION=$vsn
 [ ! -f releases/RELEASES ] || echo RELEASES=yes
 {extra}
@@ -287,11 +294,10 @@ out=$({hot.install(app, version, switch.upgrade is not None)} 2>&1); status=$?
 echo MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 printf '%s\\n' "$out" | grep -v '^INSTALLED=' | sed 's/^/| /'
 case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installed ;; esac
-{_ask_node(check.tool, app)}
 """
     started = time.monotonic()
     result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
-    values = parse_key_values(result.stdout)
+    values = parse_key_values(result.stdout) | _ask(remote, check, app)
     if values.get("VERSION") != version:
         values |= _settle(remote, check, app, version, started + settle)
     log = _log(result.stdout)
@@ -320,13 +326,19 @@ case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installe
     )
 
 
-def _ask_node(tool: str, app: str) -> str:
-    """Shell, in the node's root: its OS pid and version, as KEY=value lines."""
-    node = node_commands(tool)
-    return (
+def _ask(remote: Remote, check: NodeCheck, app: str) -> dict[str, str]:
+    """The node's OS pid and version (PID=, VERSION=; empty while it does not answer):
+    asked over its distribution, else by its start script in its root."""
+    asked = pid_and_version(remote, check.root, check.tool, app)
+    if asked is not None:
+        return {"PID": str(asked[0]), "VERSION": asked[1]}
+    node = node_commands(check.tool)
+    ask = (
+        f"cd {quote(check.node_root)} || exit 1\n"
         f"echo PID=$({node.alive(app)} 2>/dev/null)\n"
         f"echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)"
     )
+    return parse_key_values(remote.run(in_root(check.root, ask), check=False).stdout)
 
 
 def _settle(
@@ -334,11 +346,10 @@ def _settle(
 ) -> dict[str, str]:
     """Ask the node its pid and version until it runs `version`, or `deadline` passes;
     returns the last answers (an empty version while the node does not answer)."""
-    ask = f"cd {quote(check.node_root)} || exit 1\n" + _ask_node(check.tool, app)
     values: dict[str, str] = {}
     while time.monotonic() < deadline:
         time.sleep(1)
-        values = parse_key_values(remote.run(in_root(check.root, ask), check=False).stdout)
+        values = _ask(remote, check, app)
         if values.get("VERSION") == version:
             break
     return values
