@@ -4,9 +4,12 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 
 1. preflight: find the release root, what is current, whether the archive is already there,
    and whether there is room for it; nothing is changed on any host before all pass;
-2. prepare (free-running per host): upload the archive unless the host already holds it,
-   verify its sha256, extract it into a fresh directory, write the host's env file,
-   and link shared files and host-local config into the release (links.py);
+2. prepare (free-running per host), one script per host: the archive streams over the
+   connection straight into extraction into a fresh directory while the host hashes it in
+   the same pass (unless the host holds it: then nothing is sent), the sha256 is checked
+   before the directory gets its name, then the host's env file and the links of shared
+   files and host-local config (unpack.receive, links.py). With an SSH or S3 store the host
+   fetches the archive from the store first;
 3. with --run-migrations: the new release's migrations, on the primary host (migrate.py);
 4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
@@ -14,14 +17,15 @@ Phases, each run on all hosts in parallel over the command's one connection per 
    before the next (rollout.py; by default a quarter of the hosts at a time, at least one);
 6. prune each host to `keep_releases` (host_releases.py).
 
-Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
+Hooks: pre/post_extract_release_archive around each host's transfer and extraction (phase 2:
+they are one step now), and
 pre/post_start_deployed_release around each host's restart (phase 5, in rollout.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
 from deliver.commands.rollout import HostPlan, partial_switch_explained, roll_out
@@ -37,11 +41,10 @@ from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
-from deliver.host.links import link_release
-from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
+from deliver.host.unpack import Preflight, node_env_text, preflight, receive, switch, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
-from deliver.release_store import ReleaseStore
+from deliver.release_store import LocalStore, ReleaseStore
 from deliver.transport.fanout import fan_out, interrupts_deferred
 from deliver.transport.remote import Progress, Remote
 
@@ -139,7 +142,7 @@ class _Deploy:
 
         def check_host(remote: Remote) -> Preflight:
             check = preflight(remote, self.targets.env, self.release)
-            if not check.has_archive:
+            if not check.has_archive and not check.has_release:
                 self.store.check_host(remote)
             return check
 
@@ -147,13 +150,14 @@ class _Deploy:
 
     def prepare(self, checks: dict[str, Preflight]) -> None:
         """Upload (where missing), verify, extract and link the release on every host."""
-        uploads = [r for r in self.remotes if not checks[r.name].has_archive]
+        held = {name for name, check in checks.items() if check.has_archive or check.has_release}
+        uploads = [r for r in self.remotes if r.name not in held]
         skipped = len(self.remotes) - len(uploads)
         store = self.store
         transfer = "Uploading to" if store.is_local else f"Fetching from {store.location} onto"
         self.out.step(
             f"{transfer} {len(uploads)} host(s) and extracting"
-            + (f" ({skipped} already had the archive)" if skipped else "")
+            + (f" ({skipped} already had it)" if skipped else "")
         )
         totals = {r.name: self.release.size for r in uploads} if store.is_local else {}
         with self.out.progress("uploading to", totals) as advance:
@@ -164,19 +168,25 @@ class _Deploy:
             )
 
     def prepare_host(self, remote: Remote, check: Preflight, progress: Progress) -> None:
-        release, env = self.release, self.targets.env
-        if not check.has_archive:
-            upload(remote, check.root, release, self.store, progress)
+        release, env, store = self.release, self.targets.env, self.store
+        archive = None
+        if not check.has_release and not check.has_archive:
+            if isinstance(store, LocalStore):
+                archive = store.archive(release)  # streamed into extraction (unpack.receive)
+            else:  # the host fetches it from the store, then extracts what it holds
+                upload(remote, check.root, release, store, progress)
+                check = replace(check, has_archive=True)
         hook_env = deploy_env(
             self.config, env, remote, check.root, release.version, release.commit, release.branch
         )
-
-        def unpack() -> None:
-            links = self.config.links
-            extract(remote, check, release, node_env_text(env, remote.host), links)
-            link_release(remote, check.root, release.version, links)
-
-        self.hooks.around("extract_release_archive", remote, hook_env, unpack)
+        env_text = node_env_text(env, remote.host)
+        links = self.config.links
+        self.hooks.around(
+            "extract_release_archive",
+            remote,
+            hook_env,
+            lambda: receive(remote, check, release, env_text, links, archive, progress),
+        )
         self.out.host_status(remote.name, True, f"{release.version} ready")
 
     def restart(

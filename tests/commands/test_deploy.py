@@ -70,7 +70,7 @@ def test_host_filter_and_no_second_upload(sandbox: Sandbox, deployment: Path) ->
     assert first.exit_code == 0, first.output
     assert "Uploading to 1 host(s)" in first.stdout
     second = run_cli("--config", deployment, "deploy", "release", "production")
-    assert "Uploading to 1 host(s) and extracting (1 already had the archive)" in second.stdout
+    assert "Uploading to 1 host(s) and extracting (1 already had it)" in second.stdout
 
     started = run_cli("--config", deployment, "start", "production", "--host", "web2")
     assert started.exit_code == 0, started.output
