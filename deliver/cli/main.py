@@ -80,6 +80,12 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     help="Wait this long for another command's deploy lock (default: lock_wait, 0).",
 )
 @click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Open at most N SSH connections at once (default: ssh.parallel, 32).",
+)
+@click.option(
     "--json",
     "json_events",
     is_flag=True,
@@ -94,6 +100,7 @@ def cli(
     debug: bool,
     color: bool | None,
     lock_wait: float | None,
+    parallel: int | None,
     json_events: bool,
 ) -> None:
     """Build, deploy and run Elixir and Erlang releases over SSH.
@@ -106,10 +113,10 @@ def cli(
     """
     context: Context = ctx.obj
     context.config_path = config_path
-    if lock_wait is not None:
+    if lock_wait is not None or parallel is not None:
         from deliver.config.model import Overrides
 
-        context.overrides = Overrides(lock_wait=lock_wait)
+        context.overrides = Overrides(lock_wait=lock_wait, parallel=parallel)
     context.out.verbose, context.out.debug = verbose or debug, debug
     if color is not None and not json_events:
         context.out.color = color
@@ -189,9 +196,9 @@ def _global_flags_first(argv: list[str]) -> list[str]:
     for word in words:
         if word == "--":
             rest += [word, *words]
-        elif word in _GLOBAL_FLAGS or word.startswith(("--config=", "--lock-wait=")):
+        elif word in _GLOBAL_FLAGS or word.startswith(("--config=", "--lock-wait=", "--parallel=")):
             front.append(word)
-        elif word in ("--config", "--lock-wait"):
+        elif word in ("--config", "--lock-wait", "--parallel"):
             front += [word, next(words, "")]
         else:
             rest.append(word)

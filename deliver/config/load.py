@@ -55,6 +55,7 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_KNOWN_HOSTS": ("ssh", "known_hosts"),
     "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
     "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
+    "DELIVER_PARALLEL": ("ssh", "parallel"),
     "DELIVER_START_TIMEOUT": ("start_timeout",),
     "DELIVER_LOCK_WAIT": ("lock_wait",),
     # edeliver's name first, so that DELIVER_AUTO_VERSION wins when both are set
@@ -288,7 +289,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
     def ssh(self, value: Any) -> SshSettings:
         data = self.mapping(value, ("ssh",))
         self.reject_unknown(
-            data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout"}
+            data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout", "parallel"}
         )
         default = self.path("~/.ssh/config", ("ssh", "config"))
         config_file = self.path(data.get("config", "~/.ssh/config"), ("ssh", "config"))
@@ -305,6 +306,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             connect_timeout=self.number(
                 data.get("connect_timeout", 10), ("ssh", "connect_timeout")
             ),
+            parallel=self.count(_whole(data.get("parallel", 32)), ("ssh", "parallel")),
         )
 
     def migrations(self, data: dict[str, Any], app: str) -> Migrations:
@@ -372,3 +374,9 @@ def detect_app(project_dir: Path) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def _whole(value: Any) -> Any:
+    """A whole number written as text ($DELIVER_PARALLEL) as the number; anything else as it is
+    (the reader says what was expected)."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value

@@ -27,8 +27,11 @@ R = TypeVar("R", bound=Remote)
 MAX_PARALLEL = 32
 
 
-def fan_out(phase: str, items: Sequence[R], work: Callable[[R], T]) -> dict[str, T]:
-    """Run `work` on every item in parallel; raise HostsFailed if any failed.
+def fan_out(
+    phase: str, items: Sequence[R], work: Callable[[R], T], limit: int = MAX_PARALLEL
+) -> dict[str, T]:
+    """Run `work` on every item in parallel, at most `limit` at once; raise HostsFailed if
+    any failed.
 
     An unexpected (non-Deliver) exception is a bug and is re-raised as it is.
     """
@@ -36,7 +39,7 @@ def fan_out(phase: str, items: Sequence[R], work: Callable[[R], T]) -> dict[str,
         return {}
     results: dict[str, T] = {}
     errors: dict[str, BaseException] = {}
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
         futures = {item.name: pool.submit(work, item) for item in items}
         for name, future in futures.items():
             try:
@@ -92,7 +95,7 @@ def connect_each(
             errors[remote.name] = error
 
     try:
-        fan_out("connect", remotes, open_one)
+        fan_out("connect", remotes, open_one, settings.parallel)
         yield [r for r in remotes if r.name not in errors], errors
     finally:
         for remote in remotes:
