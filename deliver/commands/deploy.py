@@ -40,8 +40,8 @@ from deliver.config import Config
 from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
-from deliver.host.layout import prune, read_host_releases
-from deliver.host.unpack import Preflight, node_env_text, preflight, receive, switch, upload
+from deliver.host.layout import HostReleases, prune, read_host_releases, switch_and_read
+from deliver.host.unpack import Preflight, node_env_text, preflight, receive, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
 from deliver.release_store import LocalStore, ReleaseStore
@@ -93,9 +93,11 @@ def deploy_release(
                 migrate_new_release(config, out, primary, checks[primary.name].root, release)
             if start:
                 deploy.restart(checks, rollout or Rollout(), urls)
+                found = None
             else:
-                deploy.switch(checks)
-            prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
+                found = deploy.switch(checks)
+            keep = config.keep_releases
+            prune_hosts(out, remotes, chosen.env.deliver_to, config.app, keep, found)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
     if not start:
         _say_what_runs(out, environment, release, checks)
@@ -198,14 +200,16 @@ class _Deploy:
         plans = _plans(self.release, checks)
         roll_out(config, self.out, env, self.remotes, plans, rollout, urls, hooks)
 
-    def switch(self, checks: dict[str, Preflight]) -> None:
-        """Point `current` at the release on every host; Ctrl-C waits until all are done."""
+    def switch(self, checks: dict[str, Preflight]) -> dict[str, HostReleases]:
+        """Point `current` at the release on every host; Ctrl-C waits until all are done.
+        Returns what each host then holds (the same script reads it, for pruning)."""
         self.out.step(f"Switching to {self.release.version}")
+        version, app = self.release.version, self.config.app
         with interrupts_deferred(), partial_switch_explained():
-            fan_out(
+            return fan_out(
                 "switch",
                 self.remotes,
-                lambda r: switch(r, checks[r.name].root, self.release.version),
+                lambda r: switch_and_read(r, checks[r.name].root, version, app),
             )
 
 
@@ -226,12 +230,19 @@ def _plans(release: Release, checks: dict[str, Preflight]) -> dict[str, HostPlan
 
 
 def prune_hosts(
-    out: Output, remotes: Sequence[Remote], deliver_to: str, app: str, keep: int
+    out: Output,
+    remotes: Sequence[Remote],
+    deliver_to: str,
+    app: str,
+    keep: int,
+    found: Mapping[str, HostReleases] | None = None,
 ) -> dict[str, list[str]]:
-    """After a successful deploy: prune every host down to `keep` releases, report removals."""
+    """After a successful deploy: prune every host down to `keep` releases, report removals;
+    `found` is what the hosts hold, where the switch already read it."""
 
     def on_host(remote: Remote) -> list[str]:
-        removed = prune(remote, read_host_releases(remote, deliver_to, app), keep)
+        held = found.get(remote.name) if found else None
+        removed = prune(remote, held or read_host_releases(remote, deliver_to, app), keep)
         if removed:
             out.host_status(remote.name, True, f"removed {', '.join(removed)}")
         return removed

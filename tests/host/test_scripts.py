@@ -34,6 +34,7 @@ from deliver.host.layout import (
     read_host_releases,
     read_state,
     record,
+    switch_and_read,
     switch_current,
 )
 from deliver.host.links import link_release
@@ -339,8 +340,9 @@ def test_switch_points_current_at_the_release_and_records_it(tmp_path: Path) -> 
         ("13.2.2 0.2.0\n", True, None),  # releases/0.1.0 is itself an alias: always fine
     ],
 )
+@pytest.mark.parametrize("and_read", [False, True], ids=["switch", "switch_and_read"])
 def test_switch_refuses_a_directory_that_boots_another_version(
-    tmp_path: Path, start_erl: str | None, alias: bool, boots: str | None
+    tmp_path: Path, start_erl: str | None, alias: bool, boots: str | None, and_read: bool
 ) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.0.9")
@@ -353,13 +355,22 @@ def test_switch_refuses_a_directory_that_boots_another_version(
         (directory / "releases").mkdir()
         (directory / "releases" / "start_erl.data").write_text(start_erl)
 
+    def switch() -> None:
+        if not and_read:
+            switch_current(local(), str(root), "0.1.0")
+            return
+        # the deploy's switch also reads what the host then holds, for pruning
+        found = switch_and_read(local(), str(root), "0.1.0", APP)
+        assert (found.current, found.root) == ("0.1.0", str(root))
+        assert found.history[-1].kind == "deployed" and "0.0.9" in found.present
+
     if boots is None:
-        switch_current(local(), str(root), "0.1.0")
+        switch()
         assert os.readlink(root / "current") == "releases/0.1.0"
         assert history(root) == ["started 0.0.9", "deployed 0.1.0"]
         return
     with pytest.raises(CommandFailed) as refused:
-        switch_current(local(), str(root), "0.1.0")
+        switch()
     assert refused.value.step == "switching"
     assert refused.value.exit_status == 1
     assert refused.value.output_tail == (
