@@ -4,7 +4,9 @@ and `elapsed` (seconds since the command started); secrets are masked and termin
 sequences stripped, as everywhere.
 
     {"event": "step", "text": "Deploying hello 0.2.0 (1a2b3c4d5e) to production: web1, web2"}
-    {"event": "host", "host": "web1", "status": "ok", "text": "started 0.2.0 (pid 4242)"}
+    {"event": "host", "host": "web1", "status": "ok", "version": "0.2.0",
+     "text": "started 0.2.0 (pid 4242)"}   (version: the release the line is about: started,
+                                              running, prepared; null when none)
     {"event": "warning", "text": "..."}          {"event": "info", "text": "..."}
     {"event": "table", "headers": [...], "rows": [[...], ...]}
     {"event": "output", "host": "web1", "line": "..."}      (--verbose: a remote command's output)
@@ -56,8 +58,9 @@ class JsonOutput(Output):
         if self.verbose:
             self.emit("detail", text=text)
 
-    def host_status(self, host: str, ok: bool, text: str) -> None:
-        self.emit("host", host=host, status="ok" if ok else "failed", text=text)
+    def host_status(self, host: str, ok: bool, text: str, *, version: str | None = None) -> None:
+        status = "ok" if ok else "failed"
+        self.emit("host", host=host, status=status, version=version, text=text)
 
     def warning(self, text: str) -> None:
         self.emit("warning", text=text)
@@ -90,6 +93,8 @@ class JsonOutput(Output):
             return self._sanitize(value, one_line=False)
         if isinstance(value, list):
             return [self._cleaned(item) for item in value]
+        if isinstance(value, dict):  # `status` rows: text from the hosts, one level down
+            return {key: self._cleaned(item) for key, item in value.items()}
         return value
 
 

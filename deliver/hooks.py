@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, TypeVar
 from deliver.config.grammar import POINTS, canonical_point, default_runs_on, point_names
 from deliver.errors import CommandFailed, ConfigError, DeliverError
 from deliver.shell import Script, Secret, join, quote, quote_path, script_env, tail
+from deliver.tasks import DEFAULT_FILE, DeliverInfo, TaskFile, plain_env, run_task
 
 if TYPE_CHECKING:
     from deliver.config import Config, Environment
@@ -58,6 +59,8 @@ class Hook:
     body: str
     runs_on: str
     env: Mapping[str, str | Secret] = field(default_factory=dict)
+    #: a custom task (deliver/tasks.py) run with a Connection to the host, instead of `body`
+    task: str | None = None
 
     def interpreter(self) -> list[str]:
         """The `#!` line's command (run on the file, so noexec /tmp does not matter)."""
@@ -132,8 +135,11 @@ def deploy_env(
 class Hooks:
     """The hooks of one command, by point; `run` fires a point's hooks in order."""
 
-    def __init__(self, hooks: list[Hook], out: Output, project_dir: Path) -> None:
-        self.out, self.project_dir = out, project_dir
+    def __init__(
+        self, hooks: list[Hook], out: Output, project_dir: Path, tasks_file: Path | None = None
+    ) -> None:
+        self.out, self.project_dir, self.tasks_file = out, project_dir, tasks_file
+        self._tasks: TaskFile | None = None
         self.by_point: dict[str, list[Hook]] = {}
         for hook in hooks:
             self.by_point.setdefault(hook.point, []).append(hook)
@@ -147,8 +153,10 @@ class Hooks:
             body, name = spec.run or "", spec.source
             if spec.script is not None:
                 body, name = _read(spec.script, spec.source), f"{spec.script.name}, {spec.source}"
-            hooks.append(Hook(spec.point, name, body, spec.runs_on, spec.env))
-        return cls(hooks, out, config.project_dir)
+            if spec.task is not None:
+                body, name = "", f"task {spec.task}, {spec.source}"
+            hooks.append(Hook(spec.point, name, body, spec.runs_on, spec.env, spec.task))
+        return cls(hooks, out, config.project_dir, config.tasks_file)
 
     def has(self, point: str) -> bool:
         return bool(self.by_point.get(point))
@@ -160,7 +168,9 @@ class Hooks:
             local = hook.runs_on == "local"
             where = f"localhost (for {remote.name})" if local else remote.name
             self.out.step(f"Hook {point}: {hook.name} on {where}")
-            if local:
+            if hook.task is not None:
+                self._run_task(hook, hook.task, remote, env)
+            elif local:
                 self._run_local(hook, env)
             else:
                 script = remote_command(hook, env)
@@ -172,6 +182,22 @@ class Hooks:
         result = action()
         self.run(f"post_{base}", remote, env)
         return result
+
+    def _run_task(self, hook: Hook, name: str, remote: Remote, env: HookEnv) -> None:
+        """The task, with a Connection on the command's own connection to `remote`."""
+        if self._tasks is None:
+            self._tasks = TaskFile.load(self.tasks_file or self.project_dir / DEFAULT_FILE)
+        info = DeliverInfo(
+            app=env.app,
+            environment=env.deliver_env,
+            host=remote.name,
+            deliver_to=env.deliver_to or env.cwd,
+            current=env.version or None,
+            env=plain_env({**env.extra, **hook.env}),
+            out=self.out,
+            args={},
+        )
+        run_task(self._tasks, name, remote, info, self.out.debug)
 
     def _run_local(self, hook: Hook, env: HookEnv) -> None:
         variables = {name: _plain(value) for name, value in env.variables(hook).items()}

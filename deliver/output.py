@@ -67,7 +67,9 @@ class Output:
         if self.verbose:
             self._print(self.out, f"[dim]{self._clean(text)}[/]")
 
-    def host_status(self, host: str, ok: bool, text: str) -> None:
+    def host_status(self, host: str, ok: bool, text: str, *, version: str | None = None) -> None:
+        """One host's outcome; `version` (what the host runs now, when known) is for --json:
+        the text already says it."""
         mark = "[green]ok[/]  " if ok else "[red]FAIL[/]"
         name = self._clean(host, one_line=True)
         self._print(self.out, f"  {mark} [bold]{name}[/]: {self._clean(text)}")

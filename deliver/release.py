@@ -63,6 +63,24 @@ class Release:
     from_commit: str | None = None
     generated_appups: tuple[str, ...] = ()
     changed_protocols: tuple[str, ...] = ()
+    # an upgrade also says which build it is from (the old release archive's sha256), the
+    # ERTS it was built with, the applications it holds appups of, and what it cannot do
+    # hot: the applications whose native libraries changed, the supervisor (or application
+    # callback) modules that changed
+    from_sha256: str | None = None
+    erts: str | None = None
+    appups: tuple[str, ...] = ()
+    changed_nifs: tuple[str, ...] = ()
+    changed_supervisors: tuple[str, ...] = ()
+    # what the build was, besides its commit: MIX_ENV (rebar3: the profile; None in manifests
+    # written before deliver recorded it), and whether the build tree held changes the commit
+    # does not (untracked files kept by --skip-git-clean, files a hook wrote): such a build is
+    # not "the commit's build", and is never reused for it
+    mix_env: str | None = None
+    dirty: bool = False
+    #: the other builds an upgrade is from (`build upgrade --from` repeated): one
+    #: "<version> <commit> <sha256>" each
+    also_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Raises ManifestInvalid naming the first field that breaks its grammar."""
@@ -70,6 +88,20 @@ class Release:
             problem = check(getattr(self, name))
             if problem is not None:
                 raise ManifestInvalid(name, problem)
+
+    @property
+    def from_versions(self) -> tuple[str, ...]:
+        """Every version an upgrade is from (its relup has an entry for each)."""
+        first = () if self.from_version is None else (self.from_version,)
+        return first + tuple(build.split()[0] for build in self.also_from)
+
+    def from_build(self, version: str) -> tuple[str | None, str | None]:
+        """The commit and archive sha256 of the build an upgrade is from at `version`."""
+        for build in self.also_from:
+            other, commit, sha256 = build.split()
+            if other == version:
+                return commit, sha256
+        return self.from_commit, self.from_sha256
 
     @property
     def archive_name(self) -> str:
@@ -210,12 +242,32 @@ def _kind_problem(value: object) -> str | None:
     return None if value in KINDS else f"expected release or upgrade, got {shown(value)}"
 
 
+def _bool_problem(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"expected true or false, got {shown(value)}"
+
+
 def _names_problem(value: object) -> str | None:
     if isinstance(value, tuple) and all(
         isinstance(name, str) and _ATOM.match(name) for name in value
     ):
         return None
     return f"expected a list of Erlang names like Elixir.Enumerable, got {shown(value)}"
+
+
+def _builds_problem(value: object) -> str | None:
+    expected = 'expected a list of "<version> <commit> <sha256>"'
+    if not isinstance(value, tuple):
+        return f"{expected}, got {shown(value)}"
+    for build in value:
+        parts = build.split(" ") if isinstance(build, str) else []
+        if not (
+            len(parts) == 3
+            and version_problem(parts[0]) is None
+            and _COMMIT.match(parts[1])
+            and _SHA256.match(parts[2])
+        ):
+            return f"{expected}, got {shown(build)}"
+    return None
 
 
 _CHECKS: dict[str, Callable[[object], str | None]] = {
@@ -232,5 +284,20 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "from_commit": _optional(_pattern(_COMMIT, "a git commit (7 to 64 lowercase hex digits)")),
     "generated_appups": _names_problem,
     "changed_protocols": _names_problem,
+    "from_sha256": _optional(_pattern(_SHA256, "64 lowercase hex digits")),
+    "erts": _optional(version_problem),
+    "appups": _names_problem,
+    "changed_nifs": _names_problem,
+    "changed_supervisors": _names_problem,
+    "mix_env": _optional(_pattern(_TOOL, "a MIX_ENV ([a-z][a-z0-9_]*)")),
+    "dirty": _bool_problem,
+    "also_from": _builds_problem,
 }
-_TUPLES = ("generated_appups", "changed_protocols")
+_TUPLES = (
+    "generated_appups",
+    "changed_protocols",
+    "appups",
+    "changed_nifs",
+    "changed_supervisors",
+    "also_from",
+)

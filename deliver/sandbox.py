@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -135,9 +136,16 @@ health_check:
 """
 
 
-def start_sandbox(root: Path, targets: int = 2, *, store: bool = False) -> Sandbox:
+def start_sandbox(
+    root: Path,
+    targets: int = 2,
+    *,
+    store: bool = False,
+    login_env: Mapping[str, str] | None = None,
+) -> Sandbox:
     """Start a build host and `targets` target hosts (and with `store`, a store host the
-    others can log in to) under `root`; replaces a running one."""
+    others can log in to) under `root`; replaces a running one. `login_env` is set in every
+    session as a login profile would set it (tests of what deliver does with it)."""
     root = root.resolve()
     if load_sandbox(root) is not None:
         stop_sandbox(root)
@@ -163,7 +171,7 @@ def start_sandbox(root: Path, targets: int = 2, *, store: bool = False) -> Sandb
     (root / STATE_FILE).write_text(
         json.dumps({"user": sandbox.user, "hosts": [asdict(h) for h in hosts]}, indent=2)
     )
-    known_hosts = [_start_sshd(sandbox, host) for host in hosts]
+    known_hosts = [_start_sshd(sandbox, host, login_env or {}) for host in hosts]
     sandbox.known_hosts.write_text("".join(known_hosts))
     if store:
         _trust_store_host(sandbox, known_hosts[-1])
@@ -205,7 +213,7 @@ def stop_sandbox(root: Path) -> int:
     return len(pids)
 
 
-def _start_sshd(sandbox: Sandbox, host: SandboxHost) -> str:
+def _start_sshd(sandbox: Sandbox, host: SandboxHost, login_env: Mapping[str, str]) -> str:
     directory = sandbox.root / "hosts" / host.name
     home = Path(host.home)
     (home / "tmp").mkdir(parents=True, exist_ok=True)
@@ -215,14 +223,17 @@ def _start_sshd(sandbox: Sandbox, host: SandboxHost) -> str:
     config = directory / "sshd_config"
     # with a store host, every other host finds the ssh wrappers first (see _trust_store_host)
     path = f"PATH={directory / 'bin'}:{_SESSION_PATH} " if sandbox.store_host else ""
+    extra = "".join(f' "{name}={value}"' for name, value in login_env.items())
     config.write_text(
         f"Port {host.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
         f"PidFile {directory / 'sshd.pid'}\nAuthorizedKeysFile {sandbox.root / 'authorized_keys'}\n"
         "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         f"AllowUsers {sandbox.user}\nMaxSessions 64\nMaxStartups 100:30:200\n"
+        # as on a real machine (Debian's own sshd_config): fabric's c.put and c.get use it
+        "Subsystem sftp internal-sftp\n"
         f"SetEnv {path}HOME={home} TMPDIR={home / 'tmp'} ERL_EPMD_PORT={host.epmd_port} "
-        f"LANG=C.UTF-8 DELIVER_SANDBOX_HOST={directory}\n"
+        f"LANG=C.UTF-8 DELIVER_SANDBOX_HOST={directory}{extra}\n"
     )
     started = subprocess.run(
         [SSHD, "-f", str(config), "-E", str(directory / "sshd.log")], capture_output=True, text=True

@@ -195,6 +195,15 @@ def check_sha256(path: str, sha256: str, *, remove: bool = False) -> str:
     )
 
 
+def erlang_string(value: str) -> str:
+    """`value` as an Erlang string literal (data, never code); ValueError for control
+    characters, as elixir_string."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError(f"control character in {value!r}")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def elixir_string(value: str) -> str:
     """`value` as an Elixir string literal (data, never code: no interpolation, no escapes
     left open); ValueError for control characters, which no value deliver passes may hold."""

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(openssh-server openssh-client git curl wget erlang-nox erlang-dev erlang-src elixir rebar3
+          runit systemd
           python3 python3-venv)
 missing=()
 for package in "${packages[@]}"; do

@@ -126,6 +126,24 @@ def test_an_upgrade_manifest_round_trips_with_its_from_version() -> None:
     assert Release.from_json(upgrade.to_json()) == upgrade
 
 
+def test_an_upgrade_from_several_builds_knows_each_of_them() -> None:
+    upgrade = replace(
+        release("0.3.0"),
+        kind="upgrade",
+        from_version="0.1.0",
+        from_commit="1" * 40,
+        from_sha256="a" * 64,
+        erts="13.1.5",
+        appups=("hello", "dep"),
+        also_from=("0.2.0 " + "2" * 40 + " " + "b" * 64,),
+    )
+    assert Release.from_json(upgrade.to_json()) == upgrade
+    assert upgrade.from_versions == ("0.1.0", "0.2.0")
+    assert upgrade.from_build("0.1.0") == ("1" * 40, "a" * 64)
+    assert upgrade.from_build("0.2.0") == ("2" * 40, "b" * 64)
+    assert release("0.1.0").from_versions == ()
+
+
 def test_the_store_keeps_releases_and_upgrades_apart(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     plain = release("0.2.0", b"release")
@@ -203,6 +221,15 @@ PWNED = "$(touch PWNED)"
         ("generated_appups", "hello"),
         ("changed_protocols", ["Elixir.Enumerable\n"]),
         ("changed_protocols", [1]),
+        ("from_sha256", "a" * 63),
+        ("erts", "13.1.5;id"),
+        ("appups", ["hello", "../x"]),
+        ("changed_nifs", ["$(id)"]),
+        ("changed_supervisors", ["a b"]),
+        ("also_from", ["0.1.5 " + "f" * 40]),
+        ("also_from", ["0.1.5;id " + "f" * 40 + " " + "a" * 64]),
+        ("also_from", ["0.1.5 " + "f" * 40 + " " + "a" * 64 + " extra"]),
+        ("also_from", "0.1.5"),
     ],
 )
 def test_a_malicious_manifest_is_refused_naming_the_field(field: str, value: object) -> None:

@@ -3,11 +3,14 @@
 On the build host, over one SSH connection:
 
 1. the old release: `--with=<version>` uploads it from the store; `--from=<ref>` builds it (or
-   reuses the stored release built from that very commit) and stores it;
+   reuses the stored release built from that very commit) and stores it; more `--from`s (mix)
+   make one upgrade from each of those versions (a relup entry for every one);
 2. the new release is built from `--to` (default: the branch head) and stored;
-3. both are unpacked side by side; every application whose version changed gets an appup:
-   the user's `rel/appups/<app>.appup`, else one the release already holds (rebar3 copies a
-   project's `ebin/<app>.appup`), else a generated default one (said in the output);
+3. all are unpacked side by side; every application whose version changed (the app and its
+   dependencies) gets an appup, per old version: the user's `rel/appups/<app>/<old>-<new>.appup`,
+   else the user's `rel/appups/<app>.appup` when it is the appup of the new version (a stale
+   one is named and not used), else one the release already holds (rebar3 copies a project's
+   `ebin/<app>.appup`), else one generated from the .beam files (appup.py says how);
 4. the build tool writes the relup (mix: `systools:make_relup`; rebar3: `rebar3 relup`) and
    packs `<app>_<new>.upgrade.tar.gz`, which goes into the store with a manifest naming both
    versions and commits (a remote store receives it from the build host directly).
@@ -17,12 +20,13 @@ The Erlang side of steps 3-4 is `erlang/upgrade.escript`, uploaded with every bu
 
 from __future__ import annotations
 
-import tarfile
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
 from deliver.build import git
+from deliver.build.appup import APPUP_DIR, AppupEditor, AppupReport, edit_appups, report_appups
+from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
     in_build_dir,
@@ -33,7 +37,7 @@ from deliver.build.tree import (
 )
 from deliver.build.versions import VersionPlan
 from deliver.config import Config
-from deliver.errors import DeliverError, UsageError
+from deliver.errors import UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, now
@@ -41,36 +45,6 @@ from deliver.release_store import ReleaseStore
 from deliver.shell import check_sha256, join, parse_key_values, quote
 from deliver.tools import UPGRADE_DIR, UpgradeWork, build_tool, upgrade_builder
 from deliver.transport.remote import Remote
-
-#: where users keep appups, relative to the project root: rel/appups/<app>.appup
-APPUP_DIR = "rel/appups"
-
-
-@dataclass(frozen=True)
-class Appup:
-    app: str
-    old: str
-    new: str
-    source: str  # user, release or generated
-
-    @property
-    def path(self) -> str:
-        return f"lib/{self.app}-{self.new}/ebin/{self.app}.appup"
-
-
-def relup_text(store: ReleaseStore, app: str, version: str) -> tuple[Release, str]:
-    """The stored upgrade to `version` and its relup file, as written by systools."""
-    upgrade = store.find(app, version, kind="upgrade")
-    wanted = {f"releases/{version}/relup", f"./releases/{version}/relup"}
-    with tempfile.TemporaryFile() as copy:
-        store.get(upgrade, copy)
-        copy.seek(0)
-        with tarfile.open(fileobj=copy) as archive:
-            member = next((m for m in archive.getmembers() if m.name in wanted), None)
-            extracted = archive.extractfile(member) if member else None
-            if extracted is None:
-                raise DeliverError(f"{store.where(upgrade)} holds no releases/{version}/relup")
-            return upgrade, extracted.read().decode()
 
 
 @dataclass
@@ -83,8 +57,18 @@ class UpgradeBuild:
     store: ReleaseStore
     tool_name: str
     hooks: Hooks
+    force: bool = False  # --force: replace a stored different build of a version
+    #: `build upgrade --edit`: shown every appup before the relup is made
+    edit: AppupEditor | None = None
 
-    def run(self, old: Release | git.Revision, new_rev: git.Revision) -> Release:
+    def run(
+        self,
+        old: Release | git.Revision,
+        new_rev: git.Revision,
+        more: Sequence[Release | git.Revision] = (),
+    ) -> Release:
+        """Build the upgrade to `new_rev` from `old` (and from each of `more`: one relup
+        with an entry for every one of them)."""
         build, remote = self.config.require_build(), self.remote
         self.out.step(f"Preparing build directory {build.at} on {remote.name}")
         build_dir = prepare_build_dir(remote, build.at)
@@ -94,19 +78,33 @@ class UpgradeBuild:
             step="preparing the upgrade directory",
         )
         remote.upload(_escript(), work.escript)
+        olds = [
+            self._old_release(build_dir, item, _old_archive(work, number))
+            for number, item in enumerate([old, *more])
+        ]
+        versions = [release.version for release in olds]
+        if len(set(versions)) < len(versions):
+            raise UsageError(f"the old releases are not all different versions: {versions}")
+        new, archive = self.build_revision(build_dir, new_rev, olds)
+        remote.run(f"mv {quote(archive)} {quote(work.new_archive)}")
+        work = replace(work, old=",".join(versions), new=new.version)
+        return self.relup(build_dir, work, olds, new)
+
+    def _old_release(self, build_dir: str, old: Release | git.Revision, path: str) -> Release:
+        """The old release's archive at `path` on the build host: sent from the store, or
+        built (and stored)."""
+        remote = self.remote
         if isinstance(old, Release):
             self.out.step(f"Sending the stored {old.app} {old.version} to {remote.name}")
-            self.store.send_to_host(old, remote, work.old_archive)
-            _verify(remote, old, work.old_archive)
-        else:
-            old, archive = self.build_revision(build_dir, old)
-            remote.run(f"mv {quote(archive)} {quote(work.old_archive)}")
-        new, archive = self.build_revision(build_dir, new_rev, old)
-        remote.run(f"mv {quote(archive)} {quote(work.new_archive)}")
-        return self.relup(build_dir, replace(work, old=old.version, new=new.version), old, new)
+            self.store.send_to_host(old, remote, path)
+            _verify(remote, old, path)
+            return old
+        release, archive = self.build_revision(build_dir, old)
+        remote.run(f"mv {quote(archive)} {quote(path)}")
+        return release
 
     def build_revision(
-        self, build_dir: str, target: git.Revision, old: Release | None = None
+        self, build_dir: str, target: git.Revision, olds: Sequence[Release] = ()
     ) -> tuple[Release, str]:
         """Build `target` like `deliver build release` (same steps and hooks) and store it,
         unless the store holds that commit's build already; returns it and its archive on the
@@ -130,39 +128,34 @@ class UpgradeBuild:
         run_steps(tree, self.hooks, tool, config.app, plan)
         release = pack_release(tree, tool, config.app, target, plan)
         archive = f"{tree.path}/_build/deliver/{release.archive_name}"
-        if old is not None and release.version == old.version:
+        if release.version in [old.version for old in olds]:
             raise UsageError(
-                f"{target.description} builds {config.app} {old.version}, the version it would "
-                "upgrade from: an upgrade needs a new version",
+                f"{target.description} builds {config.app} {release.version}, a version it "
+                "would upgrade from: an upgrade needs a new version",
                 hint="bump the version of the release, commit, and build the upgrade again",
             )
-        stored = next(
-            (r for r in self.store.releases(config.app) if r.version == release.version), None
-        )
-        if stored is not None and stored.commit == release.commit:
-            out.detail(f"the store already holds {release.version} from this commit")
-        else:
-            if stored is not None:
-                out.warning(
-                    f"replacing the stored {release.version} (commit {stored.commit[:10]}) "
-                    f"with the build of {target.commit[:10]}"
-                )
-            self.store.receive_from_host(release, remote, archive)
-            out.step(f"Stored {release.archive_name}")
+        release = store_build(out, self.store, tree, release, self.force)
         return release, archive
 
-    def relup(self, build_dir: str, work: UpgradeWork, old: Release, new: Release) -> Release:
+    def relup(
+        self, build_dir: str, work: UpgradeWork, olds: Sequence[Release], new: Release
+    ) -> Release:
         """Appups, relup and the upgrade archive, stored; returns the upgrade's manifest."""
         config, out, remote = self.config, self.out, self.remote
         build = config.require_build()
         builder = upgrade_builder(self.tool_name)
-        out.step(f"Unpacking {old.version} beside {new.version}")
+        out.step(f"Unpacking {', '.join(r.version for r in olds)} beside {new.version}")
         root = builder.upgrade_root(config.app, build)
         unpack_new = root != build_tool(self.tool_name).release_root(config.app, build)
-        appups, protocols = _place_appups(
-            remote, out, build_dir, build.release_name(config.app), root, work, unpack_new
+        archives = [_old_archive(work, number) for number in range(len(olds))]
+        report = _place_appups(
+            remote, out, build_dir, build.release_name(config.app), root, work, unpack_new, archives
         )
-        work = replace(work, appups=tuple(a.path for a in appups))
+        appups = report.appups
+        edited = (
+            edit_appups(remote, f"{build_dir}/{root}", appups, self.edit, out) if self.edit else ()
+        )
+        work = replace(work, appups=tuple(dict.fromkeys(a.path for a in appups)))
         for step in builder.relup_steps(config.app, build, work):
             out.step(step.title)
             script = in_build_dir(build_dir, build, step.command)
@@ -184,10 +177,20 @@ class UpgradeBuild:
             sha256=values["SHA256"],
             size=int(values["SIZE"]),
             kind="upgrade",
-            from_version=old.version,
-            from_commit=old.commit,
-            generated_appups=tuple(a.app for a in appups if a.source == "generated"),
-            changed_protocols=protocols,
+            from_version=olds[0].version,
+            from_commit=olds[0].commit,
+            generated_appups=tuple(
+                dict.fromkeys(
+                    a.app for a in appups if a.source == "generated" and a.app not in edited
+                )
+            ),
+            changed_protocols=report.protocols,
+            from_sha256=olds[0].sha256,
+            also_from=tuple(f"{r.version} {r.commit} {r.sha256}" for r in olds[1:]),
+            erts=report.erts,
+            appups=tuple(dict.fromkeys(a.app for a in appups)),
+            changed_nifs=report.nifs,
+            changed_supervisors=report.tree_changes(),
         )
         out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
@@ -224,6 +227,11 @@ def _verify(remote: Remote, release: Release, path: str) -> None:
     )
 
 
+def _old_archive(work: UpgradeWork, number: int) -> str:
+    """Where the `number`th old release's archive is put on the build host."""
+    return work.old_archive if number == 0 else f"{work.dir}/old-{number}.tar.gz"
+
+
 def _place_appups(
     remote: Remote,
     out: Output,
@@ -232,45 +240,25 @@ def _place_appups(
     root: str,
     work: UpgradeWork,
     unpack_new: bool,
-) -> tuple[list[Appup], tuple[str, ...]]:
-    """Unpack the old release beside the new one in `root` (and the new one first, unless it
-    was assembled there) and put an appup in place for every application whose version
-    changed; returns the appups and the changed protocols."""
+    old_archives: Sequence[str],
+) -> AppupReport:
+    """Unpack the old releases beside the new one in `root` (and the new one first, unless
+    it was assembled there) and put an appup in place for every application whose version
+    changed; returns what the escript found."""
     script = join(
         f"cd {quote(build_dir)}",
         f"rm -rf {quote(root)}" if unpack_new else "",
         f"mkdir -p {quote(root)}",
         f"tar -xzf {quote(work.new_archive)} -C {quote(root)}" if unpack_new else "",
         # --skip-old-files: the new release's start script, start_erl.data and RELEASES win
-        f"tar -xzf {quote(work.old_archive)} -C {quote(root)} --skip-old-files",
+        *(f"tar -xzf {quote(a)} -C {quote(root)} --skip-old-files" for a in old_archives),
         f'escript {quote(work.escript)} appups "$PWD"/{quote(root)} {quote(app)} '
         f"{quote(work.old)} {quote(work.new)} {APPUP_DIR} 2>&1",
+        # the ERTS the new release boots: a node on another one must not take it hot
+        f"echo ERTS=$(cut -d' ' -f1 {quote(root)}/releases/start_erl.data 2>/dev/null)",
     )
     output = remote.run(script, step="preparing appups").stdout
-    appups: list[Appup] = []
-    protocols: list[str] = []
-    for line in output.splitlines():
-        words = line.split()
-        if len(words) == 5 and words[0] == "appup":
-            appups.append(Appup(*words[1:]))
-        elif len(words) == 2 and words[0] == "protocol":
-            protocols.append(words[1])
-    for appup in appups:
-        if appup.source == "generated":
-            out.warning(
-                f"{appup.app} {appup.old} -> {appup.new} has no appup: generated a default one "
-                f"(put yours in {APPUP_DIR}/{appup.app}.appup); see `deliver show relup "
-                f"{work.new}`"
-            )
-        else:
-            where = f"{APPUP_DIR}/{appup.app}.appup" if appup.source == "user" else "the release"
-            out.step(f"Using the appup of {appup.app} from {where}")
-    if not appups:
-        out.warning(f"no application changed its version between {work.old} and {work.new}")
-    if protocols:
-        out.warning(
-            "consolidated protocols differ and are not hot-upgraded (the node keeps the old "
-            f"ones until it restarts): {', '.join(protocols)}"
-        )
+    report = AppupReport.parse(output)
+    report_appups(out, report, work.old, work.new)
     out.detail(output)
-    return appups, tuple(protocols)
+    return report

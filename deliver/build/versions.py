@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from deliver.errors import InvalidArgument, UsageError
 
 if TYPE_CHECKING:
-    from deliver.release import Release
     from deliver.tools import VersionSource
 
 MAIN_BRANCHES = ("main", "master")
@@ -99,20 +98,6 @@ def increment(version: str, part: str) -> str:
     if part == "minor":
         return f"{major}.{minor + 1}.0"
     return f"{major}.{minor}.{patch + 1}"
-
-
-def check_unused(
-    releases: Sequence[Release], version: str, commit: str, force: bool, store: str
-) -> None:
-    """Refuse to store a version the store already holds from another commit (unless force)."""
-    for release in releases:
-        if release.version == version and release.commit != commit and not force:
-            raise UsageError(
-                f"{release.app} {version} is already in {store}, built from commit "
-                f"{release.commit[:10]}, not {commit[:10]}",
-                hint="give this build a new version (--increment-version, --auto-version, "
-                "--set-version), or replace the stored one with --force",
-            )
 
 
 @dataclass(frozen=True)

@@ -49,26 +49,40 @@ def build_release(
 
 
 @build.command("upgrade", context_settings=SETTINGS)
-@click.option("--from", "from_ref", metavar="REF", help="Build the old release from this ref.")
+@click.option(
+    "--from",
+    "from_refs",
+    metavar="REF",
+    multiple=True,
+    help="Build the old release from this ref; repeat it (mix) for an upgrade from each.",
+)
 @click.option(
     "--with", "with_version", metavar="VERSION", help="Take the old release from the store."
 )
 @click.option("--to", "to_ref", metavar="REF", help="Build the new release from this ref.")
 @click.option("--branch", help="The new release is this branch's head (default: the current one).")
 @click.option("--mix-env", help="MIX_ENV (rebar3: profile) for the builds (default: prod).")
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of the releases' versions."
+)
+@click.option("--edit", is_flag=True, help="Open each appup in $EDITOR before the relup is made.")
 @pass_context
 def build_upgrade(
     ctx: Context,
-    from_ref: str | None,
+    from_refs: tuple[str, ...],
     with_version: str | None,
     to_ref: str | None,
     branch: str | None,
     mix_env: str | None,
+    force: bool,
+    edit: bool,
 ) -> None:
-    """Build the hot upgrade from an old release to a new one, and store it.
+    """Build the hot upgrade from an old release (or several: --from repeated) to a new one,
+    and store it.
 
-    The relup is generated from the appups in rel/appups/<app>.appup (rebar3: also
-    ebin/<app>.appup); an application without one gets a generated default appup.
+    Each changed application's appup is yours (rel/appups/<app>/<old>-<new>.appup, or
+    rel/appups/<app>.appup of the new version; rebar3: also ebin/<app>.appup), else generated
+    from its modules: see it with deliver show appup VERSION.
     """
     from deliver.commands.build import build_upgrade as run
 
@@ -76,8 +90,18 @@ def build_upgrade(
     run(
         ctx.config(),
         ctx.out,
-        from_ref=from_ref,
+        from_ref=from_refs[0] if from_refs else None,
+        also_from=from_refs[1:],
+        edit=_edit_appup if edit else None,
         with_version=with_version,
         to_ref=to_ref,
         branch=branch,
+        force=force,
     )
+
+
+def _edit_appup(app: str, text: str) -> str | None:
+    """The user's $EDITOR on one appup; None when they quit without saving."""
+    header = f"%% the appup of {app}: save to use your changes, quit to keep it as it is\n"
+    edited = click.edit(header + text, extension=".appup", require_save=True)
+    return None if edited is None else edited.removeprefix(header)

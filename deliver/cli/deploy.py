@@ -4,6 +4,7 @@ migrate."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,10 @@ from deliver.cli.options import (
 )
 from deliver.config.model import Overrides
 from deliver.errors import UsageError
+
+if TYPE_CHECKING:
+    from deliver.commands.hot import Canary
+    from deliver.commands.schedule import Rollout
 
 
 class _DeployGroup(click.Group):
@@ -56,6 +61,11 @@ def deploy() -> None:
 @click.option(
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace another build of this version on the hosts (not under a running node).",
+)
 @rollout_options
 @host_option
 @pass_context
@@ -65,6 +75,7 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    force: bool,
     batch: str | None,
     all_at_once: bool,
     rollback_on_failure: bool | None,
@@ -75,16 +86,40 @@ def deploy_release(
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
+    environment = environment_name(target, config, required=True)
+    rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
+    if ctx.dry_run:
+        dry_run(ctx, "deploy", environment, hosts, version, start_deploy, run_migrations, rollout)
+        return
     run(
         config,
         ctx.out,
-        environment_name(target, config, required=True),
+        environment,
         version=version,
         hosts=hosts,
         start=start_deploy,
         run_migrations=run_migrations,
-        rollout=rollout_from(batch, rollback_on_failure, all_at_once, start_deploy),
+        rollout=rollout,
+        force=force,
     )
+
+
+_canary_option = click.option(
+    "--canary",
+    "canary",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[=HOST]",
+    help="Upgrade one host first (HOST, default the first), check its version and health, "
+    "then the others; if it fails it is downgraded and no other host is touched.",
+)
+
+
+def _canary(value: str | None) -> Canary | None:
+    from deliver.commands.hot import Canary
+
+    return None if value is None else Canary(value or None)
 
 
 @deploy.command("upgrade", context_settings=SETTINGS)
@@ -92,21 +127,30 @@ def deploy_release(
     "target", nargs=-1, metavar="[to] ENVIRONMENT", shell_complete=complete_environments
 )
 @click.option("--version", "version", help="The stored upgrade's version (default: the newest).")
+@_canary_option
 @host_option
 @pass_context
 def deploy_upgrade(
-    ctx: Context, target: tuple[str, ...], version: str | None, hosts: tuple[str, ...]
+    ctx: Context,
+    target: tuple[str, ...],
+    version: str | None,
+    canary: str | None,
+    hosts: tuple[str, ...],
 ) -> None:
     """Hot-upgrade the running nodes: same OS process, state converted by code_change."""
     from deliver.commands.hot import deploy_upgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "deploy upgrade", environment_name(target, config, True), hosts, version)
+        return
     run(
         config,
         ctx.out,
         environment_name(target, config, required=True),
         version=version,
         hosts=hosts,
+        canary=_canary(canary),
     )
 
 
@@ -120,6 +164,9 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
     from deliver.commands.hot import downgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        dry_run(ctx, "downgrade", environment_name(target, config, True), hosts, version)
+        return
     run(
         config,
         ctx.out,
@@ -133,6 +180,16 @@ def downgrade(ctx: Context, target: tuple[str, ...], version: str, hosts: tuple[
 @click.argument("target", nargs=-1, metavar="ENVIRONMENT", shell_complete=complete_environments)
 @click.option("--to", "to_ref", metavar="REF", help="Upgrade to this ref (default: branch head).")
 @click.option("--branch", help="Upgrade to this branch's head (default: the current one).")
+@_canary_option
+@click.option(
+    "--force", is_flag=True, help="Replace a different stored build of a version it builds."
+)
+@click.option(
+    "--fallback",
+    type=click.Choice(["restart"]),
+    help="When the change cannot be hot (or hot_upgrade.policy says so): restart into the new "
+    "release, batch by batch, health-checked.",
+)
 @host_option
 @pass_context
 def upgrade(
@@ -140,12 +197,19 @@ def upgrade(
     target: tuple[str, ...],
     to_ref: str | None,
     branch: str | None,
+    canary: str | None,
+    force: bool,
+    fallback: str | None,
     hosts: tuple[str, ...],
 ) -> None:
     """Detect the running version, build (or reuse) the upgrade to the head, deploy it hot."""
     from deliver.commands.upgrade import upgrade as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        env = environment_name(target, config, True)
+        dry_run(ctx, "upgrade", env, hosts, build=(to_ref, None, branch))
+        return
     run(
         config,
         ctx.out,
@@ -153,6 +217,9 @@ def upgrade(
         to_ref=to_ref,
         branch=branch,
         hosts=hosts,
+        canary=_canary(canary),
+        force=force,
+        fallback=fallback,
     )
 
 
@@ -204,6 +271,12 @@ def update(
     )
     ctx.overrides = replace(ctx.overrides or Overrides(), mix_env=mix_env)
     config = ctx.config()
+    if ctx.dry_run:
+        env = environment_name(target, config, required=True)
+        rollout = rollout_from(batch, rollback_on_failure, all_at_once, start_deploy)
+        build = (revision, tag, branch)
+        dry_run(ctx, "update", env, hosts, None, start_deploy, run_migrations, rollout, build=build)
+        return
     run(
         config,
         ctx.out,
@@ -240,6 +313,11 @@ def rollback(
     from deliver.commands.rollback import rollback as run
 
     config = ctx.config()
+    if ctx.dry_run:
+        rollout = rollout_from(batch, rollback_on_failure, all_at_once)
+        env = environment_name(environment, config, True)
+        dry_run(ctx, "rollback", env, hosts, version, rollout=rollout)
+        return
     run(
         config,
         ctx.out,
@@ -274,4 +352,31 @@ def migrate(ctx: Context, words: tuple[str, ...], version: str | None) -> None:
             "migrate down needs --version: without one it would roll back every migration",
             hint=DOWN_HINT,
         )
+    if ctx.dry_run:
+        env = environment_name(rest, config, False)
+        dry_run(ctx, "migrate", env, version=version, direction=direction)
+        return
     run(config, ctx.out, environment_name(rest, config, False), direction, version)
+
+
+def dry_run(
+    ctx: Context,
+    command: str,
+    environment: str,
+    hosts: tuple[str, ...] = (),
+    version: str | None = None,
+    start: bool = False,
+    run_migrations: bool = False,
+    rollout: Rollout | None = None,
+    direction: str = "up",
+    build: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> None:
+    """--dry-run: what `command` would do (commands/dryrun.py), nothing changed; `build`
+    is what update and upgrade would build: revision, tag, branch."""
+    from deliver.commands.dryrun import DryRun
+    from deliver.commands.dryrun import dry_run as run
+
+    request = DryRun(
+        command, environment, hosts, version, start, run_migrations, direction, rollout, *build
+    )
+    run(ctx.config(), ctx.out, request)

@@ -40,6 +40,8 @@ class Context:
     config_path: Path | None = None
     overrides: Overrides | None = None
     sandbox_dir: Path = Path(".deliver-sandbox")
+    #: --dry-run: mutating commands probe read-only and say what they would do
+    dry_run: bool = False
 
     def config(self) -> Config:
         from deliver.config.load import load_config
@@ -58,6 +60,14 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+#: The commands with a --dry-run (commands/dryrun.py), and those that change nothing anyway.
+DRY_RUN_COMMANDS = frozenset(
+    {"deploy", "downgrade", "update", "upgrade", "rollback", "restart", "start", "stop"}
+    | {"migrate", "prune"}
+)
+READ_ONLY_COMMANDS = frozenset(
+    {"ping", "version", "show", "check", "completion", "audit", "status", "logs", "systemd"}
+)
 SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -91,6 +101,11 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     is_flag=True,
     help="Write events as JSON lines on stdout instead of text (see README: --json).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Commands that change hosts only probe them read-only and say what they would do.",
+)
 @click.version_option(__version__, "--version", prog_name="deliver")
 @click.pass_context
 def cli(
@@ -102,6 +117,7 @@ def cli(
     lock_wait: float | None,
     parallel: int | None,
     json_events: bool,
+    dry_run: bool,
 ) -> None:
     """Build, deploy and run Elixir and Erlang releases over SSH.
 
@@ -113,6 +129,14 @@ def cli(
     """
     context: Context = ctx.obj
     context.config_path = config_path
+    context.dry_run = dry_run
+    if dry_run and ctx.invoked_subcommand not in DRY_RUN_COMMANDS | READ_ONLY_COMMANDS:
+        # silently doing it for real would be the worst answer to --dry-run
+        raise UsageError(
+            f"--dry-run: deliver {ctx.invoked_subcommand} has no dry run, and it changes "
+            "things: run it without --dry-run when you mean it",
+            hint="dry runs: " + ", ".join(sorted(DRY_RUN_COMMANDS)),
+        )
     if lock_wait is not None or parallel is not None:
         from deliver.config.model import Overrides
 
@@ -185,7 +209,7 @@ def _show_traceback(out: Output) -> None:
     out.traceback(traceback.format_exc())
 
 
-_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color", "--json"}
+_GLOBAL_FLAGS = {"-v", "--verbose", "--debug", "--color", "--no-color", "--json", "--dry-run"}
 
 
 def _global_flags_first(argv: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from deliver.cli.completion import complete_environments
+from deliver.cli.deploy import dry_run
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import environment_name, host_option, rollout_from, rollout_options
 
@@ -20,6 +21,9 @@ def _node_command(name: str, summary: str) -> None:
         from deliver.commands import control
 
         config = ctx.config()
+        if ctx.dry_run and name in ("start", "stop"):
+            dry_run(ctx, name, environment_name(environment, config, False), hosts)
+            return
         getattr(control, name)(config, ctx.out, environment_name(environment, config, False), hosts)
 
 
@@ -48,6 +52,10 @@ def restart(
 
     config = ctx.config()
     rollout = rollout_from(batch, rollback_on_failure, all_at_once)
+    if ctx.dry_run:
+        env = environment_name(environment, config, False)
+        dry_run(ctx, "restart", env, hosts, rollout=rollout)
+        return
     run(config, ctx.out, environment_name(environment, config, False), hosts, rollout)
 
 

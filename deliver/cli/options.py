@@ -28,6 +28,9 @@ FLAGS = {
     "batch": ("--batch", "="),
     "auto_version": ("--auto-version", "="),
     "increment_version": ("--increment-version", "="),
+    "since": ("--since", "="),
+    "grep": ("--grep", "="),
+    "lines": ("-n", " "),
 }
 
 
@@ -189,7 +192,11 @@ def build_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--skip-mix-clean", is_flag=True, help="Keep build.clean_paths (the last release)."
         ),
-        click.option("--force", is_flag=True, help="Replace a stored release of the same version."),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Rebuild a stored build of this commit, or replace another build of its version.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)

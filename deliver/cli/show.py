@@ -1,4 +1,4 @@
-"""show releases|migrations|relup and check config."""
+"""show releases|migrations|relup|appup and check config."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from deliver.cli.completion import complete_environments
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import environment_name, host_option, positional
 from deliver.config import Config
+from deliver.errors import UsageError
 from deliver.output import Output
 
 
@@ -73,7 +74,7 @@ def show_relup(ctx: Context, version: str) -> None:
         upgrade, text = run(ctx.config(), ctx.out, version)
     out = ctx.out
     out.step(
-        f"{upgrade.app} {upgrade.from_version} -> {upgrade.version} "
+        f"{upgrade.app} {', '.join(upgrade.from_versions)} -> {upgrade.version} "
         f"({upgrade.commit[:10]}, built {upgrade.built_at})"
     )
     if upgrade.generated_appups:
@@ -81,6 +82,32 @@ def show_relup(ctx: Context, version: str) -> None:
     if upgrade.changed_protocols:
         out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
     out.info(text.rstrip())
+
+
+@show.command("appup", context_settings=SETTINGS)
+@click.argument("version")
+@click.option("--app", "only", help="Only this application's appup (a file you can commit).")
+@pass_context
+def show_appup(ctx: Context, version: str, only: str | None) -> None:
+    """Print the appups the stored upgrade to VERSION was built with (generated ones and
+    yours): copy one into rel/appups/<app>/<old>-<new>.appup to change it."""
+    from deliver.commands.build import show_appup as run
+
+    with positional("version", "VERSION"):
+        upgrade, appups = run(ctx.config(), ctx.out, version)
+    out = ctx.out
+    if only is not None:
+        if only not in appups:
+            raise UsageError(
+                f"the upgrade to {version} has no appup of {only} (it has {', '.join(appups)})"
+            )
+        out.info(appups[only].rstrip())
+        return
+    out.step(f"{upgrade.app} {', '.join(upgrade.from_versions)} -> {upgrade.version}")
+    for app, text in appups.items():
+        kind = "generated" if app in upgrade.generated_appups else "yours or the release's"
+        out.info(f"%% {app} ({kind})")
+        out.info(text.rstrip())
 
 
 @cli.group(context_settings=SETTINGS)

@@ -64,4 +64,9 @@ def prune_releases(ctx: Context, keep: int) -> None:
     """Delete all but the KEEP newest releases from the release store."""
     from deliver.commands.store import prune_releases as run
 
+    if ctx.dry_run:
+        from deliver.commands.dryrun import dry_run_store_prune
+
+        dry_run_store_prune(ctx.config(), ctx.out, keep)
+        return
     run(ctx.config(), ctx.out, keep)

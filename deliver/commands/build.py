@@ -7,10 +7,19 @@ generate release), each wrapped in its pre_/post_ hooks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 
 from deliver.build import git
+from deliver.build.appup import AppupEditor, appup_texts, relup_text
+from deliver.build.identity import (
+    Build,
+    identified,
+    keep_stored,
+    stored_version,
+    tree_changes,
+)
 from deliver.build.tree import (
     BuildOptions,
     BuildTree,
@@ -19,8 +28,9 @@ from deliver.build.tree import (
     send_commit,
     set_version,
 )
-from deliver.build.upgrade import UpgradeBuild, check_old_release, relup_text, stored_build
-from deliver.build.versions import VersionOptions, VersionPlan, check_unused, plan_version
+from deliver.build.upgrade import UpgradeBuild, check_old_release, stored_build
+from deliver.build.versions import VersionOptions, VersionPlan, plan_version
+from deliver.commands.build_lock import build_locked
 from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
 from deliver.config.grammar import parse_auto_version
@@ -29,7 +39,8 @@ from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, check_version
 from deliver.release_store import ReleaseStore
-from deliver.tools import build_tool, detect_tool, upgrade_builder
+from deliver.tools import BuildTool, build_tool, detect_tool, upgrade_builder
+from deliver.transport.remote import Remote
 
 
 def build_release(
@@ -59,21 +70,84 @@ def build_release(
         _with_default_auto_version(options.versions, build),
     )
     hooks = Hooks.load(config, out)
+    wanted = _planned_build(build, tool, target, plan)
     with release_store(config, out) as store:
         store.check()  # a store that cannot take the release fails now, not after the build
+        stored = _reusable(out, store, config.app, wanted, options)
+        if stored is not None:
+            return stored
         with connected(config, out, [build.host], private=False) as (remote,):
             store.check_host(remote)
-            if plan.version:  # a version the store cannot take is refused before building it
-                _check_unused(store, config.app, plan.version, target.commit, options.force)
-            env = _hook_env(config, build, target, plan)
-            tree = send_commit(config, remote, out, hooks, env, target, options)
-            set_version(tree, plan)
-            run_steps(tree, hooks, tool, config.app, plan)
-            release = pack_release(tree, tool, config.app, target, plan)
-            _check_unused(store, config.app, release.version, release.commit, options.force)
-            _store_release(out, store, tree, release)
+            command = f"build release {plan.version or target.description}"
+            with build_locked(out, remote, build.at, command, config.lock_wait):
+                # the build this one waited for may have stored this very build
+                if (stored := _reusable(out, store, config.app, wanted, options)) is not None:
+                    return stored
+                release, tree = _build(config, out, remote, hooks, tool, target, plan, options)
+                stored = stored_version(store.releases(config.app), release.version)
+                if keep_stored(stored, Build.of(release), options.force, store.location):
+                    assert stored is not None
+                    out.step(_kept(stored, store.location))
+                    return stored
+                _store_release(out, store, tree, release)
         out.step(f"Built {config.app} {release.version} -> {store.where(release)}")
     return release
+
+
+def _planned_build(
+    build: BuildConfig, tool: BuildTool, target: git.Revision, plan: VersionPlan
+) -> Build | None:
+    """The build about to be made, when its version is known before building."""
+    if plan.version is None:
+        return None
+    return Build(plan.version, target.commit, tool.node_tool(build), build.mix_env)
+
+
+def _reusable(
+    out: Output, store: ReleaseStore, app: str, wanted: Build | None, options: BuildOptions
+) -> Release | None:
+    """The stored release that is this very build (None: build it); DifferentBuild for
+    another build of its version, unless --force. --skip-git-clean builds what the tree
+    holds besides the commit: never a reuse."""
+    if wanted is None:
+        return None
+    stored = stored_version(store.releases(app), wanted.version)
+    if not keep_stored(stored, wanted, options.force, store.location) or not options.git_clean:
+        return None
+    assert stored is not None
+    out.step(
+        f"Reusing {app} {stored.version}: {store.location} holds the build of this commit, "
+        f"{Build.of(stored).describe()} (--force rebuilds it)"
+    )
+    return stored
+
+
+def _kept(stored: Release, location: str) -> str:
+    return (
+        f"Kept the stored {stored.app} {stored.version}: {location} holds this commit's "
+        f"build already, {Build.of(stored).describe()} (--force replaces it)"
+    )
+
+
+def _build(
+    config: Config,
+    out: Output,
+    remote: Remote,
+    hooks: Hooks,
+    tool: BuildTool,
+    target: git.Revision,
+    plan: VersionPlan,
+    options: BuildOptions,
+) -> tuple[Release, BuildTree]:
+    """Push, reset, build and pack on the build host (holding its build lock)."""
+    build = config.require_build()
+    env = _hook_env(config, build, target, plan)
+    tree = send_commit(config, remote, out, hooks, env, target, options)
+    set_version(tree, plan)
+    run_steps(tree, hooks, tool, config.app, plan)
+    changes = tree_changes(out, tree, target.commit, list(plan.patches))
+    release = pack_release(tree, tool, config.app, target, plan)
+    return identified(release, build, changes), tree
 
 
 def _revision(
@@ -113,10 +187,6 @@ def _hook_env(
     )
 
 
-def _check_unused(store: ReleaseStore, app: str, version: str, commit: str, force: bool) -> None:
-    check_unused(store.releases(app), version, commit, force, store.location)
-
-
 def _store_release(out: Output, store: ReleaseStore, tree: BuildTree, release: Release) -> None:
     """The build host sends the archive to the store (through this machine for a local one)."""
     out.step(f"Storing {release.archive_name} ({_megabytes(release.size)}) in {store.location}")
@@ -147,10 +217,18 @@ def build_upgrade(
     to_ref: str | None = None,
     branch: str | None = None,
     store: ReleaseStore | None = None,
+    force: bool = False,
+    also_from: Sequence[str] = (),
+    edit: AppupEditor | None = None,
 ) -> Release:
     """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
     release of `to_ref` (default: the branch head) into the store (`store` when the caller has
-    it open already).
+    it open already). With `also_from` (more git refs; mix only), the upgrade is from each of
+    those releases too: its relup has an entry for every one. `edit` is shown each appup
+    before the relup is made (`--edit`), and may change it. The releases it builds are stored
+    by the rule of `build release`: a different build of a stored version is refused
+    (DifferentBuild) unless `force`. It holds the build directory's lock (build_lock.py) while
+    it builds.
 
     Raises UsageError for bad refs, equal versions or a tool without hot upgrades,
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
@@ -162,29 +240,54 @@ def build_upgrade(
     build = config.require_build()
     tool_name = detect_tool(config.project_dir, build, config.source)
     upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
+    if also_from and tool_name != "mix":
+        raise UsageError(f"{tool_name} builds an upgrade from one version: give one --from")
     root = config.project_dir
     from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
+    more_revs = [git.resolve_revision(root, revision=ref) for ref in also_from]
     new_rev = _revision(config, out, revision=to_ref, branch=branch or build.branch)
     with ExitStack() as opened:
         if store is None:
             store = opened.enter_context(release_store(config, out))
-        old: Release | git.Revision
-        if from_rev is None:
-            old = store.find(config.app, with_version)
-        else:
-            old = stored_build(store, config.app, from_rev.commit) or from_rev
-        if isinstance(old, Release):
-            check_old_release(old, tool_name, store, config.app, new_rev.commit)
+        old, *more = _upgrade_sources(
+            config, store, tool_name, from_rev or with_version, more_revs, new_rev
+        )
         store.check()
         (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
         store.check_host(remote)
         hooks = Hooks.load(config, out)
-        upgrade = UpgradeBuild(config, out, remote, store, tool_name, hooks).run(old, new_rev)
+        command = f"build upgrade to {new_rev.description}"
+        opened.enter_context(build_locked(out, remote, build.at, command, config.lock_wait))
+        builder = UpgradeBuild(config, out, remote, store, tool_name, hooks, force=force, edit=edit)
+        upgrade = builder.run(old, new_rev, more)
         out.step(
-            f"Built upgrade {config.app} {upgrade.from_version} -> {upgrade.version} -> "
-            f"{store.where(upgrade)}"
+            f"Built upgrade {config.app} {', '.join(upgrade.from_versions)} -> "
+            f"{upgrade.version} -> {store.where(upgrade)}"
         )
     return upgrade
+
+
+def _upgrade_sources(
+    config: Config,
+    store: ReleaseStore,
+    tool_name: str,
+    first: git.Revision | str | None,
+    more_revs: Sequence[git.Revision],
+    new_rev: git.Revision,
+) -> list[Release | git.Revision]:
+    """What an upgrade is built from: `first` (a revision, or a stored version) then each of
+    `more_revs`, as the stored build of its commit when the store has one (checked to be
+    usable), else the revision to build."""
+    sources: list[Release | git.Revision] = [
+        store.find(config.app, first)
+        if not isinstance(first, git.Revision)
+        else stored_build(store, config.app, first.commit) or first
+    ]
+    sources += [stored_build(store, config.app, rev.commit) or rev for rev in more_revs]
+    for item in sources:
+        if isinstance(item, Release):
+            check_old_release(item, tool_name, store, config.app, new_rev.commit)
+    return sources
 
 
 def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:
@@ -192,3 +295,10 @@ def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]
     check_version(version)
     with release_store(config, out) as store:
         return relup_text(store, config.app, version)
+
+
+def show_appup(config: Config, out: Output, version: str) -> tuple[Release, dict[str, str]]:
+    """The stored upgrade to `version` and the appups it was built with, by application."""
+    check_version(version)
+    with release_store(config, out) as store:
+        return appup_texts(store, config.app, version)

@@ -6,8 +6,10 @@ config needs; on the build host git, the build tool and its Erlang/OTP release."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from deliver.commands.lock import describe
 from deliver.commands.targets import reachable
@@ -26,6 +28,12 @@ from deliver.transport.remote import Remote
 BUILD_COMMANDS = {"mix": ("mix", "erl"), "distillery": ("mix", "erl"), "rebar3": ("rebar3", "erl")}
 #: After this line the probe prints the lock's info file, when the environment is locked.
 LOCK_FOLLOWS = "LOCK-FOLLOWS"
+#: The check that says which Erlang/OTP and ERTS a host has; and the command asking erl.
+ERLANG_CHECK = "erlang"
+_ERLANG = (
+    'erl -noshell -eval \'io:format("~s, ERTS ~s", [erlang:system_info(otp_release), '
+    "erlang:system_info(version)]), halt().'"
+)
 #: Room assumed for a release when the store holds none yet to measure.
 DEFAULT_RELEASE_BYTES = 20 * 2**20
 
@@ -60,7 +68,9 @@ def check_hosts(
     with reachable(config, out, hosts) as (remotes, failed):
         found = fan_out("check", remotes, lambda r: list(_check(config, r, probes[r.name], needed)))
     findings = [Finding(name, "connect", False, str(error)) for name, error in failed.items()]
-    return findings + [finding for name in probes if name in found for finding in found[name]]
+    findings += [finding for name in probes if name in found for finding in found[name]]
+    build = config.build.host.name if config.build is not None else None
+    return compare_erlang(findings, build, carries_erts(config.project_dir))
 
 
 def _check(config: Config, remote: Remote, probe: _Probe, needed: int) -> Iterator[Finding]:
@@ -86,6 +96,7 @@ def _check_deploy_host(
         ),
         # last: the lock's info file (free text) follows its marker line
         f"{_tools_script(('tar', 'sha256sum', 'curl', 'wget'))}; true",
+        f"echo ERLANG=$({_ERLANG} 2>/dev/null)",
         f'{{ [ ! -d "$d"/{LOCK_DIR} ] || {{ echo {LOCK_FOLLOWS}; cat "$d"/{LOCK_DIR}/info; }}; }}',
     )
     result = remote.run(script, step="checking the host", check=False)
@@ -105,6 +116,7 @@ def _check_deploy_host(
         ok = bool(values.get("HAS_curl") or values.get("HAS_wget"))
         why = "the S3 store and URL health checks fetch with it"
         yield Finding(remote.name, "curl", ok, "present" if ok else f"missing: {why}")
+    yield Finding(remote.name, ERLANG_CHECK, True, values.get("ERLANG") or "")
     holder = LockInfo.parse(lock) if f"{LOCK_FOLLOWS}\n" in result.stdout else None
     yield Finding(
         remote.name,
@@ -124,12 +136,59 @@ def _check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
         yield Finding(remote.name, "build tool", False, str(error))
         tool = ""
     commands = ("git", *BUILD_COMMANDS.get(tool, ()))
-    otp = "erl -noshell -eval 'io:format(\"~s\", [erlang:system_info(otp_release)]), halt().'"
-    script = join(_tools_script(commands), f"echo OTP=$({otp} 2>/dev/null)")
+    script = join(_tools_script(commands), f"echo ERLANG=$({_ERLANG} 2>/dev/null)")
     values = parse_key_values(remote.run(script, step="checking the build host").stdout)
     yield from _tool_findings(remote.name, values, commands)
-    if values.get("OTP"):
-        yield Finding(remote.name, "erlang", True, f"OTP {values['OTP']} (releases carry it)")
+    if values.get("ERLANG"):
+        yield Finding(remote.name, ERLANG_CHECK, True, values["ERLANG"])
+
+
+def carries_erts(project_dir: Path) -> bool:
+    """Whether the release carries its own ERTS (the default of mix, relx and Distillery),
+    so that deploy hosts need no Erlang; False when mix.exs or rebar.config turn it off."""
+    off = re.compile(r"include_erts:\s*false|\{\s*include_erts\s*,\s*false\s*\}")
+    for name in ("mix.exs", "rebar.config", "rel/config.exs"):
+        try:
+            if off.search((project_dir / name).read_text()):
+                return False
+        except OSError:
+            continue
+    return True
+
+
+def compare_erlang(findings: list[Finding], build: str | None, carried: bool) -> list[Finding]:
+    """The `erlang` findings say what each host has (`OTP 25, ERTS 13.1.5` or nothing); the
+    deploy hosts' are then compared with the build host's and with what the release needs: its
+    own ERTS (nothing on the host) or, without it, the very ERTS it was built with."""
+    built = next((f.detail for f in findings if f.host == build and f.check == ERLANG_CHECK), "")
+    compared = []
+    for finding in findings:
+        if finding.check != ERLANG_CHECK:
+            compared.append(finding)
+        elif finding.host == build:
+            how = "releases carry this ERTS" if carried else "hosts need this same ERTS"
+            compared.append(replace(finding, detail=f"OTP {finding.detail} ({how})"))
+        else:
+            compared.append(_compare_one(finding, built, carried))
+    return compared
+
+
+def _compare_one(finding: Finding, built: str, carried: bool) -> Finding:
+    has = f"OTP {finding.detail}" if finding.detail else "no Erlang installed"
+    if not built:
+        return replace(finding, detail=f"{has}; the build host's is unknown")
+    if carried:
+        same = "the same as" if finding.detail == built else "not used: the release brings"
+        return replace(finding, detail=f"{has}; {same} the build host's OTP {built}")
+    ok = _erts(finding.detail) == _erts(built)
+    why = "" if ok else " (include_erts is off: the host must run the ERTS the release needs)"
+    return replace(
+        finding, ok=ok, detail=f"{has}; the release needs the build host's OTP {built}{why}"
+    )
+
+
+def _erts(detail: str) -> str:
+    return detail.rpartition("ERTS ")[2]
 
 
 def _tools_script(commands: tuple[str, ...]) -> str:

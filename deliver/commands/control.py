@@ -65,7 +65,7 @@ def run_on_nodes(
 
     def on_host(remote: Remote) -> NodeStatus:
         status = action(remote, read_state(remote, chosen.env.deliver_to, config.app))
-        out.host_status(remote.name, True, status.detail)
+        out.host_status(remote.name, True, status.detail, version=status.version)
         return status
 
     if read_only:
@@ -113,7 +113,8 @@ def start(
     urls = health_urls(config.health_check, env, env.hosts)
 
     def start_checked(remote: Remote, state: HostState) -> NodeStatus:
-        status = start_node(remote, state, config.app, config.start_timeout)
+        manager = env.manager(remote.name)
+        status = start_node(remote, state, config.app, config.start_timeout, manager)
         url = urls.get(remote.name)
         if url is None or status.detail.startswith("already"):
             return status
@@ -137,13 +138,14 @@ def start(
 def stop(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> dict[str, NodeStatus]:
+    env = config.environment(environment)
     return run_on_nodes(
         config,
         out,
         environment,
         hosts,
         "Stopping",
-        lambda r, s: stop_node(r, s, config.app, config.stop_timeout),
+        lambda r, s: stop_node(r, s, config.app, config.stop_timeout, env.manager(r.name)),
     )
 
 

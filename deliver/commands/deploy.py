@@ -41,6 +41,7 @@ from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import HostReleases, prune, read_host_releases, switch_and_read
+from deliver.host.systemd import systemd_env_text, write_systemd_env
 from deliver.host.unpack import Preflight, node_env_text, preflight, receive, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
@@ -59,8 +60,12 @@ def deploy_release(
     start: bool = False,
     run_migrations: bool = False,
     rollout: Rollout | None = None,
+    force: bool = False,
 ) -> Release:
     """Deploy `version` (default: the newest in the store) to the environment's hosts.
+
+    A host holding another build of that version refuses it unless `force` replaces it
+    (never the directory a node runs from: host/unpack.py).
 
     With `run_migrations`, the new release's migrations run on the primary host before any
     host is switched; with `start`, hosts are switched and restarted batch by batch as the
@@ -85,7 +90,7 @@ def deploy_release(
         hooks = Hooks.load(config, out)
         command = f"deploy release {release.version}"
         with connected_and_locked(config, out, chosen, command) as remotes:
-            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks)
+            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks, force)
             checks = deploy.preflight()
             deploy.prepare(checks)
             if run_migrations:
@@ -137,13 +142,14 @@ class _Deploy:
     store: ReleaseStore
     remotes: list[Remote]
     hooks: Hooks
+    force: bool = False  # --force: replace another build of the version on a host
 
     def preflight(self) -> dict[str, Preflight]:
         """Read-only (but for creating the release root): what each host has, whether there is
         room, and whether it can fetch from the store if it lacks the archive."""
 
         def check_host(remote: Remote) -> Preflight:
-            check = preflight(remote, self.targets.env, self.release)
+            check = preflight(remote, self.targets.env, self.release, force=self.force)
             if not check.has_archive and not check.has_release:
                 self.store.check_host(remote)
             return check
@@ -183,13 +189,14 @@ class _Deploy:
         )
         env_text = node_env_text(env, remote.host)
         links = self.config.links
-        self.hooks.around(
-            "extract_release_archive",
-            remote,
-            hook_env,
-            lambda: receive(remote, check, release, env_text, links, archive, progress),
-        )
-        self.out.host_status(remote.name, True, f"{release.version} ready")
+
+        def unpack() -> None:
+            receive(remote, check, release, env_text, links, archive, progress)
+            if env.manager(remote.name).manager == "systemd":  # its unit reads its own format
+                write_systemd_env(remote, check.root, systemd_env_text(env, remote.host))
+
+        self.hooks.around("extract_release_archive", remote, hook_env, unpack)
+        self.out.host_status(remote.name, True, f"{release.version} ready", version=release.version)
 
     def restart(
         self, checks: dict[str, Preflight], rollout: Rollout, urls: Mapping[str, HealthUrl]

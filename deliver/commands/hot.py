@@ -1,15 +1,24 @@
 """`deliver deploy upgrade` and `deliver downgrade`: switch running nodes to another version
 through the release handler, without restarting them.
 
-Phases, each on all hosts in parallel over the command's one connection per host:
+Phases, each on all hosts in parallel over the command's one connection per host; a phase
+starts only when every host passed the one before, so nothing is installed anywhere unless
+every host can take the upgrade:
 
 1. preflight (changes nothing): the node is running, runs the upgrade's from-version (a host
-   already on the target version is reported and left alone), was built with the same tool,
-   has a RELEASES file, and has room for the archive;
+   already on the target version is reported and left alone) from the very build the upgrade
+   was made from (commit and archive sha256, as recorded at deploy), on the ERTS the upgrade
+   was built with, was built with the same tool, has a RELEASES file, and has room;
 2. upload of the upgrade archive where the host lacks it, verified by sha256;
-3. install, per host, between the pre/post_upgrade_release hooks: stage the new files into the
-   root the node runs from, install and make permanent through the release handler, then
-   check that the same OS process runs the new version, and record it in the layout (below).
+3. staging and check: the new files go into the root the node runs from, the release handler
+   learns the release, its relup must have an entry for the running version and
+   `check_install_release/1` must pass. The nodes run on untouched;
+4. install, per host, between the pre/post_upgrade_release hooks: install and make permanent
+   through the release handler (the point of no return), then ask the node its version until
+   it answers (an upgrade that restarts the emulator answers, then reboots), check that the
+   same OS process runs the new version, and record it in the layout (below). With a canary,
+   one host goes first and must answer the new version and pass the health check; if it does
+   not it is downgraded again and no other host is touched.
 
 Layout after a hot upgrade (see control.py for the rest). The release handler installs into the
 root the node was started from, say `releases/0.1.0/`, whose `releases/start_erl.data` now names
@@ -27,14 +36,25 @@ root the node was started from, say `releases/0.1.0/`, whose `releases/start_erl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
-from deliver.commands.targets import connected_and_locked, release_store, targets
-from deliver.config import Config, Environment, RuntimeLinks
-from deliver.errors import HostsFailed, UsageError
+from deliver.commands.hot_policy import NotHot, reasons_not_hot
+from deliver.commands.targets import Targets, connected_and_locked, release_store, targets
+from deliver.config import Config, Environment
+from deliver.errors import DeliverError, HostsFailed, UsageError
 from deliver.hooks import Hooks, deploy_env
+from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
-from deliver.host.release_handler import NodeCheck, Switch, check_downgrade, check_upgrade, install
+from deliver.host.release_handler import (
+    ErtsDiffers,
+    NodeCheck,
+    Switch,
+    check_downgrade,
+    check_upgrade,
+    install,
+    stage,
+)
 from deliver.host.unpack import upload
 from deliver.output import Output
 from deliver.release import Release, check_version
@@ -51,21 +71,24 @@ def deploy_upgrade(
     *,
     version: str | None = None,
     hosts: Sequence[str] = (),
+    canary: Canary | None = None,
 ) -> dict[str, NodeStatus]:
     """Hot-upgrade the environment's nodes with the stored upgrade to `version` (default: the
-    newest). Raises ReleaseNotFound, HostsFailed naming every host that failed a phase (no
-    host is touched unless all passed preflight), InvalidArgument for a bad `version`."""
+    newest), the `canary` first when given. Raises ReleaseNotFound, HostsFailed naming every
+    host that failed a phase (no host is touched unless all passed preflight and the check),
+    InvalidArgument for a bad `version`."""
     check_version(version)
     chosen = targets(config, environment, hosts)
+    canary = with_health_urls(config, chosen, canary)
     with release_store(config, out) as store:
         upgrade = store.find(config.app, version, kind="upgrade")
         out.step(
-            f"Hot-upgrading {config.app} {upgrade.from_version} -> {upgrade.version} on "
-            f"{environment}: {chosen.names}"
+            f"Hot-upgrading {config.app} {', '.join(upgrade.from_versions)} -> "
+            f"{upgrade.version} on {environment}: {chosen.names}"
         )
         command = f"deploy upgrade {upgrade.version}"
         with connected_and_locked(config, out, chosen, command) as remotes:
-            return install_upgrade(config, out, chosen.env, remotes, store, upgrade)
+            return install_upgrade(config, out, chosen.env, remotes, store, upgrade, canary)
 
 
 def install_upgrade(
@@ -75,13 +98,70 @@ def install_upgrade(
     remotes: Sequence[Remote],
     store: ReleaseStore,
     upgrade: Release,
+    canary: Canary | None = None,
 ) -> dict[str, NodeStatus]:
-    """Preflight, upload and install `upgrade` on hosts already connected. The host's links
-    are made in the new version's files before it is installed (as a deploy makes them), and
-    the pre/post_upgrade_release hooks run around each host's install."""
+    """Preflight, upload, stage and check, then install `upgrade` on hosts already connected
+    (the `canary` first, when given). The host's links are made in the new version's files
+    before it is checked (as a deploy makes them), and the pre/post_upgrade_release hooks run
+    around each host's install."""
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
+    checks = _preflight(config, out, remotes, env, store, upgrade)
+    pending = _skip_done(out, remotes, checks, upgrade.version)
+    switches = {
+        r.name: Switch(upgrade.app, checks[r.name].version, upgrade.version, upgrade)
+        for r in pending
+    }
+    if pending:
+        out.step(f"Checking the upgrade with the release handler on {len(pending)} host(s)")
+    fan_out(
+        "upgrade check",
+        pending,
+        lambda r: stage(r, checks[r.name], switches[r.name], config.links),
+    )
+    if upgrade.changed_protocols and pending:
+        out.warning(
+            f"consolidated protocols changed; the nodes keep those of {upgrade.from_version} "
+            f"until they restart: {', '.join(upgrade.changed_protocols)}"
+        )
+    hooks = Hooks.load(config, out)
+
+    def on_host(remote: Remote) -> NodeStatus:
+        check = checks[remote.name]
+        hook_env = deploy_env(
+            config, env, remote, check.root, upgrade.version, upgrade.commit, upgrade.branch
+        )
+        return hooks.around(
+            "upgrade_release",
+            remote,
+            hook_env,
+            lambda: _install_and_report(remote, out, check, switches[remote.name]),
+        )
+
+    done: dict[str, NodeStatus] = {}
+    if canary is not None and pending:
+        first = canary.pick(pending)
+        done = _canary(config, out, env, first, checks[first.name], on_host, canary)
+        pending = [r for r in pending if r is not first]
+    ran = {checks[r.name].version for r in pending}
+    back_to = ran.pop() if len(ran) == 1 else None
+    return done | _run_install(out, env.name, pending, on_host, back_to)
+
+
+def _preflight(
+    config: Config,
+    out: Output,
+    remotes: Sequence[Remote],
+    env: Environment,
+    store: ReleaseStore,
+    upgrade: Release,
+) -> dict[str, NodeCheck]:
+    """The policy, read-only checks on every host, then the archive uploaded where it is
+    missing. NotHot when the upgrade must not be hot (policy, changes, another ERTS)."""
+    reasons = reasons_not_hot(upgrade, config.hot_upgrade)
+    if reasons:
+        raise NotHot(upgrade, reasons, env.name)
 
     def preflight(remote: Remote) -> NodeCheck:
         check = check_upgrade(remote, env, upgrade)
@@ -89,9 +169,17 @@ def install_upgrade(
             store.check_host(remote)
         return check
 
-    checks = fan_out("preflight", remotes, preflight)
-    pending = _skip_done(out, remotes, checks, upgrade.version)
-    uploads = [r for r in pending if not checks[r.name].has_archive]
+    try:
+        checks = fan_out("preflight", remotes, preflight)
+    except HostsFailed as error:
+        if error.errors and all(isinstance(e, ErtsDiffers) for e in error.errors.values()):
+            raise NotHot(upgrade, [str(e) for e in error.errors.values()], env.name) from None
+        raise
+    uploads = [
+        r
+        for r in remotes
+        if not checks[r.name].has_archive and checks[r.name].version != upgrade.version
+    ]
     if uploads:
         transfer = "Uploading" if store.is_local else f"Fetching from {store.location}"
         out.step(f"{transfer} {upgrade.archive_name} to {len(uploads)} host(s)")
@@ -102,28 +190,77 @@ def install_upgrade(
             uploads,
             lambda r: upload(r, checks[r.name].root, upgrade, store, advance(r.name)),
         )
-    if upgrade.changed_protocols and pending:
-        out.warning(
-            f"consolidated protocols changed; the nodes keep those of {upgrade.from_version} "
-            f"until they restart: {', '.join(upgrade.changed_protocols)}"
-        )
+    return checks
 
-    hooks = Hooks.load(config, out)
 
-    def on_host(remote: Remote) -> NodeStatus:
-        check = checks[remote.name]
-        switch = Switch(upgrade.app, check.version, upgrade.version, upgrade)
-        hook_env = deploy_env(
-            config, env, remote, check.root, upgrade.version, upgrade.commit, upgrade.branch
-        )
-        return hooks.around(
-            "upgrade_release",
-            remote,
-            hook_env,
-            lambda: _install_and_report(remote, out, check, switch, config.links),
-        )
+@dataclass(frozen=True)
+class Canary:
+    """`--canary[=HOST]`: the host upgraded (and verified) before the others; None: the first."""
 
-    return _run_install(out, env.name, pending, on_host, upgrade.from_version)
+    host: str | None = None
+    urls: Mapping[str, HealthUrl] = field(default_factory=dict)
+
+    def pick(self, remotes: Sequence[Remote]) -> Remote:
+        if self.host is None:
+            return remotes[0]
+        for remote in remotes:
+            if remote.name == self.host:
+                return remote
+        names = ", ".join(r.name for r in remotes)
+        raise UsageError(f"--canary={self.host}: not one of the hosts to upgrade ({names})")
+
+
+def with_health_urls(config: Config, chosen: Targets, canary: Canary | None) -> Canary | None:
+    """The canary with the health-check URLs of the hosts (worked out before any host is
+    touched: a URL naming a missing env value is a mistake found now)."""
+    if canary is None:
+        return None
+    if canary.host is not None and canary.host not in [h.name for h in chosen.hosts]:
+        names = ", ".join(h.name for h in chosen.hosts)
+        raise UsageError(f"--canary={canary.host}: not a host of {chosen.env.name} ({names})")
+    return replace(canary, urls=health_urls(config.health_check, chosen.env, chosen.hosts))
+
+
+def _canary(
+    config: Config,
+    out: Output,
+    env: Environment,
+    remote: Remote,
+    check: NodeCheck,
+    on_host: Callable[[Remote], NodeStatus],
+    canary: Canary,
+) -> dict[str, NodeStatus]:
+    """Upgrade the canary and verify it (its node's version, the health check); on failure
+    take it back to the version it ran and raise, the other hosts untouched."""
+    out.step(f"Upgrading the canary {remote.name} first")
+    try:
+        status = on_host(remote)
+        url = canary.urls.get(remote.name)
+        if url is not None:
+            check_health(remote, url, config.health_check)
+            out.detail(f"{remote.name}: healthy at {url.shown}")
+    except DeliverError as error:
+        back = _back_from_canary(out, env, remote, config.app, check.version)
+        failed = HostsFailed("canary", {remote.name: error}, [])
+        failed.hint = f"{back}; no other host was touched"
+        raise failed from None
+    out.step(f"The canary {remote.name} runs {status.version}: upgrading the others")
+    return {remote.name: status}
+
+
+def _back_from_canary(out: Output, env: Environment, remote: Remote, app: str, version: str) -> str:
+    """Downgrade the canary to `version` if it switched; says what it runs now."""
+    try:
+        check = check_downgrade(remote, env, app, version)
+        if check.version == version:
+            return f"{remote.name} still runs {version}"
+        _install_and_report(remote, out, check, Switch(app, check.version, version, None))
+        return f"{remote.name} was downgraded to {version}"
+    except DeliverError as error:
+        return (
+            f"{remote.name} could not be downgraded ({error}): deliver downgrade {env.name} "
+            f"--version={version} --host {remote.name}"
+        )
 
 
 def downgrade(
@@ -161,7 +298,7 @@ def _skip_done(
     pending = []
     for remote in remotes:
         if checks[remote.name].version == version:
-            out.host_status(remote.name, True, f"already running {version}")
+            out.host_status(remote.name, True, f"already running {version}", version=version)
         else:
             pending.append(remote)
     return pending
@@ -191,8 +328,8 @@ def _run_install(
 
 
 def _install_and_report(
-    remote: Remote, out: Output, check: NodeCheck, switch: Switch, links: RuntimeLinks | None = None
+    remote: Remote, out: Output, check: NodeCheck, switch: Switch
 ) -> NodeStatus:
-    status = install(remote, check, switch, links)
-    out.host_status(remote.name, True, status.detail)
+    status = install(remote, check, switch)
+    out.host_status(remote.name, True, status.detail, version=status.version)
     return status

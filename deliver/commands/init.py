@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deliver.config.find import CONFIG_NAMES
-from deliver.config.load import detect_app, is_umbrella, load_config
+from deliver.config.load import load_config
+from deliver.config.project import detect_app, is_umbrella
 from deliver.errors import ConfigError, UsageError
 from deliver.output import Output
 from deliver.tools import detected_tool
@@ -83,7 +84,7 @@ def init(directory: Path, out: Output, answers: InitAnswers) -> Path:
         out.info(f"added /{STORE_DIR}/ to .gitignore")
     out.info("Next:")
     for command in (
-        "deliver check config",
+        "deliver check config --hosts",
         "deliver build release",
         f"deliver deploy release to {answers.environment} --start-deploy",
     ):

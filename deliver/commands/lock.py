@@ -188,9 +188,13 @@ def describe(info: LockInfo) -> str:
     return text + (f"; {stale}" if stale else "")
 
 
-def _staleness(info: LockInfo) -> str | None:
+def staleness(info: LockInfo) -> str | None:
     """Why a lock is stale, if it is: its holder's process is gone (when it is this machine's),
     or its time ran out."""
+    return _staleness(info)
+
+
+def _staleness(info: LockInfo) -> str | None:
     if info.expires and info.expires < time.time():
         return f"stale: it expired at {_clock(info.expires)}"
     if info.holder == whoami() and info.pid and not _alive(info.pid):

@@ -114,7 +114,9 @@ def migrate_new_release(
         f"cd releases/{quote(release.version)} || exit 1\necho {_MODE}eval\n"
         f"{node.eval(config.app, config.migration_tasks().up)} 2>&1"
     )
-    return _report(out, config.app, _run(remote, state, body, "running the migrations"))
+    # with the env this release was deployed with: it is not current yet
+    result = _run(remote, state, body, "running the migrations", env_of=release.version)
+    return _report(out, config.app, result)
 
 
 def primary_remote(env: Environment, remotes: Sequence[Remote]) -> Remote:
@@ -142,8 +144,10 @@ fi"""
         return _report(out, config.app, _run(remote, state, body, title.lower()))
 
 
-def _run(remote: Remote, state: HostState, body: str, step: str) -> TaskResult:
-    result = remote.run(in_root(state.root, body), check=False)
+def _run(
+    remote: Remote, state: HostState, body: str, step: str, env_of: str | None = None
+) -> TaskResult:
+    result = remote.run(in_root(state.root, body, env_of), check=False)
     head, _, output = result.stdout.partition("\n")
     mode = head.removeprefix(_MODE) if head.startswith(_MODE) else "?"
     if not result.ok:

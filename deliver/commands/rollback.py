@@ -19,10 +19,11 @@ from deliver.commands.hot import downgrade_hosts
 from deliver.commands.rollout import HostPlan, roll_out
 from deliver.commands.schedule import Rollout
 from deliver.commands.targets import connected_and_locked, reachable, targets
-from deliver.config import Config
+from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import StartHooks
-from deliver.host.health import health_urls
+from deliver.host.env import booted_urls, kept_env, rollback_notes
+from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import HostReleases, read_host_releases, record
 from deliver.output import Output
 from deliver.release import check_version
@@ -83,12 +84,32 @@ def rollback(
         if hot:
             out.step(f"Rolled back {config.app} on {environment} to {target}, hot")
             return target
+        urls = _env_of(config, out, env, remotes, found, target, urls)
         hooks = StartHooks(config, out, env)
         roll_out(
             config, out, env, remotes, _plans(found, target), rollout or Rollout(), urls, hooks
         )
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
+
+
+def _env_of(
+    config: Config,
+    out: Output,
+    env: Environment,
+    remotes: Sequence[Remote],
+    found: Mapping[str, HostReleases],
+    target: str,
+    urls: Mapping[str, HealthUrl],
+) -> dict[str, HealthUrl]:
+    """Which env the rollback boots `target` with (the switch restores the release's own),
+    said; returns the health URLs, filled from that env where it is another one."""
+    kept = fan_out("rollback", remotes, lambda r: kept_env(r, found[r.name].root, target))
+    for note in rollback_notes(target, kept):
+        out.info(note)
+    restored = [r for r in remotes if kept[r.name] == "differs"]
+    roots = {name: releases.root for name, releases in found.items()}
+    return {**urls, **booted_urls(config.health_check, env, restored, roots, target)}
 
 
 def _plans(found: Mapping[str, HostReleases], target: str) -> dict[str, HostPlan]:
@@ -108,9 +129,15 @@ def _plans(found: Mapping[str, HostReleases], target: str) -> dict[str, HostPlan
 
 
 def _hot_upgraded_from(found: Mapping[str, HostReleases], target: str) -> bool:
-    """Whether every host's current release is a hot upgrade of `target`'s directory (then
-    rollback is a hot downgrade); refuses hosts that differ in this."""
-    hot = sorted(name for name, r in found.items() if r.aliases.get(r.current or "") == target)
+    """Whether every host's current release is a hot upgrade installed in the directory that
+    holds `target` (that directory itself, or an earlier hot step in it): then rollback is a
+    hot downgrade, one step at a time. Refuses hosts that differ in this."""
+
+    def hot_step_back(r: HostReleases) -> bool:
+        directory = r.aliases.get(r.current or "")
+        return directory is not None and directory in (target, r.aliases.get(target))
+
+    hot = sorted(name for name, r in found.items() if hot_step_back(r))
     if hot and len(hot) < len(found):
         cold = ", ".join(name for name in found if name not in hot)
         raise UsageError(

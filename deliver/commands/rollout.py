@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 
 from deliver.commands.schedule import Rollout, Schedule
 from deliver.commands.targets import connected_and_locked, targets
-from deliver.config import Config, Environment
+from deliver.config import Config, Environment, NodeManager
 from deliver.errors import HostsFailed, NodeError, RolloutStopped
 from deliver.hooks import StartHooks
+from deliver.host.env import booted_urls, differs, drift_warning
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.layout import HostState, read_host_releases, record, switch_current
 from deliver.host.node import NodeStatus, start_node, stop_node
@@ -58,11 +59,21 @@ class _Run:
     hooks: StartHooks | None
     #: hosts whose node was up when their batch began: they served until then
     up_before: set[str]
+    env: Environment
 
     def restart(self, remote: Remote) -> NodeStatus:
         plan = self.plans[remote.name]
         url = self.urls.get(remote.name)
-        return restart_checked(self.config, self.out, remote, plan, url, self.hooks, self.up_before)
+        return restart_checked(
+            self.config,
+            self.out,
+            remote,
+            plan,
+            url,
+            self.hooks,
+            self.up_before,
+            self.env.manager(remote.name),
+        )
 
 
 def roll_out(
@@ -84,7 +95,7 @@ def roll_out(
     schedule = Schedule.plan([r.name for r in remotes], settings, len(env.hosts))
     by_name = {r.name: r for r in remotes}
     batches = [[by_name[name] for name in batch] for batch in schedule.batches]
-    run = _Run(config, out, plans, urls, hooks, set())
+    run = _Run(config, out, plans, urls, hooks, set(), env)
     out.step(schedule.header(_action(config, plans)))
     done: list[str] = []
     results: dict[str, NodeStatus] = {}
@@ -139,17 +150,18 @@ def restart_checked(
     url: HealthUrl | None,
     hooks: StartHooks | None = None,
     up_before: set[str] | None = None,
+    manager: NodeManager | None = None,
 ) -> NodeStatus:
     """Restart one node on `plan.target`; it must answer, and pass the URL check if any.
     The host is added to `up_before` when the stop found its node up (the app answered)."""
     state = HostState(remote.name, plan.root, plan.target, plan.running, plan.tool)
 
     def restart() -> NodeStatus:
-        stopped = stop_node(remote, state, config.app, config.stop_timeout)
+        stopped = stop_node(remote, state, config.app, config.stop_timeout, manager)
         if up_before is not None and stopped.detail != NOT_RUNNING:
             up_before.add(remote.name)
         down = HostState(state.name, state.root, state.current, None, state.tool)
-        return start_node(remote, down, config.app, config.start_timeout)
+        return start_node(remote, down, config.app, config.start_timeout, manager)
 
     status = hooks.around(remote, plan.root, plan.target, restart) if hooks else restart()
     detail = status.detail
@@ -160,7 +172,7 @@ def restart_checked(
             remote.run(record(plan.root, "failed", quote(plan.target)), check=False)
             raise
         detail += f", {url.shown} answered {code}"
-    out.host_status(remote.name, True, detail)
+    out.host_status(remote.name, True, detail, version=status.version)
     return status
 
 
@@ -195,6 +207,11 @@ def restart(
                 switch=False,
                 fallback=before,
             )
+        drifted = [r for r in remotes if differs(env, r.host, found[r.name].env_sha256)]
+        if drifted:  # a restart boots what the host has: say that it is not .deliver's
+            out.warning(drift_warning(environment, [r.name for r in drifted]))
+            roots = {name: releases.root for name, releases in found.items()}
+            urls = {**urls, **booted_urls(config.health_check, env, drifted, roots)}
         hooks = StartHooks(config, out, env)
         return roll_out(config, out, env, remotes, plans, rollout or Rollout(), urls, hooks)
 
@@ -230,7 +247,9 @@ def _switch_back(run: _Run, remotes: list[Remote]) -> list[str]:
         assert plan.fallback is not None
         previous = replace(plan, running=plan.target, target=plan.fallback, switch=False)
         switch_current(remote, plan.root, plan.fallback)
-        restart_checked(run.config, run.out, remote, previous, run.urls.get(remote.name), run.hooks)
+        url = run.urls.get(remote.name)
+        manager = run.env.manager(remote.name)
+        restart_checked(run.config, run.out, remote, previous, url, run.hooks, None, manager)
         return plan.fallback
 
     try:

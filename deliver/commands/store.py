@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from deliver.build.identity import Build, same_build
 from deliver.config import Config
 from deliver.errors import InvalidArgument, UsageError
 from deliver.output import Output
@@ -41,7 +42,7 @@ def show_releases(config: Config, out: Output, kind: str = "release") -> StoreLi
         store.location,
         releases,
         [
-            (r.version, r.commit[:10], r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
+            (r.version, _commit(r), r.branch or "-", r.built_at, f"{r.size / 1e6:.1f} MB")
             for r in releases
         ],
         [
@@ -135,21 +136,26 @@ def _require_remote(config: Config, command: str) -> None:
         )
 
 
+def _commit(release: Release) -> str:
+    """The commit column: `-dirty` for a build whose tree held more than the commit."""
+    return release.commit[:10] + ("-dirty" if release.dirty else "")
+
+
 def _already_there(target: ReleaseStore, release: Release, force: bool, out: Output) -> bool:
-    """True when `target` holds this very build; refuses a different build unless `force`."""
+    """True when `target` holds this very build (the same bytes, or the same commit, tool and
+    MIX_ENV: build/identity.py); refuses a different build unless `force`."""
     existing = next((r for r in target.releases(release.app) if r.version == release.version), None)
-    if existing is None:
+    if existing is None or force:
         return False
-    if existing.sha256 == release.sha256:
+    if same_build(existing, Build.of(release)):
         out.info(f"{target.location} already holds {release.app} {release.version}")
         return True
-    if not force:
-        raise UsageError(
-            f"{target.location} already holds a different build of {release.app} "
-            f"{release.version} (commit {existing.commit[:10]}, built {existing.built_at})",
-            hint="--force replaces it",
-        )
-    return False
+    raise UsageError(
+        f"{target.location} already holds a different build of {release.app} "
+        f"{release.version}: {Build.of(existing).describe()}, built {existing.built_at}; "
+        f"this one {Build.of(release).describe()}",
+        hint="--force replaces it",
+    )
 
 
 def _mb(release: Release) -> str:

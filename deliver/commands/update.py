@@ -48,6 +48,7 @@ def update(
         start=start,
         run_migrations=run_migrations,
         rollout=rollout,
+        force=bool(options and options.force),  # the build it replaced replaces the hosts' too
     )
     if start:
         running = node_versions(config, out, environment, hosts)

@@ -4,7 +4,10 @@
 2. find the upgrade from that version to the target commit in the store, or build it: with
    `--with=<running version>` when the store holds that release, else `--from=<its commit>`
    (known from a stored upgrade to it, or a tag `v<version>` / `<version>`);
-3. deploy it hot on the same connections, and verify every host (hot_upgrade.py).
+3. deploy it hot on the same connections, and verify every host (hot.py). When it cannot be
+   hot (hot_policy.py) nothing is touched and the reasons are given; with
+   `--fallback=restart` the new release is deployed and the nodes restarted into it instead,
+   batch by batch and health-checked, as `deploy release --start-deploy` does.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from collections.abc import Sequence
 
 from deliver.build import git
 from deliver.commands.build import build_upgrade
-from deliver.commands.hot import install_upgrade
+from deliver.commands.deploy import deploy_release
+from deliver.commands.hot import Canary, install_upgrade, with_health_urls
+from deliver.commands.hot_policy import FALLBACKS, NotHot
 from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
-from deliver.errors import ReleaseNotFound, UsageError
+from deliver.errors import InvalidArgument, ReleaseNotFound, UsageError
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import running_node
 from deliver.output import Output
@@ -33,12 +38,21 @@ def upgrade(
     to_ref: str | None = None,
     branch: str | None = None,
     hosts: Sequence[str] = (),
+    canary: Canary | None = None,
+    force: bool = False,
+    fallback: str | None = None,
 ) -> dict[str, NodeStatus]:
     """Hot-upgrade the environment to `to_ref` (default: the branch head), building the
-    upgrade if the store lacks it. Raises UsageError when the hosts run different versions
-    or already run the target, HostsFailed for hosts whose node is down or fails to switch."""
+    upgrade if the store lacks it (`force`: replacing a different stored build of a version,
+    as `build upgrade --force`), the `canary` first when given. Raises UsageError when the
+    hosts run different versions or already run the target, NotHot when the upgrade cannot
+    be hot (unless `fallback` is "restart": then a rolling restart into the new release),
+    HostsFailed for hosts whose node is down or fails to switch."""
     chosen = targets(config, environment, hosts)
     env = chosen.env
+    canary = with_health_urls(config, chosen, canary)
+    if fallback is not None and fallback not in FALLBACKS:
+        raise InvalidArgument("fallback", f"expected one of {', '.join(FALLBACKS)}", fallback)
     build = config.require_build()
     target = git.resolve_revision(
         config.project_dir, revision=to_ref, branch=branch or build.branch
@@ -60,8 +74,17 @@ def upgrade(
         if found is not None:
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
-            found = _build(config, out, store, running, to_ref, branch)
-        return install_upgrade(config, out, env, remotes, store, found)
+            found = _build(config, out, store, running, to_ref, branch, force)
+        try:
+            return install_upgrade(config, out, env, remotes, store, found, canary)
+        except NotHot as error:
+            if fallback != "restart":
+                raise
+            not_hot = error
+    # the lock is let go and taken again by the deploy: nothing was touched in between
+    out.warning(f"{not_hot}: restarting into {found.version} instead (--fallback=restart)")
+    deploy_release(config, out, environment, version=found.version, hosts=hosts, start=True)
+    return {}
 
 
 def _agreed(versions: dict[str, str]) -> str:
@@ -83,7 +106,7 @@ def _stored(
         if (
             release.commit == commit
             and version in (None, release.version)
-            and from_version in (None, release.from_version)
+            and (from_version is None or from_version in release.from_versions)
         ):
             return release
     return None
@@ -96,6 +119,7 @@ def _build(
     running: str,
     to_ref: str | None,
     branch: str | None,
+    force: bool,
 ) -> Release:
     try:
         store.find(config.app, running)
@@ -104,11 +128,19 @@ def _build(
     else:
         out.step(f"Building the upgrade with the stored {running} (--with={running})")
         return build_upgrade(
-            config, out, with_version=running, to_ref=to_ref, branch=branch, store=store
+            config,
+            out,
+            with_version=running,
+            to_ref=to_ref,
+            branch=branch,
+            store=store,
+            force=force,
         )
     commit = _commit_of(config, store, running)
     out.step(f"Building the upgrade from {running}'s commit {commit[:10]} (--from)")
-    return build_upgrade(config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store)
+    return build_upgrade(
+        config, out, from_ref=commit, to_ref=to_ref, branch=branch, store=store, force=force
+    )
 
 
 def _commit_of(config: Config, store: ReleaseStore, version: str) -> str:

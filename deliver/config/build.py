@@ -46,7 +46,7 @@ class BuildReader(ValueReader):
             at=self.remote_dir(data.get("at", "~/deliver-build"), ("build", "at")),
             tool=tool,
             mix_env=self.mix_env(data.get("mix_env", "prod"), ("build", "mix_env")),
-            branch=None if branch is None else self.string(branch, ("build", "branch")),
+            branch=None if branch is None else self.name(branch, ("build", "branch")),
             env=self.env(data.get("env", {}), ("build", "env")),
             clean_paths=self.clean_paths(data.get("clean_paths", list(BuildConfig.clean_paths))),
             release=self.release_name(data.get("release")),

@@ -33,10 +33,18 @@ def find_config(start: Path) -> Path:
     )
     if edeliver is not None:
         error.hint = (
-            f"{edeliver} is edeliver's bash config, which deliver does not read: write "
-            f"{edeliver.parent / 'deliver.yml'} beside it (see .deliver.example)"
+            f"{edeliver} is edeliver's bash config, which deliver does not read: convert it "
+            "with `deliver import edeliver --write` (or write a config from .deliver.example)"
         )
     raise error
+
+
+def find_edeliver_config(start: Path) -> Path | None:
+    """edeliver's `.deliver/config` in `start` or above it, up to the git work tree's root."""
+    for directory in _up_to_work_tree_root(start.resolve()):
+        if (directory / EDELIVER_CONFIG).is_file():
+            return directory / EDELIVER_CONFIG
+    return None
 
 
 def project_dir(config_file: Path) -> Path:

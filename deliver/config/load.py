@@ -22,18 +22,22 @@ from deliver.config.build import BuildReader
 from deliver.config.find import find_config, project_dir
 from deliver.config.grammar import canonical_point, default_runs_on
 from deliver.config.model import (
+    HOT_POLICIES,
     LINKABLE,
     BuildConfig,
     Config,
     Environment,
     HealthCheck,
     HookSpec,
+    HotUpgrade,
     Migrations,
     Overrides,
     RolloutSettings,
     RuntimeLinks,
     SshSettings,
 )
+from deliver.config.node import NodeReader
+from deliver.config.project import detect_app, is_umbrella
 from deliver.config.rollout import RolloutReader
 from deliver.config.stores import StoreReader
 from deliver.config.values import Key, key_text, kind
@@ -128,7 +132,7 @@ def _set_key(data: dict[str, Any], key: tuple[str, ...], value: Any) -> None:
     data[key[-1]] = value
 
 
-class _Reader(StoreReader, BuildReader, RolloutReader):
+class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
     """The sections of the file, read into a Config."""
 
     def config(self, data: dict[str, Any]) -> Config:
@@ -146,10 +150,12 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             "hooks",
             "migrations",
             "health_check",
+            "hot_upgrade",
             "linked_dirs",
             "linked_files",
             "link",
             "rollout",
+            "tasks",
         }
         self.reject_unknown(data, (), known)
         build = None if data.get("build") is None else self.build(data["build"])
@@ -173,8 +179,10 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             lock_wait=self.seconds(data.get("lock_wait", 0), ("lock_wait",)),
             migrations=None if "migrations" not in data else self.migrations(data, app),
             health_check=self.health_check(data.get("health_check", {})),
+            hot_upgrade=self.hot_upgrade(data.get("hot_upgrade", {})),
             links=self.links(data),
             hooks=self.hooks(data.get("hooks", {})),
+            tasks_file=self.path(data.get("tasks", "deliver_tasks.py"), ("tasks",)),
             unset=tuple(self.unset),
         )
 
@@ -222,24 +230,37 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
         source = f"{Path(self.source).name}: {key_text(key)}"
         if isinstance(entry, str):
             return HookSpec(point, source, default, run=self.string(entry, key))
-        data = self.mapping(entry, key)
-        self.reject_unknown(data, key, {"script", "run", "runs_on", "env"})
-        if ("script" in data) == ("run" in data):
-            raise self.fail(key, "set one of script (a file) or run (a command)")
+        if not isinstance(entry, dict):
+            raise self.fail(
+                key,
+                f"expected a command or a mapping with script, run or task, got {kind(entry)}",
+            )
+        data = entry
+        self.reject_unknown(data, key, {"script", "run", "task", "runs_on", "env"})
+        if sum(name in data for name in ("script", "run", "task")) != 1:
+            raise self.fail(
+                key, "set one of script (a file), run (a command) or task (a custom task)"
+            )
         where = self.string(data.get("runs_on", default), (*key, "runs_on"))
         if where not in (default, "local"):
             raise self.fail(
                 (*key, "runs_on"), f"expected {default} or local for {point}, got {where!r}"
             )
-        script = run = None
-        if "script" in data:
+        script = run = task = None
+        if "task" in data:
+            task = self.string(data["task"], (*key, "task"))
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", task):
+                raise self.fail((*key, "task"), f"expected a task's name, got {task!r}")
+            if where == "local":
+                raise self.fail((*key, "runs_on"), "a task runs here already, with a connection")
+        elif "script" in data:
             script = self.path(data["script"], (*key, "script"))
             if not script.is_file():
                 raise self.fail((*key, "script"), f"no such file: {script}")
         else:
             run = self.string(data["run"], (*key, "run"))
         env = self.env(data.get("env", {}), (*key, "env"))
-        return HookSpec(point, source, where, script=script, run=run, env=env)
+        return HookSpec(point, source, where, script=script, run=run, task=task, env=env)
 
     def environments(self, value: Any, rollout: RolloutSettings) -> dict[str, Environment]:
         """Each environment; `rollout` is the global section, under each one's own."""
@@ -247,11 +268,15 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
         for name, raw in self.mapping(value, ("environments",)).items():
             key: Key = ("environments", str(name))
             data = self.mapping(raw, key)
-            self.reject_unknown(data, key, {"hosts", "deliver_to", "env", "rollout", "dist"})
+            self.reject_unknown(
+                data, key, {"hosts", "deliver_to", "env", "rollout", "dist", "node"}
+            )
             hosts = data.get("hosts")
             if not isinstance(hosts, list) or not hosts:
                 raise self.fail((*key, "hosts"), f"expected a non-empty list, got {kind(hosts)}")
             specs = tuple(self.host(h, (*key, "hosts", i)) for i, h in enumerate(hosts))
+            node = self.node(data.get("node"), (*key, "node"))  # first: its errors are its own
+            specs = self.host_nodes(specs, hosts, data.get("node"), key)
             if "deliver_to" not in data:
                 raise self.fail((*key, "deliver_to"), "required: where the app lives on hosts")
             duplicates = {h.name for h in specs if [s.name for s in specs].count(h.name) > 1}
@@ -269,6 +294,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
                 env=self.env(data.get("env", {}), (*key, "env")),
                 rollout=self.rollout(data.get("rollout", {}), (*key, "rollout"), rollout),
                 dist_interface=self.dist(data.get("dist"), (*key, "dist")),
+                node=node,
             )
         return result
 
@@ -340,6 +366,17 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
             interval=self.number(data.get("interval", 1), (*key, "interval")),
         )
 
+    def hot_upgrade(self, value: Any) -> HotUpgrade:
+        key = ("hot_upgrade",)
+        data = self.mapping(value, key)
+        self.reject_unknown(data, key, {"policy"})
+        policy = self.string(data.get("policy", "always"), (*key, "policy"))
+        if policy not in HOT_POLICIES:
+            raise self.fail(
+                (*key, "policy"), f"expected one of {', '.join(HOT_POLICIES)}, got {policy!r}"
+            )
+        return HotUpgrade(policy)
+
     def links(self, data: dict[str, Any]) -> RuntimeLinks:
         link = self.mapping(data.get("link", {}), ("link",))
         self.reject_unknown(link, ("link",), set(LINKABLE))
@@ -350,30 +387,6 @@ class _Reader(StoreReader, BuildReader, RolloutReader):
                 LINKABLE[name]: self.text(path, ("link", name)) for name, path in link.items()
             },
         )
-
-
-def is_umbrella(project_dir: Path) -> bool:
-    """Whether mix.exs is an umbrella's (`apps_path:`), whose releases are named by the user."""
-    try:
-        return re.search(r"\bapps_path:", (project_dir / "mix.exs").read_text()) is not None
-    except OSError:
-        return False
-
-
-def detect_app(project_dir: Path) -> str | None:
-    """The app name from mix.exs (`app: :name`) or rebar.config (`{release, {name, ...`)."""
-    patterns = {
-        "mix.exs": r"\bapp:\s*:([a-z][a-z0-9_]*)",
-        "rebar.config": r"\{\s*release\s*,\s*\{\s*'?([a-z][a-z0-9_]*)",
-    }
-    for file_name, pattern in patterns.items():
-        try:
-            match = re.search(pattern, (project_dir / file_name).read_text())
-        except OSError:
-            continue
-        if match:
-            return match.group(1)
-    return None
 
 
 def _whole(value: Any) -> Any:

@@ -27,6 +27,37 @@ _HOST = re.compile(
 )
 
 
+#: `node.manager`: who starts and stops the node (host/manager.py).
+MANAGERS = ("daemon", "systemd", "command")
+#: the placeholders a `node.start|stop|status|restart` command may use
+MANAGER_PLACEHOLDERS = ("app", "deliver_to", "release")
+
+
+@dataclass(frozen=True)
+class NodeManager:
+    """`node:` of an environment or a host: who starts and stops the node, where it logs.
+
+    `daemon` runs the release's own `bin/<app> daemon` (run_erl); `systemd` drives a unit
+    (`unit`, default `<app>`; `user_unit` for `systemctl --user`); `command` runs the user's
+    own `start`/`stop`/`status` (and optional `restart`) commands, whose `{app}`,
+    `{deliver_to}` and `{release}` are replaced by shell-quoted values. `log_dir` is where
+    the node's logs are kept across releases: relative to deliver_to, or absolute."""
+
+    manager: str = "daemon"
+    unit: str | None = None
+    user_unit: bool = False
+    start: str | None = None
+    stop: str | None = None
+    status: str | None = None
+    restart: str | None = None
+    log_dir: str = "log"
+
+    def unit_name(self, app: str) -> str:
+        """The systemd unit, with its `.service` suffix."""
+        name = self.unit or app
+        return name if "." in name else f"{name}.service"
+
+
 @dataclass(frozen=True)
 class HostSpec:
     """One machine: `[user@]host[:port]` or an ssh_config alias, plus its own environment."""
@@ -38,6 +69,8 @@ class HostSpec:
     env: Mapping[str, str | Secret] = field(default_factory=dict)
     #: migrations run on the environment's primary host (default: its first host)
     primary: bool = False
+    #: this host's own `node:` (merged over its environment's), None: the environment's
+    node: NodeManager | None = None
 
     @property
     def name(self) -> str:
@@ -91,13 +124,15 @@ class BuildConfig:
 @dataclass(frozen=True)
 class HookSpec:
     """A hook listed in the .deliver file (hooks in the app's hooks/ directory are found by
-    deliver.hooks); `script` is a local file, `run` an inline command."""
+    deliver.hooks); `script` is a local file, `run` an inline command, `task` a custom task
+    (deliver/tasks.py)."""
 
     point: str
     source: str
     runs_on: str
     script: Path | None = None
     run: str | None = None
+    task: str | None = None
     env: Mapping[str, str | Secret] = field(default_factory=dict)
 
 
@@ -140,10 +175,16 @@ class Environment:
     env: Mapping[str, str | Secret] = field(default_factory=dict)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     dist_interface: str | None = None  # dist.interface: "loopback", "all" or None (not set)
+    node: NodeManager = field(default_factory=NodeManager)
 
     def host_env(self, host: HostSpec) -> dict[str, str | Secret]:
         """The environment a node runs with on `host`: environment-wide, then per-host."""
         return {**self.env, **host.env}
+
+    def manager(self, host: str) -> NodeManager:
+        """The `node:` settings of the host named `host`: its own, else the environment's."""
+        spec = next((h for h in self.hosts if h.name == host), None)
+        return spec.node if spec is not None and spec.node is not None else self.node
 
     @property
     def primary(self) -> HostSpec:
@@ -168,6 +209,16 @@ class Migrations:
             f"{module}.rollback({{version}})",
             f"{module}.migrations_status()",
         )
+
+
+#: `hot_upgrade.policy`: which upgrades may be hot. patch-only: only when the major and minor
+#: versions stay (0.2.0 -> 0.2.1); never: none (every upgrade restarts, with --fallback=restart)
+HOT_POLICIES = ("always", "patch-only", "never")
+
+
+@dataclass(frozen=True)
+class HotUpgrade:
+    policy: str = "always"
 
 
 @dataclass(frozen=True)
@@ -264,8 +315,11 @@ class Config:
     #: seconds a mutating command waits for another's deploy lock (0: refuse at once)
     lock_wait: float = 0.0
     hooks: tuple[HookSpec, ...] = ()
+    #: the team's custom tasks (`tasks:`, default deliver_tasks.py in the project)
+    tasks_file: Path = Path("deliver_tasks.py")
     migrations: Migrations | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
+    hot_upgrade: HotUpgrade = field(default_factory=HotUpgrade)
     links: RuntimeLinks = field(default_factory=RuntimeLinks)
     #: `${VAR}` values whose variable was not set: an error for the command that needs one
     unset: tuple[ConfigError, ...] = ()

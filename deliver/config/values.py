@@ -58,18 +58,28 @@ class ValueReader:
         return value
 
     def string(self, value: Any, key: Key) -> str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
+        """A non-empty string, as written: a number or boolean where a name, path, URL or
+        command is expected is a mistake (`at: 2024` is no path), refused naming the key."""
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, f"expected a non-empty string, got {kind(value)}")
         return value.strip()
 
+    def name(self, value: Any, key: Key) -> str:
+        """A string that may be written as a bare number in YAML (a branch named 2024)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return self.string(value, key)
+
     def number(self, value: Any, key: Key) -> float:
+        # the file has YAML numbers; only DELIVER_* variables and flags arrive as text
+        text_allowed = tuple(str(k) for k in key) in self.origins
+        if isinstance(value, bool) or (isinstance(value, str) and not text_allowed):
+            raise self.fail(key, f"expected a positive number, got {kind(value)}")
         try:
             number = float(value)
         except (TypeError, ValueError):
             raise self.fail(key, f"expected a positive number, got {kind(value)}") from None
-        if isinstance(value, bool) or number <= 0:
+        if number <= 0 or number != number or number == float("inf"):
             raise self.fail(key, f"expected a positive number, got {kind(value)}")
         return number
 
@@ -149,8 +159,10 @@ class ValueReader:
             if isinstance(raw, dict):
                 env[name] = self.secret_file(raw, (*key, name))
                 continue
-            if raw is None or isinstance(raw, list):
-                raise self.fail((*key, name), f"expected a string value, got {kind(raw)}")
+            if raw is None or isinstance(raw, list | bool):
+                # YAML's `true` would reach the node as "True": say which text is meant
+                quote_it = ' (quote it: "true")' if isinstance(raw, bool) else ""
+                raise self.fail((*key, name), f"expected a string value{quote_it}, got {kind(raw)}")
             env[name] = self.expand(str(raw), (*key, name))
         return env
 
@@ -183,7 +195,8 @@ class ValueReader:
         env: dict[str, str | Secret] = {}
         primary = False
         if isinstance(value, dict):
-            self.reject_unknown(value, key, {"host", "env", "primary"})
+            # `node` is read over the environment's by NodeReader (config/node.py)
+            self.reject_unknown(value, key, {"host", "env", "primary", "node"})
             env = self.env(value.get("env", {}), (*key, "env"))
             primary = self.boolean(value.get("primary", False), (*key, "primary"))
             value = value.get("host")

@@ -1,13 +1,19 @@
 """The deploy host's `deliver_to`: the one module that knows its layout.
 
-    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256 and
-                          .deliver-revision: its commit and branch)
+    releases/<version>/   an extracted release (with .deliver-tool, .deliver-sha256,
+                          .deliver-revision: its commit and branch, and .deliver-env: the
+                          env file it was deployed with, 0600)
     releases/<v>.tar.gz   its archive (and <v>.tar.gz.sha256), kept for redeploys
     current -> releases/<version>    what the next start boots (switched atomically)
     running -> releases/<version>    what the node was started from: stop, ping and version
                                      talk to it, so a switch never strands the running node;
                                      always the real directory, never an alias
-    deliver.env           the host's environment (0600), loaded by every node command
+    deliver.env           the host's environment (0600), loaded by every node command: a
+                          copy of the .deliver-env of the release `current` was last switched
+                          to (or that `deliver env push` wrote), so a rollback boots the old
+                          release with the env it ran with
+    deliver.systemd.env   the same for systemd's EnvironmentFile= (host/systemd.py)
+    log/                  the node's logs across releases (node.log_dir, host/manager.py)
     deliver.history       one event per line, appended by the step that knows the outcome:
 
     2024-05-01T10:00:00Z deployed 0.1.1       `current` was switched to it (switch_current)
@@ -38,11 +44,16 @@ from deliver.shell import join, parse_key_values, quote, quote_path, values_of
 from deliver.transport.remote import Remote
 
 ENV_FILE = "deliver.env"
+#: the env file a release was deployed with, inside releases/<version>/ (a `.deliver-*`
+#: name: an archive holding one is refused, so it is always deliver's)
+RELEASE_ENV_FILE = ".deliver-env"
 #: the environment's deploy lock (a directory: mkdir is atomic) and the audit log
 LOCK_DIR = ".deliver.lock"
 AUDIT_FILE = "deliver.audit"
 
 HISTORY_FILE = "deliver.history"
+#: The step of read_host_releases: read-only, so a dry run (commands/dryrun.py) lets it through.
+READ_RELEASES = "reading the releases on the host"
 GOOD = frozenset({"deployed", "started"})
 #: the history is trimmed to this many lines when releases are pruned
 HISTORY_LINES = 500
@@ -69,6 +80,8 @@ class HostState:
     current: str | None
     running: str | None
     tool: str
+    #: the sha256 of the host's deliver.env (None: it has none), to compare with .deliver's
+    env_sha256: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ _STATE = (
     '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
     "t=current; [ ! -e running ] || t=running",
     'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
+    f"[ ! -f {ENV_FILE} ] || echo ENV_SHA256=$(sha256sum < {ENV_FILE} | cut -d' ' -f1)",
 )
 #: Shell, run in `deliver_to`: the complete releases, the aliases, then the history.
 #: One line per release and per alias, each name checked twice (here, then by the version
@@ -139,7 +153,7 @@ _RELEASES = (
 def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
     """Find the release root, the current and the running release; refuses a bare host."""
     values = _read(remote, deliver_to, app, _STATE, "reading the deployed releases")[0]
-    return HostState(remote.name, *_state_values(values))
+    return HostState(remote.name, *_state_values(values), env_sha256=_env_sha256(values))
 
 
 def read_host_releases(
@@ -152,13 +166,14 @@ def read_host_releases(
         deliver_to,
         app,
         _STATE + _RELEASES,
-        step or "reading the releases on the host",
+        step or READ_RELEASES,
         before,
     )
     events = (Event.parse(line) for line in history.splitlines())
     return HostReleases(
         remote.name,
         *_state_values(values),
+        env_sha256=_env_sha256(values),
         present=tuple(sorted(_versions(head, "PRESENT"), key=version_key)),
         history=tuple(e for e in events if e is not None),
         aliases=_aliases(head),
@@ -209,11 +224,42 @@ def _state_values(values: Mapping[str, str]) -> tuple[str, str, str | None, str]
     )
 
 
-def in_root(root: str, body: str) -> str:
+#: Shell: unset what a login profile may export that changes what `bin/<app>` starts or how
+#: (RELEASE_NODE, RELEASE_COOKIE, MIX_ENV, ERL_AFLAGS, ELIXIR_ERL_OPTIONS, ERL_LIBS...): a
+#: node must run as the release and the .deliver file say, not as a login happens to be set
+#: up. The env file is loaded after it, so what .deliver sets for the host still applies.
+#: The names come from `env`, one per line; a value holding a newline can at worst offer
+#: another launcher name, which is unset as well.
+SCRUB_LAUNCHER_ENV = (
+    "for _dv in $(env | awk -F= '/^(RELEASE|MIX)_[A-Za-z0-9_]*=/ || "
+    "/^ERL_[A-Za-z0-9_]*FLAGS=/ || /^(ELIXIR_ERL_OPTIONS|ERL_LIBS)=/ {print $1}'); do "
+    'unset "$_dv" 2>/dev/null; done; unset _dv'
+)
+
+
+def release_env_path(version: str) -> str:
+    """Shell word, relative to the release root: the env file kept with `version`."""
+    return f"releases/{quote(version)}/{RELEASE_ENV_FILE}"
+
+
+def _env_sha256(values: Mapping[str, str]) -> str | None:
+    digest = values.get("ENV_SHA256", "")
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
+
+
+def in_root(root: str, body: str, env_of: str | None = None) -> str:
     """Shell: `body` run in the release root `root` (also in `$root`) with the host's env
-    file loaded, as every node command runs."""
+    file loaded, as every node command runs, with the inherited launcher variables
+    scrubbed first (SCRUB_LAUNCHER_ENV); `env_of`: the env kept with that release
+    instead, when it has one (its migrations run before it is current)."""
     load_env = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
-    return f'root={quote(root)}\ncd "$root" || exit 1\n{load_env}\n{body}'
+    if env_of is not None:
+        kept = release_env_path(env_of)
+        load_env = (
+            f"if [ -f {kept} ]; then set -a; . ./{kept}; set +a\n"
+            f"elif [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
+        )
+    return f'root={quote(root)}\ncd "$root" || exit 1\n{SCRUB_LAUNCHER_ENV}\n{load_env}\n{body}'
 
 
 #: Shell, run in `deliver_to`: the free space of its file system, in KiB.
@@ -293,7 +339,8 @@ def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
 
 
 def switch_current(remote: Remote, root: str, version: str) -> None:
-    """Point `current` at the release with one rename: there is no moment without it.
+    """Point `current` at the release with one rename: there is no moment without it; the
+    env kept with the release becomes the host's deliver.env (install_env).
 
     Refuses a directory that a hot upgrade switched to another version (its start_erl.data
     names that one): only the release handler can take it back (`deliver downgrade`)."""
@@ -320,5 +367,15 @@ def switch_script(root: str, version: str) -> str:
         f"cd {quote(root)}",
         hot,
         replace_link(".", "current", quote(f"releases/{version}")),
+        install_env(version),
         record(root, "deployed", quote(version)),
     )
+
+
+def install_env(version: str) -> str:
+    """Shell, in the release root: deliver.env becomes a copy of the env kept with
+    `version` (a release deployed before deliver kept one leaves deliver.env as it is). A
+    link at either name is not deliver's: never read or written through."""
+    kept = release_env_path(version)
+    copy = replace_file(".", ENV_FILE, f"cat {kept}")
+    return f"{{ if [ -f {kept} ] && [ ! -L {kept} ]; then {copy}; fi; }}"

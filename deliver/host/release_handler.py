@@ -8,6 +8,7 @@ alias (see hot_upgrade.py for the whole picture, control.py for the layout).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from deliver.config import Environment, RuntimeLinks
@@ -61,12 +62,19 @@ class Switch:
 
 
 def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeCheck:
-    """Read-only: is this host's node ready for `upgrade`? NodeError says why not."""
+    """Read-only: is this host's node ready for `upgrade`? It must run the very build the
+    upgrade is from (version, commit and archive sha256), on the ERTS the upgrade was built
+    with, and have room for it. NodeError says why not."""
     version = quote(upgrade.version)
     extra = join(
         f"[ ! -d releases/{version} ] || echo HAS_TARGET=yes",
         f"echo STAGED=$(awk -v v={version} '$1 == v {{print $2}}' {STAGED_FILE} 2>/dev/null)",
         f'echo ARCHIVE=$(cat "$root"/releases/{quote(host_archive(upgrade))}.sha256 2>/dev/null)',
+        # the build the node runs: its directory's, or the upgrade staged into it (hot steps)
+        "echo DIR_SHA256=$(cat .deliver-sha256 2>/dev/null)",
+        "echo DIR_COMMIT=$(head -n 1 .deliver-revision 2>/dev/null)",
+        f"echo RUN_COMMIT=$(awk -v v=\"$vsn\" '$1 == v {{print $3}}' {STAGED_FILE} 2>/dev/null)",
+        "echo NODE_ERTS=$(cut -d' ' -f1 releases/start_erl.data 2>/dev/null)",
         FREE_SPACE,
     )
     found = _inspect(remote, env.deliver_to, upgrade.app, upgrade.tool, extra)
@@ -74,11 +82,21 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     check = replace(found.node, has_archive=values.get("ARCHIVE") == upgrade.sha256)
     if check.version == upgrade.version:
         return check
-    if check.version != upgrade.from_version:
+    if check.version not in upgrade.from_versions:
         raise NodeError(
             remote.name,
-            f"runs {check.version}, but the upgrade is from {upgrade.from_version} to "
-            f"{upgrade.version}",
+            f"runs {check.version}, but the upgrade is from {', '.join(upgrade.from_versions)} "
+            f"to {upgrade.version}",
+        )
+    problem = build_problem(upgrade, check, values)
+    if problem is not None:
+        raise NodeError(remote.name, problem)
+    erts = values.get("NODE_ERTS", "")
+    if upgrade.erts and erts and erts != upgrade.erts:
+        raise ErtsDiffers(
+            remote.name,
+            f"runs ERTS {erts}, but the upgrade was built with ERTS {upgrade.erts}: a hot "
+            "upgrade onto another ERTS (another OTP) is refused",
         )
     if values.get("HAS_TARGET") and values.get("STAGED") != upgrade.sha256:
         raise NodeError(
@@ -89,6 +107,35 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     needed = (0 if check.has_archive else upgrade.size) + upgrade.size * SPACE_FACTOR
     check_free_space(remote.name, check.root, values, needed)
     return check
+
+
+def build_problem(upgrade: Release, check: NodeCheck, values: dict[str, str]) -> str | None:
+    """Why the node's build is not the one `upgrade` was built from (same version is not
+    enough: a relup from another build's beams may load the wrong code), or None. What the
+    host does not know (a release deployed by an older deliver) is not held against it."""
+    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
+    from_here = check.version == directory  # not a hot step: the directory's own release
+    sha256 = values.get("DIR_SHA256", "") if from_here else ""
+    commit = values.get("DIR_COMMIT" if from_here else "RUN_COMMIT", "")
+    from_commit, from_sha256 = upgrade.from_build(check.version)
+    if from_sha256 and sha256 and sha256 != from_sha256:
+        return (
+            f"runs {check.version} from archive {sha256[:12]} (commit {commit[:10] or '?'}), "
+            f"but the upgrade was built from archive {from_sha256[:12]} (commit "
+            f"{(from_commit or '?')[:10]}): build the upgrade from the build the node "
+            f"runs (deliver build upgrade --from={commit[:10] or '<its commit>'})"
+        )
+    if from_commit and commit and commit != from_commit:
+        return (
+            f"runs {check.version} built from commit {commit[:10]}, but the upgrade was "
+            f"built from commit {from_commit[:10]}: build the upgrade from the build "
+            f"the node runs (deliver build upgrade --from={commit[:10]})"
+        )
+    return None
+
+
+class ErtsDiffers(NodeError):
+    """The node runs another ERTS than the upgrade was built with: never hot."""
 
 
 def check_downgrade(remote: Remote, env: Environment, app: str, version: str) -> NodeCheck:
@@ -135,7 +182,8 @@ echo NODE_ROOT=$(pwd -P)
 echo TOOL={quote(state.tool)}
 pid=$({node.alive(app)} 2>/dev/null) || {{ echo STATE=stopped; exit 0; }}
 echo PID=$pid
-echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)
+vsn=$({node.running_version(app)} 2>/dev/null | tail -n 1)
+echo VERSION=$vsn
 [ ! -f releases/RELEASES ] || echo RELEASES=yes
 {extra}
 """
@@ -174,70 +222,138 @@ def _node_check(remote: Remote, values: dict[str, str]) -> NodeCheck:
     )
 
 
-def install(
+def stage(
     remote: Remote, check: NodeCheck, switch: Switch, links: RuntimeLinks | None = None
-) -> NodeStatus:
-    """Stage (for an upgrade, with the host's `links` made in the new version's files),
-    install and make permanent, verify, then record the version in the layout. NodeError with
-    the release handler's output when the node refuses."""
+) -> None:
+    """Put the upgrade's files into the node's root (with the host's `links` made in the new
+    version's files) and have the release handler check it can install it: the relup has an
+    entry for the running version and check_install_release passes. The node keeps running
+    what it ran; NodeError with the release handler's words when it cannot."""
+    upgrade = switch.upgrade
+    assert upgrade is not None, "only an upgrade is staged"
     hot = hot_upgrades(check.tool)
-    node = node_commands(check.tool)
     app, version = switch.app, switch.to_version
-    stage = ""
-    if switch.upgrade is not None:
-        archive = f"{check.root}/releases/{host_archive(switch.upgrade)}"
-        directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
-        linked = link_script(check.root, version, links, directory) if links else ""
-        # recorded first, so a retry after a failed install knows this build was staged
-        staged = (
-            f"awk -v v={quote(version)} '$1 != v' {STAGED_FILE} 2>/dev/null; "
-            f"echo {quote(f'{version} {switch.upgrade.sha256}')}"
-        )
-        stage = join(
-            replace_file(".", STAGED_FILE, staged),
-            hot.stage_upgrade(app, archive, version),
-            f"( {linked}\n)" if linked else "",
-        )
+    archive = f"{check.root}/releases/{host_archive(upgrade)}"
+    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
+    linked = link_script(check.root, version, links, directory) if links else ""
+    # recorded first, so a retry after a failed install knows this build was staged; the
+    # commit says which build the node runs once it is installed (the next step's preflight)
+    staged = (
+        f"awk -v v={quote(version)} '$1 != v' {STAGED_FILE} 2>/dev/null; "
+        f"echo {quote(f'{version} {upgrade.sha256} {upgrade.commit}')}"
+    )
+    files = join(
+        replace_file(".", STAGED_FILE, staged),
+        hot.stage_upgrade(app, archive, version),
+        f"( {linked}\n)" if linked else "",
+    )
     body = f"""cd {quote(check.node_root)} || exit 1
-if ! out=$({{ {stage or ":"}; }} 2>&1); then
+if ! out=$({{ {files}; }} 2>&1); then
   printf '%s\\n' "$out" | sed 's/^/| /'; echo STATE=stage-failed; exit 0
 fi
+out=$({hot.check_install(app, version)} 2>&1)
+printf '%s\\n' "$out" | grep -v '^CHECKED=' | sed 's/^/| /'
+case "$out" in *"CHECKED={version}"*) echo STATE=checked ;; esac
+"""
+    result = remote.run(in_root(check.root, body), step=f"checking the upgrade to {version}")
+    values = parse_key_values(result.stdout)
+    if values.get("STATE") == "checked":
+        return
+    what = (
+        "staging the upgrade failed"
+        if values.get("STATE") == "stage-failed"
+        else f"the release handler cannot install {version} (the node runs {check.version})"
+    )
+    raise NodeError(remote.name, what, tail(_log(result.stdout)))
+
+
+#: How long a node may take to answer again after install_release (an upgrade that restarts
+#: the emulator answers, then reboots).
+SETTLE_SECONDS = 60.0
+
+
+def install(
+    remote: Remote, check: NodeCheck, switch: Switch, settle: float = SETTLE_SECONDS
+) -> NodeStatus:
+    """Install `switch.to_version` (staged and checked, for an upgrade) and make it
+    permanent, then ask the node which version it runs, until it answers (`settle` seconds
+    at most): a failed command is no verdict, the node's version is. Records the version in
+    the layout. NodeError saying what the node runs when it did not switch."""
+    hot = hot_upgrades(check.tool)
+    app, version = switch.app, switch.to_version
+    body = f"""cd {quote(check.node_root)} || exit 1
+t0=$(date +%s%N)
 out=$({hot.install(app, version, switch.upgrade is not None)} 2>&1); status=$?
+echo MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 printf '%s\\n' "$out" | grep -v '^INSTALLED=' | sed 's/^/| /'
 case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installed ;; esac
-echo PID=$({node.alive(app)} 2>/dev/null)
-echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)
+{_ask_node(check.tool, app)}
 """
+    started = time.monotonic()
     result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
     values = parse_key_values(result.stdout)
-    log = "\n".join(line[2:] for line in result.stdout.splitlines() if line.startswith("| "))
+    if values.get("VERSION") != version:
+        values |= _settle(remote, check, app, version, started + settle)
+    log = _log(result.stdout)
     if values.get("VERSION") == version:
-        relink(remote, check, version)
-    if values.get("STATE") != "installed" or values.get("VERSION") != version:
-        what = (
-            "staging the upgrade failed"
-            if values.get("STATE") == "stage-failed"
-            else (
-                f"the release handler did not switch to {version} "
-                f"(the node runs {values.get('VERSION') or 'nothing'})"
-            )
+        relink(remote, check, version, downgrade=switch.upgrade is None)
+    now_runs = values.get("VERSION") or "nothing that answers"
+    if values.get("VERSION") != version:
+        kept = "as before" if values.get("VERSION") == check.version else "now"
+        raise NodeError(
+            remote.name,
+            f"the release handler did not switch to {version}: the node runs {now_runs} "
+            f"{kept} (pid {values.get('PID') or 'none'})",
+            tail(log),
         )
-        raise NodeError(remote.name, what, tail(log))
     if values.get("PID") != check.pid:
         raise NodeError(
             remote.name,
             f"the node now runs {version}, but it restarted (pid {check.pid}, now "
             f"{values.get('PID') or 'none'}): its state was not kept",
         )
+    seconds = int(values.get("MS") or 0) / 1000
     return NodeStatus(
-        remote.name, version, f"{switch.from_version} -> {version}, hot (pid {check.pid} kept)"
+        remote.name,
+        version,
+        f"{switch.from_version} -> {version}, hot (pid {check.pid} kept, {seconds:.1f} s)",
     )
 
 
-def relink(remote: Remote, check: NodeCheck, version: str) -> None:
-    """Record that the node's root boots `version` now: alias releases/<version> to it (unless
-    that is its own name, or a real directory of that version exists), point `current` at it,
-    and drop the root's other aliases."""
+def _ask_node(tool: str, app: str) -> str:
+    """Shell, in the node's root: its OS pid and version, as KEY=value lines."""
+    node = node_commands(tool)
+    return (
+        f"echo PID=$({node.alive(app)} 2>/dev/null)\n"
+        f"echo VERSION=$({node.running_version(app)} 2>/dev/null | tail -n 1)"
+    )
+
+
+def _settle(
+    remote: Remote, check: NodeCheck, app: str, version: str, deadline: float
+) -> dict[str, str]:
+    """Ask the node its pid and version until it runs `version`, or `deadline` passes;
+    returns the last answers (an empty version while the node does not answer)."""
+    ask = f"cd {quote(check.node_root)} || exit 1\n" + _ask_node(check.tool, app)
+    values: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        values = parse_key_values(remote.run(in_root(check.root, ask), check=False).stdout)
+        if values.get("VERSION") == version:
+            break
+    return values
+
+
+def _log(stdout: str) -> str:
+    return "\n".join(line[2:] for line in stdout.splitlines() if line.startswith("| "))
+
+
+def relink(remote: Remote, check: NodeCheck, version: str, downgrade: bool = False) -> None:
+    """Record that the node's root boots `version` now: alias releases/<version> to it
+    (unless that is its own name, or a real directory of that version exists) and point
+    `current` at it. An upgrade keeps the aliases of the versions before it (each hot step
+    stays one a rollback can go back to, one step at a time); a downgrade drops the root's
+    other aliases (the versions it went back from)."""
     name = check.node_root.rstrip("/").rsplit("/", 1)[-1]
     target = f"releases/{version}"
     script = f"""set -e
@@ -247,7 +363,9 @@ if [ {quote(version)} != {quote(name)} ] && {{ [ -L {target} ] || [ ! -e {target
 fi
 {replace_link(".", "current", quote(target))}
 {record(check.root, "deployed", quote(version))}
-for link in releases/*; do
+"""
+    if downgrade:
+        script += f"""for link in releases/*; do
   if [ -L "$link" ] && [ "$link" != {quote(target)} ] && [ "$(readlink "$link")" = {quote(name)} ]
   then rm -f "$link"; fi
 done

@@ -5,14 +5,15 @@ place, with the host's env file. The layout itself is host/layout.py's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from deliver.config import Environment, HostSpec, RuntimeLinks
 from deliver.errors import DeliverError, NodeError, UsageError
 from deliver.host.layout import (
-    ENV_FILE,
     FREE_SPACE,
+    RELEASE_ENV_FILE,
     check_free_space,
     replace_file,
 )
@@ -50,9 +51,12 @@ class Preflight:
     running: str | None = None  # what the node was started from (None: no node started)
 
 
-def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
+def preflight(
+    remote: Remote, env: Environment, release: Release, *, force: bool = False
+) -> Preflight:
     """Create the release root if needed (its releases/ private) and report what the host
-    already has."""
+    already has. A different build of the version on the host is refused (DifferentBuild on
+    the host, naming both), unless `force` replaces it; never the directory a node runs from."""
     version = quote(release.version)
     script = join(
         f"mkdir -p {quote_path(env.deliver_to)}/releases",
@@ -65,6 +69,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
         f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
+        f"echo COMMIT=$(head -n 1 releases/{version}/.deliver-revision 2>/dev/null)",
         # a hot upgrade leaves an alias releases/<new> -> <old>, and <old> booting <new>
         f"{{ [ ! -L releases/{version} ] || echo ALIAS=yes; }}",
         f"echo BOOTS=$(cut -d' ' -f2 releases/{version}/releases/start_erl.data 2>/dev/null)",
@@ -74,12 +79,7 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         _HAS_TOOLS,
     )
     values = parse_key_values(remote.run(script, step="preflight").stdout)
-    if values.get("MISSING"):
-        raise NodeError(
-            remote.name,
-            f"has no {values['MISSING']}, which deploys need (with tar, gzip, sha256sum, "
-            "mkfifo, tee, dd: coreutils)",
-        )
+    _require_tools(remote.name, values)
     alias = values.get("ALIAS") == "yes"
     boots = values.get("BOOTS")
     # a directory hot-upgraded to another version is extracted afresh, unless a node or a
@@ -98,17 +98,68 @@ def preflight(remote: Remote, env: Environment, release: Release) -> Preflight:
         values.get("RELEASE") == release.sha256 and not hot,
         values.get("RUNNING") or None,
     )
-    if check.current == release.version and not check.has_release and not alias:
-        raise UsageError(
-            f"{remote.name} runs a different build of {release.version}",
-            hint="give the new build a new version",
-        )
+    # a build of the version is there already (or current names one deliver cannot identify)
+    held = values.get("RELEASE") or check.current == release.version
+    if held and not check.has_release and not alias and not hot:
+        _replaceable(remote.name, env.name, release, values, check, force)
     # nothing is sent to a host that has the release, even without its archive
     needed = (0 if check.has_archive or check.has_release else release.size) + (
         0 if check.has_release else release.size * SPACE_FACTOR
     )
     check_free_space(remote.name, check.root, values, needed)
     return check
+
+
+def _require_tools(host: str, values: Mapping[str, str]) -> None:
+    if values.get("MISSING"):
+        raise NodeError(
+            host,
+            f"has no {values['MISSING']}, which deploys need (with tar, gzip, sha256sum, "
+            "mkfifo, tee, dd: coreutils)",
+        )
+
+
+def _replaceable(
+    host: str,
+    environment: str,
+    release: Release,
+    values: Mapping[str, str],
+    check: Preflight,
+    force: bool,
+) -> None:
+    """The host holds another build of `release.version`: refused unless `force`, and even
+    then while a node runs from its directory (it is never removed under a running node)."""
+    held = f"commit {_hex(values.get('COMMIT'), 10)} (sha256 {_hex(values.get('RELEASE'), 16)})"
+    store = f"commit {release.commit[:10]} (sha256 {release.sha256[:16]})"
+    if not force:
+        refused = NodeError(
+            host,
+            f"holds a different build of {release.app} {release.version}: {held} on the "
+            f"host, {store} in the store",
+        )
+        refused.hint = (
+            "give the new build a new version (deliver build release --increment-version"
+            "=patch), or replace the hosts' build with deliver deploy release --force"
+        )
+        raise refused
+    if check.running == release.version:
+        running = NodeError(
+            host,
+            f"its node runs from releases/{release.version}, {held}: deliver never "
+            f"replaces the directory a running node runs from",
+        )
+        running.hint = (
+            f"give the new build a new version; or stop the nodes that run it first (deliver "
+            f"stop {environment}, --host for some), deploy with --force, then deliver start "
+            f"{environment}"
+        )
+        raise running
+
+
+def _hex(value: str | None, length: int) -> str:
+    """A hex id a host reported (hostile text), shortened; `?` when it is not one."""
+    text = (value or "")[:length]
+    return text if text and all(c in "0123456789abcdef" for c in text) else "?"
 
 
 def upload(
@@ -161,8 +212,8 @@ def extract(
     links: RuntimeLinks | None = None,
 ) -> None:
     """Extract the archive the host holds (hashed again in the same pass) into a fresh
-    directory renamed into place, unless the host has the release already; write the host's
-    env file. One script; see `receive` for what is refused."""
+    directory renamed into place, unless the host has the release already; keep the host's
+    env file with the release. One script; see `receive` for what is refused."""
     source = "" if check.has_release else f"releases/{quote(host_archive(release))}"
     script = prepare_script(check.root, release, links or RuntimeLinks(), source, env_text)
     remote.run(script, step="extracting", stdin=env_text.encode())
@@ -182,9 +233,9 @@ def receive(
     the release) goes straight into extraction into a fresh directory while the host computes
     its sha256 in the same pass; only a matching hash, an archive that holds none of
     deliver's own `.deliver-*` names, no device, fifo or socket and no symlink on the way to
-    one of `links` is renamed into place. Then the env file and the links. Any failure
-    removes the fresh directory: CommandFailed naming the host and why (both hashes for a
-    mismatch)."""
+    one of `links` is renamed into place. Then the env file kept with the release and the
+    links. Any failure removes the fresh directory: CommandFailed naming the host and why
+    (both hashes for a mismatch)."""
     env = env_text.encode()
     if archive is None:
         source = "" if check.has_release else f"releases/{quote(host_archive(release))}"
@@ -221,8 +272,10 @@ def prepare_script(
     ]
     if source:
         lines.append(_unpack_script(release, links, source))
+    # the env travels with the release: kept in its directory (0600), it becomes deliver.env
+    # when `current` is switched to it (layout.install_env), not before
     lines += [
-        f'mv -T "$work/env" {quote(ENV_FILE)}',
+        f'mv -T "$work/env" releases/{quote(release.version)}/{RELEASE_ENV_FILE}',
         link_script(root, release.version, links) if link and links else "",
         'rm -rf "$work"',
         "trap - EXIT",
@@ -291,6 +344,9 @@ fresh={fresh}
 {symlinks}
 {_PRIVATE_COOKIE}
 {marks}
+if [ "$(readlink running)" = releases/{version} ]; then
+  echo "refusing to replace releases/{release.version}: the running node runs from it"; exit 1
+fi
 {kept}
 rm -rf releases/{version}
 mv -T "$work/tree" releases/{version}

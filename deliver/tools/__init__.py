@@ -94,7 +94,19 @@ class NodeCommands(Protocol):
         started), without connecting to a running node."""
         ...
 
-    def log_files(self) -> str: ...
+    def log_files(self) -> str:
+        """The daemon's (run_erl's) log files, a glob relative to the log directory."""
+        ...
+
+    def log_to(self, log_dir: str) -> str:
+        """Shell run in the release root before `daemon`: its logs then go to `log_dir` (a
+        quoted shell word: an existing absolute directory kept across releases)."""
+        ...
+
+    def foreground(self, app: str) -> str:
+        """The start script's command that runs the node in the foreground, for a service
+        manager (relative to the release root)."""
+        ...
 
 
 #: Where upgrades are put together, relative to the build directory (under the git-ignored _build).
@@ -149,6 +161,13 @@ class HotUpgrades(Protocol):
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         """Put the files of the upgrade `archive` (absolute path) where `install` expects them,
         never overwriting a file the running release uses."""
+        ...
+
+    def check_install(self, app: str, version: str) -> str:
+        """Once staged: make the release handler know `version` (unpacked), check that its
+        relup has an entry for the version the node runs and that
+        `release_handler:check_install_release/1` succeeds, changing nothing the node runs;
+        prints CHECKED=<version> and exits 0 when it can be installed."""
         ...
 
     def install(self, app: str, version: str, upgrade: bool) -> str:

@@ -90,7 +90,14 @@ class DistilleryNode:
         return f"bin/{quote(app)} eval {quote(expression)}"
 
     def log_files(self) -> str:
-        return "var/log/erlang.log.*"
+        return "erlang.log.*"
+
+    def log_to(self, log_dir: str) -> str:
+        # Distillery's start script takes its run_erl log directory from RUNNER_LOG_DIR
+        return f"export RUNNER_LOG_DIR={log_dir}"
+
+    def foreground(self, app: str) -> str:
+        return f"bin/{quote(app)} foreground"
 
 
 TOOL: BuildTool = DistilleryTool()

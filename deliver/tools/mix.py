@@ -61,16 +61,16 @@ class MixTool:
         return 1 if (project_dir / "mix.exs").exists() else 0
 
     def build_steps(self, app: str, build: BuildConfig) -> list[BuildStep]:
-        release = build.release_name(app)
+        # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
+        named = f"mix release {quote(build.release_name(app))} --overwrite"
+        if build.release is None:
+            # a fresh `mix new` app configures no releases: its one default release (named
+            # after the app) is built by `mix release` alone, and naming it is an error
+            named = f"if grep -qw releases mix.exs; then {named}; else mix release --overwrite; fi"
         return [
             BuildStep("Fetching dependencies", _DEPS_GET, "erlang_get_and_update_deps"),
             BuildStep("Compiling", "mix compile", "erlang_clean_compile"),
-            # --overwrite: without it mix asks, and on EOF silently keeps the OLD release
-            BuildStep(
-                "Generating release",
-                f"mix release {quote(release)} --overwrite",
-                "erlang_generate_release",
-            ),
+            BuildStep("Generating release", named, "erlang_generate_release"),
         ]
 
     def release_root(self, app: str, build: BuildConfig) -> str:
@@ -174,6 +174,36 @@ IO.puts("INSTALLED=" <> vsn_text)
 """
 
 
+#: Runs inside the node (`bin/<app> rpc`) once the upgrade's files are staged: the release
+#: handler learns the release (set_unpacked, as _INSTALL does), then the relup must have an
+#: entry for what the node runs and check_install_release must pass. Nothing is installed.
+_CHECK = """vsn_text = @VSN@
+vsn = String.to_charlist(vsn_text)
+root = List.to_string(:code.root_dir())
+dir = Path.join([root, "releases", vsn_text])
+case :release_handler.set_unpacked(String.to_charlist(Path.join(dir, @REL@)), []) do
+  {:ok, ^vsn} -> :ok
+  {:error, {:existing_release, ^vsn}} -> :ok
+  other -> raise "set_unpacked: #{inspect(other)}"
+end
+releases = :release_handler.which_releases()
+running = Enum.find(releases, &(elem(&1, 3) == :current)) ||
+  Enum.find(releases, &(elem(&1, 3) == :permanent))
+running = elem(running, 1)
+case :file.consult(String.to_charlist(Path.join(dir, "relup"))) do
+  {:ok, [{^vsn, up, _down}]} ->
+    List.keymember?(up, running, 0) ||
+      raise "the relup of #{vsn_text} has no entry for #{running} (it upgrades from " <>
+        "#{Enum.map_join(up, ", ", &elem(&1, 0))})"
+  other -> raise "#{dir}/relup: #{inspect(other)}"
+end
+case :release_handler.check_install_release(vsn) do
+  {:ok, _, _} -> IO.puts("CHECKED=" <> vsn_text)
+  other -> raise "check_install_release: #{inspect(other)}"
+end
+"""
+
+
 #: The release's version, not an application's: in an umbrella they differ (the release has the
 #: umbrella's version, and its name may be no application's or an app of another version).
 #: $RELEASE_VSN stays the boot version after a hot upgrade, so a node with the release handler
@@ -226,7 +256,20 @@ class MixNode:
         return f"bin/{quote(app)} eval {quote(expression)}"
 
     def log_files(self) -> str:
-        return "tmp/log/erlang.log.*"
+        return "erlang.log.*"
+
+    def log_to(self, log_dir: str) -> str:
+        # run_erl logs into $RELEASE_TMP/log (default: the release's tmp/log), and
+        # RELEASE_TMP also holds the pipes and runtime configs: only tmp/log becomes a link to
+        # the kept directory (a real tmp/log from an older start is moved aside, never into)
+        return join(
+            "mkdir -p tmp",
+            "if [ -d tmp/log ] && [ ! -L tmp/log ]; then mv -T tmp/log tmp/log.old.$$; fi",
+            f"ln -sfn {log_dir} tmp/log",
+        )
+
+    def foreground(self, app: str) -> str:
+        return f"bin/{quote(app)} start"
 
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release
@@ -235,6 +278,11 @@ class MixNode:
         return (
             f"tar -xzf {quote(archive)} --skip-old-files --no-same-owner --no-same-permissions -C ."
         )
+
+    def check_install(self, app: str, version: str) -> str:
+        script = _CHECK.replace("@VSN@", elixir_string(version))
+        script = script.replace("@REL@", elixir_string(f"{app}.rel"))
+        return f"bin/{quote(app)} rpc {quote(script)}"
 
     def install(self, app: str, version: str, upgrade: bool) -> str:
         # the version and the .rel name enter the code as string literals, never as code

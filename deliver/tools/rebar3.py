@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deliver.config import BuildConfig
-from deliver.shell import join, quote
+from deliver.shell import erlang_string, join, quote
 from deliver.tools import (
     BuildStep,
     BuildTool,
@@ -128,6 +128,29 @@ def _app_of(appup: str) -> str:
     return appup.rsplit("/", 1)[-1].removesuffix(".appup")
 
 
+#: Evaluated in the node (relx `eval`) once the release is unpacked: the relup has an entry
+#: for what the node runs and check_install_release passes; prints `checked`, else an error.
+_CHECK = """Vsn = @VSN@,
+Rels = release_handler:which_releases(),
+Running = case lists:keyfind(current, 4, Rels) of
+    false -> element(2, lists:keyfind(permanent, 4, Rels));
+    Current -> element(2, Current)
+end,
+Relup = filename:join([code:root_dir(), "releases", Vsn, "relup"]),
+case file:consult(Relup) of
+    {ok, [{Vsn, Up, _}]} ->
+        case lists:keymember(Running, 1, Up) of
+            false -> {error, {no_relup_entry_for, Running, [element(1, E) || E <- Up]}};
+            true ->
+                case release_handler:check_install_release(Vsn) of
+                    {ok, _, _} -> checked;
+                    Other -> {error, {check_install_release, Other}}
+                end
+        end;
+    Other -> {error, {Relup, Other}}
+end"""
+
+
 class Rebar3Node:
     """relx's extended start script. Its `eval` runs inside the node and exits 0 even when the
     code fails (printing `{error, ...}`), so every answer is checked for its expected shape."""
@@ -184,11 +207,27 @@ class Rebar3Node:
         )
 
     def log_files(self) -> str:
-        return "log/erlang.log.*"
+        return "erlang.log.*"
+
+    def log_to(self, log_dir: str) -> str:
+        return f"export RUNNER_LOG_DIR={log_dir}"
+
+    def foreground(self, app: str) -> str:
+        return f"bin/{quote(app)} foreground"
 
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # where install_upgrade.escript looks for the package of <version>
         return f"cp {quote(archive)} releases/{quote(f'{app}-{version}.tar.gz')}"
+
+    def check_install(self, app: str, version: str) -> str:
+        # relx's `unpack` unpacks releases/<app>-<vsn>.tar.gz (and says so when it was
+        # already); `upgrade` then goes on from the unpacked release
+        check = _CHECK.replace("@VSN@", erlang_string(version))
+        return join(
+            f"bin/{quote(app)} unpack {quote(version)}",
+            f"{self.rpc(app, check)} | grep -qx checked",
+            f"echo CHECKED={quote(version)}",
+        )
 
     def install(self, app: str, version: str, upgrade: bool) -> str:
         # exits 0 on some failures: success is the line it prints after make_permanent

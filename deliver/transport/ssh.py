@@ -193,6 +193,14 @@ class SshRemote:
         if status != 0:
             raise CommandFailed(self.name, command, status, errors, f"download of {remote_path}")
 
+    @property
+    def client(self) -> paramiko.SSHClient:
+        """The open, authenticated paramiko client of this connection, for what needs more
+        than run/upload/download (an interactive terminal, users' fabric tasks)."""
+        if self._connection is None or not self._connection.transport.is_active():
+            raise ConnectionFailed(self.name, "connection lost")
+        return self._connection.client
+
     def close(self) -> None:
         if self._connection:
             self._connection.close()
@@ -304,3 +312,13 @@ class _LineStream:
         if self.buffer:
             self.sink.remote_output(self.host, self.buffer)
             self.buffer = ""
+
+
+def ssh_client_of(remote: object) -> paramiko.SSHClient | None:
+    """The paramiko client under `remote`, also through wrappers that keep the Remote they
+    wrap as `.remote` (host/private.py); None for a host reached without SSH."""
+    while not isinstance(remote, SshRemote):
+        remote = getattr(remote, "remote", None)
+        if remote is None:
+            return None
+    return remote.client

@@ -107,7 +107,9 @@ def test_generated_appup_adds_deletes_updates_and_loads(root: Path, tmp_path: Pa
     expected = f'{{"0.2.0",[{{"0.1.0",{up}}}],[{{"0.1.0",{down}}}]}}.'
     written = (root / "lib/app-0.2.0/ebin/app.appup").read_text()
     assert flat(written) == expected
-    assert flat(result.stdout.split("\n", 1)[1]) == expected  # shown to the user too
+    shown, reasons = result.stdout.split("\n", 1)[1].split("supervisor ", 1)
+    assert flat(shown) == expected  # shown to the user too
+    assert reasons == "app sup\n"  # a changed supervisor: the policy may want a restart
 
 
 def test_users_appup_wins_and_a_shipped_one_is_kept(root: Path, tmp_path: Path) -> None:
@@ -115,23 +117,18 @@ def test_users_appup_wins_and_a_shipped_one_is_kept(root: Path, tmp_path: Path) 
     (tmp_path / "rel/appups").mkdir(parents=True)
     (tmp_path / "rel/appups/app.appup").write_text(mine)
     result = appups(root, tmp_path)
-    assert result.stdout == "appup app 0.1.0 0.2.0 user\n", result.stderr
-    assert (root / "lib/app-0.2.0/ebin/app.appup").read_text() == mine
+    assert result.stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 user", result.stderr
+    assert flat((root / "lib/app-0.2.0/ebin/app.appup").read_text()) == flat(mine)
 
     (tmp_path / "rel/appups/app.appup").unlink()
     again = appups(root, tmp_path)
-    assert again.stdout == "appup app 0.1.0 0.2.0 release\n", again.stderr
-    assert (root / "lib/app-0.2.0/ebin/app.appup").read_text() == mine
+    assert again.stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 release", again.stderr
+    assert flat((root / "lib/app-0.2.0/ebin/app.appup").read_text()) == flat(mine)
 
 
 @pytest.mark.parametrize(
     ("content", "error"),
     [
-        (
-            '{"0.3.0", [], []}.',
-            "error: rel/appups/app.appup is the appup of version 0.3.0, but the new release "
-            "has 0.2.0",
-        ),
         ('{"0.2.0", [{"0.1.0", [', "error: rel/appups/app.appup:1: syntax error before:"),
         ("[].", "error: rel/appups/app.appup: expected one term {NewVsn, UpFrom, DownTo}"),
     ],
@@ -142,6 +139,71 @@ def test_a_bad_users_appup_is_named(root: Path, tmp_path: Path, content: str, er
     result = appups(root, tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == error
+
+
+def test_a_stale_users_appup_is_reported_and_generated_instead(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "rel/appups").mkdir(parents=True)
+    (tmp_path / "rel/appups/app.appup").write_text('{"0.3.0", [], []}.')
+    result = appups(root, tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["stale app rel/appups/app.appup 0.3.0", "appup app 0.1.0 0.2.0 generated"]
+
+
+def test_a_pair_appup_wins_over_the_single_file_one(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "rel/appups/app").mkdir(parents=True)
+    (tmp_path / "rel/appups/app.appup").write_text('{"0.2.0", [{"0.1.0", []}], [{"0.1.0", []}]}.')
+    pair = '{"0.2.0", [{"0.1.0", [{load_module, plain}]}], [{"0.1.0", [{load_module, plain}]}]}.'
+    (tmp_path / "rel/appups/app/0.1.0-0.2.0.appup").write_text(pair)
+    result = appups(root, tmp_path)
+    assert result.stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 pair", result.stderr
+    assert flat((root / "lib/app-0.2.0/ebin/app.appup").read_text()) == flat(pair)
+
+
+def test_a_module_loads_after_the_changed_modules_it_calls(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    caller = "-module(a_caller).\n-export([f/0]).\nf() -> z_callee:g() + %s.\n"
+    callee = "-module(z_callee).\n-export([g/0]).\ng() -> %s.\n"
+    fresh = "-module(m_new).\n-export([h/0]).\nh() -> a_caller:f().\n"
+    lib(root, "app", "0.1.0", {"a_caller": caller % 1, "z_callee": callee % 1})
+    lib(root, "app", "0.2.0", {"a_caller": caller % 2, "z_callee": callee % 2, "m_new": fresh})
+    rel(root, "0.1.0", {"app": "0.1.0"})
+    rel(root, "0.2.0", {"app": "0.2.0"})
+    assert appups(root, tmp_path).returncode == 0
+    up = (
+        "[{load_module,z_callee,brutal_purge,soft_purge,[]},"
+        "{load_module,a_caller,brutal_purge,soft_purge,[z_callee]},"
+        "{add_module,m_new,[a_caller]}]"
+    )
+    down = (
+        "[{load_module,z_callee,brutal_purge,soft_purge,[]},"
+        "{load_module,a_caller,brutal_purge,soft_purge,[z_callee]},{delete_module,m_new}]"
+    )
+    written = flat((root / "lib/app-0.2.0/ebin/app.appup").read_text())
+    assert written == f'{{"0.2.0",[{{"0.1.0",{up}}}],[{{"0.1.0",{down}}}]}}.'
+
+
+def test_an_upgrade_from_several_versions_has_an_entry_for_each(root: Path, tmp_path: Path) -> None:
+    subprocess.run(["cp", "-r", str(root / "lib/app-0.1.0"), str(root / "lib/app-0.1.5")])
+    rel(root, "0.1.5", {"app": "0.1.5", "tools": "1.0"})
+    command = ["escript", str(ESCRIPT), "appups", str(root), "shop", "0.1.0,0.1.5", "0.2.0"]
+    result = subprocess.run(
+        [*command, "rel/appups"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines()[:2] == [
+        "appup app 0.1.0 0.2.0 generated",
+        "appup app 0.1.5 0.2.0 generated",
+    ], result.stderr
+    written = flat((root / "lib/app-0.2.0/ebin/app.appup").read_text())
+    assert written.startswith('{"0.2.0",[{"0.1.0",[{add_module,added}')
+    assert ']},{"0.1.5",[{add_module,added}' in written
+
+
+def test_a_changed_native_library_is_reported(root: Path, tmp_path: Path) -> None:
+    for version, content in (("0.1.0", b"old"), ("0.2.0", b"new")):
+        (root / f"lib/app-{version}/priv").mkdir()
+        (root / f"lib/app-{version}/priv/app_nif.so").write_bytes(content)
+    assert "nif app app_nif.so\n" in appups(root, tmp_path).stdout
 
 
 def test_changed_consolidated_protocols_are_reported(root: Path, tmp_path: Path) -> None:

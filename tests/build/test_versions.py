@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from deliver.build.versions import VersionOptions, check_unused, plan_version
+from deliver.build.versions import VersionOptions, plan_version
 from deliver.cli.options import parse_versions
 from deliver.errors import UsageError
-from deliver.release import Release
 from deliver.sandbox import Sandbox
 from deliver.tools.mix import MIX_VERSION
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
@@ -124,17 +123,6 @@ def test_a_version_needs_a_literal_in_mix_exs(tmp_path: Path) -> None:
     assert (plan.version, plan.patches) == ("3.0.0", {})
 
 
-def test_a_stored_version_from_another_commit_is_refused_unless_forced() -> None:
-    stored = Release("hello", "0.1.0", "a" * 40, "main", "mix", "2026-01-01T00:00:00Z", "0" * 64, 1)
-    check_unused([stored], "0.1.0", "a" * 40, force=False, store="store")  # same commit: fine
-    check_unused([stored], "0.1.1", "b" * 40, force=False, store="store")
-    check_unused([stored], "0.1.0", "b" * 40, force=True, store="store")
-    with pytest.raises(
-        UsageError, match=r"hello 0\.1\.0 is already in store, built from commit aaa"
-    ):
-        check_unused([stored], "0.1.0", "b" * 40, force=False, store="store")
-
-
 @pytest.mark.slow
 def test_builds_carry_the_version_without_touching_the_sources(
     sandbox: Sandbox, tmp_path: Path
@@ -187,7 +175,11 @@ def test_existing_version_from_another_commit_is_refused_before_building(
 
     refused = run_cli("--config", config, "build", "release")
     assert refused.exit_code == 2
-    assert f"error: hello 0.1.0 is already in {store}, built from commit {stored[:10]}" in (
+    assert (
+        f"error: hello 0.1.0 is already in {store} as a different build: stored commit "
+        f"{stored[:10]} (sha256 " in refused.stderr
+    )
+    assert f"this build commit {git(repo, 'rev-parse', 'HEAD')[:10]} (not built yet" in (
         refused.stderr
     )
     assert "--force" in refused.stderr and "Preparing build directory" not in refused.stdout

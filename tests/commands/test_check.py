@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from deliver.commands.check import Finding, carries_erts, compare_erlang
 from deliver.sandbox import Sandbox
 from tests.conftest import edit_config, run_cli, write_config
 
@@ -36,6 +37,11 @@ def test_every_host_is_ready(sandbox: Sandbox, tmp_path: Path) -> None:
     for check in ("connect", "git", "mix", "erl", "erlang"):
         assert ("build", check, "ok") in rows, (check, result.stdout)
     assert "Every host is ready (3 checked)" in result.stdout
+    erlang = [line for line in result.stdout.splitlines() if line.split()[1:2] == ["erlang"]]
+    assert len(erlang) == 3, result.stdout
+    assert "(releases carry this ERTS)" in erlang[-1] and erlang[-1].startswith("build")
+    for line in erlang[:2]:
+        assert "the same as the build host's OTP 25, ERTS" in line, result.stdout
     assert "web1 env: PORT=" in result.stdout and "(primary web1)" in result.stdout
     # read-only: the deliver_to that does not exist yet was not created
     assert not (Path(sandbox.host("web1").home) / "checked").exists()
@@ -65,3 +71,33 @@ def test_what_would_fail_is_named_per_host_and_exits_1(sandbox: Sandbox, tmp_pat
     assert "missing in shared/: config/prod.secret.exs" in result.stdout
     assert f"127.0.0.1:{port}" in result.stdout and "connection refused" in result.stdout
     assert "check(s) failed on" in result.stderr and "a deploy would fail" in result.stderr
+
+
+def test_erlang_of_deploy_hosts_is_compared_with_the_build_hosts() -> None:
+    built = Finding("build", "erlang", True, "25, ERTS 13.1.5")
+    hosts = [
+        built,
+        Finding("web1", "erlang", True, "25, ERTS 13.1.5"),
+        Finding("web2", "erlang", True, "26, ERTS 14.2"),
+        Finding("web3", "erlang", True, ""),
+    ]
+    carried = {f.host: f for f in compare_erlang(hosts, "build", carried=True)}
+    assert all(f.ok for f in carried.values())
+    assert carried["web2"].detail == (
+        "OTP 26, ERTS 14.2; not used: the release brings the build host's OTP 25, ERTS 13.1.5"
+    )
+    assert carried["web3"].detail.startswith("no Erlang installed; not used")
+    bare = {f.host: f for f in compare_erlang(hosts, "build", carried=False)}
+    assert bare["build"].detail == "OTP 25, ERTS 13.1.5 (hosts need this same ERTS)"
+    assert bare["web1"].ok and not bare["web2"].ok and not bare["web3"].ok
+    assert "include_erts is off" in bare["web2"].detail
+
+
+def test_include_erts_false_means_hosts_need_erlang(tmp_path: Path) -> None:
+    (tmp_path / "mix.exs").write_text(HELLO_MIX)
+    assert carries_erts(tmp_path)
+    (tmp_path / "mix.exs").write_text("releases: [app: [include_erts: false]]")
+    assert not carries_erts(tmp_path)
+    (tmp_path / "mix.exs").unlink()
+    (tmp_path / "rebar.config").write_text("{relx, [{include_erts, false}]}.")
+    assert not carries_erts(tmp_path)

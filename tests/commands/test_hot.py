@@ -1,178 +1,18 @@
-"""Hot upgrades end to end on two real sandbox hosts: the mix sample (`examples/hello`; v0.2.0
-ships no appup, so deliver generates one, and the branch head ships rel/appups/hello.appup) and
-the rebar3 sample (`examples/counter_erl`, appup in ebin/ as rebar3 wants it). Each app's
-upgrade 0.1.0 -> 0.2.0 is built once per module."""
+"""Hot upgrades end to end on two real sandbox hosts, with the sample apps of hot_apps.py (the
+mix app's v0.2.0 and the rebar3 app's ship no appup: deliver generates them)."""
 
 from __future__ import annotations
 
 import re
 import shlex
 import shutil
-import subprocess
-import urllib.request
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from deliver.sandbox import Sandbox
-from tests.conftest import REPO, CliResult, git, make_app_repo, run_cli
+from tests.commands.hot_apps import Hosts, UpgradeApp, deliver, ok, pids
 
 pytestmark = pytest.mark.slow
-
-EXAMPLES = REPO / "examples"
-
-
-@dataclass(frozen=True)
-class UpgradeApp:
-    """A sample app repo with tags v0.1.0 and v0.2.0, its upgrade built into `store`."""
-
-    name: str
-    repo: Path
-    store: Path
-    state_before: str  # /state of 0.1.0 after three increments
-    state_after: str  # the same state converted by 0.2.0's code_change
-    fresh_state: str  # /state of a freshly started 0.2.0
-
-
-def commit_version_2(repo: Path, files: dict[str, str]) -> None:
-    for source, target in files.items():
-        (repo / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, repo / target)
-    git(repo, "add", "-f", "-A")
-    git(repo, "commit", "-q", "-m", "0.2.0")
-    git(repo, "tag", "v0.2.0")
-
-
-def config_text(sandbox: Sandbox, app: UpgradeApp, deliver_to: str, store: Path | str) -> str:
-    text = sandbox.deliver_config(app.name, deliver_to=deliver_to)
-    text = text.replace(f"at: ~/build/{app.name}", f"at: ~/build/{app.name}-upgrade")
-    return text + f"release_store: {store}\n"
-
-
-def build_upgrade(sandbox: Sandbox, app: UpgradeApp) -> None:
-    config = app.repo / ".deliver"
-    config.write_text(config_text(sandbox, app, "~/unused", app.store))
-    result = run_cli("--config", config, "build", "upgrade", "--from=v0.1.0", "--to=v0.2.0")
-    assert result.exit_code == 0, result.output
-    assert f"Built upgrade {app.name} 0.1.0 -> 0.2.0" in result.stdout
-
-
-@pytest.fixture(scope="module")
-def mix_app(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> UpgradeApp:
-    repo = make_app_repo(tmp_path_factory.mktemp("mix") / "hello")
-    git(repo, "tag", "v0.1.0")
-    upgrade = EXAMPLES / "hello/upgrade/0.2.0"
-    commit_version_2(
-        repo,
-        {upgrade / "mix.exs": "mix.exs", upgrade / "lib/hello/counter.ex": "lib/hello/counter.ex"},
-    )
-    app = UpgradeApp("hello", repo, repo / ".deliver-releases", "3", "%{count: 3}", "%{count: 0}")
-    build_upgrade(sandbox, app)  # v0.2.0 ships no appup: deliver generates one
-    # the branch head (what `deliver upgrade` builds) ships the user's appup
-    (repo / "rel/appups").mkdir(parents=True)
-    shutil.copy(upgrade / "hello.appup", repo / "rel/appups/hello.appup")
-    git(repo, "add", "rel")
-    git(repo, "commit", "-q", "-m", "the appup of 0.2.0")
-    return app
-
-
-@pytest.fixture(scope="module")
-def rebar3_app(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> UpgradeApp:
-    repo = tmp_path_factory.mktemp("rebar3") / "counter_erl"
-    shutil.copytree(EXAMPLES / "counter_erl", repo, ignore=shutil.ignore_patterns("upgrade"))
-    with (repo / ".gitignore").open("a") as ignore:
-        ignore.write("/.deliver-releases/\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "counter_erl 0.1.0")
-    git(repo, "tag", "v0.1.0")
-    upgrade = EXAMPLES / "counter_erl/upgrade/0.2.0"
-    commit_version_2(
-        repo,
-        {
-            upgrade / "rebar.config": "rebar.config",
-            upgrade / "src/counter_erl.app.src": "src/counter_erl.app.src",
-            upgrade / "src/counter_erl_server.erl": "src/counter_erl_server.erl",
-            # rebar3 reads appups from the project's ebin/ (git-ignored here: added with -f)
-            upgrade / "counter_erl.appup": "ebin/counter_erl.appup",
-        },
-    )
-    app = UpgradeApp(
-        "counter_erl", repo, repo / ".deliver-releases", "3", "#{count => 3}", "#{count => 0}"
-    )
-    build_upgrade(sandbox, app)
-    return app
-
-
-class Hosts:
-    """Configs with a deliver_to of the test's own; stops every node it deployed at the end."""
-
-    def __init__(self, sandbox: Sandbox, name: str) -> None:
-        self.sandbox = sandbox
-        # short, and unique per test and parameter
-        safe = re.sub(r"\W", "_", name)[:32]
-        self.name = f"{safe}_{zlib.crc32(name.encode()):x}"
-        self.deliver_to = f"~/{self.name}"
-        self.configs: list[Path] = []
-
-    def config(self, app: UpgradeApp, store: Path | str | None = None) -> Path:
-        # in the app's repo (untracked): `deliver upgrade` builds the repo's branch head
-        path = app.repo / f".deliver-{self.name}-{len(self.configs)}.yml"
-        path.write_text(config_text(self.sandbox, app, self.deliver_to, store or app.store))
-        self.configs.append(path)
-        return path
-
-    def ask(self, host: str, path: str = "/") -> str:
-        url = f"http://127.0.0.1:{self.sandbox.host(host).app_port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode()).strip()
-
-    def incr(self, host: str, times: int) -> None:
-        for _ in range(times):
-            self.ask(host, "/incr")
-
-    def tree(self, host: str) -> str:
-        """Every path, link target and size under deliver_to, but the nodes' tmp/ (logs) and
-        the audit log (which records every attempt, refused ones too)."""
-        return self.sh(
-            host,
-            "find . -path '*/tmp' -prune -o ! -name deliver.audit -printf '%p %l %s\\n' | sort",
-        )
-
-    def sh(self, host: str, command: str) -> str:
-        return self.on(host, f"cd {self.deliver_to} && {command}")
-
-    def on(self, host: str, command: str) -> str:
-        return subprocess.run(
-            ["ssh", "-F", str(self.sandbox.ssh_config), host, command],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-
-@pytest.fixture
-def hosts(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Hosts]:
-    box = Hosts(sandbox, request.node.name)
-    yield box
-    for config in box.configs:
-        run_cli("--config", config, "stop", "production")
-
-
-def deliver(config: Path, *args: str) -> CliResult:
-    return run_cli("--config", config, *args)
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def pids(config: Path) -> dict[str, str]:
-    output = ok(deliver(config, "ping", "production")).stdout
-    return dict(re.findall(r"(web\d): pong \(pid (\d+)\)", output))
 
 
 @pytest.mark.parametrize("app_fixture", ["mix_app", "rebar3_app"])
@@ -189,7 +29,9 @@ def test_hot_upgrade_keeps_the_process_and_converts_its_state_then_downgrade(
 
     upgraded = ok(deliver(config, "deploy", "upgrade", "to", "production"))
     for host, pid in started.items():
-        assert f"{host}: 0.1.0 -> 0.2.0, hot (pid {pid} kept)" in upgraded.stdout
+        assert re.search(
+            rf"{host}: 0\.1\.0 -> 0\.2\.0, hot \(pid {pid} kept, \d+\.\d s\)", upgraded.stdout
+        )
     assert pids(config) == started
     assert hosts.ask("web1") == f"{app.name} 0.2.0"
     assert hosts.ask("web1", "/state") == app.state_after
@@ -266,15 +108,18 @@ def test_preflight_refuses_and_touches_no_host_then_a_failed_host_is_named(
     assert {host: hosts.tree(host) for host in before} == before
     assert hosts.ask("web1") == "hello 0.1.0"
 
-    # web2 cannot stage the new files: web1 switches, and the error says how to go back
+    # web2 cannot stage the new files: checked on every host before any install, so neither
+    # node switches
     ok(deliver(config, "start", "production", "--host=web2"))
+    started = pids(config)
     hosts.sh("web2", "touch releases/0.1.0/releases/0.2.0")
-    partly = deliver(config, "deploy", "upgrade", "production")
-    assert partly.exit_code == 1
-    assert "install failed on 1 host(s): web2" in partly.stderr
-    assert "web2: staging the upgrade failed" in partly.stderr
-    assert "succeeded on: web1" in partly.stderr
-    assert "deliver downgrade production --version=0.1.0 --host web1" in partly.stderr
+    refused = deliver(config, "deploy", "upgrade", "production")
+    assert refused.exit_code == 1
+    assert "upgrade check failed on 1 host(s): web2" in refused.stderr
+    assert "web2: staging the upgrade failed" in refused.stderr
+    assert hosts.ask("web1") == "hello 0.1.0" and hosts.ask("web2") == "hello 0.1.0"
+    assert pids(config) == started
+    ok(deliver(config, "deploy", "upgrade", "production", "--host=web1"))
     assert hosts.ask("web1") == "hello 0.2.0" and hosts.ask("web2") == "hello 0.1.0"
 
     disagree = deliver(config, "upgrade", "production")
@@ -312,7 +157,7 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     assert "production runs hello 0.1.0" in result.stdout
     assert "Building the upgrade with the stored 0.1.0 (--with=0.1.0)" in result.stdout
     assert "Using the appup of hello from rel/appups/hello.appup" in result.stdout
-    assert f"web1: 0.1.0 -> 0.2.0, hot (pid {started['web1']} kept)" in result.stdout
+    assert f"web1: 0.1.0 -> 0.2.0, hot (pid {started['web1']} kept, " in result.stdout
     assert hosts.ask("web1", "/state") == "%{count: 3}"
     # install_release resets the app env: the linked runtime.exs was applied again
     assert hosts.sh("web1", "readlink releases/0.1.0/releases/0.2.0/runtime.exs") == (
@@ -351,6 +196,14 @@ def test_show_relup_and_releases(mix_app: UpgradeApp) -> None:
     assert re.search(r"^0\.2\.0\s+0\.1\.0\s+[0-9a-f]{10}", listed, re.MULTILINE)
     missing = deliver(config, "show", "relup", "9.9.9")
     assert missing.exit_code == 1 and "no upgrade 9.9.9 of hello" in missing.stderr
+    # the generated appup, as the relup was made from it; one app's is a file to commit
+    appups = ok(deliver(config, "show", "appup", "0.2.0")).stdout
+    assert "%% hello (generated)" in appups
+    assert "{update,'Elixir.Hello.Counter',{advanced,[]}}" in "".join(appups.split())
+    one = ok(deliver(config, "show", "appup", "0.2.0", "--app=hello")).stdout
+    assert one.startswith('{"0.2.0",') and "%%" not in one
+    other = deliver(config, "show", "appup", "0.2.0", "--app=nope")
+    assert other.exit_code == 2 and "has no appup of nope (it has hello)" in other.stderr
 
 
 def test_build_upgrade_refuses_the_same_version_and_needs_an_old_release(

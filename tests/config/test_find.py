@@ -51,7 +51,7 @@ def test_the_search_stops_at_the_work_tree_root(tmp_path: Path) -> None:
         find_config(root / "lib")
 
 
-def test_only_edeliver_config_says_so_and_what_to_write(tmp_path: Path) -> None:
+def test_only_edeliver_config_says_so_and_points_at_the_importer(tmp_path: Path) -> None:
     root = repo(tmp_path)
     (root / ".deliver").mkdir()
     (root / ".deliver" / "config").write_text('APP="notes"\n')
@@ -59,7 +59,7 @@ def test_only_edeliver_config_says_so_and_what_to_write(tmp_path: Path) -> None:
         find_config(root / "lib" / "notes")
     assert refused.value.hint is not None
     assert "edeliver's bash config" in refused.value.hint
-    assert str(root / ".deliver" / "deliver.yml") in refused.value.hint
+    assert "deliver import edeliver --write" in refused.value.hint
 
 
 def test_the_cli_uses_the_parent_config_and_says_which_with_verbose(

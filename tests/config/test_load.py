@@ -54,6 +54,11 @@ def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
     assert [h.name for h in production.hosts] == ["web1.example.com", "deploy@web2.example.com"]
     assert production.host_env(production.hosts[1]) == {"PORT": "4001"}
     assert config.ssh.known_hosts == Path("~/.ssh/known_hosts").expanduser()
+    assert config.hot_upgrade.policy == "always"
+    patch_only = load_config(
+        write(tmp_path, VALID + "hot_upgrade: {policy: patch-only}\n"), environ={}
+    )
+    assert patch_only.hot_upgrade.policy == "patch-only"
 
 
 def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
@@ -114,8 +119,9 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "colour: blue\n",
             ".deliver: colour: unknown key (expected one of: app, build, environments, "
-            "health_check, hooks, keep_releases, link, linked_dirs, linked_files, lock_wait, "
-            "migrations, release_store, rollout, s3, ssh, start_timeout, stop_timeout)",
+            "health_check, hooks, hot_upgrade, keep_releases, link, linked_dirs, linked_files, "
+            "lock_wait, migrations, release_store, rollout, s3, ssh, start_timeout, "
+            "stop_timeout, tasks)",
         ),
         (
             VALID.replace("      - web1.example.com", "      - 42"),
@@ -169,7 +175,20 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         ),
         (
             VALID + "hooks: {pre_start: {run: x, script: y}}\n",
-            ".deliver: hooks.pre_start: set one of script (a file) or run (a command)",
+            ".deliver: hooks.pre_start: set one of script (a file), run (a command) or task "
+            "(a custom task)",
+        ),
+        (
+            VALID + "hooks: {post_start: {task: 'warm; rm -rf /'}}\n",
+            ".deliver: hooks.post_start.task: expected a task's name, got 'warm; rm -rf /'",
+        ),
+        (
+            VALID + "hooks: {post_start: {task: warm, runs_on: local}}\n",
+            ".deliver: hooks.post_start.runs_on: a task runs here already, with a connection",
+        ),
+        (
+            VALID + "tasks: [a]\n",
+            ".deliver: tasks: expected a non-empty string, got a list",
         ),
         (
             VALID.replace('{PORT: "4001"}', "{KEY: {file: missing.key}}"),
@@ -230,6 +249,15 @@ def test_secret_reference_comes_from_local_environment(tmp_path: Path) -> None:
         (
             VALID + "health_check: {url: 'http://x/', retries: 0}\n",
             ".deliver: health_check.retries: expected a whole number of at least 1, got 0",
+        ),
+        (
+            VALID + "hot_upgrade: {policy: sometimes}\n",
+            ".deliver: hot_upgrade.policy: expected one of always, patch-only, never, got "
+            "'sometimes'",
+        ),
+        (
+            VALID + "hot_upgrade: {when: never}\n",
+            ".deliver: hot_upgrade.when: unknown key (expected one of: policy)",
         ),
         (
             VALID + "keep_releases: 2.5\n",
@@ -486,7 +514,10 @@ def test_the_shipped_example_is_valid() -> None:
         "pre_erlang_generate_release",
         "post_start_deployed_release",
         "post_git_push",
+        "post_upgrade_release",
     ]
+    assert config.hooks[-1].task == "warm_cache"
+    assert config.tasks_file == example.parent / "deliver_tasks.py"
 
 
 def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
@@ -514,6 +545,19 @@ def test_hooks_in_every_form_and_secrets_from_files(tmp_path: Path) -> None:
     assert (third.script, third.runs_on) == (tmp_path / "hooks" / "copy.sh", "deploy")
     assert third.env["SECRET"] == Secret('import Config\nconfig :hello, key: "k3y"')
     assert config.secrets() == [third.env["SECRET"]]
+    assert config.tasks_file == tmp_path / "deliver_tasks.py"  # the default
+
+
+def test_a_hook_may_name_a_custom_task_kept_where_tasks_says(tmp_path: Path) -> None:
+    text = VALID + "tasks: ops/team_tasks.py\nhooks: {post_start: {task: warm_cache}}\n"
+    config = load_config(write(tmp_path, text), environ={})
+    (hook,) = config.hooks
+    assert (hook.point, hook.task, hook.runs_on) == (
+        "post_start_deployed_release",
+        "warm_cache",
+        "deploy",
+    )
+    assert config.tasks_file == tmp_path / "ops" / "team_tasks.py"
 
 
 def test_build_tool_custom_auto_version_and_localhost(tmp_path: Path) -> None:

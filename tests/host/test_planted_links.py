@@ -229,11 +229,21 @@ def test_extract_with_planted_fresh_and_env_names(tmp_path: Path, outside: Path,
 
     extract(local(), check, release, "export PORT=4000\n")
     assert (root / "releases" / "0.1.0" / ".deliver-sha256").read_text() == f"{release.sha256}\n"
+    kept = root / "releases" / "0.1.0" / ".deliver-env"
+    assert kept.read_text() == "export PORT=4000\n"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    switch_current(local(), check.root, "0.1.0")  # the kept env becomes deliver.env
     env_file = root / "deliver.env"
     assert not env_file.is_symlink() and env_file.read_text() == "export PORT=4000\n"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert stat.S_IMODE((root / "releases" / "0.1.0").stat().st_mode) == 0o700  # mktemp -d
-    assert sorted(os.listdir(root)) == [".deliver.env.new", "deliver.env", "releases"]
+    assert sorted(os.listdir(root)) == [
+        ".deliver.env.new",
+        "current",
+        "deliver.env",
+        "deliver.history",
+        "releases",
+    ]
     assert snapshot(outside) == before
 
 

@@ -30,6 +30,7 @@ from deliver.host.layout import (
     Event,
     HostReleases,
     HostState,
+    in_root,
     prune,
     read_host_releases,
     read_state,
@@ -452,7 +453,9 @@ def test_a_node_that_reports_no_version_is_refused_before_a_switch(
 # --- relink (a hot upgrade or downgrade recorded in the layout) ----------------------------
 
 
-def test_relink_aliases_the_node_root_and_drops_its_other_aliases(tmp_path: Path) -> None:
+def test_relink_aliases_the_node_root_keeps_each_hot_step_and_a_downgrade_drops_them(
+    tmp_path: Path,
+) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.1.0", boots="0.1.0")
     link(root / "current", "releases/0.1.0")
@@ -466,12 +469,12 @@ def test_relink_aliases_the_node_root_and_drops_its_other_aliases(tmp_path: Path
     assert os.readlink(root / "current") == "releases/0.2.0"
     assert os.readlink(root / "running") == "releases/0.1.0"
 
-    relink(local(), check, "0.3.0")  # and on to 0.3.0: 0.2.0's alias goes
-    assert listing(root / "releases") == ["0.1.0", "0.3.0"]
+    relink(local(), check, "0.3.0")  # and on to 0.3.0: 0.2.0 stays, a step to go back to
+    assert listing(root / "releases") == ["0.1.0", "0.2.0", "0.3.0"]
     assert os.readlink(root / "releases" / "0.3.0") == "0.1.0"
     assert os.readlink(root / "current") == "releases/0.3.0"
 
-    relink(local(), check, "0.1.0")  # downgraded to its own name: no alias at all
+    relink(local(), check, "0.1.0", downgrade=True)  # to its own name: no alias at all
     assert listing(root / "releases") == ["0.1.0"]
     assert os.readlink(root / "current") == "releases/0.1.0"
     assert history(root) == ["deployed 0.2.0", "deployed 0.3.0", "deployed 0.1.0"]
@@ -506,7 +509,8 @@ def test_relink_leaves_a_real_directory_of_the_new_version_alone(tmp_path: Path)
     assert (root / "releases" / "0.2.0").is_dir()
     assert not (root / "releases" / "0.2.0").is_symlink()
     assert os.readlink(root / "current") == "releases/0.2.0"
-    assert listing(root / "releases") == ["0.1.0", "0.2.0"]
+    # an upgrade keeps the earlier hot steps (a rollback goes back through them)
+    assert listing(root / "releases") == ["0.0.5", "0.1.0", "0.2.0"]
     assert history(root) == ["deployed 0.2.0"]
 
 
@@ -676,7 +680,10 @@ def test_preflight_reports_the_archive_and_release_by_their_sha256(tmp_path: Pat
     archive_sha.write_text(f"{release.sha256}\n")
     assert run() == Preflight(str(root), "0.1.0", True, False)
     add_release(root, "0.2.0", sha256=other)
-    assert run() == Preflight(str(root), "0.1.0", True, False)
+    with pytest.raises(NodeError, match=r"holds a different build of hello 0\.2\.0"):
+        run()  # another build, though not current: rollback may go back to it
+    forced = preflight(local(), environment(root), release, force=True)
+    assert forced == Preflight(str(root), "0.1.0", True, False)
     (root / "releases" / "0.2.0" / ".deliver-sha256").write_text(f"{release.sha256}\n")
     assert run() == Preflight(str(root), "0.1.0", True, True)
     # the same build, hot-upgraded in place to another version and used by no one: extracted
@@ -697,10 +704,49 @@ def test_preflight_refuses_another_build_of_the_current_version(
     elif deployed == "no sha256":
         (root / "releases" / "0.1.0").mkdir(parents=True)
     link(root / "current", "releases/0.1.0")
-    with pytest.raises(UsageError) as refused:
-        preflight(local(), environment(root), make_release("0.1.0"))
-    assert str(refused.value) == "localhost runs a different build of 0.1.0"
-    assert refused.value.hint == "give the new build a new version"
+    release = make_release("0.1.0")
+    with pytest.raises(NodeError) as refused:
+        preflight(local(), environment(root), release)
+    held = (
+        f"commit ? (sha256 {digest('another build')[:16]})"
+        if deployed == "another build"
+        else "commit ? (sha256 ?)"
+    )
+    assert str(refused.value) == (
+        f"localhost: holds a different build of hello 0.1.0: {held} on the host, "
+        f"commit {COMMIT[:10]} (sha256 {release.sha256[:16]}) in the store"
+    )
+    assert refused.value.hint == (
+        "give the new build a new version (deliver build release --increment-version=patch), "
+        "or replace the hosts' build with deliver deploy release --force"
+    )
+    # --force replaces it: current names it, but no node runs from it
+    assert preflight(local(), environment(root), release, force=True).current == "0.1.0"
+
+
+def test_preflight_never_replaces_the_directory_a_node_runs_from(tmp_path: Path) -> None:
+    root = new_root(tmp_path)
+    add_release(root, "0.1.0", sha256=digest("another build"))
+    (root / "releases" / "0.1.0" / ".deliver-revision").write_text("abcdef0123456789\nmain\n")
+    link(root / "current", "releases/0.1.0")
+    link(root / "running", "releases/0.1.0")
+    with pytest.raises(NodeError) as refused:
+        preflight(local(), environment(root), make_release("0.1.0"), force=True)
+    assert str(refused.value) == (
+        "localhost: its node runs from releases/0.1.0, commit abcdef0123 (sha256 "
+        f"{digest('another build')[:16]}): deliver never replaces the directory a running "
+        "node runs from"
+    )
+    assert refused.value.hint is not None
+    assert "deliver stop production, --host for some" in refused.value.hint
+    # and the extraction itself refuses, whatever the preflight said
+    check = Preflight(str(root), "0.1.0", False, False, running="0.1.0")
+    archive = tarball({"bin/hello": b"#!/bin/sh\n"})
+    (root / "releases" / "0.1.0.tar.gz").write_bytes(archive)
+    stale = make_release("0.1.0", sha256=hashlib.sha256(archive).hexdigest())
+    with pytest.raises(CommandFailed, match="the running node runs from it"):
+        extract(local(), check, stale, "")
+    assert (root / "releases" / "0.1.0" / ".deliver-revision").exists()
 
 
 # the directory an alias points at boots the alias's version, or (a stale alias) another one
@@ -864,6 +910,7 @@ def test_extract_unpacks_the_release_and_writes_its_marks_and_the_env_file(
     assert (directory / ".deliver-sha256").read_text() == f"{release.sha256}\n"
     assert (directory / ".deliver-revision").read_text() == f"{COMMIT}\n{branch or ''}\n"
     assert listing(directory) == [
+        ".deliver-env",
         ".deliver-revision",
         ".deliver-sha256",
         ".deliver-tool",
@@ -871,17 +918,51 @@ def test_extract_unpacks_the_release_and_writes_its_marks_and_the_env_file(
         "lib",
         "releases",
     ]
-    assert (root / "deliver.env").read_text() == (
+    # the env travels with the release, and becomes deliver.env only when it is switched to
+    assert (directory / ".deliver-env").read_text() == (
         "export PORT=4000\nexport SECRET_KEY_BASE='s3cr3t value'\nexport EMPTY=''\n"
     )
-    assert stat.S_IMODE(os.stat(root / "deliver.env").st_mode) == 0o600
-    assert listing(root) == ["deliver.env", "releases"]  # current is not touched
+    assert stat.S_IMODE(os.stat(directory / ".deliver-env").st_mode) == 0o600
+    assert listing(root) == ["releases"]  # current is not touched, nor deliver.env
     assert listing(root / "releases") == ["0.1.0", "0.1.0.tar.gz", "0.1.0.tar.gz.sha256"]
 
     # the marks are what the readers report once current points there
-    link(root / "current", "releases/0.1.0")
-    assert read_state(local(), str(root), APP).tool == tool
+    switch_current(local(), str(root), "0.1.0")
+    assert (root / "deliver.env").read_text() == (directory / ".deliver-env").read_text()
+    assert stat.S_IMODE(os.stat(root / "deliver.env").st_mode) == 0o600
+    state = read_state(local(), str(root), APP)
+    assert state.tool == tool
+    assert state.env_sha256 == hashlib.sha256((root / "deliver.env").read_bytes()).hexdigest()
     assert preflight(local(), environment(root), release).has_release
+
+
+def test_switching_makes_the_env_kept_with_the_release_the_hosts(tmp_path: Path) -> None:
+    root = new_root(tmp_path)
+    for version, port in (("0.1.0", "4000"), ("0.2.0", "4001")):
+        add_release(root, version)
+        (root / "releases" / version / ".deliver-env").write_text(f"export PORT={port}\n")
+    add_release(root, "0.0.9")  # deployed before deliver kept the env: none of its own
+    env_file = root / "deliver.env"
+
+    def port_seen(version: str | None = None) -> str:
+        body = 'printf %s "$PORT"'
+        return local().run(in_root(str(root), body, version)).stdout
+
+    switch_current(local(), str(root), "0.2.0")
+    assert env_file.read_text() == "export PORT=4001\n" and port_seen() == "4001"
+    switch_current(local(), str(root), "0.1.0")  # a rollback: the old release's env again
+    assert env_file.read_text() == "export PORT=4000\n"
+    assert port_seen() == "4000" and port_seen("0.2.0") == "4001"  # migrations of 0.2.0
+    switch_current(local(), str(root), "0.0.9")
+    assert env_file.read_text() == "export PORT=4000\n"  # kept: 0.0.9 has none to give
+    assert port_seen("0.0.9") == "4000"
+    # a link planted at the kept name is not read through
+    (root / "releases" / "0.2.0" / ".deliver-env").unlink()
+    outside = tmp_path / "outside.env"
+    outside.write_text("export PORT=6666\n")
+    (root / "releases" / "0.2.0" / ".deliver-env").symlink_to(outside)
+    switch_current(local(), str(root), "0.2.0")
+    assert env_file.read_text() == "export PORT=4000\n" and not env_file.is_symlink()
 
 
 def test_extract_replaces_another_build_and_the_env_file(tmp_path: Path) -> None:
@@ -896,9 +977,11 @@ def test_extract_replaces_another_build_and_the_env_file(tmp_path: Path) -> None
     assert not (stale / "stale-file").exists()
     assert (stale / ".deliver-tool").read_text() == "mix\n"
     assert (stale / ".deliver-sha256").read_text() == f"{release.sha256}\n"
+    assert (stale / ".deliver-env").read_text() == ""
+    assert (root / "deliver.env").read_text() == "export OLD=1\n"  # until the switch
+    switch_current(local(), str(root), "0.1.0")
     assert (root / "deliver.env").read_text() == ""
     assert stat.S_IMODE(os.stat(root / "deliver.env").st_mode) == 0o600
-    assert listing(root) == ["deliver.env", "releases"]
 
 
 def test_extract_of_a_release_already_there_only_rewrites_the_env_file(tmp_path: Path) -> None:
@@ -908,9 +991,9 @@ def test_extract_of_a_release_already_there_only_rewrites_the_env_file(tmp_path:
     release = make_release("0.1.0")  # no archive on the host at all
 
     extract(local(), Preflight(str(root), "0.1.0", False, True), release, "export PORT=1\n")
-    assert listing(directory) == [".deliver-sha256", ".deliver-tool", "marker"]
+    assert listing(directory) == [".deliver-env", ".deliver-sha256", ".deliver-tool", "marker"]
     assert (directory / ".deliver-tool").read_text() == "rebar3\n"
-    assert (root / "deliver.env").read_text() == "export PORT=1\n"
+    assert (directory / ".deliver-env").read_text() == "export PORT=1\n"
 
 
 def test_an_archive_already_on_the_host_is_hashed_again_before_it_is_extracted(

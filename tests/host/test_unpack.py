@@ -57,8 +57,10 @@ def test_the_archive_streams_into_extraction_and_is_kept_beside_it(tmp_path: Pat
     assert (root / "releases" / "0.1.0.tar.gz").read_bytes() == data
     assert (root / "releases" / "0.1.0.tar.gz.sha256").read_text() == f"{release.sha256}\n"
     assert listing(root / "releases") == ["0.1.0", "0.1.0.tar.gz", "0.1.0.tar.gz.sha256"]
-    assert (root / "deliver.env").read_text() == ENV
-    assert stat.S_IMODE((root / "deliver.env").stat().st_mode) == 0o600
+    # the env file travels with the release (the switch makes it deliver.env)
+    assert (directory / ".deliver-env").read_text() == ENV
+    assert stat.S_IMODE((directory / ".deliver-env").stat().st_mode) == 0o600
+    assert not (root / "deliver.env").exists()
     assert sum(sent) == release.size
     again = preflight(local(), environment(root), release)
     assert again.has_archive and again.has_release
@@ -103,8 +105,8 @@ def test_a_host_that_has_the_release_gets_only_its_env_file(tmp_path: Path) -> N
     assert check.has_release and not check.has_archive
 
     receive(NoFeed(local().host), check, release, ENV, RuntimeLinks(), None)
-    assert listing(directory) == [".deliver-sha256", ".deliver-tool", "marker"]
-    assert (root / "deliver.env").read_text() == ENV
+    assert listing(directory) == [".deliver-env", ".deliver-sha256", ".deliver-tool", "marker"]
+    assert (directory / ".deliver-env").read_text() == ENV
 
 
 def test_the_env_file_head_is_read_exactly_whatever_its_bytes(tmp_path: Path) -> None:
@@ -114,4 +116,4 @@ def test_the_env_file_head_is_read_exactly_whatever_its_bytes(tmp_path: Path) ->
     # no trailing newline, multibyte characters, and what looks like a gzip header
     env = "export NOTE='caf\u00e9\n\x1f\x8b'"
     receive(local(), check, release, env, RuntimeLinks(), store.archive(release))
-    assert (root / "deliver.env").read_text() == env
+    assert (root / "releases" / "0.1.0" / ".deliver-env").read_text() == env

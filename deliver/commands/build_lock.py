@@ -1,0 +1,88 @@
+"""The build lock: one build at a time in a build directory.
+
+Two builds in one build tree overwrite each other's checkout between a reset and the pack (one
+stored commit c2's code under a manifest naming c1). So every build (`build release`, `build
+upgrade`, and `update`/`upgrade` through them) holds the lock of its build directory, with the
+deploy lock's mechanism (host/lock.py): a `mkdir` of `<build.at>/.git/.deliver.lock` (inside
+`.git`, where no reset or `git clean` reaches), holding who, what, since when and the holder's
+pid. A second build waits `--lock-wait` seconds, or is refused naming the holder. A stale lock
+(its holder's process is gone from this machine, or it is older than EXPIRE_SECONDS) is broken
+with a warning naming whose it was. It is given back on success, failure and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from deliver.commands.lock import RETRY_SECONDS, describe, staleness, whoami
+from deliver.errors import DeliverError
+from deliver.host.lock import LockInfo, acquire, release
+from deliver.output import Output
+from deliver.transport.remote import Remote
+
+#: A build holding its lock longer than this is taken to be gone (builds take minutes).
+EXPIRE_SECONDS = 2 * 3600
+
+
+class BuildLocked(DeliverError):
+    def __init__(self, where: str, info: LockInfo, lock: str) -> None:
+        self.info = info
+        super().__init__(f"the build directory {where} is {describe(info)}")
+        self.hint = (
+            "wait for that build (--lock-wait=SECONDS); if it is gone, and only then, "
+            f"remove {lock} there"
+        )
+
+
+def lock_directory(build_at: str) -> str:
+    """Where the lock directory is made: the build repository's .git (a path as `build.at`
+    is written: host/lock.py quotes it)."""
+    return f"{build_at.rstrip('/')}/.git"
+
+
+@contextmanager
+def build_locked(
+    out: Output, remote: Remote, build_at: str, command: str, wait: float = 0
+) -> Iterator[None]:
+    """Hold the lock of the build directory `build_at` on `remote` for the block."""
+    now = int(time.time())
+    info = LockInfo(
+        whoami(), os.getpid(), command, now, now + EXPIRE_SECONDS, secrets.token_hex(12)
+    )
+    where = f"{build_at} on {remote.name}"
+    _take(out, remote, lock_directory(build_at), where, info, wait)
+    try:
+        yield
+    finally:
+        try:
+            release(remote, lock_directory(build_at), f"TOKEN={info.token}")
+        except DeliverError:  # the build itself is done (or failed on its own): say so
+            out.warning(
+                f"the build lock of {where} is still held: remove "
+                f"{lock_directory(build_at)}/.deliver.lock there once no build runs"
+            )
+
+
+def _take(
+    out: Output, remote: Remote, directory: str, where: str, info: LockInfo, wait: float
+) -> None:
+    deadline = time.monotonic() + wait
+    broken = False
+    while True:
+        holder = acquire(remote, directory, info)
+        if holder is None:
+            return
+        if not broken and staleness(holder) is not None:
+            out.warning(f"breaking the build lock of {where}, {describe(holder)}")
+            # only that lock: one another build took meanwhile has another SINCE line
+            release(remote, directory, f"SINCE={holder.since}")
+            broken = True
+            continue
+        if time.monotonic() >= deadline:
+            raise BuildLocked(where, holder, f"{directory}/.deliver.lock")
+        out.info(f"the build directory {where} is {describe(holder)}: waiting")
+        time.sleep(min(RETRY_SECONDS, max(0.0, deadline - time.monotonic())))

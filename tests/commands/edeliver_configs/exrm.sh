@@ -1,0 +1,10 @@
+# an old exrm project: no USING_DISTILLERY
+APP="oldie"
+BUILD_HOST="build.example.com"
+BUILD_USER="builder"
+BUILD_AT="/home/builder/oldie"
+RELEASE_DIR="/home/builder/oldie/rel/oldie"
+PRODUCTION_HOSTS="oldie.example.com"
+PRODUCTION_USER="oldie"
+DELIVER_TO="/home/oldie"
+REBAR_CONFIG="./rebar.config"

@@ -1,0 +1,5 @@
+APP="solo"
+BUILD_HOST="localhost"
+BUILD_AT="/tmp/solo"
+PRODUCTION_HOSTS="solo.example.com"
+DELIVER_TO="/srv/solo"

@@ -1,0 +1,15 @@
+APP="linked"
+BUILD_HOST="build.example.com"
+BUILD_USER="builder"
+BUILD_AT="/home/builder/linked"
+PRODUCTION_HOSTS="web1.example.com web2.example.com"
+PRODUCTION_USER="deploy"
+DELIVER_TO="/srv/linked"
+RELEASE_STORE="s3://AKIAEXAMPLE:secretkey@my-bucket/releases"
+LINK_VM_ARGS="/home/deploy/linked.vm.args"
+LINK_SYS_CONFIG="/home/deploy/linked.sys.config"
+AUTO_VERSION=commit-count+git-revision
+START_DEPLOY=true
+SKIP_GIT_CLEAN=true
+GIT_CLEAN_PATHS="priv/static"
+TARGET_MIX_ENV=prod
