@@ -11,11 +11,13 @@
     ├── StoreError                the release store refused or failed (bucket, permission, sha)
     │   └── ManifestInvalid       a release manifest (a Release from outside) broke a grammar
     ├── NodeError                 a node did not start, stop or answer as expected
+    ├── Interrupted               Ctrl-C stopped a command before it did all it was asked
     └── HostsFailed               one phase failed on some hosts: maps each host to its error
         └── RolloutStopped        a batch failed: also says which hosts were left alone
 
 Messages are written for the person at the terminal: they say what failed, where, and when it
-helps, what to do next (`hint`).
+helps, what to do next (`hint`). A command that changes hosts adds `state`: a table of what
+each host runs after the failure, printed between the message and the hint.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class DeliverError(Exception):
     """Base of every error deliver expects; the CLI prints these without a traceback."""
 
     hint: str | None = None
+    #: what each host runs afterwards (commands/report.py), printed after the message
+    state: str | None = None
 
 
 class ConfigError(DeliverError):
@@ -128,6 +132,15 @@ class NodeError(DeliverError):
         if log_tail.strip():
             text += "\n" + _indent(log_tail.rstrip())
         super().__init__(text)
+
+
+class Interrupted(DeliverError):
+    """Ctrl-C stopped a command before it had done everything it was asked (exit status
+    130); what was done stays done, and `hint` says how to finish or undo it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class HostsFailed(DeliverError):

@@ -8,6 +8,7 @@ sequences stripped, as everywhere.
      "text": "started 0.2.0 (pid 4242)"}   (version: the release the line is about: started,
                                               running, prepared; null when none)
     {"event": "warning", "text": "..."}          {"event": "info", "text": "..."}
+    {"event": "plan", "host": "web1", "text": "switch current: 0.1.0 -> 0.1.1"}  (--dry-run)
     {"event": "table", "headers": [...], "rows": [[...], ...]}
     {"event": "output", "host": "web1", "line": "..."}      (--verbose: a remote command's output)
     {"event": "command", "host": "web1", "command": "..."}  (--debug)
@@ -62,8 +63,14 @@ class JsonOutput(Output):
         status = "ok" if ok else "failed"
         self.emit("host", host=host, status=status, version=version, text=text)
 
+    def plan(self, host: str, text: str) -> None:
+        self.emit("plan", host=host, text=text)
+
     def warning(self, text: str) -> None:
         self.emit("warning", text=text)
+
+    def notice(self, text: str) -> None:
+        self.emit("notice", text=text)
 
     def error(self, text: str, hint: str | None = None) -> None:
         self.emit("error", message=text, hint=hint)

@@ -39,7 +39,8 @@ class Output:
         if color is None:
             color = "NO_COLOR" not in os.environ and _is_tty(self._stdout)
         self.color = color
-        self._lock = threading.Lock()
+        # reentrant: the Ctrl-C handler prints from the main thread, which may be printing
+        self._lock = threading.RLock()
         self._out: Console | _PlainConsole | None = None
         self._err: Console | _PlainConsole | None = None
 
@@ -74,8 +75,16 @@ class Output:
         name = self._clean(host, one_line=True)
         self._print(self.out, f"  {mark} [bold]{name}[/]: {self._clean(text)}")
 
+    def plan(self, host: str, text: str) -> None:
+        """One step a dry run says a command would take on `host`."""
+        self._print(self.out, f"  [bold]{self._clean(host, one_line=True)}[/]: {self._clean(text)}")
+
     def warning(self, text: str) -> None:
         self._print(self.err, f"[yellow]warning:[/] {self._clean(text)}")
+
+    def notice(self, text: str) -> None:
+        """A line on stderr that answers the user at once (a Ctrl-C acknowledged)."""
+        self._print(self.err, self._clean(text))
 
     def error(self, text: str, hint: str | None = None) -> None:
         self._print(self.err, f"[bold red]error:[/] {self._clean(text)}")

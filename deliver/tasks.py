@@ -48,7 +48,7 @@ class TaskFailed(DeliverError):
 @dataclass(frozen=True)
 class DeliverInfo:
     """`c.deliver` in a task: the app, the environment and host it runs for, `deliver_to`
-    on the host (an absolute path once a release is deployed there), the release `current`
+    on the host (an absolute path, also before the first deploy), the release `current`
     points at (None before the first deploy), the host's env from .deliver (secrets as their
     values), the task's arguments and deliver's output (`c.deliver.out.info("...")`)."""
 

@@ -62,6 +62,12 @@ def deploy() -> None:
     "--run-migrations", is_flag=True, help="Run the new release's migrations before switching."
 )
 @click.option(
+    "--no-revert",
+    is_flag=True,
+    help="When some hosts fail, leave every host as the failure found it (default: the "
+    "switched hosts go back and restart what they ran).",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Replace another build of this version on the hosts (not under a running node).",
@@ -75,6 +81,7 @@ def deploy_release(
     version: str | None,
     start_deploy: bool,
     run_migrations: bool,
+    no_revert: bool,
     force: bool,
     batch: str | None,
     all_at_once: bool,
@@ -82,7 +89,12 @@ def deploy_release(
     hosts: tuple[str, ...],
 ) -> None:
     """Upload, extract and switch to a release on every host, in parallel; with
-    --start-deploy, restart batch by batch (see rollout: in .deliver)."""
+    --start-deploy, restart batch by batch (see rollout: in .deliver).
+
+    Hosts that already run the release are left alone, so the same command run again after
+    a failure or a Ctrl-C finishes the job. The first Ctrl-C lets the step in flight finish
+    and starts nothing new; a second one abandons it. Either way, and after any failure,
+    deliver prints what each host runs and the command that finishes or undoes the deploy."""
     from deliver.commands.deploy import deploy_release as run
 
     config = ctx.config()
@@ -101,6 +113,7 @@ def deploy_release(
         run_migrations=run_migrations,
         rollout=rollout,
         force=force,
+        revert=not no_revert,
     )
 
 
@@ -112,7 +125,7 @@ _canary_option = click.option(
     default=None,
     metavar="[=HOST]",
     help="Upgrade one host first (HOST, default the first), check its version and health, "
-    "then the others; if it fails it is downgraded and no other host is touched.",
+    "then the others; if it fails it is downgraded and no other node switches.",
 )
 
 

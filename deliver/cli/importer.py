@@ -31,8 +31,9 @@ def import_edeliver(
     deliver's.
 
     \b
-    The file is sourced in an isolated, restricted bash without network; the commands it and
-    its hook functions would run are recorded, never run. Prints the config on stdout and,
+    The file is sourced in an isolated, restricted bash (without network where unshare can
+    make that; it says so otherwise); the commands it and its hook functions would run are
+    recorded, never run. Prints the config on stdout and,
     on stderr, everything that was not translated or means something else, with what to do.
     """
     from deliver.commands.edeliver import ImportOptions

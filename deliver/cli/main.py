@@ -14,7 +14,14 @@ import click
 
 from deliver import __version__
 from deliver.cli.options import flag_message
-from deliver.errors import ConfigError, ConnectionFailed, DeliverError, HostsFailed, UsageError
+from deliver.errors import (
+    ConfigError,
+    ConnectionFailed,
+    DeliverError,
+    HostsFailed,
+    Interrupted,
+    UsageError,
+)
 from deliver.events import JsonOutput
 from deliver.output import Output
 from deliver.shell import SHORT_SECRET
@@ -66,7 +73,7 @@ DRY_RUN_COMMANDS = frozenset(
     | {"migrate", "prune"}
 )
 READ_ONLY_COMMANDS = frozenset(
-    {"ping", "version", "show", "check", "completion", "audit", "status", "logs", "systemd"}
+    {"ping", "version", "show", "check", "completion", "audit", "status", "logs"}
 )
 SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -186,7 +193,8 @@ def _run(argv: list[str], context: Context, debug: bool) -> int:
     except DeliverError as error:
         if debug:
             _show_traceback(fallback)
-        fallback.error(flag_message(error), error.hint)
+        state = f"\n{error.state}" if error.state else ""
+        fallback.error(flag_message(error) + state, error.hint)
         return _exit_code(error)
     except Exception:
         if debug:
@@ -230,6 +238,8 @@ def _global_flags_first(argv: list[str]) -> list[str]:
 
 
 def _exit_code(error: DeliverError) -> ExitCode:
+    if isinstance(error, Interrupted):
+        return ExitCode.INTERRUPTED
     if isinstance(error, ConfigError | UsageError):
         return ExitCode.USAGE
     if isinstance(error, ConnectionFailed):

@@ -4,12 +4,9 @@ Phases, each run on all hosts in parallel over the command's one connection per 
 
 1. preflight: find the release root, what is current, whether the archive is already there,
    and whether there is room for it; nothing is changed on any host before all pass;
-2. prepare (free-running per host), one script per host: the archive streams over the
-   connection straight into extraction into a fresh directory while the host hashes it in
-   the same pass (unless the host holds it: then nothing is sent), the sha256 is checked
-   before the directory gets its name, then the host's env file and the links of shared
-   files and host-local config (unpack.receive, links.py). With an SSH or S3 store the host
-   fetches the archive from the store first;
+2. prepare (free-running per host): upload the archive unless the host already holds it,
+   verify its sha256, extract it into a fresh directory, write the host's env file,
+   and link shared files and host-local config into the release (links.py);
 3. with --run-migrations: the new release's migrations, on the primary host (migrate.py);
 4. switch, only once every host is prepared: rename a new `current` link over the old one,
    an atomic step per host that Ctrl-C cannot interrupt half-way;
@@ -17,8 +14,15 @@ Phases, each run on all hosts in parallel over the command's one connection per 
    before the next (rollout.py; by default a quarter of the hosts at a time, at least one);
 6. prune each host to `keep_releases` (host_releases.py).
 
-Hooks: pre/post_extract_release_archive around each host's transfer and extraction (phase 2:
-they are one step now), and
+A deploy is resumable: a host that already boots and runs the release (with --start-deploy;
+without it, whose `current` already names it) is left alone, so running the same command again
+after a failure or a Ctrl-C finishes the job on the others. A failure after a switch takes the
+switched hosts back (all or nothing, unless --no-revert or a --batch of the run's own), and
+every failure, like a Ctrl-C, ends with what each host runs and the command to finish or undo
+(report.py). The first Ctrl-C finishes the step in flight and begins no other; the second
+abandons it.
+
+Hooks: pre/post_extract_release_archive around each host's extraction (phase 2), and
 pre/post_start_deployed_release around each host's restart (phase 5, in rollout.py).
 """
 
@@ -28,7 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
-from deliver.commands.rollout import HostPlan, partial_switch_explained, roll_out
+from deliver.commands.report import Recovery, reporting, stop_if_interrupted, watch
+from deliver.commands.rollout import HostPlan, roll_out
 from deliver.commands.schedule import Rollout
 from deliver.commands.targets import (
     Targets,
@@ -37,16 +42,17 @@ from deliver.commands.targets import (
     targets,
 )
 from deliver.config import Config
-from deliver.errors import HostsFailed, UsageError
+from deliver.errors import HostsFailed, RolloutStopped, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
-from deliver.host.layout import HostReleases, prune, read_host_releases, switch_and_read
-from deliver.host.systemd import systemd_env_text, write_systemd_env
-from deliver.host.unpack import Preflight, node_env_text, preflight, receive, upload
+from deliver.host.layout import prune, read_host_releases
+from deliver.host.state import host_now
+from deliver.host.unpack import Preflight, node_env_text, preflight, receive, switch, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
 from deliver.release_store import LocalStore, ReleaseStore
-from deliver.transport.fanout import fan_out, interrupts_deferred
+from deliver.transport.fanout import fan_out
+from deliver.transport.interrupts import Interrupts
 from deliver.transport.remote import Progress, Remote
 
 
@@ -61,25 +67,25 @@ def deploy_release(
     run_migrations: bool = False,
     rollout: Rollout | None = None,
     force: bool = False,
+    revert: bool = True,
 ) -> Release:
-    """Deploy `version` (default: the newest in the store) to the environment's hosts.
-
-    A host holding another build of that version refuses it unless `force` replaces it
-    (never the directory a node runs from: host/unpack.py).
-
-    With `run_migrations`, the new release's migrations run on the primary host before any
-    host is switched; with `start`, hosts are switched and restarted batch by batch as the
-    environment's `rollout:` and `rollout` say (rollout.py).
-    Afterwards each host is pruned to `keep_releases`.
+    """Deploy `version` (default: the newest in the store) to the environment's hosts that do
+    not run it yet. A host holding another build of it refuses it unless `force` replaces it
+    (never the directory a node runs from: host/unpack.py). With `run_migrations`, the new
+    release's migrations run on the primary host before any host is switched; with `start`,
+    hosts are switched and restarted batch by batch as the environment's `rollout:` and
+    `rollout` say (rollout.py); without `revert`, a failure leaves the hosts as it found
+    them. Afterwards each host is pruned to `keep_releases`.
 
     Raises ReleaseNotFound, HostsFailed naming each host that failed a phase (no host is
-    switched unless all were prepared), RolloutStopped, InvalidArgument for an unknown host or
-    a `version` that is not one.
-    """
+    switched unless all were prepared), RolloutStopped, Interrupted (Ctrl-C), InvalidArgument
+    (an unknown host, a bad `version`); each carries every host's state (report.py)."""
     check_version(version)
     chosen = targets(config, environment, hosts)
     if rollout and not start:
         raise UsageError("a rollout (batches, rollback on failure) needs start")
+    if start and not revert:  # the failed hosts stay as they are too
+        rollout = replace(rollout or Rollout(), rollback_on_failure=False)
     urls = health_urls(config.health_check, chosen.env, chosen.hosts) if start else {}
     with release_store(config, out) as store:
         release = store.find(config.app, version)
@@ -88,25 +94,36 @@ def deploy_release(
             f"{environment}: {chosen.names}"
         )
         hooks = Hooks.load(config, out)
+        recovery = _recovery(environment, release.version, start, hosts)
         command = f"deploy release {release.version}"
-        with connected_and_locked(config, out, chosen, command) as remotes:
+        with (
+            reporting(config, out, chosen, recovery) as watches,
+            connected_and_locked(config, out, chosen, command) as remotes,
+            watch(out, watches) as interrupts,
+        ):
             deploy = _Deploy(config, out, chosen, release, store, remotes, hooks, force)
             checks = deploy.preflight()
-            deploy.prepare(checks)
-            if run_migrations:
-                primary = primary_remote(chosen.env, remotes)
-                migrate_new_release(config, out, primary, checks[primary.name].root, release)
-            if start:
-                deploy.restart(checks, rollout or Rollout(), urls)
-                found = None
-            else:
-                found = deploy.switch(checks)
-            keep = config.keep_releases
-            prune_hosts(out, remotes, chosen.env.deliver_to, config.app, keep, found)
+            recovery.before.update({name: check.current for name, check in checks.items()})
+            todo = deploy.not_done(checks, start)
+            if not todo:
+                out.step(f"Every host already runs {release.version}: nothing to do")
+                return release
+            steps = _Steps(run_migrations, start, rollout or Rollout(), urls, revert)
+            replace(deploy, remotes=todo).run(checks, steps, interrupts)
+            if not interrupts.stopping:  # a Ctrl-C during the last step: stop at that
+                prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
     if not start:
         _say_what_runs(out, environment, release, checks)
     return release
+
+
+def _recovery(environment: str, version: str, start: bool, hosts: Sequence[str]) -> Recovery:
+    """How to go on after a failure: the same deploy again (it resumes where it stopped)."""
+    flags = " --start-deploy" if start else ""
+    flags += "".join(f" --host {host}" for host in hosts)
+    again = f"deliver deploy release to {environment} --version {version}{flags}"
+    return Recovery(environment, again, version, start)
 
 
 def _say_what_runs(
@@ -128,6 +145,17 @@ def _say_what_runs(
             f"no node was started on {', '.join(stopped)}: "
             f"deliver start {environment} boots {release.version}"
         )
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What one deploy does after preparing the hosts, as its flags say."""
+
+    run_migrations: bool
+    start: bool
+    rollout: Rollout
+    urls: Mapping[str, HealthUrl]
+    revert: bool
 
 
 @dataclass(frozen=True)
@@ -155,6 +183,43 @@ class _Deploy:
             return check
 
         return fan_out("preflight", self.remotes, check_host)
+
+    def not_done(self, checks: dict[str, Preflight], start: bool) -> list[Remote]:
+        """The hosts this deploy still has to touch: a rerun resumes. Done is `current`
+        naming the release and, with `start`, a node started from it that answers."""
+        version = self.release.version
+        # the same build only: another one (--force replaces it) is not done
+        candidates = [
+            r
+            for r in self.remotes
+            if checks[r.name].current == version and checks[r.name].has_release
+        ]
+        if start:
+            on = [r for r in candidates if checks[r.name].running == version]
+            up = fan_out("checking the nodes", on, self.answers)
+            candidates = [r for r in on if up[r.name]]
+        for remote in candidates:
+            self.out.host_status(remote.name, True, f"already on {version}: left alone")
+        return [r for r in self.remotes if r not in candidates]
+
+    def answers(self, remote: Remote) -> bool:
+        return host_now(remote, self.targets.env.deliver_to, self.config.app).up is True
+
+    def run(self, checks: dict[str, Preflight], steps: _Steps, interrupts: Interrupts) -> None:
+        """Prepare every host, run the migrations, then switch (and restart); a first Ctrl-C
+        lets the step in flight finish and begins no other."""
+        stop_if_interrupted(interrupts, "uploading")
+        self.prepare(checks)
+        if steps.run_migrations:
+            stop_if_interrupted(interrupts, "the migrations")
+            primary = primary_remote(self.targets.env, self.remotes)
+            root = checks[primary.name].root
+            migrate_new_release(self.config, self.out, primary, root, self.release)
+        stop_if_interrupted(interrupts, "any host was switched")
+        if steps.start:
+            self.restart(checks, steps.rollout, steps.urls)
+        else:
+            self.switch(checks, steps.revert)
 
     def prepare(self, checks: dict[str, Preflight]) -> None:
         """Upload (where missing), verify, extract and link the release on every host."""
@@ -189,13 +254,12 @@ class _Deploy:
         )
         env_text = node_env_text(env, remote.host)
         links = self.config.links
-
-        def unpack() -> None:
-            receive(remote, check, release, env_text, links, archive, progress)
-            if env.manager(remote.name).manager == "systemd":  # its unit reads its own format
-                write_systemd_env(remote, check.root, systemd_env_text(env, remote.host))
-
-        self.hooks.around("extract_release_archive", remote, hook_env, unpack)
+        self.hooks.around(
+            "extract_release_archive",
+            remote,
+            hook_env,
+            lambda: receive(remote, check, release, env_text, links, archive, progress),
+        )
         self.out.host_status(remote.name, True, f"{release.version} ready", version=release.version)
 
     def restart(
@@ -207,17 +271,41 @@ class _Deploy:
         plans = _plans(self.release, checks)
         roll_out(config, self.out, env, self.remotes, plans, rollout, urls, hooks)
 
-    def switch(self, checks: dict[str, Preflight]) -> dict[str, HostReleases]:
-        """Point `current` at the release on every host; Ctrl-C waits until all are done.
-        Returns what each host then holds (the same script reads it, for pruning)."""
-        self.out.step(f"Switching to {self.release.version}")
-        version, app = self.release.version, self.config.app
-        with interrupts_deferred(), partial_switch_explained():
-            return fan_out(
-                "switch",
-                self.remotes,
-                lambda r: switch_and_read(r, checks[r.name].root, version, app),
-            )
+    def switch(self, checks: dict[str, Preflight], revert: bool) -> None:
+        """Point `current` at the release on every host (each an atomic rename); where some
+        failed, the others go back to what they had current, unless not `revert`."""
+        version = self.release.version
+        self.out.step(f"Switching to {version}")
+        try:
+            fan_out("switch", self.remotes, lambda r: switch(r, checks[r.name].root, version))
+        except HostsFailed as failed:
+            if not revert or not failed.succeeded:
+                raise
+            raise self.switched_back(failed, checks) from None
+
+    def switched_back(self, failed: HostsFailed, checks: dict[str, Preflight]) -> HostsFailed:
+        """All or nothing: the switched hosts get their `current` back (their nodes were not
+        restarted, so they kept running it)."""
+        back = [r for r in self.remotes if r.name in failed.succeeded and checks[r.name].current]
+        if not back:  # a first deploy: there is nothing to go back to
+            return failed
+        self.out.step(f"Switching {', '.join(r.name for r in back)} back")
+
+        def go_back(remote: Remote) -> str:
+            previous = checks[remote.name].current
+            assert previous is not None
+            switch(remote, checks[remote.name].root, previous)
+            return previous
+
+        try:
+            versions = fan_out("switch back", back, go_back, interruptible=False)
+            notes = []
+        except HostsFailed as again:
+            versions = {}
+            notes = [str(again).replace("\n", "\n  ")]
+        notes += [f"switched back to {version}: {name}" for name, version in versions.items()]
+        kept = [name for name in failed.succeeded if name not in versions]
+        return RolloutStopped(failed.phase, failed.errors, kept, notes)
 
 
 def _plans(release: Release, checks: dict[str, Preflight]) -> dict[str, HostPlan]:
@@ -237,19 +325,12 @@ def _plans(release: Release, checks: dict[str, Preflight]) -> dict[str, HostPlan
 
 
 def prune_hosts(
-    out: Output,
-    remotes: Sequence[Remote],
-    deliver_to: str,
-    app: str,
-    keep: int,
-    found: Mapping[str, HostReleases] | None = None,
+    out: Output, remotes: Sequence[Remote], deliver_to: str, app: str, keep: int
 ) -> dict[str, list[str]]:
-    """After a successful deploy: prune every host down to `keep` releases, report removals;
-    `found` is what the hosts hold, where the switch already read it."""
+    """After a successful deploy: prune every host down to `keep` releases, report removals."""
 
     def on_host(remote: Remote) -> list[str]:
-        held = found.get(remote.name) if found else None
-        removed = prune(remote, held or read_host_releases(remote, deliver_to, app), keep)
+        removed = prune(remote, read_host_releases(remote, deliver_to, app), keep)
         if removed:
             out.host_status(remote.name, True, f"removed {', '.join(removed)}")
         return removed

@@ -30,7 +30,9 @@ from deliver.host.layout import (
     read_host_releases,
     switch_current,
 )
+from deliver.host.links import link_release
 from deliver.host.node import start_node, stop_node
+from deliver.host.unpack import Preflight, extract, node_env_text
 from deliver.output import Output
 from deliver.release import Release, check_version, now
 from deliver.shell import join, parse_key_values, quote, quote_path
@@ -38,6 +40,7 @@ from deliver.transport.dryrun import DryRunRemote
 from deliver.transport.fanout import fan_out
 
 PROBE = "dry-run probe"
+START_POINTS = ("pre_start_deployed_release", "post_start_deployed_release")
 #: The steps a DryRunRemote lets through: layout.py's reader of releases, and PROBE.
 READ_ONLY = frozenset({READ_RELEASES, PROBE})
 
@@ -91,16 +94,20 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         version = release.version if release else (request.version or "")
         probed = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
         found = {h.name: probed[h.name] for h in chosen.hosts if h.name in probed}  # in order
-        hooks = Hooks.load(config, out) if request.command == "deploy" else None
+        with_hooks = ("deploy", "rollback", "restart", "start")
+        hooks = Hooks.load(config, out) if request.command in with_hooks else None
         plans = _plans(config, request, chosen, release, found, hooks)
         for remote in dry:
-            _show_commands(config, request, remote, found[remote.name], plans[remote.name])
+            plan = plans[remote.name]
+            if release is not None and request.command == "deploy":
+                _show_unpack(config, chosen, remote, found[remote.name], release)
+            _show_commands(config, request, remote, found[remote.name], plan)
     schedule = _schedule_line(request, chosen, list(plans))
     if schedule:
         out.info(f"  {schedule}")
     for name, lines in plans.items():
         for line in lines[1:]:
-            out.info(f"  {name}: {line}")
+            out.plan(name, line)
     if unreachable:
         raise HostsFailed("dry run", dict(unreachable), list(plans))
     out.step(f"Dry run done: nothing was changed on {len(plans)} host(s)")
@@ -164,7 +171,10 @@ def _plans(
         if len(known) < len(found):
             raise UsageError("rollback: a host has no release deployed: nothing to go back to")
         target = choose_target(known, request.version)
-        return {n: [target, *_rollback_lines(config, f, target)] for n, f in found.items()}
+        return {
+            n: [target, *_rollback_lines(f, target), *_hook_lines(hooks, START_POINTS)]
+            for n, f in found.items()
+        }
     primary = chosen.env.primary.name
     plans: dict[str, list[str]] = {}
     for name, host in found.items():
@@ -173,6 +183,8 @@ def _plans(
             lines += _deploy_lines(config, request, host, release, hooks, name == primary)
         else:
             lines += _node_lines(config, request, host)
+            if request.command in ("restart", "start") and host.releases is not None:
+                lines += _hook_lines(hooks, START_POINTS)
         current = host.releases.current if host.releases else None
         plans[name] = [release.version if release else (current or ""), *lines]
     return plans
@@ -221,7 +233,7 @@ def _deploy_lines(
         yield f"restart: {stop}start {release.version}, wait until it answers"
         if config.health_check.url:
             yield f"health check: {config.health_check.url}"
-        yield from _hook_lines(hooks, ("pre_start_deployed_release", "post_start_deployed_release"))
+        yield from _hook_lines(hooks, START_POINTS)
     elif running and running != release.version:
         yield f"the node keeps running {running} until restarted"
     yield _prune_line(config, _after_switch(state, release.version))
@@ -247,7 +259,7 @@ def _hook_lines(hooks: Hooks | None, points: Sequence[str]) -> Iterator[str]:
             yield f"hook {point}: {hook.name} (on {hook.runs_on})"
 
 
-def _rollback_lines(config: Config, host: _Found, target: str) -> Iterator[str]:
+def _rollback_lines(host: _Found, target: str) -> Iterator[str]:
     yield from _lock_lines(host)
     state = host.releases
     assert state is not None
@@ -263,8 +275,10 @@ def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
         return
     command = request.command
     if command == "stop":
-        what = state.running or "nothing (no node was started from a release here)"
-        yield f"stop the node started from {what}"
+        if state.running:
+            yield f"stop the node started from {state.running}"
+        else:
+            yield "nothing to stop: no node was started from a release here"
     elif command == "start":
         yield f"start {state.current} unless its node is up, wait until it answers"
     elif command == "restart":
@@ -302,6 +316,26 @@ def dry_run_store_prune(config: Config, out: Output, keep: int) -> list[Release]
     kept = ", ".join(r.version for r in releases[-keep:]) or "nothing"
     out.step(f"Dry run done: {len(doomed)} release(s) would go, {kept} would stay")
     return doomed
+
+
+def _show_unpack(
+    config: Config, chosen: Targets, remote: DryRunRemote, host: _Found, release: Release
+) -> None:
+    """The extraction's and the links' exact commands (--debug), as _show_commands does."""
+    state = host.releases
+    check = Preflight(
+        state.root if state else chosen.env.deliver_to,
+        state.current if state else None,
+        host.archive_sha256 == release.sha256,
+        state is not None and release.version in state.present,
+        state.running if state else None,
+    )
+    env_text = node_env_text(chosen.env, remote.host)  # an upload records only its size
+    # KeyError: the recorded extraction printed no ENV_TEMP, which ends its commands there
+    with suppress(DeliverError, KeyError):
+        extract(remote, check, release, env_text, config.links)
+    with suppress(DeliverError):
+        link_release(remote, check.root, release.version, config.links)
 
 
 def _show_commands(

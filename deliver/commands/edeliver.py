@@ -110,6 +110,13 @@ def import_edeliver(options: ImportOptions, out: Output) -> Conversion:
     target = project_dir(path) / WRITTEN_NAME
     if not options.write:
         out.info(conversion.yaml(str(path)).rstrip("\n"))
+        for script in sorted(conversion.scripts):
+            if not (target.parent / script).exists():
+                conversion.note(
+                    script,
+                    f"the config runs deliver's example hook {script}: --write copies it into "
+                    f"{target.parent / script}",
+                )
     else:
         _write(conversion, path, options.force, target, out)
     for note in conversion.notes:
@@ -146,20 +153,24 @@ def _source(text: str, environment: str, with_env: bool) -> Sourced:
     variables: dict[str, str] = {}
     functions: dict[str, str] = {}
     calls: list[Call] = []
+    substituted: dict[str, tuple[Call, ...]] = {}
+    pending: list[Call] = []  # commands inside the value of the variable dumped next
     complete = False
     for record in records:
         kind, args = record[0], record[1:]
         complete = complete or kind == "@sourced"
         if kind == "var" and len(args) == 2:
             variables[args[0]] = args[1]
+            if pending:
+                substituted[args[0]], pending = tuple(pending), []
         elif kind == "function" and len(args) == 2 and not args[0].startswith("__deliver"):
             if args[0] not in _HELPERS and args[0] != "command_not_found_handle":
                 functions[args[0]] = args[1]
         elif kind != "@sourced":
-            # before @sourced: run while sourcing; after it: a command in `$(...)` whose
-            # recorded output is a variable's value
-            calls.append(Call(kind, args))
-    return Sourced(environment, variables, functions, tuple(calls), errors, complete)
+            # before @sourced: run while sourcing; after it, right before a variable's
+            # record: a command in `$(...)` whose recorded output was the value
+            (pending if complete else calls).append(Call(kind, args))
+    return Sourced(environment, variables, functions, tuple(calls), errors, complete, substituted)
 
 
 def _hook_runs(records: list[tuple[str, ...]]) -> tuple[HookRun, ...]:

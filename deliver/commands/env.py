@@ -20,6 +20,7 @@ from deliver.hooks import StartHooks
 from deliver.host.env import EnvChange, differs, env_changes, push_env, read_env, wanted_text
 from deliver.host.health import health_urls
 from deliver.host.layout import HostReleases, read_host_releases, read_state
+from deliver.host.systemd import write_systemd_env
 from deliver.output import Output
 from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
@@ -85,6 +86,8 @@ def env_push(
             releases = found[remote.name]
             assert releases.current is not None
             push_env(remote, releases.root, releases.current, wanted_text(env, remote.host))
+            if env.manager(remote.name).manager == "systemd":  # its unit reads its own file
+                write_systemd_env(remote, releases.root)  # (a start through deliver does too)
             out.host_status(remote.name, True, f"env of {releases.current} written")
 
         out.step(f"Writing the env of .deliver to {len(stale)} of {len(remotes)} host(s)")

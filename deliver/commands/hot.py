@@ -18,7 +18,7 @@ every host can take the upgrade:
    it answers (an upgrade that restarts the emulator answers, then reboots), check that the
    same OS process runs the new version, and record it in the layout (below). With a canary,
    one host goes first and must answer the new version and pass the health check; if it does
-   not it is downgraded again and no other host is touched.
+   not it is downgraded again and no other node switches.
 
 Layout after a hot upgrade (see control.py for the rest). The release handler installs into the
 root the node was started from, say `releases/0.1.0/`, whose `releases/start_erl.data` now names
@@ -242,7 +242,7 @@ def _canary(
     except DeliverError as error:
         back = _back_from_canary(out, env, remote, config.app, check.version)
         failed = HostsFailed("canary", {remote.name: error}, [])
-        failed.hint = f"{back}; no other host was touched"
+        failed.hint = f"{back}; no other node was switched"
         raise failed from None
     out.step(f"The canary {remote.name} runs {status.version}: upgrading the others")
     return {remote.name: status}

@@ -12,12 +12,12 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
-from deliver.config import Config, Environment
-from deliver.errors import DeliverError, HostsFailed
+from deliver.config import Config, Environment, HostSpec
+from deliver.errors import ConnectionFailed, DeliverError, HostsFailed, Interrupted
 from deliver.host.lock import LockInfo, acquire, audit, audit_tail, read, release
 from deliver.host.private import PrivateRemote
 from deliver.output import Output
@@ -26,6 +26,8 @@ from deliver.transport.remote import Remote
 
 #: A lock older than this is stale: its holder may be gone, and `--force` may break it.
 EXPIRE_SECONDS = 3600
+#: New connections to some hosts, for the length of a block.
+Reconnect = Callable[[list[HostSpec]], AbstractContextManager[list[Remote]]]
 RETRY_SECONDS = 2.0
 
 
@@ -48,10 +50,16 @@ def whoami() -> str:
 
 @contextmanager
 def locked(
-    out: Output, env: Environment, remotes: Sequence[Remote], command: str, wait: float = 0
+    out: Output,
+    env: Environment,
+    remotes: Sequence[Remote],
+    command: str,
+    wait: float = 0,
+    reconnect: Reconnect | None = None,
 ) -> Iterator[None]:
     """Hold `env`'s lock on every one of `remotes` for the block, then give it back and
-    write the outcome (ok, failed, interrupted) to each host's audit log."""
+    write the outcome (ok, failed, interrupted) to each host's audit log; where a host's
+    connection was lost meanwhile, over a new one from `reconnect`."""
     now = int(time.time())
     token = secrets.token_hex(12)
     info = LockInfo(whoami(), os.getpid(), command, now, now + EXPIRE_SECONDS, token)
@@ -60,11 +68,11 @@ def locked(
     try:
         yield
         outcome = "ok"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         outcome = "interrupted"
         raise
     finally:
-        _give_back(out, env, remotes, info, outcome)
+        _give_back(out, env, remotes, info, outcome, reconnect)
 
 
 def _take(
@@ -108,7 +116,12 @@ def _release_all(env: Environment, remotes: Sequence[Remote], info: LockInfo) ->
 
 
 def _give_back(
-    out: Output, env: Environment, remotes: Sequence[Remote], info: LockInfo, outcome: str
+    out: Output,
+    env: Environment,
+    remotes: Sequence[Remote],
+    info: LockInfo,
+    outcome: str,
+    reconnect: Reconnect | None = None,
 ) -> None:
     line = f"{_iso(int(time.time()))} {info.holder} {info.command}: {outcome}"
 
@@ -117,10 +130,22 @@ def _give_back(
         release(remote, env.deliver_to, f"TOKEN={info.token}")
 
     try:
-        fan_out("releasing the deploy lock", remotes, on_host)
+        fan_out("releasing the deploy lock", remotes, on_host, interruptible=False)
+        return
     except HostsFailed as failed:  # the work itself is done (or failed on its own): say so
+        held = list(failed.errors)
+        # a host whose connection was lost during the command is asked again over a new one
+        lost = [r.host for r in remotes if isinstance(failed.errors.get(r.name), ConnectionFailed)]
+    if lost and reconnect is not None:
+        try:
+            with reconnect(lost) as fresh:
+                fan_out("releasing the deploy lock", fresh, on_host, interruptible=False)
+            held = [name for name in held if name not in {host.name for host in lost}]
+        except DeliverError:
+            pass
+    if held:
         out.warning(
-            f"the deploy lock of {env.name} is still held on {', '.join(failed.errors)}: "
+            f"the deploy lock of {env.name} is still held on {', '.join(held)}: "
             f"deliver lock release {env.name} --force once you know nothing else runs"
         )
 

@@ -4,7 +4,8 @@ The tasks are expressions in the app's language (`migrations.up/down/status`, by
 Phoenix's `<App>.Release.migrate()` convention), evaluated by the release's start script, so
 nothing has to be added to the release:
 
-- `bin/<app> rpc` inside the running node, when the node runs the current release;
+- inside the running node, when the node runs the current release: over its Erlang
+  distribution (host/dist.py), else by `bin/<app> rpc`;
 - `bin/<app> eval` in a fresh VM of the current release otherwise (node down, or `current`
   switched but not restarted yet: the running node has the old code);
 - during a deploy (`--run-migrations`), `eval` in the new release after it is extracted and
@@ -22,12 +23,13 @@ from dataclasses import dataclass
 from deliver.commands.targets import Targets, connected_and_locked
 from deliver.config import Config, Environment
 from deliver.errors import CommandFailed, InvalidArgument, UsageError
+from deliver.host.dist import TASK_TIMEOUT, Unavailable, node_session, read_address
 from deliver.host.layout import HostState, in_root, read_state
 from deliver.output import Output
 from deliver.release import Release
 from deliver.shell import quote, tail
 from deliver.tools import node_commands
-from deliver.transport.remote import Remote
+from deliver.transport.remote import NodeLink, Remote
 
 DIRECTIONS = ("up", "down")
 #: Ecto's (and most tools') migration ids: a number, usually a UTC timestamp.
@@ -42,7 +44,7 @@ DOWN_HINT = (
 @dataclass(frozen=True)
 class TaskResult:
     host: str
-    mode: str  # "rpc" or "eval"
+    mode: str  # "node" (over its distribution), "rpc" or "eval" (the start script)
     output: str
 
 
@@ -133,6 +135,9 @@ def _run_on_primary(
     on_primary = Targets(env, (host,))
     with connected_and_locked(config, out, on_primary, title.lower()) as (remote,):
         state = read_state(remote, env.deliver_to, config.app)
+        asked = _in_running_node(remote, state, config.app, expression, title.lower())
+        if asked is not None:
+            return _report(out, config.app, asked)
         node = node_commands(state.tool)
         # rpc only into a node that runs the current release: an older node has older code
         body = f"""if [ -e running ] && [ "$(readlink running)" = "$(readlink current)" ] \\
@@ -142,6 +147,29 @@ else
   cd current && echo {_MODE}eval && {node.eval(config.app, expression)} 2>&1
 fi"""
         return _report(out, config.app, _run(remote, state, body, title.lower()))
+
+
+def _in_running_node(
+    remote: Remote, state: HostState, app: str, expression: str, step: str
+) -> TaskResult | None:
+    """The task evaluated inside the running node over its distribution, when it runs the
+    current release (an older node has older code); None when it cannot be asked so (then
+    `bin/<app> rpc` or `eval` runs it)."""
+    if state.running is None or state.running != state.current:
+        return None
+    try:
+        address = read_address(remote, state.root, state.tool, app, "running")
+        with node_session(remote, address) as node:
+            if not node.started(app):
+                return None
+            ok, output = node.evaluate(state.tool, expression, TASK_TIMEOUT)
+    except Unavailable as why:
+        if isinstance(remote, NodeLink):
+            remote.note(f"running the task with bin/{app} instead of in the node: {why}")
+        return None
+    if not ok:
+        raise CommandFailed(remote.name, step, 1, tail(output, 40), step)
+    return TaskResult(remote.name, "node", output)
 
 
 def _run(
@@ -161,5 +189,6 @@ def _report(out: Output, app: str, result: TaskResult) -> TaskResult:
     if not out.verbose:  # --verbose has shown it already, as it came
         for line in result.output.rstrip("\n").splitlines():
             out.remote_output(result.host, line)
-    out.host_status(result.host, True, f"done (bin/{app} {result.mode})")
+    how = "inside the running node" if result.mode == "node" else f"bin/{app} {result.mode}"
+    out.host_status(result.host, True, f"done ({how})")
     return result

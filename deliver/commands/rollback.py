@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from deliver.commands.hot import downgrade_hosts
+from deliver.commands.report import Recovery, reporting, watch
 from deliver.commands.rollout import HostPlan, roll_out
 from deliver.commands.schedule import Rollout
 from deliver.commands.targets import connected_and_locked, reachable, targets
@@ -54,18 +55,19 @@ def rollback(
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
-    with connected_and_locked(config, out, chosen, f"rollback {version or ''}".strip()) as remotes:
-        found = fan_out(
-            "rollback preflight",
-            remotes,
-            lambda r: read_host_releases(r, env.deliver_to, config.app),
-        )
+    recovery = Recovery(environment, "")
+    with (
+        reporting(config, out, chosen, recovery) as watches,
+        connected_and_locked(config, out, chosen, f"rollback {version or ''}".strip()) as remotes,
+        watch(out, watches),
+    ):
+        found = _read_all(remotes, env.deliver_to, config.app)
         target = choose_target(found, version)
+        recovery.target = target
+        recovery.finish = f"deliver rollback {environment} --version {target}"
+        recovery.before.update({name: r.current for name, r in found.items()})
         hot = _hot_upgraded_from(found, target)
-        for releases in found.values():
-            last = releases.last_event(target)
-            if last is not None and last.kind == "failed":
-                out.warning(f"{target} failed on {releases.name} at {last.time}")
+        _warn_if_failed(out, found, target)
         out.step(f"Rolling back {config.app} on {environment} to {target}")
 
         def leave(remote: Remote) -> None:
@@ -91,6 +93,17 @@ def rollback(
         )
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
+
+
+def _read_all(remotes: Sequence[Remote], deliver_to: str, app: str) -> dict[str, HostReleases]:
+    return fan_out("rollback preflight", remotes, lambda r: read_host_releases(r, deliver_to, app))
+
+
+def _warn_if_failed(out: Output, found: Mapping[str, HostReleases], target: str) -> None:
+    for releases in found.values():
+        last = releases.last_event(target)
+        if last is not None and last.kind == "failed":
+            out.warning(f"{target} failed on {releases.name} at {last.time}")
 
 
 def _env_of(

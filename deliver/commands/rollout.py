@@ -8,7 +8,12 @@ nodes in parallel and run the health check (health.py), then wait `rollout.wait`
 any host of a batch fails, the rollout stops there: later batches are not touched, so they keep
 running (and pointing `current` at) the release they had; the failed hosts are reported, and
 with `rollback_on_failure` (the default) they are switched back to the release they had and
-restarted. The last line says how many hosts served throughout.
+restarted. Unless the run asked for its own `--batch`, a switching rollout is all or nothing
+(two-phase): the hosts of the earlier, healthy batches and of the failed batch go back too, so
+the environment never ends up mixed. The last line says how many hosts served throughout.
+
+After a first Ctrl-C (transport/interrupts.py) the batch in flight finishes, switch and
+restart, and no later batch begins (Interrupted names them).
 """
 
 from __future__ import annotations
@@ -18,10 +23,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from deliver.commands.report import Recovery, reporting, watch
 from deliver.commands.schedule import Rollout, Schedule
-from deliver.commands.targets import connected_and_locked, targets
+from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config, Environment, NodeManager
-from deliver.errors import HostsFailed, NodeError, RolloutStopped
+from deliver.errors import (
+    ConnectionFailed,
+    DeliverError,
+    HostsFailed,
+    Interrupted,
+    NodeError,
+    RolloutStopped,
+)
 from deliver.hooks import StartHooks
 from deliver.host.env import booted_urls, differs, drift_warning
 from deliver.host.health import HealthUrl, check_health, health_urls
@@ -29,7 +42,8 @@ from deliver.host.layout import HostState, read_host_releases, record, switch_cu
 from deliver.host.node import NodeStatus, start_node, stop_node
 from deliver.output import Output
 from deliver.shell import quote
-from deliver.transport.fanout import fan_out, interrupts_deferred
+from deliver.transport.fanout import fan_out
+from deliver.transport.interrupts import active
 from deliver.transport.remote import Remote
 
 #: stop_node's detail for a node that was already down.
@@ -97,10 +111,14 @@ def roll_out(
     batches = [[by_name[name] for name in batch] for batch in schedule.batches]
     run = _Run(config, out, plans, urls, hooks, set(), env)
     out.step(schedule.header(_action(config, plans)))
-    done: list[str] = []
+    # two-phase unless the run chose its batches: a failure takes back every switched host
+    two_phase = rollout.batch is None
+    done: list[Remote] = []
     results: dict[str, NodeStatus] = {}
     for number, batch in enumerate(batches, 1):
         several = len(batches) > 1
+        if number > 1:
+            _stop_if_interrupted(number, batches, done)
         if several:
             out.step(schedule.batch_line(number))
         try:
@@ -108,11 +126,11 @@ def roll_out(
         except HostsFailed as failed:
             if several:
                 out.step(schedule.batch_line(number, "failed"))
-            if failed.phase != "restart":
-                raise  # a switch failed: partial_switch_explained says what to do
             later = [r.name for b in batches[number:] for r in b]
-            raise _stop(run, failed, batch, later, done, settings.rollback_on_failure) from None
-        done += [r.name for r in batch]
+            back = settings.rollback_on_failure
+            # what each host has now, and how to go on, is said by commands/report.py
+            raise _stop(run, failed, batch, later, done, back, two_phase) from None
+        done += batch
         if several:
             out.step(schedule.batch_line(number, "healthy"))
         if settings.wait and number < len(batches):
@@ -120,6 +138,18 @@ def roll_out(
             time.sleep(settings.wait)
     out.step(schedule.held(run.up_before))
     return results
+
+
+def _stop_if_interrupted(number: int, batches: list[list[Remote]], done: list[Remote]) -> None:
+    """After a first Ctrl-C, no batch begins: say which hosts are done and which untouched."""
+    watch = active()
+    if watch is None or not watch.stopping:
+        return
+    later = ", ".join(r.name for batch in batches[number - 1 :] for r in batch)
+    raise Interrupted(
+        f"interrupted (Ctrl-C) after batch {number - 1}/{len(batches)}: "
+        f"done on {', '.join(r.name for r in done)}; not touched: {later}"
+    )
 
 
 def _action(config: Config, plans: Mapping[str, HostPlan]) -> str:
@@ -133,13 +163,13 @@ def _batch(run: _Run, batch: list[Remote]) -> dict[str, NodeStatus]:
     """Switch the batch's hosts (where planned), then restart them in parallel."""
     switching = [r for r in batch if run.plans[r.name].switch]
     if switching:
-        with interrupts_deferred(), partial_switch_explained():
-            fan_out(
-                "switch",
-                switching,
-                lambda r: switch_current(r, run.plans[r.name].root, run.plans[r.name].target),
-            )
-    return fan_out("restart", batch, run.restart)
+        fan_out(
+            "switch",
+            switching,
+            lambda r: switch_current(r, run.plans[r.name].root, run.plans[r.name].target),
+        )
+    # a switched host is restarted even after a Ctrl-C: the batch in flight finishes
+    return fan_out("restart", batch, run.restart, interruptible=not switching)
 
 
 def restart_checked(
@@ -189,10 +219,17 @@ def restart(
     chosen = targets(config, environment, hosts)
     env = chosen.env
     urls = health_urls(config.health_check, env, chosen.hosts)
-    with connected_and_locked(config, out, chosen, "restart") as remotes:
+    again = f"deliver start {environment}" + "".join(f" --host {h}" for h in hosts)
+    recovery = Recovery(environment, again)
+    with (
+        reporting(config, out, chosen, recovery) as watches,
+        connected_and_locked(config, out, chosen, "restart") as remotes,
+        watch(out, watches),
+    ):
         found = fan_out(
             "reading releases", remotes, lambda r: read_host_releases(r, env.deliver_to, config.app)
         )
+        recovery.before.update({name: releases.current for name, releases in found.items()})
         plans = {}
         for name, releases in found.items():
             assert releases.current is not None
@@ -221,19 +258,35 @@ def _stop(
     failed: HostsFailed,
     batch: list[Remote],
     later: list[str],
-    done: list[str],
+    done: list[Remote],
     rollback_on_failure: bool,
+    two_phase: bool,
 ) -> RolloutStopped:
+    """A batch failed to switch or restart: with rollback_on_failure its failed hosts go back,
+    and, `two_phase`, every other host this rollout switched too."""
     notes = []
     if later:
         notes.append(f"stopped the rollout; not touched: {', '.join(later)}")
+    succeeded = [r.name for r in done] + failed.succeeded
     if rollback_on_failure:
-        notes += _switch_back(run, [r for r in batch if r.name in failed.errors])
-    return RolloutStopped("restart", failed.errors, done + failed.succeeded, notes)
+        back = [r for r in batch if r.name in failed.errors]
+        if two_phase:  # all or nothing: the switched hosts that came up go back too
+            up = [r for r in [*done, *batch] if r.name not in failed.errors]
+            back += [r for r in up if run.plans[r.name].switch and run.plans[r.name].fallback]
+        restarted = {r.name for r in done}
+        if failed.phase == "restart":
+            restarted |= {r.name for r in batch}
+        notes += _switch_back(run, back, failed.errors, restarted)
+        succeeded = [name for name in succeeded if name not in {r.name for r in back}]
+    return RolloutStopped(failed.phase, failed.errors, succeeded, notes)
 
 
-def _switch_back(run: _Run, remotes: list[Remote]) -> list[str]:
-    """rollback_on_failure: the failed hosts go back to what they had before."""
+def _switch_back(
+    run: _Run, remotes: list[Remote], errors: Mapping[str, BaseException], restarted: set[str]
+) -> list[str]:
+    """The hosts go back to what they had before: `current` switched back, and where the
+    node was restarted on the new release (`restarted`), restarted on the old one. A host
+    whose connection was lost is reached over a new one."""
     plans = run.plans
     stuck = [r.name for r in remotes if plans[r.name].fallback is None]
     notes = [f"not switched back (no other release before): {', '.join(stuck)}"] if stuck else []
@@ -247,32 +300,34 @@ def _switch_back(run: _Run, remotes: list[Remote]) -> list[str]:
         assert plan.fallback is not None
         previous = replace(plan, running=plan.target, target=plan.fallback, switch=False)
         switch_current(remote, plan.root, plan.fallback)
-        url = run.urls.get(remote.name)
-        manager = run.env.manager(remote.name)
-        restart_checked(run.config, run.out, remote, previous, url, run.hooks, None, manager)
+        if remote.name in restarted:
+            url = run.urls.get(remote.name)
+            manager = run.env.manager(remote.name)
+            restart_checked(run.config, run.out, remote, previous, url, run.hooks, None, manager)
         return plan.fallback
 
-    try:
-        versions = fan_out("switch back", back, go_back)
-    except HostsFailed as failed:
-        versions = {name: plans[name].fallback or "?" for name in failed.succeeded}
-        notes.append(str(failed).replace("\n", "\n  "))
+    with _reconnected(run, back, errors) as (usable, unreachable):
+        notes += [f"{name} could not be reached to switch it back: {e}" for name, e in unreachable]
+        try:
+            versions = fan_out("switch back", usable, go_back, interruptible=False)
+        except HostsFailed as failed:
+            versions = {name: plans[name].fallback or "?" for name in failed.succeeded}
+            notes.append(str(failed).replace("\n", "\n  "))
     notes += [f"switched back to {version}: {name}" for name, version in versions.items()]
     return notes
 
 
 @contextmanager
-def partial_switch_explained() -> Iterator[None]:
-    """A switch that failed on some hosts after others switched leaves them disagreeing:
-    the error's hint says which hosts switched and what to do."""
-    try:
-        yield
-    except HostsFailed as failed:
-        if failed.succeeded and failed.hint is None:
-            failed.hint = (
-                f"{', '.join(failed.succeeded)} switched (current points at the new release; "
-                f"a running node keeps running the old one until restarted), "
-                f"{', '.join(failed.errors)} did not: fix that and run the same command again "
-                "(deliver show releases <env> shows each host)"
-            )
-        raise
+def _reconnected(
+    run: _Run, remotes: list[Remote], errors: Mapping[str, BaseException]
+) -> Iterator[tuple[list[Remote], list[tuple[str, DeliverError]]]]:
+    """`remotes`, those whose connection was lost replaced by a new connection; and the
+    ones that cannot be reached now, with why."""
+    lost = [r.host for r in remotes if isinstance(errors.get(r.name), ConnectionFailed)]
+    if not lost:
+        yield remotes, []
+        return
+    with reachable(run.config, run.out, lost) as (fresh, unreachable):
+        again = {r.name: r for r in fresh}
+        usable = [again.get(r.name, r) for r in remotes if r.name not in unreachable]
+        yield usable, list(unreachable.items())

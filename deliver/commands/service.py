@@ -14,7 +14,6 @@ from deliver.config import Config
 from deliver.errors import UsageError
 from deliver.host.systemd import (
     install_unit,
-    systemd_env_text,
     unit_host,
     unit_text,
     write_systemd_env,
@@ -47,7 +46,7 @@ def systemd_unit(
         about = unit_host(remote, env.deliver_to, tool)
         text = unit_text(config.app, about, manager, config.stop_timeout)
         if install:
-            write_systemd_env(remote, about.root, systemd_env_text(env, remote.host))
+            write_systemd_env(remote, about.root)
             where = install_unit(remote, config.app, manager, text, about.root)
             out.host_status(remote.name, True, f"installed {where}, enabled")
         return text

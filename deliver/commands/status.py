@@ -26,8 +26,8 @@ HEADERS = ("HOST", "REACHABLE", "CURRENT", "RUNNING", "NODE", "LAST DEPLOY", "LO
 def status(
     config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
 ) -> list[HostStatus]:
-    """Every chosen host's status, in the order of the config; HostsFailed (after printing)
-    when some could not be reached."""
+    """Every chosen host's status, in the order of the config; HostsFailed (after printing
+    every row) naming the hosts that could not be reached or asked."""
     chosen = targets(config, environment, hosts)
     out.step(f"Status of {config.app} on {environment}: {chosen.names}")
     deliver_to = chosen.env.deliver_to

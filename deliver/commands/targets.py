@@ -4,8 +4,8 @@ and one connection per host, opened once for the whole command and shared by its
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from deliver.commands.lock import locked
@@ -72,9 +72,17 @@ def connected_and_locked(
     every command that changes what a host runs (commands/lock.py)."""
     with (
         connected(config, out, chosen.hosts) as remotes,
-        locked(out, chosen.env, remotes, command, config.lock_wait),
+        locked(out, chosen.env, remotes, command, config.lock_wait, _reconnect(config, out)),
     ):
         yield remotes
+
+
+def _reconnect(
+    config: Config, out: Output
+) -> Callable[[list[HostSpec]], AbstractContextManager[list[Remote]]]:
+    """New connections to some hosts: the lock is given back over them where the command's
+    own connection was lost."""
+    return lambda hosts: connected(config, out, hosts)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from deliver.config import Config
 from deliver.errors import NodeError
 from deliver.host.layout import read_state
 from deliver.output import Output
+from deliver.shell import quote_path
 from deliver.tasks import DeliverInfo, TaskFile, plain_env, run_task
 from deliver.transport.fanout import fan_out
 from deliver.transport.remote import Remote
@@ -49,7 +50,7 @@ def run(
             app=config.app,
             environment=environment,
             host=remote.name,
-            deliver_to=root or chosen.env.deliver_to,
+            deliver_to=root,
             current=current,
             env=plain_env(chosen.env.host_env(remote.host)),
             out=out,
@@ -63,11 +64,12 @@ def run(
         return fan_out(f"task {name}", remotes, on_host)
 
 
-def _deployed(remote: Remote, deliver_to: str, app: str) -> tuple[str | None, str | None]:
-    """deliver_to as an absolute path (what c.put needs: SFTP expands no `~`) and the current
-    release; both None before the first deploy."""
+def _deployed(remote: Remote, deliver_to: str, app: str) -> tuple[str, str | None]:
+    """deliver_to as an absolute path (what c.put needs: SFTP expands no `~`), also before
+    the first deploy, and the release `current` points at (None before the first deploy)."""
     try:
         state = read_state(remote, deliver_to, app)
     except NodeError:  # nothing deployed yet: a task may be what prepares the host
-        return None, None
+        where = remote.run(f"printf '%s' {quote_path(deliver_to)}", step="finding deliver_to")
+        return where.stdout, None
     return state.root, state.current

@@ -89,6 +89,8 @@ class Sourced:
     errors: tuple[str, ...] = ()
     #: False when the file stopped the shell (`exit`, a fatal error) before its end
     complete: bool = True
+    #: variables set from a command's output (`$(hostname)`): the commands, recorded
+    substituted: Mapping[str, tuple[Call, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,13 @@ def convert_variables(evaluation: Evaluation) -> Conversion:
     _store(values, result)
     _links_and_migrations(values, result)
     _differences(values, evaluation, result)
+    for name, calls in production.substituted.items():
+        shown = "`, `".join(call.text() for call in calls)
+        result.note(
+            name,
+            f"set from the output of `{shown}`, which was recorded, not run: empty here; "
+            "set the value in the converted config by hand",
+        )
     for call in production.calls:
         result.note(
             "while sourcing",

@@ -29,7 +29,7 @@ _HOST = re.compile(
 
 #: `node.manager`: who starts and stops the node (host/manager.py).
 MANAGERS = ("daemon", "systemd", "command")
-#: the placeholders a `node.start|stop|status|restart` command may use
+#: the placeholders a `node.start|stop|status` command may use
 MANAGER_PLACEHOLDERS = ("app", "deliver_to", "release")
 
 
@@ -39,7 +39,7 @@ class NodeManager:
 
     `daemon` runs the release's own `bin/<app> daemon` (run_erl); `systemd` drives a unit
     (`unit`, default `<app>`; `user_unit` for `systemctl --user`); `command` runs the user's
-    own `start`/`stop`/`status` (and optional `restart`) commands, whose `{app}`,
+    own `start`/`stop`/`status` commands, whose `{app}`,
     `{deliver_to}` and `{release}` are replaced by shell-quoted values. `log_dir` is where
     the node's logs are kept across releases: relative to deliver_to, or absolute."""
 
@@ -49,7 +49,6 @@ class NodeManager:
     start: str | None = None
     stop: str | None = None
     status: str | None = None
-    restart: str | None = None
     log_dir: str = "log"
 
     def unit_name(self, app: str) -> str:

@@ -18,10 +18,10 @@ from typing import Any
 from deliver.config.model import MANAGER_PLACEHOLDERS, MANAGERS, HostSpec, NodeManager
 from deliver.config.values import Key, ValueReader
 
-NODE_KEYS = {"manager", "unit", "user_unit", "start", "stop", "status", "restart", "log_dir"}
-COMMAND_KEYS = ("start", "stop", "status", "restart")
-#: the `command` manager cannot work without these
-REQUIRED_COMMANDS = ("start", "stop", "status")
+NODE_KEYS = {"manager", "unit", "user_unit", "start", "stop", "status", "log_dir"}
+#: the `command` manager's commands, all required. There is no `restart`: a restart is a stop
+#: then a start, each confirmed by asking the node, under every manager.
+COMMAND_KEYS = ("start", "stop", "status")
 
 #: a systemd unit name: what systemd itself accepts, never starting with `-` (an option)
 _UNIT = re.compile(r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*")
@@ -82,16 +82,13 @@ class NodeReader(ValueReader):
 
     def commands(self, settings: NodeManager, data: dict[str, Any], key: Key) -> NodeManager:
         self.only(data, key, "command", {"manager", "log_dir", *COMMAND_KEYS})
-        for name in REQUIRED_COMMANDS:
+        for name in COMMAND_KEYS:
             if name not in data:
                 raise self.fail(
                     (*key, name), f"required with manager: command (the command that does {name})"
                 )
-        start, stop, status, restart = (
-            self.command(data[name], (*key, name)) if name in data else None
-            for name in COMMAND_KEYS
-        )
-        return replace(settings, start=start, stop=stop, status=status, restart=restart)
+        start, stop, status = (self.command(data[name], (*key, name)) for name in COMMAND_KEYS)
+        return replace(settings, start=start, stop=stop, status=status)
 
     def command(self, value: Any, key: Key) -> str:
         """A shell command whose placeholders are all known ones."""

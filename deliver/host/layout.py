@@ -156,19 +156,10 @@ def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
     return HostState(remote.name, *_state_values(values), env_sha256=_env_sha256(values))
 
 
-def read_host_releases(
-    remote: Remote, deliver_to: str, app: str, *, step: str = "", before: str = ""
-) -> HostReleases:
-    """One round trip: the state, the complete releases and the history (after `before`,
-    shell run first in the same script). NodeError when nothing is deployed."""
-    values, head, history = _read(
-        remote,
-        deliver_to,
-        app,
-        _STATE + _RELEASES,
-        step or READ_RELEASES,
-        before,
-    )
+def read_host_releases(remote: Remote, deliver_to: str, app: str) -> HostReleases:
+    """One round trip: the state, the complete releases and the history. NodeError when
+    nothing is deployed."""
+    values, head, history = _read(remote, deliver_to, app, _STATE + _RELEASES, READ_RELEASES)
     events = (Event.parse(line) for line in history.splitlines())
     return HostReleases(
         remote.name,
@@ -181,17 +172,10 @@ def read_host_releases(
 
 
 def _read(
-    remote: Remote,
-    deliver_to: str,
-    app: str,
-    lines: tuple[str, ...],
-    step: str,
-    before: str = "",
+    remote: Remote, deliver_to: str, app: str, lines: tuple[str, ...], step: str
 ) -> tuple[dict[str, str], str, str]:
-    """The KEY=value answers, the text they came in (for repeated keys), the history;
-    `before` (shell) runs first, and the reading only if it succeeded."""
-    first = f"{{ {before}; }} || exit" if before else ""  # its failure, with its status
-    script = join(first, f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0", *lines)
+    """The KEY=value answers, the text they came in (for repeated keys), the history."""
+    script = join(f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0", *lines)
     head, _, history = remote.run(script, step=step).stdout.partition("HISTORY-FOLLOWS\n")
     values = parse_key_values(head)
     if not values.get("ROOT") or not values.get("CURRENT"):
@@ -344,18 +328,6 @@ def switch_current(remote: Remote, root: str, version: str) -> None:
 
     Refuses a directory that a hot upgrade switched to another version (its start_erl.data
     names that one): only the release handler can take it back (`deliver downgrade`)."""
-    remote.run(switch_script(root, version), step="switching")
-
-
-def switch_and_read(remote: Remote, root: str, version: str, app: str) -> HostReleases:
-    """switch_current, and in the same script what the host then holds (read_host_releases):
-    what pruning after a deploy needs, one round trip sooner."""
-    before = switch_script(root, version)
-    return read_host_releases(remote, root, app, step="switching", before=before)
-
-
-def switch_script(root: str, version: str) -> str:
-    """Shell: switch_current's."""
     directory = f"releases/{quote(version)}"
     boots = f"$(cut -d' ' -f2 {directory}/releases/start_erl.data 2>/dev/null)"
     hot = (
@@ -363,12 +335,15 @@ def switch_script(root: str, version: str) -> str:
         f'then echo "{directory} was hot-upgraded in place and boots $b: go back to '
         f'{version} with deliver downgrade"; exit 1; fi; }}'
     )
-    return join(
-        f"cd {quote(root)}",
-        hot,
-        replace_link(".", "current", quote(f"releases/{version}")),
-        install_env(version),
-        record(root, "deployed", quote(version)),
+    remote.run(
+        join(
+            f"cd {quote(root)}",
+            hot,
+            replace_link(".", "current", quote(f"releases/{version}")),
+            install_env(version),
+            record(root, "deployed", quote(version)),
+        ),
+        step="switching",
     )
 
 

@@ -11,8 +11,30 @@ from __future__ import annotations
 
 from deliver.config import NodeManager
 from deliver.config.node import expand_command
+from deliver.host.layout import ENV_FILE, replace_file
 from deliver.shell import join, quote
 from deliver.tools import NodeCommands
+
+#: What the systemd unit reads (EnvironmentFile=): systemd cannot read deliver.env, which
+#: holds `export NAME='value'` lines (systemd 252's parser ignores every `export` line and
+#: knows no shell quoting or `${...}`).
+SYSTEMD_ENV_FILE = "deliver.systemd.env"
+#: Shell run in the root: deliver.env as `NAME="value"` lines escaped for systemd's parser
+#: (inside double quotes it takes a backslash before exactly \ " $ `), from what a clean shell
+#: gets by loading it: written before every systemd start, so it is always the env of what
+#: `current` boots (a switch, a rollback and `env push` change deliver.env).
+_TO_SYSTEMD = f""". ./{ENV_FILE}
+for n in $(sed -n 's/^export \\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' {ENV_FILE} | sort -u); do
+  eval "v=\\${{$n}}"
+  printf '%s="' "$n"
+  printf '%s' "$v" | sed -e 's/[\\\\"$`]/\\\\&/g'
+  printf '"\\n'
+done"""
+SYSTEMD_ENV = replace_file(
+    ".",
+    SYSTEMD_ENV_FILE,
+    f'[ ! -f {ENV_FILE} ] || env -i PATH="$PATH" sh -c {quote(_TO_SYSTEMD)}',
+)
 
 #: The files the node's logs are kept in, in its log directory, besides the daemon's own
 #: (the tool's log_files(), run_erl's): what a supervisor writes there (svlogd's `current`,
@@ -43,11 +65,13 @@ def start_command(
 ) -> str:
     """Start the node of `current` (the release `release`) in the background."""
     logs = f"mkdir -p {log_dir(manager)}"
+    prepare = f"(cd current && {node.prepare(app)})"
     if manager.manager == "systemd":
-        return systemctl(manager, app, "start")
+        return join(prepare, SYSTEMD_ENV, systemctl(manager, app, "start"))
     if manager.manager == "command":
         assert manager.start is not None
-        return join(logs, expand_command(manager.start, placeholders(app, root, release)))
+        start = expand_command(manager.start, placeholders(app, root, release))
+        return join(logs, prepare, start)
     return join(logs, f"(cd current && {node.log_to(log_dir(manager))} && {node.daemon(app)})")
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deliver.errors import InvalidArgument
+from deliver.host.dist import TASK_TIMEOUT, Unavailable, node_session, read_address
 from deliver.host.layout import HostState, in_root
 from deliver.shell import quote
 from deliver.tools import node_commands
-from deliver.transport.remote import Remote, Result
+from deliver.transport.remote import NodeLink, Remote, Result
 
 #: Where the running node's start script is: `running` (what the node was started from, also
 #: after `current` was switched), else `current`.
@@ -45,9 +46,18 @@ def printing(tool: str, expression: str, inside_node: bool) -> str:
 
 
 def rpc(remote: Remote, state: HostState, app: str, expression: str) -> Result:
-    """Evaluate `expression` inside the host's running node; the Result says how it went."""
-    node = node_commands(state.tool)
+    """Evaluate `expression` inside the host's running node; the Result says how it went.
+    Asked over the node's distribution (host/dist.py), else through `bin/<app> rpc`."""
     code = printing(state.tool, check_expression(expression), inside_node=True)
+    try:
+        address = read_address(remote, state.root, state.tool, app, "running")
+        with node_session(remote, address) as asked:
+            ok, output = asked.evaluate(state.tool, code, TASK_TIMEOUT)
+        return Result(output, "", 0 if ok else 1)
+    except Unavailable as why:
+        if isinstance(remote, NodeLink):
+            remote.note(f"asking bin/{app} (a VM on the host) instead of the node itself: {why}")
+    node = node_commands(state.tool)
     return remote.run(in_root(state.root, f"{_NODE_DIR}\n{node.rpc(app, code)}"), check=False)
 
 

@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from deliver.errors import CommandFailed
-from deliver.transport.remote import Progress, Remote, Result, Writable
+from deliver.transport.erldist import UNREACHABLE, DistError, Stream
+from deliver.transport.remote import NodeLink, Progress, Remote, Result, Writable
 
 UMASK = "umask 077"
 
@@ -74,5 +75,22 @@ class PrivateRemote:
     def download(self, remote_path: str, local: Writable, progress: Progress | None = None) -> None:
         self.remote.download(remote_path, local, progress)
 
+    def open_tcp(self, port: int, timeout: float) -> Stream:
+        return _link(self.remote).open_tcp(port, timeout)
+
+    def run_private(self, command: str) -> Result:
+        return _link(self.remote).run_private(f"{UMASK}\n{command}")
+
+    def note(self, text: str) -> None:
+        if isinstance(self.remote, NodeLink):
+            self.remote.note(text)
+
     def close(self) -> None:
         self.remote.close()
+
+
+def _link(remote: Remote) -> NodeLink:
+    """The connection's way to a node's distribution (host/dist.py), where it has one."""
+    if not isinstance(remote, NodeLink):
+        raise DistError(UNREACHABLE, "this connection cannot open TCP channels")
+    return remote

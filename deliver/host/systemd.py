@@ -2,10 +2,8 @@
 it reads.
 
 The unit runs the release in the foreground (`bin/<app> start`, relx: `foreground`) from
-`<deliver_to>/current`. systemd's EnvironmentFile= cannot read deliver.env: it ignores every
-`export NAME=...` line (checked with systemd 252's own parser) and knows no shell quoting or
-`${...}` expansion, so the unit reads `deliver.systemd.env`, written beside it for systemd
-hosts: the same variables as `NAME="value"` lines, escaped for systemd's parser.
+`<deliver_to>/current`, and reads `deliver.systemd.env`: deliver.env as systemd can read it,
+made on the host before every start (host/manager.py SYSTEMD_ENV).
 """
 
 from __future__ import annotations
@@ -13,16 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deliver.config import Environment, HostSpec, NodeManager
+from deliver.config import NodeManager
 from deliver.errors import NodeError
 from deliver.host.layout import replace_file
-from deliver.host.manager import SUDO, USER_BUS
-from deliver.host.unpack import DIST_LOOPBACK_FLAGS
-from deliver.shell import Secret, join, parse_key_values, quote, quote_path
+from deliver.host.manager import SUDO, SYSTEMD_ENV, SYSTEMD_ENV_FILE, USER_BUS
+from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.tools import node_commands
 from deliver.transport.remote import Remote
 
-SYSTEMD_ENV_FILE = "deliver.systemd.env"
 #: paths written into a unit as they are: systemd would read `%`, `$`, quotes, spaces
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
 _USER = re.compile(r"[a-z_][a-z0-9_.-]*\$?")
@@ -36,25 +32,6 @@ class UnitHost:
     root: str
     user: str
     tool: str
-
-
-def systemd_env_text(env: Environment, host: HostSpec) -> str:
-    """deliver.env's variables for systemd's EnvironmentFile=: `NAME="value"` lines."""
-    values: dict[str, str] = {
-        name: value.value if isinstance(value, Secret) else value
-        for name, value in env.host_env(host).items()
-    }
-    if env.dist_interface == "loopback":
-        before = values.get("ERL_AFLAGS")
-        values["ERL_AFLAGS"] = f"{before} {DIST_LOOPBACK_FLAGS}" if before else DIST_LOOPBACK_FLAGS
-    return "".join(f'{name}="{_escaped(value)}"\n' for name, value in values.items())
-
-
-def _escaped(value: str) -> str:
-    # systemd's env file parser, inside double quotes: \ escapes exactly these four
-    for char in ("\\", '"', "$", "`"):
-        value = value.replace(char, "\\" + char)
-    return value
 
 
 def unit_text(app: str, host: UnitHost, manager: NodeManager, stop_timeout: float) -> str:
@@ -114,13 +91,9 @@ def unit_host(remote: Remote, deliver_to: str, default_tool: str) -> UnitHost:
     return UnitHost(remote.name, values["ROOT"], values["USER"], values.get("TOOL") or default_tool)
 
 
-def write_systemd_env(remote: Remote, root: str, text: str) -> None:
-    """deliver.systemd.env in `root` (0600), replaced with one rename."""
-    temp = remote.run(
-        f"mktemp {quote(f'{root}/.{SYSTEMD_ENV_FILE}.XXXXXX')}", step="systemd env file"
-    ).stdout.strip()
-    remote.upload(text.encode(), temp, mode=0o600)
-    remote.run(f"mv -T {quote(temp)} {quote(f'{root}/{SYSTEMD_ENV_FILE}')}", step="env file")
+def write_systemd_env(remote: Remote, root: str) -> None:
+    """deliver.systemd.env in `root`, made from its deliver.env (the start does it too)."""
+    remote.run(f"cd {quote(root)}\n{SYSTEMD_ENV}", step="writing deliver.systemd.env")
 
 
 def install_unit(remote: Remote, app: str, manager: NodeManager, unit: str, root: str) -> str:

@@ -16,6 +16,7 @@ from deliver.host.layout import (
     RELEASE_ENV_FILE,
     check_free_space,
     replace_file,
+    switch_current,
 )
 from deliver.host.links import link_script, refuse_symlinks
 from deliver.release import Release
@@ -383,3 +384,8 @@ if [ "$got" != {quote(sha256)} ]; then
   {drop}echo "the archive arrived corrupted ({mismatch})"
   exit 1
 fi"""
+
+
+def switch(remote: Remote, root: str, version: str) -> None:
+    """Point `current` at the release with one rename: there is no moment without it."""
+    switch_current(remote, root, version)

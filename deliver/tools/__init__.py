@@ -75,6 +75,11 @@ class BuildTool(Protocol):
 class NodeCommands(Protocol):
     """Shell commands that drive a node, run from the release root on a deploy host."""
 
+    def prepare(self, app: str) -> str:
+        """Shell run in the release root before every start, under any service manager
+        (`daemon` runs it itself): what the release needs on the host to run."""
+        ...
+
     def daemon(self, app: str) -> str: ...
 
     def alive(self, app: str) -> str:
@@ -107,6 +112,26 @@ class NodeCommands(Protocol):
         """The start script's command that runs the node in the foreground, for a service
         manager (relative to the release root)."""
         ...
+
+
+class NodeAddress(Protocol):
+    """Where a release's node is found on its Erlang distribution, for deliver to ask it
+    directly (host/dist.py) instead of booting a VM through the start script."""
+
+    def node_address(self, app: str) -> str:
+        """Shell, run in the release root with the host's env file loaded, resolving what the
+        start script would: prints `DIST=sname|name|none`, `NODE=<name>` (as configured,
+        with or without @host), `DIST_PORT=<port>` when the node listens on a fixed port
+        without epmd, then a `COOKIE-FOLLOWS` line and the cookie."""
+        ...
+
+    #: The language of expressions (migrations) for the node: "elixir" or "erlang".
+    language: str
+
+    #: Code in that language, evaluated inside the node with `expr` (Elixir) or `Expr`
+    #: (Erlang) bound to the user's expression as a string: it evaluates it and returns
+    #: `{ok, Output}` or `{{error, Text}, Output}`, Output (a binary) what it printed.
+    captured_eval: str
 
 
 #: Where upgrades are put together, relative to the build directory (under the git-ignored _build).
@@ -220,6 +245,13 @@ def _module(name: str) -> ModuleType:
     if name not in available_tools():
         raise DeliverError(f"unknown build tool {name!r} (known: {', '.join(available_tools())})")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def node_address(tool: str) -> NodeAddress | None:
+    """How a node of `tool`'s releases is found on its distribution; None: only through its
+    start script."""
+    address: NodeAddress | None = getattr(_module(tool), "DIST", None)
+    return address
 
 
 def upgrade_builder(tool: str) -> UpgradeBuilder:

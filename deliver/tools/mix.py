@@ -20,6 +20,7 @@ from deliver.tools import (
     BuildStep,
     BuildTool,
     HotUpgrades,
+    NodeAddress,
     NodeCommands,
     UpgradeBuilder,
     UpgradeWork,
@@ -219,16 +220,41 @@ _RUNNING_VERSION = """vsn =
 IO.puts(vsn || System.fetch_env!("RELEASE_VSN"))"""
 
 
+#: Evaluates `expr` inside the node as `bin/<app> rpc` would, with what it prints captured
+#: (its group leader a StringIO for the time it runs) instead of going to the node's log.
+_CAPTURED_EVAL = """{:ok, io} = StringIO.open("")
+leader = Process.group_leader()
+Process.group_leader(self(), io)
+result =
+  try do
+    Code.eval_string(expr)
+    :ok
+  rescue
+    error -> {:error, Exception.format(:error, error, __STACKTRACE__)}
+  catch
+    kind, reason -> {:error, Exception.format(kind, reason, __STACKTRACE__)}
+  after
+    Process.group_leader(self(), leader)
+  end
+{_, output} = StringIO.contents(io)
+StringIO.close(io)
+{result, output}"""
+
+
 class MixNode:
     """mix's start script: `daemon` starts in the background, `pid` answers when the node is up."""
 
-    def daemon(self, app: str) -> str:
+    language = "elixir"
+    captured_eval = _CAPTURED_EVAL
+
+    def prepare(self, app: str) -> str:
         # a release that cannot even evaluate this (say, a broken vm.args) fails to start the
         # same way, and is reported from its log; without RELEASES a hot upgrade refuses later
         create = f"bin/{quote(app)} eval {quote(_CREATE_RELEASES)} >/dev/null 2>&1"
-        return join(
-            f"{{ [ -f releases/RELEASES ] || {create} || true; }}", f"bin/{quote(app)} daemon"
-        )
+        return f"{{ [ -f releases/RELEASES ] || {create} || true; }}"
+
+    def daemon(self, app: str) -> str:
+        return join(self.prepare(app), f"bin/{quote(app)} daemon")
 
     def alive(self, app: str) -> str:
         # `pid` answers while the VM boots, before (and even if never) the app starts: a node
@@ -271,6 +297,22 @@ class MixNode:
     def foreground(self, app: str) -> str:
         return f"bin/{quote(app)} start"
 
+    def node_address(self, app: str) -> str:
+        # what bin/<app> computes before it starts or reaches the node (env.sh may set the
+        # distribution and name, and may test RELEASE_COMMAND); in a subshell, so an `exit`
+        # in env.sh ends only it, and with env.sh's own output kept out of the answer
+        return f"""(
+RELEASE_ROOT=$(pwd -P); RELEASE_NAME="${{RELEASE_NAME:-{quote(app)}}}"
+RELEASE_VSN="${{RELEASE_VSN:-$(cut -d' ' -f2 releases/start_erl.data)}}"
+RELEASE_COMMAND=rpc
+export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND
+. "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null
+echo DIST="${{RELEASE_DISTRIBUTION:-sname}}"
+echo NODE="${{RELEASE_NODE:-$RELEASE_NAME}}"
+echo COOKIE-FOLLOWS
+if [ -n "${{RELEASE_COOKIE:-}}" ]; then printf '%s' "$RELEASE_COOKIE"; else cat releases/COOKIE; fi
+)"""
+
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # --skip-old-files: start_erl.data, COOKIE, bin/ and RELEASES of the running release
         # stay as they are (a restart must not boot the new version unless it was installed);
@@ -293,5 +335,6 @@ class MixNode:
 
 TOOL: BuildTool = MixTool()
 NODE: NodeCommands = MixNode()
+DIST: NodeAddress = MixNode()
 UPGRADE: UpgradeBuilder = MixTool()
 HOT: HotUpgrades = MixNode()

@@ -20,6 +20,7 @@ from deliver.tools import (
     BuildStep,
     BuildTool,
     HotUpgrades,
+    NodeAddress,
     NodeCommands,
     UpgradeBuilder,
     UpgradeWork,
@@ -128,6 +129,20 @@ def _app_of(appup: str) -> str:
     return appup.rsplit("/", 1)[-1].removesuffix(".appup")
 
 
+#: Evaluates `Expr` inside the node and answers its value as relx's `eval` prints it.
+_CAPTURED_EVAL = """begin
+  {ok, Tokens, _} = erl_scan:string(Expr),
+  {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+  try erl_eval:exprs(Exprs, []) of
+    {value, Value, _} -> {ok, unicode:characters_to_binary(io_lib:format("~p~n", [Value]))}
+  catch
+    Class:Reason:Stack ->
+      Text = io_lib:format("~p:~p~n~p~n", [Class, Reason, Stack]),
+      {{error, unicode:characters_to_binary(Text)}, <<>>}
+  end
+end."""
+
+
 #: Evaluated in the node (relx `eval`) once the release is unpacked: the relup has an entry
 #: for what the node runs and check_install_release passes; prints `checked`, else an error.
 _CHECK = """Vsn = @VSN@,
@@ -154,6 +169,12 @@ end"""
 class Rebar3Node:
     """relx's extended start script. Its `eval` runs inside the node and exits 0 even when the
     code fails (printing `{error, ...}`), so every answer is checked for its expected shape."""
+
+    language = "erlang"
+    captured_eval = _CAPTURED_EVAL
+
+    def prepare(self, app: str) -> str:
+        return ":"  # the release ships what its release handler needs
 
     def daemon(self, app: str) -> str:
         # relx keeps run_erl pipes in /tmp/erl_pipes/<node> unless told otherwise: shared by
@@ -215,6 +236,22 @@ class Rebar3Node:
     def foreground(self, app: str) -> str:
         return f"bin/{quote(app)} foreground"
 
+    def node_address(self, app: str) -> str:
+        # what relx's start script reads: the first -name/-sname of vm.args, the cookie from
+        # RELX_COOKIE, vm.args' -setcookie or ~/.erlang.cookie, ERL_DIST_PORT for a node
+        # started without epmd
+        return """vsn=$(cut -d' ' -f2 releases/start_erl.data)
+args="${VMARGS_PATH:-releases/$vsn/vm.args}"
+name=$(grep -E '^-s?name[[:space:]]' "$args" | head -n 1)
+echo DIST=$(printf '%s' "$name" | awk '{print substr($1, 2)}')
+echo NODE=$(printf '%s' "$name" | awk '{print $2}')
+echo DIST_PORT="${ERL_DIST_PORT:-}"
+echo COOKIE-FOLLOWS
+if [ -n "${RELX_COOKIE:-}" ]; then printf '%s' "$RELX_COOKIE"
+elif grep -qE '^-setcookie[[:space:]]' "$args"; then
+  grep -E '^-setcookie[[:space:]]' "$args" | head -n 1 | awk '{print $2}'
+else cat "$HOME/.erlang.cookie"; fi"""
+
     def stage_upgrade(self, app: str, archive: str, version: str) -> str:
         # where install_upgrade.escript looks for the package of <version>
         return f"cp {quote(archive)} releases/{quote(f'{app}-{version}.tar.gz')}"
@@ -242,5 +279,6 @@ esac"""
 
 TOOL: BuildTool = Rebar3Tool()
 NODE: NodeCommands = Rebar3Node()
+DIST: NodeAddress = Rebar3Node()
 UPGRADE: UpgradeBuilder = Rebar3Tool()
 HOT: HotUpgrades = Rebar3Node()

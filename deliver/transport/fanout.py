@@ -7,15 +7,15 @@ failure reported, naming each host that failed and why.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
 from deliver.config import HostSpec, SshSettings
-from deliver.errors import DeliverError, HostsFailed
+from deliver.errors import DeliverError, HostsFailed, Interrupted
 from deliver.transport.connect import SshFiles
+from deliver.transport.interrupts import active
 from deliver.transport.local import LocalRemote
 from deliver.transport.remote import OutputSink, Remote
 from deliver.transport.ssh import SshRemote
@@ -28,27 +28,63 @@ MAX_PARALLEL = 32
 
 
 def fan_out(
-    phase: str, items: Sequence[R], work: Callable[[R], T], limit: int = MAX_PARALLEL
+    phase: str,
+    items: Sequence[R],
+    work: Callable[[R], T],
+    *,
+    interruptible: bool = True,
+    limit: int = MAX_PARALLEL,
 ) -> dict[str, T]:
     """Run `work` on every item in parallel, at most `limit` at once; raise HostsFailed if
     any failed.
 
-    An unexpected (non-Deliver) exception is a bug and is re-raised as it is.
+    After a first Ctrl-C (interrupts.py) no item starts an `interruptible` phase (those in
+    flight finish): Interrupted names the ones left out. A phase that puts hosts back as
+    they were (a revert) is not interruptible. On the second Ctrl-C the items in flight are
+    no longer waited for. An unexpected (non-Deliver) exception is a bug and is re-raised.
     """
     if not items:
         return {}
+    watch = active()
     results: dict[str, T] = {}
     errors: dict[str, BaseException] = {}
-    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        futures = {item.name: pool.submit(work, item) for item in items}
+    left_out: list[str] = []
+
+    def run(item: R) -> T:
+        if watch is not None and not watch.may_start(phase, item.name, interruptible):
+            raise _NotStarted
+        try:
+            return work(item)
+        finally:
+            if watch is not None:
+                watch.finished(item.name)
+
+    pool = ThreadPoolExecutor(max_workers=min(limit, len(items)))
+    abandoned = True
+    try:
+        futures = {item.name: pool.submit(run, item) for item in items}
         for name, future in futures.items():
             try:
                 results[name] = future.result()
+            except _NotStarted:
+                left_out.append(name)
             except DeliverError as error:
                 errors[name] = error
+        abandoned = False
+    finally:
+        # abandoned (the second Ctrl-C): the workers end when the command closes their
+        # connections; waiting for them here is what the user asked not to do
+        pool.shutdown(wait=not abandoned, cancel_futures=abandoned)
     if errors:
+        errors |= {name: Interrupted(f"{phase} not started: Ctrl-C") for name in left_out}
         raise HostsFailed(phase, errors, [name for name in futures if name in results])
+    if left_out:
+        raise Interrupted(f"interrupted: the {phase} was not started on {', '.join(left_out)}")
     return results
+
+
+class _NotStarted(Exception):
+    """A worker that did not start its item because Ctrl-C came first."""
 
 
 @contextmanager
@@ -95,25 +131,8 @@ def connect_each(
             errors[remote.name] = error
 
     try:
-        fan_out("connect", remotes, open_one, settings.parallel)
+        fan_out("connect", remotes, open_one, limit=settings.parallel)
         yield [r for r in remotes if r.name not in errors], errors
     finally:
         for remote in remotes:
             remote.close()
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until every host is switched, then raise it: no host is left behind."""
-    received: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread: nothing to defer
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import IO
 from deliver.config import HostSpec
 from deliver.errors import CommandFailed, DeliverError
 from deliver.shell import tail
+from deliver.transport.erldist import UNREACHABLE, DistError
 from deliver.transport.remote import CHUNK, OutputSink, Progress, Result, Writable
 
 
@@ -31,6 +33,7 @@ class LocalRemote:
     ) -> None:
         self.host, self.name = host, host.name
         self.sink, self.verbose, self.debug = sink, verbose, debug
+        self._notes: set[str] = set()
 
     def open(self) -> LocalRemote:
         return self
@@ -111,6 +114,26 @@ class LocalRemote:
         if not outcome.ok:
             raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
         return outcome
+
+    def run_private(self, command: str) -> Result:
+        """`run` without check, whose output (it holds a secret) never reaches --verbose."""
+        verbose, self.verbose = self.verbose, False
+        try:
+            return self.run(command, check=False)
+        finally:
+            self.verbose = verbose
+
+    def open_tcp(self, port: int, timeout: float) -> socket.socket:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        except OSError as error:
+            why = error.strerror or str(error)
+            raise DistError(UNREACHABLE, f"cannot reach port {port}: {why}") from None
+
+    def note(self, text: str) -> None:
+        if self.sink and self.verbose and text not in self._notes:
+            self._notes.add(text)
+            self.sink.remote_output(self.name, text)
 
     def upload(
         self,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from deliver.config import HostSpec
+from deliver.transport.erldist import Stream
 
 Progress = Callable[[int], None]
 CHUNK = 1 << 20
@@ -81,6 +82,27 @@ class Remote(Protocol):
     ) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class NodeLink(Protocol):
+    """What asking a node over its Erlang distribution needs from a machine, beside Remote:
+    a TCP stream to a port of the machine's loopback (where a node bound to 127.0.0.1 listens
+    too), a command whose output holds a secret, and a note for --verbose."""
+
+    def open_tcp(self, port: int, timeout: float) -> Stream:
+        """A stream to 127.0.0.1:`port` as the machine sees it; erldist.DistError
+        (UNREACHABLE) when nothing listens there or the connection may not be opened."""
+        ...
+
+    def run_private(self, command: str) -> Result:
+        """Run `command` like Remote.run without check; its output is never shown (with
+        --verbose either): it holds a secret."""
+        ...
+
+    def note(self, text: str) -> None:
+        """Say `text` once for this machine, with --verbose only."""
+        ...
 
 
 class OutputSink(Protocol):

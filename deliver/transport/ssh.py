@@ -21,6 +21,7 @@ from deliver.config import HostSpec, SshSettings
 from deliver.errors import CommandFailed, ConnectionFailed, DeliverError
 from deliver.shell import quote_path, tail
 from deliver.transport.connect import Connection, SshFiles, connect, reason
+from deliver.transport.erldist import UNREACHABLE, DistError
 from deliver.transport.remote import CHUNK, OutputSink, Progress, Result, Writable
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class SshRemote:
         self.sink, self.verbose, self.debug = sink, verbose, debug
         self._files = files
         self._connection: Connection | None = None
+        self._notes: set[str] = set()
 
     def open(self) -> SshRemote:
         """Connect and authenticate; raises ConnectionFailed / HostKeyError with the reason."""
@@ -80,10 +82,40 @@ class SshRemote:
     ) -> Result:
         """Run `command` in the login shell, `stdin` on its standard input then EOF; with
         check, a non-zero exit raises CommandFailed."""
+        return self._run(command, step, check, stdin, shown=True)
+
+    def run_private(self, command: str) -> Result:
+        """`run` without check, whose output (it holds a secret) never reaches --verbose."""
+        return self._run(command, None, False, None, shown=False)
+
+    def open_tcp(self, port: int, timeout: float) -> paramiko.Channel:
+        """A `direct-tcpip` channel on this connection to 127.0.0.1:`port` of the host: the
+        host itself connects, so a port bound to its loopback is reached too."""
+        import paramiko
+
+        if self._connection is None or not self._connection.transport.is_active():
+            raise ConnectionFailed(self.name, "connection lost")
+        try:
+            return self._connection.transport.open_channel(
+                "direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0), timeout=timeout
+            )
+        except (paramiko.ChannelException, paramiko.SSHException, OSError, EOFError) as error:
+            # nothing listens there (sshd says "Connect failed"), or forwarding is off
+            why = error.text if isinstance(error, paramiko.ChannelException) else reason(error)
+            raise DistError(UNREACHABLE, f"cannot reach port {port} on the host: {why}") from None
+
+    def note(self, text: str) -> None:
+        if self.sink and self.verbose and text not in self._notes:
+            self._notes.add(text)
+            self.sink.remote_output(self.name, text)
+
+    def _run(
+        self, command: str, step: str | None, check: bool, stdin: bytes | None, *, shown: bool
+    ) -> Result:
         channel = self._exec(command)
         streams = (
             (_LineStream(self.sink, self.name), _LineStream(self.sink, self.name))
-            if self.sink and self.verbose
+            if self.sink and self.verbose and shown
             else (None, None)
         )
         try:

@@ -44,13 +44,13 @@ def interact(
         channel = transport.open_session()
         channel.set_combine_stderr(True)  # as on a terminal: one stream, in order
         if is_tty:
-            columns, lines = shutil.get_terminal_size()
+            columns, lines = _size(source.fileno())
             channel.get_pty(os.environ.get("TERM", "xterm"), columns, lines)
         channel.exec_command(command)
     except (OSError, EOFError) as error:
         raise ConnectionFailed(host, f"cannot open a terminal: {error}") from None
     try:
-        with _raw(source.fileno(), is_tty), _resizing(channel, is_tty):
+        with _raw(source.fileno(), is_tty), _resizing(channel, source.fileno(), is_tty):
             _pump(channel, source.fileno(), sink)
         status: int = channel.recv_exit_status()
         return status
@@ -98,14 +98,14 @@ def _raw(fd: int, is_tty: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _resizing(channel: paramiko.Channel, is_tty: bool) -> Iterator[None]:
+def _resizing(channel: paramiko.Channel, fd: int, is_tty: bool) -> Iterator[None]:
     """Pass this terminal's new size on to the remote pty while the session lasts."""
     if not is_tty:
         yield
         return
 
     def resize(_signum: int, _frame: object) -> None:
-        columns, lines = shutil.get_terminal_size()
+        columns, lines = _size(fd)
         with contextlib.suppress(Exception):  # a size change must never end the session
             channel.resize_pty(columns, lines)
 
@@ -118,3 +118,13 @@ def _resizing(channel: paramiko.Channel, is_tty: bool) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGWINCH, previous)
+
+
+def _size(fd: int) -> tuple[int, int]:
+    """The terminal's own size, as ssh asks it (COLUMNS and LINES in the environment may be
+    stale: a shell sets them for itself, and they do not follow a resize)."""
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        size = shutil.get_terminal_size()
+    return size.columns, size.lines

@@ -228,3 +228,14 @@ def test_unknown_release_file_is_an_error(root: Path, tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == f"error: {root}/releases/0.0.9/shop.rel: no such file or directory"
     )
+
+
+def test_a_config_only_change_gets_an_empty_appup(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    lib(root, "app", "0.1.0", {"same": V1["same"]})
+    lib(root, "app", "0.2.0", {"same": V1["same"]})  # the same code, a new version
+    rel(root, "0.1.0", {"app": "0.1.0"})
+    rel(root, "0.2.0", {"app": "0.2.0"})
+    assert appups(root, tmp_path).stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 generated"
+    written = flat((root / "lib/app-0.2.0/ebin/app.appup").read_text())
+    assert written == '{"0.2.0",[{"0.1.0",[]}],[{"0.1.0",[]}]}.'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -70,7 +71,9 @@ def test_host_filter_and_no_second_upload(sandbox: Sandbox, deployment: Path) ->
     assert first.exit_code == 0, first.output
     assert "Uploading to 1 host(s)" in first.stdout
     second = run_cli("--config", deployment, "deploy", "release", "production")
-    assert "Uploading to 1 host(s) and extracting (1 already had it)" in second.stdout
+    # a rerun touches only the hosts not on the release yet
+    assert "web1: already on 0.1.0: left alone" in second.stdout
+    assert "Uploading to 1 host(s) and extracting\n" in second.stdout
 
     started = run_cli("--config", deployment, "start", "production", "--host", "web2")
     assert started.exit_code == 0, started.output
@@ -149,8 +152,10 @@ def test_a_switch_failing_on_one_host_says_which_hosts_switched(
     result = run_cli("--config", deployment, "deploy", "release", "production")
     assert result.exit_code == 1
     assert "switch failed on 1 host(s): web2" in result.stderr
-    assert "hint: web1 switched (current points at the new release" in result.stderr
-    assert "web2 did not: fix that and run the same command again" in result.stderr
+    # a first deploy: web1 had nothing to go back to; the table says what each host has
+    assert re.search(r"web1 +0\.1\.0 +- +down", result.stderr)
+    assert re.search(r"web2 +- +- +down", result.stderr)
+    assert "hint: to finish: deliver deploy release to production --version 0.1.0" in result.stderr
     assert on_host(sandbox, "web1", f"readlink {deliver_to}/current") == "releases/0.1.0"
 
 

@@ -5,6 +5,7 @@ local store, is the same before and after)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deliver.sandbox import Sandbox
-from tests.conftest import BuiltApp, run_cli
+from tests.conftest import BuiltApp, edit_config, run_cli
 
 
 def listing(root: Path) -> dict[str, str]:
@@ -58,6 +59,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         assert deployed.exit_code == 0, deployed.output
     before = everything(sandbox, two_versions.store)
 
+    edit_config(config, lambda data: data.update(hooks={"post_start": "echo started"}))
     again = run_cli(
         "--config", config, "--dry-run", "--debug", "deploy", "release", "production",
         "--version", "0.1.0", "--start-deploy", "--run-migrations",
@@ -70,14 +72,16 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     assert "\n  Restart on 2 hosts, 1 at a time: 2 batches" in again.stdout
     assert "web1: restart: start 0.1.0, wait until it answers" in again.stdout
     assert "web1: prune: nothing (keep_releases 5)" in again.stdout
+    assert "web2: hook post_start_deployed_release: deliver.yml: hooks.post_start" in again.stdout
     # --debug: the exact commands a real run would send, made by the same code, not run
     assert "web1 $ (not run: switching)" in again.stderr and "mv -T" in again.stderr
+    assert "web1 $ (not run: extracting)" in again.stderr
 
     plans = {
         ("rollback", "production"): "web1: switch current: 0.1.1 -> 0.1.0, mark 0.1.1 rolled back",
         ("restart", "production"): "web2: restart: start 0.1.1, wait until it answers",
         ("start", "production"): "web1: start 0.1.1 unless its node is up",
-        ("stop", "production"): "web1: stop the node started from nothing",
+        ("stop", "production"): "web1: nothing to stop: no node was started",
         ("migrate", "production"): "web1: migrate up on the primary host: Hello.Release.migrate()",
         ("prune", "releases", "--keep", "1"): "would remove 0.1.0",
     }
@@ -85,6 +89,13 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         result = run_cli("--config", config, *words, "--dry-run")
         assert result.exit_code == 0, (words, result.output)
         assert expected in result.stdout, (words, result.stdout)
+    as_json = run_cli("--config", config, "--json", "stop", "production", "--dry-run")
+    assert as_json.exit_code == 0, as_json.output
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert {(e["host"], e["text"]) for e in events if e["event"] == "plan"} == {
+        ("web1", "nothing to stop: no node was started from a release here"),
+        ("web2", "nothing to stop: no node was started from a release here"),
+    }
     # update and upgrade build first: from the app's repository
     in_repo = two_versions.repo / ".deliver-dryrun.yml"
     in_repo.write_text(config.read_text())
@@ -117,7 +128,14 @@ def test_a_dry_run_of_a_host_it_cannot_reach_fails_naming_it(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "words", [("build", "release"), ("lock", "acquire", "production"), ("upload", "release")]
+    "words",
+    [
+        ("build", "release"),
+        ("lock", "acquire", "production"),
+        ("upload", "release"),
+        ("systemd", "unit", "--install"),
+        ("exec", "production", "true"),
+    ],
 )
 def test_a_command_without_a_dry_run_refuses_the_flag(tmp_path: Path, words: tuple[str]) -> None:
     config = tmp_path / ".deliver"

@@ -41,7 +41,7 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
             "ECTO_REPOSITORY: migrations:",
             "pre_something_else: is no edeliver hook point",
             "post_extract_release_archive: edeliver's release root /home/web/my_app is $DELIVER_TO",
-            "while sourcing: the file runs `date`",
+            "x: set from the output of `date`, which was recorded, not run",
         ],
     ),
     "helper_functions": (
@@ -163,7 +163,8 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
         {"environments.production.hosts": ["deploy@web1.example.com"], "build": None},
         [
             "BUILD_HOST: not set",
-            "the file runs `hostname -f`",
+            "BUILD_HOST: set from the output of `hostname -f`, which was recorded, not run",
+            "BUILD_USER: set from the output of `whoami`",
             "the file runs `git fetch origin`",
             "restricted: cannot specify `/' in command names",
             "restricted: cannot redirect output",
@@ -226,6 +227,9 @@ def test_each_edeliver_config_converts_to_one_check_config_accepts(
 
     printed = run_cli("import", "edeliver", project / ".deliver" / "config")
     assert printed.exit_code == 0, printed.output
+    for script in ("copy_secret_file", "phoenix_assets"):
+        used = f"hooks/{script}" in printed.stdout
+        assert used == (f"example hook hooks/{script}: --write copies it" in printed.stderr)
     assert not (project / ".deliver.yml").exists()
     written = run_cli("import", "edeliver", project / ".deliver" / "config", "--write")
     assert written.exit_code == 0, written.output
@@ -271,9 +275,9 @@ def test_nothing_the_file_runs_happens(tmp_path: Path) -> None:
     )
     evaluation = evaluate("config", text)
     assert victim.read_text() == "keep me"
-    calls = [call.text() for call in evaluation.sourced["production"].calls]
-    assert f"rm -f {victim}" in calls
-    assert "head -c 3" in calls
+    production = evaluation.sourced["production"]
+    assert f"rm -f {victim}" in [call.text() for call in production.calls]
+    assert [c.text() for c in production.substituted["BUILD_HOST"]] == ["head -c 3"]
     errors = "\n".join(evaluation.sourced["production"].errors)
     assert "/dev/tcp/127.0.0.1/22: restricted" in errors
     assert "enable: restricted" in errors and "+r: invalid option" in errors

@@ -40,13 +40,11 @@ def test_rollback_of_a_bad_env_change_boots_the_old_release_with_its_old_env(
         for host in HOSTS:
             host_entry(data, host)["env"]["PORT"] = port or ports[host]
 
-    # a bad env change: the app cannot read its port, so 0.1.1 crashes on boot (and fails
-    # sooner than the default 30 s of waiting for a node that never answers)
+    # a bad env change: the app cannot read its port, so 0.1.1 crashes on boot
     # The health check asks the app on {PORT}: a rollback and a restart fill it from the env
     # the node boots with, not from .deliver's
     def bad_env(data: dict[str, Any]) -> None:
         set_port(data, "not-a-port")
-        data["start_timeout"] = 10
         data["health_check"] = {"url": "http://127.0.0.1:{PORT}/", "retries": 2}
 
     edit_config(config, bad_env)
@@ -102,7 +100,7 @@ def test_rollback_of_a_bad_env_change_boots_the_old_release_with_its_old_env(
     pushed = run_cli("--config", config, "env", "push", "production", "--restart", "--all-at-once")
     assert pushed.exit_code == 0, pushed.output
     assert "web1: env of 0.1.0 written" in pushed.stdout
-    assert "Restarting hello on 2 hosts" in pushed.stdout
+    assert pushed.stdout.count(" answered 200") == 2  # both restarted, healthy
     for host in HOSTS:
         kept = on_host(sandbox, host, f"cat {deliver_to}/releases/0.1.0/.deliver-env")
         assert kept == on_host(sandbox, host, f"cat {deliver_to}/deliver.env")

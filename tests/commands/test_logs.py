@@ -32,7 +32,7 @@ def lines_of(stdout: str, host: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith(f"{host} | ")]
 
 
-def test_logs_outlive_a_pruned_release_and_answer_n_grep_and_host(
+def test_logs_outlive_a_pruned_release_and_answer_n_grep_host_and_follow(
     sandbox: Sandbox, versions_deployment: Path
 ) -> None:
     config = versions_deployment
@@ -70,12 +70,12 @@ def test_logs_outlive_a_pruned_release_and_answer_n_grep_and_host(
         "error: --since=1 hour ago: works with the journal only (node.manager: systemd), "
         "and web1, web2 log to files"
     )
+    follow_until_ctrl_c(sandbox, config)
 
 
-def test_follow_prints_new_lines_until_ctrl_c_then_ends_cleanly(
-    sandbox: Sandbox, deployment: Path
-) -> None:
-    deliver(deployment, "deploy", "release", "production", "--start-deploy", "--host", "web1")
+def follow_until_ctrl_c(sandbox: Sandbox, deployment: Path) -> None:
+    """-f prints the last lines, then new ones as they come; Ctrl-C ends it with exit 0 and
+    no traceback, and the remote follower goes too."""
     deliver_to = deployment.read_text().split("deliver_to: ")[1].split()[0]
     log_dir = f"{sandbox.host('web1').home}/{deliver_to.removeprefix('~/')}/log"
     command = [sys.executable, "-m", "deliver", "--config", str(deployment), "logs"]

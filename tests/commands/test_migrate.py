@@ -100,10 +100,10 @@ def test_migrations_run_on_the_primary_host_with_eval_then_rpc(
     down = run_cli("--config", deployment, "migrate", "production", "down", "--version=1")
     assert down.exit_code == 0, down.output
     assert "web2 | rolled back 2 add_hits" in down.stdout
-    assert "web2: done (bin/hello rpc)" in down.stdout
+    assert "web2: done (inside the running node)" in down.stdout
     status = run_cli("--config", deployment, "show", "migrations", "production")
     assert "web2 | up 1 create_counters\nweb2 | down 2 add_hits\n" in status.stdout
-    assert "web2: done (bin/hello rpc)" in status.stdout
+    assert "web2: done (inside the running node)" in status.stdout
 
     edit_config(deployment, lambda data: data.update(migrations={"up": 'raise "schema locked"'}))
     failed = run_cli("--config", deployment, "migrate", "production")

@@ -27,7 +27,7 @@ def systemd(config: Path, **node: Any) -> None:
     edit_config(config, change)
 
 
-def test_the_unit_of_each_host_verifies_and_the_deploy_writes_its_env_file(
+def test_the_unit_of_each_host_verifies_and_a_start_writes_its_env_file(
     sandbox: Sandbox, deployment: Path, tmp_path: Path
 ) -> None:
     systemd(deployment)
@@ -35,11 +35,6 @@ def test_the_unit_of_each_host_verifies_and_the_deploy_writes_its_env_file(
     assert deployed.exit_code == 0, deployed.output
     deliver_to = deployment.read_text().split("deliver_to: ")[1].split()[0]
     root = Path(sandbox.host("web1").home) / deliver_to.removeprefix("~/")
-    env_file = root / "deliver.systemd.env"
-    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
-    assert 'GREETING="say \\"hi\\" \\$USER"\n' in env_file.read_text()
-    assert f'PORT="{sandbox.host("web1").app_port}"\n' in env_file.read_text()
-
     printed = run_cli("--config", deployment, "systemd", "unit", "production")
     assert printed.exit_code == 0, printed.output
     # every host has its own home, so each unit is printed under its host's name
@@ -64,6 +59,11 @@ def test_the_unit_of_each_host_verifies_and_the_deploy_writes_its_env_file(
     )
     assert "System has not been booted with systemd" in started.stderr
     assert "Traceback" not in started.output
+    # before systemctl, the start made the unit's env file from deliver.env
+    env_file = root / "deliver.systemd.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert 'GREETING="say \\"hi\\" \\$USER"\n' in env_file.read_text()
+    assert f'PORT="{sandbox.host("web1").app_port}"\n' in env_file.read_text()
 
 
 def test_install_writes_a_user_unit_on_every_host_then_names_what_systemd_refused(
@@ -79,13 +79,15 @@ def test_install_writes_a_user_unit_on_every_host_then_names_what_systemd_refuse
         "once systemd runs"
     ) in installed.stderr
     assert "Failed to connect to bus" in installed.stderr
+    deliver_to = deployment.read_text().split("deliver_to: ")[1].split()[0].removeprefix("~/")
     for host in ("web1", "web2"):
         home = Path(sandbox.host(host).home)
         unit = home / ".config" / "systemd" / "user" / "hello-web.service"
         assert "WantedBy=default.target" in unit.read_text()
         assert "User=" not in unit.read_text()
-        assert list(home.glob("*/.hello-web.service.new")) == []  # no leftovers
-        assert list(home.glob("*/deliver.systemd.env"))
+        assert list((home / deliver_to).glob(".hello-web.service.new")) == []  # no leftovers
+        # nothing is deployed yet, so there is no deliver.env to make it from
+        assert (home / deliver_to / "deliver.systemd.env").read_text() == ""
 
     daemon = run_cli("--config", deployment, "systemd", "unit", "production", "--host", "web1")
     assert daemon.exit_code == 0  # printing needs no systemd

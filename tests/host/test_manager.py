@@ -5,6 +5,8 @@ sudo and id that record what they were given; the systemd unit checked by the re
 from __future__ import annotations
 
 import os
+import re
+import stat
 import subprocess
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import pytest
 from deliver.config import Environment, HostSpec, NodeManager
 from deliver.errors import NodeError
 from deliver.host import manager as managers
-from deliver.host.systemd import UnitHost, systemd_env_text, unit_text
+from deliver.host.manager import SYSTEMD_ENV
+from deliver.host.systemd import UnitHost, unit_text
+from deliver.host.unpack import node_env_text
 from deliver.shell import Secret
 from deliver.tools import node_commands
 
@@ -60,12 +64,13 @@ def recorded(tmp_path: Path, script: str, uid: str) -> list[str]:
     (bin_dir / "id").write_text(f"#!/bin/sh\necho {uid}\n")
     (bin_dir / "id").chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    subprocess.run(["sh", "-c", script], env=env, check=True)
+    (tmp_path / "current").mkdir(exist_ok=True)  # a start prepares the release first
+    subprocess.run(["sh", "-c", script], env=env, check=True, cwd=tmp_path)
     return calls.read_text().splitlines()
 
 
 def test_root_runs_systemctl_itself_and_others_through_sudo_n(tmp_path: Path) -> None:
-    start = managers.start_command(SYSTEMD, node_commands("mix"), "hello", "/srv", "0.1.0")
+    start = managers.start_command(SYSTEMD, node_commands("rebar3"), "hello", "/srv", "0.1.0")
     assert recorded(tmp_path, start, "0") == ["systemctl start hello.service [XDG=]"]
     (tmp_path / "calls").unlink()
     assert recorded(tmp_path, start, "1000") == [
@@ -86,6 +91,7 @@ def test_user_units_never_use_sudo_and_find_the_users_systemd(tmp_path: Path) ->
 def test_command_placeholders_are_single_shell_words(tmp_path: Path) -> None:
     root = "/srv/it's $(touch pwned) here"
     start = managers.start_command(RUNIT, node_commands("mix"), "hello", root, "0.1.0+b.1")
+    (tmp_path / "current").mkdir()
     ran = subprocess.run(
         ["sh", "-c", f"root={tmp_path}\n{start}"], capture_output=True, text=True, cwd=tmp_path
     )
@@ -168,9 +174,10 @@ GENERATOR = Path("/usr/lib/systemd/user-environment-generators/30-systemd-enviro
 
 
 def test_the_systemd_env_file_reads_back_the_same_values(tmp_path: Path) -> None:
-    """systemd's own env-file parser (the environment.d generator uses it) reads what the
-    shell's deliver.env holds; values with `$` are left out of this check only because
-    environment.d, unlike EnvironmentFile=, expands variables."""
+    """deliver.env (as a deploy writes it) made into deliver.systemd.env on the host, then
+    read by systemd's own env-file parser (the environment.d generator uses it) gives the
+    values the shell reads. Values with `$` are checked on the text only: environment.d,
+    unlike EnvironmentFile=, expands variables."""
     values = {
         "PLAIN": "4000",
         "QUOTES": 'it\'s "quoted" `ticked` back\\slash',
@@ -178,30 +185,40 @@ def test_the_systemd_env_file_reads_back_the_same_values(tmp_path: Path) -> None
         "SPACES": "  padded  ",
         "HASH": "# not a comment ; %n",
         "SECRET": Secret("s3cr'et"),
+        "ERL_AFLAGS": "+S 1",
     }
     host = HostSpec.parse("web1")
     env = Environment("production", (host,), "/srv", env=values, dist_interface="loopback")
-    text = systemd_env_text(env, host)
-    assert 'ERL_AFLAGS="-kernel inet_dist_use_interface {127,0,0,1}"\n' in text
+    root = tmp_path / "srv"
+    root.mkdir()
+    (root / "deliver.env").write_text(node_env_text(env, host) + "export DOLLAR='$HOME'\n")
+    subprocess.run(["sh", "-c", SYSTEMD_ENV], cwd=root, check=True)
+    made = root / "deliver.systemd.env"
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600
+    text = made.read_text()
+    assert 'ERL_AFLAGS="+S 1 -kernel inet_dist_use_interface {127,0,0,1}"\n' in text
+    assert 'DOLLAR="\\$HOME"\n' in text and "export" not in text
     directory = tmp_path / ".config" / "environment.d"
     directory.mkdir(parents=True)
-    (directory / "deliver.conf").write_text(text)
+    (directory / "deliver.conf").write_text(text.replace('DOLLAR="\\$HOME"\n', ""))
     printed = subprocess.run(
-        ["sh", "-c", f'{GENERATOR} | while IFS= read -r line; do echo "$line"; done'],
+        [str(GENERATOR)],
         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
     )
-    # the generator prints them as shell assignments: let a shell read them back
-    shell = subprocess.run(
-        ["sh", "-c", f"{printed.stdout}\n" + "".join(f'printf "%s\\0" "${n}"\n' for n in values)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    expected = [v.value if isinstance(v, Secret) else v for v in values.values()]
-    assert shell.stdout.split("\0")[:-1] == expected
-    assert 'DOLLAR="\\$HOME"' in systemd_env_text(
-        Environment("p", (host,), "/srv", env={"DOLLAR": "$HOME"}), host
-    )
+    # it prints NAME=value, a value with specials in double quotes with C-style escapes
+    read = dict(line.split("=", 1) for line in printed.stdout.splitlines())
+    expected = {n: v.value if isinstance(v, Secret) else v for n, v in values.items()}
+    assert {n: _unescaped(read[n]) for n in values} == {
+        **expected,
+        "ERL_AFLAGS": "+S 1 -kernel inet_dist_use_interface {127,0,0,1}",
+    }
+
+
+def _unescaped(printed: str) -> str:
+    if not printed.startswith('"'):
+        return printed
+    escapes = {"n": "\n", "t": "\t"}
+    return re.sub(r"\\(.)", lambda m: escapes.get(m[1], m[1]), printed[1:-1])

@@ -3,10 +3,16 @@ pure, table-driven; the sandbox tests in tests/commands/test_hot_preflight.py ru
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from deliver.host.release_handler import NodeCheck, build_problem
+from deliver.errors import NodeError
+from deliver.host.release_handler import NodeCheck, Switch, build_problem, install
 from deliver.release import Release
+from deliver.transport.local import LocalRemote
+from tests.host.test_scripts import add_release, history, local, new_root
 
 OLD_COMMIT, OLD_SHA = "1" * 40, "a" * 64
 
@@ -60,3 +66,56 @@ def test_the_node_must_run_the_build_the_upgrade_is_from(
     else:
         assert found is not None and problem in found
         assert "deliver build upgrade --from=" in found
+
+
+#: A mix start script for one node, answering like one whose `install_release` restarts the
+#: emulator: the install's rpc loses its connection, the node does not answer for a while,
+#: then answers the new version from the same OS pid. `REFUSE` makes the install a plain
+#: refusal instead: the node answers its old version all along.
+FAKE_NODE = """#!/bin/sh
+cd "$(dirname "$0")/.."
+case "$2" in
+  *install_release*)
+    [ -f REFUSE ] && { echo 'install_release: {:error, :bad}'; exit 1; }
+    touch installing; echo 'noconnection' >&2; exit 1 ;;
+  *which_releases*)
+    if [ -f installing ]; then
+      n=$(( $(cat polls 2>/dev/null || echo 0) + 1 )); echo $n > polls
+      [ $n -ge 3 ] || exit 1
+      echo 0.2.0
+    else echo 0.1.0; fi ;;
+  *System.pid*) echo 4242 ;;
+esac
+"""
+
+
+def fake_node(tmp_path: Path) -> tuple[LocalRemote, NodeCheck]:
+    root = new_root(tmp_path)
+    directory = add_release(root, "0.1.0")
+    (directory / "bin").mkdir()
+    (directory / "bin/hello").write_text(FAKE_NODE)
+    (directory / "bin/hello").chmod(0o755)
+    (root / "current").symlink_to("releases/0.1.0")
+    check = NodeCheck("localhost", str(root), str(directory), "mix", "0.1.0", "4242", False)
+    return local(), check
+
+
+def test_after_install_release_the_node_is_asked_until_it_answers(tmp_path: Path) -> None:
+    remote, check = fake_node(tmp_path)
+    status = install(remote, check, Switch("hello", "0.1.0", "0.2.0", upgrade()), settle=20)
+    assert status.version == "0.2.0"
+    assert status.detail.startswith("0.1.0 -> 0.2.0, hot (pid 4242 kept, ")
+    root = Path(check.root)
+    assert (Path(check.node_root) / "polls").read_text().strip() == "3"  # asked until it answered
+    assert os.readlink(root / "current") == "releases/0.2.0"
+    assert history(root) == ["deployed 0.2.0"]
+
+
+def test_a_refused_install_leaves_the_node_as_it_was_and_says_so(tmp_path: Path) -> None:
+    remote, check = fake_node(tmp_path)
+    (Path(check.node_root) / "REFUSE").touch()
+    with pytest.raises(NodeError) as refused:
+        install(remote, check, Switch("hello", "0.1.0", "0.2.0", upgrade()), settle=2)
+    assert "did not switch to 0.2.0: the node runs 0.1.0 as before (pid 4242)" in str(refused.value)
+    assert "install_release: {:error, :bad}" in str(refused.value)
+    assert os.readlink(Path(check.root) / "current") == "releases/0.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import CommandFailed, ConnectionFailed, HostKeyError, HostsFailed
 from deliver.sandbox import Sandbox
+from deliver.transport.erldist import UNREACHABLE, DistError
 from deliver.transport.fanout import connect_all, fan_out
 from deliver.transport.ssh import SshRemote
 
@@ -205,3 +207,27 @@ def test_feed_streams_a_file_after_its_head_and_stops_when_the_command_does(
         assert remote.run("echo still connected").stdout == "still connected\n"
     finally:
         remote.close()
+
+
+def test_a_tcp_channel_from_the_host_and_a_private_command(sandbox: Sandbox) -> None:
+    sink = Lines()
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox), sink, verbose=True).open()
+    try:
+        with socket.socket() as listening:
+            listening.bind(("127.0.0.1", 0))  # the sandbox hosts share this machine's loopback
+            listening.listen()
+            port = listening.getsockname()[1]
+            channel = remote.open_tcp(port, 5)
+            accepted, _ = listening.accept()
+            channel.sendall(b"over ssh")
+            assert accepted.recv(100) == b"over ssh"
+            accepted.close()
+            channel.close()
+        with pytest.raises(DistError) as refused:
+            remote.open_tcp(port, 5)
+        assert refused.value.kind == UNREACHABLE and f"port {port}" in str(refused.value)
+        assert remote.run_private("echo cookie").stdout == "cookie\n"
+        remote.run("echo shown")
+    finally:
+        remote.close()
+    assert sink.lines == [("web1", "shown")]  # the private command's output never was
