@@ -152,6 +152,7 @@ def _resolved(config: Config, out: Output, environment: str | None) -> list[str]
     """What the config resolves to, one line per setting that matters (secrets masked)."""
     from deliver.commands.schedule import describe
     from deliver.hooks import Hooks
+    from deliver.host.manager import summary
 
     lines = [f"app: {config.app}"]
     if config.build:
@@ -173,6 +174,7 @@ def _resolved(config: Config, out: Output, environment: str | None) -> list[str]
             variables = env.host_env(host)
             shown = " ".join(f"{name}={value}" for name, value in variables.items()) or "-"
             lines.append(f"  {host.name} env: {shown}")
+            lines.append(f"  {host.name} node: {summary(env.manager(host.name), config.app)}")
     check = config.health_check
     lines.append(
         f"health check: node answers{f', then {check.url}' if check.url else ''} "

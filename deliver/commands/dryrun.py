@@ -351,12 +351,13 @@ def _show_commands(
         root = state.root if state else config.environment(request.environment).deliver_to
         with suppress(DeliverError):
             switch_current(remote, root, target)
+    manager = config.environment(request.environment).manager(remote.name)
     if restarts and state is not None and command != "start":
         with suppress(DeliverError):
-            stop_node(remote, state, config.app, config.stop_timeout)
+            stop_node(remote, state, config.app, config.stop_timeout, manager)
     if restarts and state is not None and command != "stop":
         with suppress(DeliverError):
-            start_node(remote, state, config.app, config.start_timeout)
+            start_node(remote, state, config.app, config.start_timeout, manager)
     if command in ("deploy", "rollback") and target:
         with suppress(DeliverError):
             prune(remote, _after_switch(state, target), config.keep_releases)

@@ -258,12 +258,14 @@ def _node_error(host: str, error: erldist.DistError) -> NodeError:
 
 
 def pid_and_version(remote: Remote, root: str, tool: str, app: str) -> tuple[int, str] | None:
-    """The OS pid and the version of the node `root/running` was started from, asked over
-    its distribution; None when it cannot be asked so (down, or the distribution cannot be
-    used: the caller asks its start script)."""
+    """The OS pid and the version of the node `root/running` was started from, once its app
+    is started, asked over its distribution; None when it cannot be asked so (down, its app
+    not started, or the distribution cannot be used: the caller asks its start script)."""
     try:
         address = read_address(remote, root, tool, app, "running")
         with node_session(remote, address) as node:
+            if not node.started(app):
+                return None
             return node.os_pid(), node.running_version(app)
     except Unavailable as why:
         if isinstance(remote, NodeLink):

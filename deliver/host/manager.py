@@ -98,6 +98,17 @@ def described(manager: NodeManager, app: str, verb: str, root: str, release: str
     return f"bin/{app} {'daemon' if verb == 'start' else 'stop'}"
 
 
+def summary(manager: NodeManager, app: str) -> str:
+    """One line for `deliver check config`: who starts the node and where it logs."""
+    logs = f"logs in {manager.log_dir}"
+    if manager.manager == "systemd":
+        user = " --user" if manager.user_unit else ""
+        return f"systemd{user} unit {manager.unit_name(app)} (logs in its journal)"
+    if manager.manager == "command":
+        return f"command: start `{manager.start}`, stop `{manager.stop}` ({logs})"
+    return f"daemon: bin/{app} daemon ({logs})"
+
+
 def status_command(manager: NodeManager, app: str, root: str, release: str) -> str | None:
     """What the manager says about the node (shown when a start fails); None for daemon."""
     if manager.manager == "systemd":

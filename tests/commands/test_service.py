@@ -50,6 +50,12 @@ def test_the_unit_of_each_host_verifies_and_a_start_writes_its_env_file(
     )
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
 
+    # a dry run shows the commands a real restart would send: systemctl's
+    dry = run_cli("--config", deployment, "--debug", "restart", "production", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "systemctl stop hello.service" in dry.stderr
+    assert "systemctl start hello.service" in dry.stderr
+
     # no systemd here: the start fails on every host, naming it and the command
     started = run_cli("--config", deployment, "start", "production")
     assert started.exit_code == 1

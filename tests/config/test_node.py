@@ -11,6 +11,7 @@ from deliver.config import Config, NodeManager
 from deliver.config.load import load_config
 from deliver.config.node import expand_command
 from deliver.errors import ConfigError
+from tests.conftest import run_cli
 
 BASE = """\
 app: hello
@@ -159,3 +160,15 @@ def test_the_shipped_example_configures_systemd_with_a_runit_host() -> None:
     )
     web3 = production.manager("deploy@web3.example.com")
     assert (web3.manager, web3.status) == ("command", "sv status ~/service/{app}")
+
+
+def test_check_config_says_who_starts_each_node(tmp_path: Path) -> None:
+    path = tmp_path / ".deliver"
+    path.write_text(BASE.format(node=RUNIT, host="        node: {manager: systemd}\n"))
+    checked = run_cli("--config", path, "check", "config")
+    assert checked.exit_code == 0, checked.output
+    assert (
+        "  web1 node: command: start `sv start ~/service/{app}`, stop `sv stop ~/service/{app}` "
+        "(logs in log)\n"
+    ) in checked.stdout
+    assert "  web2 node: systemd unit hello.service (logs in its journal)\n" in checked.stdout

@@ -307,7 +307,7 @@ def test_a_teammates_build_of_the_same_commit(fleet: Fleet, tmp_path: Path) -> N
     assert "preflight failed on 2 host(s): web1, web2" in result.stderr
     commit = fields["commit"][:10]
     assert re.search(
-        rf"web1: web1 holds a different build of hello 0\.1\.1: commit {commit} \(sha256 \w+\) "
+        rf"web1: holds a different build of hello 0\.1\.1: commit {commit} \(sha256 \w+\) "
         rf"on the host, commit {commit} \(sha256 {fields['sha256'][:16]}\) in the store",
         result.stderr,
     ), result.stderr

@@ -13,7 +13,13 @@ import pytest
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import NodeError
-from deliver.host.dist import Unavailable, node_session, parse_address, read_address
+from deliver.host.dist import (
+    Unavailable,
+    node_session,
+    parse_address,
+    pid_and_version,
+    read_address,
+)
 from deliver.host.layout import read_state
 from deliver.host.node import node_version, ping_node, start_node, stop_node
 from deliver.sandbox import Sandbox
@@ -156,6 +162,7 @@ def test_a_mix_node_answers_over_its_distribution_without_a_vm_on_the_host(
         assert node.os_pid() == int(pid) and node.started("hello")
         assert isinstance(node.rpc("erlang", "whereis", [Atom("rex")]), Pid)
         assert node.rpc("lists", "reverse", [[1, 2, 3]]) == [3, 2, 1]
+    assert pid_and_version(web1, state.root, "mix", "hello") == (int(pid), "0.1.0")
 
     # a transport without the channel asks the start script, with the same answers
     fallback = Recording(web1)
