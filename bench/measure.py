@@ -185,3 +185,13 @@ def alternating(rep: int, first: Callable[[], A], second: Callable[[], B]) -> tu
         return a, second()
     b = second()
     return first(), b
+
+
+def rotating(rep: int, *runs: Callable[[], A]) -> list[A]:
+    """Run each of `runs`, starting one later every repetition (so none always runs first, on
+    a warmer or busier machine); returns their results in the order given."""
+    results: dict[int, A] = {}
+    for step in range(len(runs)):
+        index = (rep + step) % len(runs)
+        results[index] = runs[index]()
+    return [results[index] for index in range(len(runs))]

@@ -101,6 +101,8 @@ def _notes(row: Row) -> str:
     parts = []
     if "peak_rss_mib" in row.notes:
         parts.append(f"peak {row.notes['peak_rss_mib']:.0f} MiB")
+    if "overhead_ms" in row.notes:
+        parts.append(f"overhead {row.notes['overhead_ms']:.0f} ms")
     if "connections" in row.notes:
         counts = sorted(set(row.notes["connections"]))
         parts.append(f"{'/'.join(str(c) for c in counts)} connections")

@@ -1,8 +1,11 @@
 """`python -m bench.run`: start sandbox hosts, build the sample release once, measure every row
 against its floor, print the table and write bench/results/<stamp>.{json,md}.
 
-    .venv/bin/python -m bench.run            # the full table (about 15 minutes on 2 cores)
+    .venv/bin/python -m bench.run            # the full table (about 25 minutes on 2 cores)
     .venv/bin/python -m bench.run --smoke    # 1 host, 1 repetition, no scale rows (CI)
+
+The scale rows start 500 sshd on loopback (1500 ports, about 3 GiB of memory; check
+`ulimit -n` >= 4096 and `ulimit -u`): they are for this command, never for CI.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import cases, floor, report
+from bench import cases, floor, nodes, report
 from bench.measure import BenchError, Row
 from bench.sample import make_app_repo
 from deliver.sandbox import start_sandbox, stop_sandbox
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("help", "upload", "deploy", "ping", "build", "scale")
+CASES = ("help", "upload", "deploy", "redeploy", "nodes", "build", "scale")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("help", lambda: cases.cold_start(bench, options.help_runs)),
             ("upload", lambda: cases.upload(bench, options.upload_mib)),
             ("deploy", lambda: cases.deploy(bench, options.hosts)),
-            ("ping", lambda: cases.ping(bench, options.hosts)),
+            ("redeploy", lambda: cases.redeploy(bench, [max(options.hosts)])),
+            ("nodes", lambda: nodes.node_queries(bench, options.hosts)),
             ("build", lambda: cases.build(bench)),
             ("scale", lambda: cases.scale(bench, options.scale)),
         ]
@@ -85,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--build-reps", type=int, default=3, help="repetitions of build rows")
     parser.add_argument("--scale-reps", type=int, default=3, help="repetitions of scale rows")
     parser.add_argument("--hosts", type=_counts, default=[1, 4, 8], help="deploy/ping N (1,4,8)")
-    parser.add_argument("--scale", type=_counts, default=[50, 100], help="scale N (50,100; '' off)")
+    parser.add_argument(
+        "--scale", type=_counts, default=[100, 500], help="scale N (100,500; '' off)"
+    )
     parser.add_argument("--upload-mib", type=int, default=100, help="upload file size (100)")
     parser.add_argument("--help-runs", type=int, default=10, help="cold starts measured (10)")
     parser.add_argument("--only", type=lambda s: s.split(","), help=f"some of {','.join(CASES)}")

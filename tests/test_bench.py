@@ -20,7 +20,12 @@ ROWS = {
     "deliver --help (cold start)",
     "upload 8 MiB",
     "deploy release",
+    "redeploy of a held release",
     "ping",
+    "ping vs bin/app pid",
+    "version",
+    "version vs bin/app pid",
+    "start (node healthy after boot)",
     "build release (incremental)",
     "build release (clean)",
 }

@@ -97,6 +97,12 @@ SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     help="Wait this long for another command's deploy lock (default: lock_wait, 0).",
 )
 @click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Open at most N SSH connections at once (default: ssh.parallel, 32).",
+)
+@click.option(
     "--json",
     "json_events",
     is_flag=True,
@@ -116,6 +122,7 @@ def cli(
     debug: bool,
     color: bool | None,
     lock_wait: float | None,
+    parallel: int | None,
     json_events: bool,
     dry_run: bool,
 ) -> None:
@@ -137,10 +144,10 @@ def cli(
             "things: run it without --dry-run when you mean it",
             hint="dry runs: " + ", ".join(sorted(DRY_RUN_COMMANDS)),
         )
-    if lock_wait is not None:
+    if lock_wait is not None or parallel is not None:
         from deliver.config.model import Overrides
 
-        context.overrides = Overrides(lock_wait=lock_wait)
+        context.overrides = Overrides(lock_wait=lock_wait, parallel=parallel)
     context.out.verbose, context.out.debug = verbose or debug, debug
     if color is not None and not json_events:
         context.out.color = color
@@ -221,9 +228,9 @@ def _global_flags_first(argv: list[str]) -> list[str]:
     for word in words:
         if word == "--":
             rest += [word, *words]
-        elif word in _GLOBAL_FLAGS or word.startswith(("--config=", "--lock-wait=")):
+        elif word in _GLOBAL_FLAGS or word.startswith(("--config=", "--lock-wait=", "--parallel=")):
             front.append(word)
-        elif word in ("--config", "--lock-wait"):
+        elif word in ("--config", "--lock-wait", "--parallel"):
             front += [word, next(words, "")]
         else:
             rest.append(word)

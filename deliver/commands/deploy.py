@@ -46,12 +46,11 @@ from deliver.errors import HostsFailed, RolloutStopped, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
-from deliver.host.links import link_release
 from deliver.host.state import host_now
-from deliver.host.unpack import Preflight, extract, node_env_text, preflight, switch, upload
+from deliver.host.unpack import Preflight, node_env_text, preflight, receive, switch, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
-from deliver.release_store import ReleaseStore
+from deliver.release_store import LocalStore, ReleaseStore
 from deliver.transport.fanout import fan_out
 from deliver.transport.interrupts import Interrupts
 from deliver.transport.remote import Progress, Remote
@@ -179,7 +178,7 @@ class _Deploy:
 
         def check_host(remote: Remote) -> Preflight:
             check = preflight(remote, self.targets.env, self.release, force=self.force)
-            if not check.has_archive:
+            if not check.has_archive and not check.has_release:
                 self.store.check_host(remote)
             return check
 
@@ -224,13 +223,14 @@ class _Deploy:
 
     def prepare(self, checks: dict[str, Preflight]) -> None:
         """Upload (where missing), verify, extract and link the release on every host."""
-        uploads = [r for r in self.remotes if not checks[r.name].has_archive]
+        held = {name for name, check in checks.items() if check.has_archive or check.has_release}
+        uploads = [r for r in self.remotes if r.name not in held]
         skipped = len(self.remotes) - len(uploads)
         store = self.store
         transfer = "Uploading to" if store.is_local else f"Fetching from {store.location} onto"
         self.out.step(
             f"{transfer} {len(uploads)} host(s) and extracting"
-            + (f" ({skipped} already had the archive)" if skipped else "")
+            + (f" ({skipped} already had it)" if skipped else "")
         )
         totals = {r.name: self.release.size for r in uploads} if store.is_local else {}
         with self.out.progress("uploading to", totals) as advance:
@@ -241,19 +241,25 @@ class _Deploy:
             )
 
     def prepare_host(self, remote: Remote, check: Preflight, progress: Progress) -> None:
-        release, env = self.release, self.targets.env
-        if not check.has_archive:
-            upload(remote, check.root, release, self.store, progress)
+        release, env, store = self.release, self.targets.env, self.store
+        archive = None
+        if not check.has_release and not check.has_archive:
+            if isinstance(store, LocalStore):
+                archive = store.archive(release)  # streamed into extraction (unpack.receive)
+            else:  # the host fetches it from the store, then extracts what it holds
+                upload(remote, check.root, release, store, progress)
+                check = replace(check, has_archive=True)
         hook_env = deploy_env(
             self.config, env, remote, check.root, release.version, release.commit, release.branch
         )
-
-        def unpack() -> None:
-            links = self.config.links
-            extract(remote, check, release, node_env_text(env, remote.host), links)
-            link_release(remote, check.root, release.version, links)
-
-        self.hooks.around("extract_release_archive", remote, hook_env, unpack)
+        env_text = node_env_text(env, remote.host)
+        links = self.config.links
+        self.hooks.around(
+            "extract_release_archive",
+            remote,
+            hook_env,
+            lambda: receive(remote, check, release, env_text, links, archive, progress),
+        )
         self.out.host_status(remote.name, True, f"{release.version} ready", version=release.version)
 
     def restart(

@@ -59,6 +59,7 @@ ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {
     "DELIVER_KNOWN_HOSTS": ("ssh", "known_hosts"),
     "DELIVER_SSH_IDENTITY": ("ssh", "identity"),
     "DELIVER_CONNECT_TIMEOUT": ("ssh", "connect_timeout"),
+    "DELIVER_PARALLEL": ("ssh", "parallel"),
     "DELIVER_START_TIMEOUT": ("start_timeout",),
     "DELIVER_LOCK_WAIT": ("lock_wait",),
     # edeliver's name first, so that DELIVER_AUTO_VERSION wins when both are set
@@ -314,7 +315,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
     def ssh(self, value: Any) -> SshSettings:
         data = self.mapping(value, ("ssh",))
         self.reject_unknown(
-            data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout"}
+            data, ("ssh",), {"config", "known_hosts", "identity", "connect_timeout", "parallel"}
         )
         default = self.path("~/.ssh/config", ("ssh", "config"))
         config_file = self.path(data.get("config", "~/.ssh/config"), ("ssh", "config"))
@@ -331,6 +332,7 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
             connect_timeout=self.number(
                 data.get("connect_timeout", 10), ("ssh", "connect_timeout")
             ),
+            parallel=self.count(_whole(data.get("parallel", 32)), ("ssh", "parallel")),
         )
 
     def migrations(self, data: dict[str, Any], app: str) -> Migrations:
@@ -385,3 +387,9 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
                 LINKABLE[name]: self.text(path, ("link", name)) for name, path in link.items()
             },
         )
+
+
+def _whole(value: Any) -> Any:
+    """A whole number written as text ($DELIVER_PARALLEL) as the number; anything else as it is
+    (the reader says what was expected)."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value

@@ -294,6 +294,9 @@ class SshSettings:
     known_hosts: Path = field(default_factory=lambda: Path("~/.ssh/known_hosts").expanduser())
     identity: Path | None = None
     connect_timeout: float = 10.0
+    #: SSH handshakes at once (`--parallel`, ssh.parallel): they are CPU-bound on both ends,
+    #: so more only queues (bench/RESULTS.md has the measurement behind the default)
+    parallel: int = 32
 
 
 @dataclass(frozen=True)
@@ -362,9 +365,14 @@ class Overrides:
 
     mix_env: str | None = None
     lock_wait: float | None = None
+    parallel: int | None = None
 
     def by_key(self) -> dict[tuple[str, ...], str | float | None]:
-        return {("build", "mix_env"): self.mix_env, ("lock_wait",): self.lock_wait}
+        return {
+            ("build", "mix_env"): self.mix_env,
+            ("lock_wait",): self.lock_wait,
+            ("ssh", "parallel"): self.parallel,
+        }
 
 
 #: `link.<key>` -> the file it replaces inside `releases/<version>/` of a release.

@@ -46,6 +46,22 @@ class PrivateRemote:
         except CommandFailed as failed:  # the error names the command as its caller wrote it
             raise replace(failed, command=command) from None
 
+    def feed(
+        self,
+        command: str,
+        source: Path,
+        *,
+        head: bytes = b"",
+        step: str | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        try:
+            return self.remote.feed(
+                f"{UMASK}\n{command}", source, head=head, step=step, progress=progress
+            )
+        except CommandFailed as failed:
+            raise replace(failed, command=command) from None
+
     def upload(
         self,
         source: Path | bytes,

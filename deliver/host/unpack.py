@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from deliver.config import Environment, HostSpec, RuntimeLinks
 from deliver.errors import DeliverError, NodeError, UsageError
@@ -17,7 +18,7 @@ from deliver.host.layout import (
     replace_file,
     switch_current,
 )
-from deliver.host.links import refuse_symlinks
+from deliver.host.links import link_script, refuse_symlinks
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
 from deliver.shell import (
@@ -33,6 +34,11 @@ from deliver.transport.remote import Progress, Remote
 #: What `dist: {interface: loopback}` adds to ERL_AFLAGS in the env file: the distribution
 #: port listens on 127.0.0.1 only, so nothing off the host reaches the node.
 DIST_LOOPBACK_FLAGS = "-kernel inet_dist_use_interface {127,0,0,1}"
+#: Shell: the first tool missing of those receiving an archive needs.
+_HAS_TOOLS = (
+    "for t in tar gzip sha256sum mkfifo tee dd; do "
+    'command -v "$t" >/dev/null 2>&1 || { echo MISSING="$t"; break; }; done'
+)
 #: An extracted release takes about three times its compressed archive.
 SPACE_FACTOR = 4
 
@@ -71,8 +77,10 @@ def preflight(
         f'for l in running current releases/*; do [ "$(readlink "$l")" != {version} ] && '
         f'[ "$(readlink "$l")" != releases/{version} ] || echo IN_USE="$l"; done',
         FREE_SPACE,
+        _HAS_TOOLS,
     )
     values = parse_key_values(remote.run(script, step="preflight").stdout)
+    _require_tools(remote.name, values)
     alias = values.get("ALIAS") == "yes"
     boots = values.get("BOOTS")
     # a directory hot-upgraded to another version is extracted afresh, unless a node or a
@@ -95,11 +103,21 @@ def preflight(
     held = values.get("RELEASE") or check.current == release.version
     if held and not check.has_release and not alias and not hot:
         _replaceable(remote.name, env.name, release, values, check, force)
-    needed = (0 if check.has_archive else release.size) + (
+    # nothing is sent to a host that has the release, even without its archive
+    needed = (0 if check.has_archive or check.has_release else release.size) + (
         0 if check.has_release else release.size * SPACE_FACTOR
     )
     check_free_space(remote.name, check.root, values, needed)
     return check
+
+
+def _require_tools(host: str, values: Mapping[str, str]) -> None:
+    if values.get("MISSING"):
+        raise NodeError(
+            host,
+            f"has no {values['MISSING']}, which deploys need (with tar, gzip, sha256sum, "
+            "mkfifo, tee, dd: coreutils)",
+        )
 
 
 def _replaceable(
@@ -194,27 +212,76 @@ def extract(
     env_text: str,
     links: RuntimeLinks | None = None,
 ) -> None:
-    """Extract into a fresh directory renamed into place (refused, naming the entry, when the
-    archive holds deliver's own files, a device or fifo, or a symlink on the way to one of
-    `links`); keep the host's env file with the release (`env_text`: node_env_text)."""
-    unpack = "" if check.has_release else _unpack_script(release, links or RuntimeLinks())
-    if unpack and check.has_archive:
-        # it was there before this deploy: its .sha256 side file is a claim, not a proof
-        archive = f"releases/{quote(host_archive(release))}"
-        unpack = check_sha256(archive, release.sha256, remove=True) + "\n" + unpack
+    """Extract the archive the host holds (hashed again in the same pass) into a fresh
+    directory renamed into place, unless the host has the release already; keep the host's
+    env file with the release. One script; see `receive` for what is refused."""
+    source = "" if check.has_release else f"releases/{quote(host_archive(release))}"
+    script = prepare_script(check.root, release, links or RuntimeLinks(), source, env_text)
+    remote.run(script, step="extracting", stdin=env_text.encode())
+
+
+def receive(
+    remote: Remote,
+    check: Preflight,
+    release: Release,
+    env_text: str,
+    links: RuntimeLinks,
+    archive: Path | None,
+    progress: Progress | None = None,
+) -> None:
+    """The prepare phase on one host, in one script: the archive (`archive`, streamed from
+    here and kept beside the release; or the one the host holds; or none when the host has
+    the release) goes straight into extraction into a fresh directory while the host computes
+    its sha256 in the same pass; only a matching hash, an archive that holds none of
+    deliver's own `.deliver-*` names, no device, fifo or socket and no symlink on the way to
+    one of `links` is renamed into place. Then the env file kept with the release and the
+    links. Any failure removes the fresh directory: CommandFailed naming the host and why
+    (both hashes for a mismatch)."""
+    env = env_text.encode()
+    if archive is None:
+        source = "" if check.has_release else f"releases/{quote(host_archive(release))}"
+        script = prepare_script(check.root, release, links, source, env_text, link=True)
+        remote.run(script, step="extracting", stdin=env)
+        return
+    script = prepare_script(check.root, release, links, "-", env_text, link=True)
+    remote.feed(script, archive, head=env, step="uploading and extracting", progress=progress)
+
+
+def prepare_script(
+    root: str,
+    release: Release,
+    links: RuntimeLinks,
+    source: str,
+    env_text: str,
+    *,
+    link: bool = False,
+) -> str:
+    """Shell, one script: in a fresh work directory (mktemp -d: 0700, a name nobody could
+    have planted; removed on any exit), the env file read from the first bytes of stdin,
+    the release unpacked from `source` (`-`: the rest of stdin, kept as the host's archive;
+    a quoted path: a held archive; empty: nothing to unpack), then the env file and (with
+    `link`) the links put in place."""
+    lines = [
+        "set -e",
+        f"cd {quote(root)}",
+        f"work=$(mktemp -d releases/{quote(f'.{release.version}.new.')}XXXXXX)",
+        """trap 'rm -rf "$work"' EXIT""",
+        "trap 'exit 1' HUP INT TERM",
+        # dd with bs=1 never reads past the env file's bytes: the archive follows them; the
+        # env file holds secrets, 0600 whatever the umask
+        f'(umask 077 && dd bs=1 count={len(env_text.encode())} of="$work/env" 2>/dev/null)',
+    ]
+    if source:
+        lines.append(_unpack_script(release, links, source))
     # the env travels with the release: kept in its directory (0600), it becomes deliver.env
     # when `current` is switched to it (layout.install_env), not before
-    directory = f"{check.root}/releases/{release.version}"
-    temp = quote(f"{directory}/{RELEASE_ENV_FILE}.") + "XXXXXX"
-    script = f'set -e\ncd {quote(check.root)}\n{unpack}\nt=$(mktemp {temp})\necho ENV_TEMP="$t"'
-    env_temp = parse_key_values(remote.run(script, step="extracting").stdout)["ENV_TEMP"]
-    try:
-        remote.upload(env_text.encode(), env_temp, mode=0o600)
-    except DeliverError:
-        remote.run(f"rm -f {quote(env_temp)}", check=False)
-        raise
-    target = quote(f"{directory}/{RELEASE_ENV_FILE}")
-    remote.run(f"mv -T {quote(env_temp)} {target}", step="env file")
+    lines += [
+        f'mv -T "$work/env" releases/{quote(release.version)}/{RELEASE_ENV_FILE}',
+        link_script(root, release.version, links) if link and links else "",
+        'rm -rf "$work"',
+        "trap - EXIT",
+    ]
+    return "\n".join(line for line in lines if line)
 
 
 #: Shell: refuse an extracted archive ("$fresh") that holds a top-level `.deliver-*` entry of
@@ -245,12 +312,13 @@ _PRIVATE_COOKIE = """if [ -d "$fresh/releases" ]; then
 fi"""
 
 
-def _unpack_script(release: Release, links: RuntimeLinks) -> str:
-    """Shell, in the release root: the archive extracted into a fresh directory (mktemp -d:
-    0700, a name nobody could have planted), checked, marked, then renamed over
-    releases/<version>; on any failure the fresh directory goes."""
+def _unpack_script(release: Release, links: RuntimeLinks, source: str) -> str:
+    """Shell, in the release root with "$work" made: one pass over the archive's bytes from
+    `source` (`-`: stdin, also written to the host's archive) through tee into tar and
+    sha256sum at once; the hash, the entries and the cookie checked; then renamed over
+    releases/<version> (and the archive over releases/<version>.tar.gz)."""
     version = quote(release.version)
-    fresh = '"$fresh"'
+    fresh = '"$work/tree"'
     revision = f"printf '%s\\n' {quote(release.commit)} {quote(release.branch or '')}"
     marks = "\n".join(
         [
@@ -262,13 +330,16 @@ def _unpack_script(release: Release, links: RuntimeLinks) -> str:
     symlinks = refuse_symlinks(
         fresh, release.version, links, "a symlink in the archive: refusing it", leaves=True
     )
-    # GNU tar itself refuses names with `..`, absolute names, and writing through a symlink or
-    # a hard link it extracted; as root too, it takes neither the archive's owners nor modes
-    return f"""fresh=$(mktemp -d releases/{quote(f".{release.version}.new.")}XXXXXX)
-trap 'rm -rf "$fresh"' EXIT
-if ! tar -xzf releases/{version}.tar.gz -C "$fresh" --no-same-owner --no-same-permissions; then
-  echo "extracting the release failed"; exit 1
-fi
+    keep = source == "-"
+    expected = quote(release.sha256)
+    kept = (
+        f'mv -T "$work/archive" releases/{quote(host_archive(release))}\n'
+        + replace_file("releases", f"{host_archive(release)}.sha256", f"echo {expected}")
+        if keep
+        else ""
+    )
+    return f"""{_stream_script(source, release.sha256)}
+fresh={fresh}
 {_REFUSE_MARKS}
 {_REFUSE_SPECIAL}
 {symlinks}
@@ -277,10 +348,42 @@ fi
 if [ "$(readlink running)" = releases/{version} ]; then
   echo "refusing to replace releases/{release.version}: the running node runs from it"; exit 1
 fi
+{kept}
 rm -rf releases/{version}
-mv -T "$fresh" releases/{version}
-trap - EXIT
+mv -T "$work/tree" releases/{version}
 """
+
+
+def _stream_script(source: str, sha256: str) -> str:
+    """Shell: the archive from `source` (`-`: stdin, written to "$work/archive" too) through
+    tee into tar (into "$work/tree") and into sha256sum (over a fifo) in one pass; exit 1
+    unless tar, tee and the hash all succeed."""
+    keep = source == "-"
+    tee = 'tee "$work/fifo" "$work/archive"' if keep else f'tee "$work/fifo" < {source}'
+    # a held archive that fails its hash is no use to anyone: it goes too
+    drop = "" if keep else f"rm -f {source}; "
+    mismatch = f"sha256 mismatch: expected {sha256}, got $got"
+    # GNU tar itself refuses names with `..`, absolute names, and writing through a symlink or
+    # a hard link it extracted; as root too, it takes neither the archive's owners nor modes.
+    # tee's own status goes to a file: sh has no pipefail, and a short write of the kept
+    # archive (disk full) must fail the deploy like a broken extraction does. If tar fails,
+    # sha256sum may still wait to open its fifo (tee never ran): it is killed, not waited for
+    return f"""mkdir -m 0700 "$work/tree"
+mkfifo "$work/fifo"
+sha256sum < "$work/fifo" > "$work/sum" &
+sum_pid=$!
+if ! {{ {tee}; echo $? > "$work/tee"; }} |
+  tar -xzf - -C "$work/tree" --no-same-owner --no-same-permissions; then
+  kill "$sum_pid" 2>/dev/null || :
+  echo "extracting the release failed"; exit 1
+fi
+wait "$sum_pid"
+got=$(cut -d' ' -f1 "$work/sum")
+if [ "$(cat "$work/tee")" != 0 ]; then echo "writing the archive failed"; exit 1; fi
+if [ "$got" != {quote(sha256)} ]; then
+  {drop}echo "the archive arrived corrupted ({mismatch})"
+  exit 1
+fi"""
 
 
 def switch(remote: Remote, root: str, version: str) -> None:

@@ -47,6 +47,20 @@ class DryRunRemote:
         self._record(step or "command", command)
         return Result("", "", 0)
 
+    def feed(
+        self,
+        command: str,
+        source: Path,
+        *,
+        head: bytes = b"",
+        step: str | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Never let through: what reads a stream writes what it reads somewhere."""
+        size = source.stat().st_size if source.exists() else 0
+        self._record(step or "feed", f"{command}\n(stdin: {source}, {size} bytes)")
+        return Result("", "", 0)
+
     def upload(
         self,
         source: Path | bytes,

@@ -28,9 +28,15 @@ MAX_PARALLEL = 32
 
 
 def fan_out(
-    phase: str, items: Sequence[R], work: Callable[[R], T], *, interruptible: bool = True
+    phase: str,
+    items: Sequence[R],
+    work: Callable[[R], T],
+    *,
+    interruptible: bool = True,
+    limit: int = MAX_PARALLEL,
 ) -> dict[str, T]:
-    """Run `work` on every item in parallel; raise HostsFailed if any failed.
+    """Run `work` on every item in parallel, at most `limit` at once; raise HostsFailed if
+    any failed.
 
     After a first Ctrl-C (interrupts.py) no item starts an `interruptible` phase (those in
     flight finish): Interrupted names the ones left out. A phase that puts hosts back as
@@ -53,7 +59,7 @@ def fan_out(
             if watch is not None:
                 watch.finished(item.name)
 
-    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(items)))
+    pool = ThreadPoolExecutor(max_workers=min(limit, len(items)))
     abandoned = True
     try:
         futures = {item.name: pool.submit(run, item) for item in items}
@@ -125,7 +131,7 @@ def connect_each(
             errors[remote.name] = error
 
     try:
-        fan_out("connect", remotes, open_one)
+        fan_out("connect", remotes, open_one, limit=settings.parallel)
         yield [r for r in remotes if r.name not in errors], errors
     finally:
         for remote in remotes:

@@ -73,6 +73,48 @@ class LocalRemote:
             raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
         return outcome
 
+    def feed(
+        self,
+        command: str,
+        source: Path,
+        *,
+        head: bytes = b"",
+        step: str | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Run `command` with `head` and then the file `source` on its standard input."""
+        if self.sink and self.debug:
+            self.sink.remote_command(self.name, command)
+        try:
+            data = source.open("rb")
+        except OSError as error:
+            raise DeliverError(f"cannot read {source}: {error.strerror}") from None
+        with (
+            data,
+            subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ) as process,
+        ):
+            assert process.stdin and process.stdout and process.stderr
+            stderr: list[str] = []
+            threads = [
+                threading.Thread(target=self._drain, args=(process.stderr, stderr)),
+                threading.Thread(target=_feed_file, args=(process.stdin, head, data, progress)),
+            ]
+            for thread in threads:
+                thread.start()
+            stdout: list[str] = []
+            self._drain(process.stdout, stdout)
+            for thread in threads:
+                thread.join()
+            outcome = Result("".join(stdout), "".join(stderr), process.wait())
+        if not outcome.ok:
+            raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
+        return outcome
+
     def run_private(self, command: str) -> Result:
         """`run` without check, whose output (it holds a secret) never reaches --verbose."""
         verbose, self.verbose = self.verbose, False
@@ -148,5 +190,19 @@ def _feed(pipe: IO[bytes], data: bytes | None) -> None:
     try:
         with pipe:
             pipe.write(data or b"")
+    except BrokenPipeError:
+        pass
+
+
+def _feed_file(pipe: IO[bytes], head: bytes, data: IO[bytes], progress: Progress | None) -> None:
+    """`head`, then the file, then EOF; a command that ended without reading it all is not an
+    error here (its exit status says why)."""
+    try:
+        with pipe:
+            pipe.write(head)
+            while chunk := data.read(CHUNK):
+                pipe.write(chunk)
+                if progress:
+                    progress(len(chunk))
     except BrokenPipeError:
         pass

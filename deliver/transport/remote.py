@@ -53,6 +53,21 @@ class Remote(Protocol):
         `command`, which is a process's argv on the machine for every user to see in `ps`."""
         ...
 
+    def feed(
+        self,
+        command: str,
+        source: Path,
+        *,
+        head: bytes = b"",
+        step: str | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Run `command` with `head` (small: a secret's bytes, say) and then the file `source`
+        streamed on its standard input, then EOF: one channel, one pass over the bytes.
+        `progress` counts the bytes of `source` sent. A command that stops reading and exits
+        keeps its own exit status (the transfer just ends); non-zero raises CommandFailed."""
+        ...
+
     def upload(
         self,
         source: Path | bytes,

@@ -15,10 +15,10 @@ import logging
 import select
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from deliver.config import HostSpec, SshSettings
-from deliver.errors import CommandFailed, ConnectionFailed
+from deliver.errors import CommandFailed, ConnectionFailed, DeliverError
 from deliver.shell import quote_path, tail
 from deliver.transport.connect import Connection, SshFiles, connect, reason
 from deliver.transport.erldist import UNREACHABLE, DistError
@@ -135,6 +135,38 @@ class SshRemote:
             raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
         return outcome
 
+    def feed(
+        self,
+        command: str,
+        source: Path,
+        *,
+        head: bytes = b"",
+        step: str | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Run `command` with `head` and then the file `source` on its standard input (one
+        exec channel: the bytes go straight into the command, no file in between); a
+        non-zero exit raises CommandFailed."""
+        data = _open(source)
+        channel = self._exec(command)
+        try:
+            _send_file(channel, head, data, progress)
+            stdout, stderr, status = _collect(channel, None, None)
+        except (OSError, EOFError) as error:
+            raise ConnectionFailed(self.name, f"upload interrupted: {reason(error)}") from None
+        finally:
+            channel.close()
+            data.close()
+        if status == -1:
+            raise ConnectionFailed(self.name, "upload interrupted: connection lost")
+        outcome = Result(stdout, stderr, status)
+        if self.sink and self.verbose and outcome.output:
+            for line in outcome.output.splitlines():
+                self.sink.remote_output(self.name, line)
+        if not outcome.ok:
+            raise CommandFailed(self.name, command, status, tail(outcome.output), step)
+        return outcome
+
     def upload(
         self,
         source: Path | bytes,
@@ -231,6 +263,31 @@ def _send_stdin(channel: paramiko.Channel, data: bytes) -> None:
     try:
         if data:
             channel.sendall(data)
+        channel.shutdown_write()
+    except OSError:
+        if not channel.exit_status_ready():
+            raise
+
+
+def _open(source: Path) -> BinaryIO:
+    try:
+        return source.open("rb")
+    except OSError as error:
+        raise DeliverError(f"cannot read {source}: {error.strerror}") from None
+
+
+def _send_file(
+    channel: paramiko.Channel, head: bytes, data: BinaryIO, progress: Progress | None
+) -> None:
+    """`head`, then the file, then EOF. When the command ends before reading it all (it
+    refused the archive, the disk is full), sending stops there: its exit status says why."""
+    try:
+        if head:
+            channel.sendall(head)
+        while chunk := data.read(UPLOAD_CHUNK):
+            channel.sendall(chunk)
+            if progress:
+                progress(len(chunk))
         channel.shutdown_write()
     except OSError:
         if not channel.exit_status_ready():

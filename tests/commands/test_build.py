@@ -91,3 +91,29 @@ def test_unknown_revision_is_a_usage_error(built_app: BuiltApp) -> None:
     result = run_cli("--config", built_app.config, "build", "release", "--tag", "v9.9.9")
     assert result.exit_code == 2
     assert "tag v9.9.9 not found" in result.stderr
+
+
+def test_two_builds_of_one_commit_are_the_same_archive_and_skip_deps_get(
+    built_app: BuiltApp, tmp_path: Path
+) -> None:
+    shas = []
+    outputs = []
+    for n in range(2):
+        # the config's directory is the project (git-ignored: make_app_repo)
+        config = built_app.repo / f".deliver-repro-{n}.yml"
+        store = tmp_path / f"store-{n}"
+        config.write_text(built_app.config.read_text().replace(str(built_app.store), str(store)))
+        result = run_cli("--config", config, "--verbose", "build", "release")
+        config.unlink()
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+        manifest = json.loads((store / "hello_0.1.0.release.json").read_text())
+        shas.append(manifest["sha256"])
+    # sorted entries, the commit's time as every mtime, gzip -n, the cookie kept: equal bytes
+    assert shas[0] == shas[1]
+    # the steps between hook points run as one script, and the second build finds nothing
+    # for deps.get to do
+    assert (
+        "Fetching dependencies, compiling, generating release (mix, MIX_ENV=prod)" in (outputs[1])
+    )
+    assert "mix deps.get skipped" in outputs[1]

@@ -619,3 +619,19 @@ def test_an_unset_secret_fails_only_the_commands_that_need_it(tmp_path: Path) ->
         config.require_build()
     resolved = load_config(path, environ={"NOPE": "4001", "KEY": "k"})
     assert str(resolved.environment("production").hosts[1].env["PORT"]) == "****"
+
+
+def test_parallel_handshakes_from_the_file_the_environment_and_the_flag(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    assert load_config(path, environ={}).ssh.parallel == 32
+    path.write_text(VALID + "ssh: {parallel: 8}\n")
+    assert load_config(path, environ={}).ssh.parallel == 8
+    assert load_config(path, environ={"DELIVER_PARALLEL": "16"}).ssh.parallel == 16
+    flag = Overrides(parallel=4)
+    assert load_config(path, environ={"DELIVER_PARALLEL": "16"}, overrides=flag).ssh.parallel == 4
+    for bad in ("0", "many", "2.5"):
+        with pytest.raises(ConfigError) as refused:
+            load_config(path, environ={"DELIVER_PARALLEL": bad})
+        assert str(refused.value).startswith(
+            "$DELIVER_PARALLEL: ssh.parallel: expected a whole number of at least 1"
+        ), str(refused.value)

@@ -32,7 +32,7 @@ from deliver.host.layout import (
 from deliver.host.links import link_release
 from deliver.host.node import start_node
 from deliver.host.release_handler import NodeCheck, relink
-from deliver.host.unpack import Preflight, extract, preflight, switch, upload
+from deliver.host.unpack import Preflight, extract, preflight, upload
 from deliver.release import Release
 from deliver.shell import quote
 from tests.host.test_scripts import (
@@ -232,7 +232,7 @@ def test_extract_with_planted_fresh_and_env_names(tmp_path: Path, outside: Path,
     kept = root / "releases" / "0.1.0" / ".deliver-env"
     assert kept.read_text() == "export PORT=4000\n"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    switch(local(), check.root, "0.1.0")  # the kept env becomes deliver.env
+    switch_current(local(), check.root, "0.1.0")  # the kept env becomes deliver.env
     env_file = root / "deliver.env"
     assert not env_file.is_symlink() and env_file.read_text() == "export PORT=4000\n"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import socket
 import subprocess
@@ -183,6 +184,29 @@ def test_verbose_output_arrives_line_by_line_per_stream(sandbox: Sandbox) -> Non
     assert sorted(sink.lines) == sorted(
         [("web1", "one"), ("web1", "oops"), ("web1", "two"), ("web1", "thrée")]
     )
+
+
+def test_feed_streams_a_file_after_its_head_and_stops_when_the_command_does(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data = bytes(range(256)) * 40_000  # 10 MB: more than any channel window
+    (tmp_path / "blob").write_bytes(data)
+    remote = SshRemote(HostSpec.parse("web1"), settings(sandbox)).open()
+    sent: list[int] = []
+    try:
+        # the head is read exactly (dd bs=1), the rest of stdin is the file, then EOF
+        script = "dd bs=1 count=6 2>/dev/null; echo; sha256sum | cut -d' ' -f1"
+        done = remote.feed(script, tmp_path / "blob", head=b"secret", progress=sent.append)
+        assert done.stdout == f"secret\n{hashlib.sha256(data).hexdigest()}\n"
+        assert sum(sent) == len(data)
+        # a command that stops reading early keeps its own status and message: no hang, and
+        # not a lost connection
+        with pytest.raises(CommandFailed) as failed:
+            remote.feed("head -c 10 >/dev/null; echo refused; exit 4", tmp_path / "blob", step="x")
+        assert (failed.value.exit_status, failed.value.output_tail) == (4, "refused")
+        assert remote.run("echo still connected").stdout == "still connected\n"
+    finally:
+        remote.close()
 
 
 def test_a_tcp_channel_from_the_host_and_a_private_command(sandbox: Sandbox) -> None:
