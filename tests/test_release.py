@@ -102,6 +102,9 @@ def test_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
     with pytest.raises(ReleaseNotFound) as error:
         LocalStore(tmp_path).find("hello")
     assert error.value.hint == "build one first: deliver build release"
+    with pytest.raises(ReleaseNotFound) as error:
+        LocalStore(tmp_path).find("hello", kind="upgrade")
+    assert error.value.hint == "build one first: deliver build upgrade --from=REF"
 
 
 def test_corrupted_transfer_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -98,7 +98,8 @@ def find_release(
     if not releases:
         raise ReleaseNotFound(
             f"the release store {listing.location} holds no {kind} of {app}",
-            hint="build one first: deliver build release",
+            hint="build one first: deliver build "
+            + ("upgrade --from=REF" if kind == "upgrade" else "release"),
         )
     if version is None:
         return releases[-1]
