@@ -268,8 +268,9 @@ def prepare_script(
         """trap 'rm -rf "$work"' EXIT""",
         "trap 'exit 1' HUP INT TERM",
         # dd with bs=1 never reads past the env file's bytes: the archive follows them; the
-        # env file holds secrets, 0600 whatever the umask
-        f'(umask 077 && dd bs=1 count={len(env_text.encode())} of="$work/env" 2>/dev/null)',
+        # env file holds secrets, 0600 whatever the umask; status=none keeps its errors (a full
+        # disk) and drops only its statistics
+        f'(umask 077 && dd bs=1 count={len(env_text.encode())} of="$work/env" status=none)',
     ]
     if source:
         lines.append(_unpack_script(release, links, source))

@@ -1,9 +1,10 @@
 """Ways to break a real sandbox host at a chosen moment of a deploy.
 
 Every sandbox host finds `hosts/<name>/bin` first on its PATH (deliver/sandbox.py), so a
-fault is a small wrapper of a real command there (`cat`, `tar`, `ln`, `cut`): it recognises
-the moment by its arguments (the upload's `cat > ...part...`, the extraction's `tar -xzf`,
-the switch's `ln -s releases/<v>`, the stop loop's `cut ... /proc/...`), does its harm once,
+fault is a small wrapper of a real command there (`tee`, `tar`, `ln`, `cut`): it recognises
+the moment by its arguments (the streamed upload's `tee .../fifo .../archive`, the
+extraction's `tar -xzf`, the switch's `ln -s releases/<v>`, the stop loop's
+`cut ... /proc/...`), does its harm once,
 then runs the real command. The harm is real: the SSH connection is cut by killing the sshd
 processes that serve the session (not the listening sshd, so the host stays reachable), or
 the step is slowed to leave time for a Ctrl-C.
@@ -55,10 +56,8 @@ exec {real} "$@"
 
 #: When each fault fires: a shell test over the wrapped command's arguments and stdout.
 MOMENTS = {
-    "upload": (
-        "cat",
-        'case "$(readlink /proc/$$/fd/1)" in *.tar.gz.part.*) true ;; *) false ;; esac',
-    ),
+    # the streamed upload: tee copies the archive into the fifo of sha256sum and the kept file
+    "upload": ("tee", 'case "$*" in */fifo*/archive*) true ;; *) false ;; esac'),
     "extract": ("tar", 'case "$*" in *-xzf*) true ;; *) false ;; esac'),
     "switch": ("ln", 'case "$*" in *releases/0.1.1*.current.*) true ;; *) false ;; esac'),
     "restart": ("cut", 'case "$*" in *-f3*/proc/*) true ;; *) false ;; esac'),
