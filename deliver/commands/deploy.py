@@ -44,6 +44,7 @@ from deliver.commands.targets import (
 from deliver.config import Config
 from deliver.errors import HostsFailed, RolloutStopped, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
+from deliver.host.env import differs
 from deliver.host.health import HealthUrl, health_urls
 from deliver.host.layout import prune, read_host_releases
 from deliver.host.state import host_now
@@ -186,13 +187,17 @@ class _Deploy:
 
     def not_done(self, checks: dict[str, Preflight], start: bool) -> list[Remote]:
         """The hosts this deploy still has to touch: a rerun resumes. Done is `current`
-        naming the release and, with `start`, a node started from it that answers."""
-        version = self.release.version
-        # the same build only: another one (--force replaces it) is not done
+        naming the release with the env `.deliver` gives the host and, with `start`, a node
+        started from it that answers."""
+        version, env = self.release.version, self.targets.env
+        # the same build only: another one (--force replaces it) is not done; nor is a host
+        # whose env changed since (the deploy writes and boots the new one)
         candidates = [
             r
             for r in self.remotes
-            if checks[r.name].current == version and checks[r.name].has_release
+            if checks[r.name].current == version
+            and checks[r.name].has_release
+            and not differs(env, r.host, checks[r.name].env_sha256)
         ]
         if start:
             on = [r for r in candidates if checks[r.name].running == version]

@@ -124,6 +124,8 @@ class HostReleases(HostState):
         return sorted(set(self.present) - kept, key=version_key)
 
 
+#: Shell, run in `deliver_to`: ENV_SHA256=<sha256 of the host's env file>, when it has one.
+ENV_SHA256 = f"[ ! -f {ENV_FILE} ] || echo ENV_SHA256=$(sha256sum < {ENV_FILE} | cut -d' ' -f1)"
 #: Shell, run in `deliver_to`: the release root, the current and running releases, the tool.
 _STATE = (
     "echo ROOT=$(pwd -P)",
@@ -131,7 +133,7 @@ _STATE = (
     '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
     "t=current; [ ! -e running ] || t=running",
     'echo TOOL=$(cat "$t/.deliver-tool" 2>/dev/null)',
-    f"[ ! -f {ENV_FILE} ] || echo ENV_SHA256=$(sha256sum < {ENV_FILE} | cut -d' ' -f1)",
+    ENV_SHA256,
 )
 #: Shell, run in `deliver_to`: the complete releases, the aliases, then the history.
 #: One line per release and per alias, each name checked twice (here, then by the version

@@ -12,6 +12,7 @@ from pathlib import Path
 from deliver.config import Environment, HostSpec, RuntimeLinks
 from deliver.errors import DeliverError, NodeError, UsageError
 from deliver.host.layout import (
+    ENV_SHA256,
     FREE_SPACE,
     RELEASE_ENV_FILE,
     check_free_space,
@@ -50,6 +51,7 @@ class Preflight:
     has_archive: bool
     has_release: bool
     running: str | None = None  # what the node was started from (None: no node started)
+    env_sha256: str | None = None  # of the host's deliver.env (None: it has none)
 
 
 def preflight(
@@ -70,6 +72,7 @@ def preflight(
         '[ ! -e running ] || echo RUNNING=$(basename "$(readlink running)")',
         f"echo ARCHIVE=$(cat releases/{version}.tar.gz.sha256 2>/dev/null)",
         f"echo RELEASE=$(cat releases/{version}/.deliver-sha256 2>/dev/null)",
+        ENV_SHA256,
         f"echo COMMIT=$(head -n 1 releases/{version}/.deliver-revision 2>/dev/null)",
         # a hot upgrade leaves an alias releases/<new> -> <old>, and <old> booting <new>
         f"{{ [ ! -L releases/{version} ] || echo ALIAS=yes; }}",
@@ -98,6 +101,7 @@ def preflight(
         values.get("ARCHIVE") == release.sha256,
         values.get("RELEASE") == release.sha256 and not hot,
         values.get("RUNNING") or None,
+        values.get("ENV_SHA256") or None,
     )
     # a build of the version is there already (or current names one deliver cannot identify)
     held = values.get("RELEASE") or check.current == release.version
