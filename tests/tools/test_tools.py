@@ -185,7 +185,13 @@ def test_localhost_builds_without_ssh_incrementally_and_cleanly(
     assert (build_dir / "_build" / "kept-unless-clean").exists()
     assert (build_dir / "_build/prod/rel/kept-with-skip-mix-clean").exists()
 
-    third = run_cli("--config", config, "build", "release", "--auto-version=revision", "--clean")
+    # the second build kept an untracked file: a dirty build, which a clean one only replaces
+    # with --force (build/identity.py)
+    refused = run_cli("--config", config, "build", "release", "--auto-version=revision", "--clean")
+    assert refused.exit_code == 2 and "--force" in refused.stderr, refused.output
+    third = run_cli(
+        "--config", config, "build", "release", "--auto-version=revision", "--clean", "--force"
+    )
     assert third.exit_code == 0, third.output
     assert not (build_dir / "untracked.txt").exists()
     assert not (build_dir / "_build" / "kept-unless-clean").exists()
