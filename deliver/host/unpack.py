@@ -278,8 +278,7 @@ def prepare_script(
     ]
     if source:
         lines.append(_unpack_script(release, links, source))
-    # the env travels with the release: kept in its directory (0600), it becomes deliver.env
-    # when `current` is switched to it (layout.install_env), not before
+    # the env travels with the release (0600): deliver.env once `current` is switched to it
     lines += [
         f'mv -T "$work/env" releases/{quote(release.version)}/{RELEASE_ENV_FILE}',
         link_script(root, release.version, links) if link and links else "",
@@ -289,9 +288,8 @@ def prepare_script(
     return "\n".join(line for line in lines if line)
 
 
-#: Shell: refuse an extracted archive ("$fresh") that holds a top-level `.deliver-*` entry of
-#: any kind: those are deliver's own files, which it writes (through a planted link: outside
-#: deliver_to).
+#: Shell: refuse an archive ("$fresh") holding a top-level `.deliver-*` entry of any kind:
+#: deliver writes those names (through a planted link: outside deliver_to).
 _REFUSE_MARKS = """for f in "$fresh"/.deliver-*; do
   if [ -e "$f" ] || [ -L "$f" ]; then
     echo "refusing the archive: it holds ${f##*/} ($(stat -c %F "$f")), a name deliver writes"
@@ -299,8 +297,7 @@ _REFUSE_MARKS = """for f in "$fresh"/.deliver-*; do
   fi
 done"""
 
-#: Shell: refuse devices, fifos and sockets anywhere in it: no release holds one (as root, tar
-#: would create a device node).
+#: Shell: refuse devices, fifos and sockets anywhere in it (as root, tar would make a device).
 _REFUSE_SPECIAL = """odd=$(find "$fresh" \\( -type b -o -type c -o -type p -o -type s \\) -print |
   head -n 1)
 if [ -n "$odd" ]; then
@@ -368,18 +365,25 @@ def _stream_script(source: str, sha256: str) -> str:
     # a held archive that fails its hash is no use to anyone: it goes too
     drop = "" if keep else f"rm -f {source}; "
     mismatch = f"sha256 mismatch: expected {sha256}, got $got"
-    # GNU tar itself refuses names with `..`, absolute names, and writing through a symlink or
-    # a hard link it extracted; as root too, it takes neither the archive's owners nor modes.
-    # tee's own status goes to a file: sh has no pipefail, and a short write of the kept
-    # archive (disk full) must fail the deploy like a broken extraction does. If tar fails,
-    # sha256sum may still wait to open its fifo (tee never ran): it is killed, not waited for
+    # GNU tar refuses `..`, absolute names and writing through links it extracted, and takes
+    # neither owners nor modes. tee's status goes to a file (sh has no pipefail): a short write
+    # (disk full) fails the deploy. A failing tar drains its input, so the hash covers every
+    # byte; when tee failed, sha256sum may never see its fifo opened: it is killed
     return f"""mkdir -m 0700 "$work/tree"
 mkfifo "$work/fifo"
 sha256sum < "$work/fifo" > "$work/sum" &
 sum_pid=$!
 if ! {{ {tee}; echo $? > "$work/tee"; }} |
-  tar -xzf - -C "$work/tree" --no-same-owner --no-same-permissions; then
-  kill "$sum_pid" 2>/dev/null || :
+  {{ tar -xzf - -C "$work/tree" --no-same-owner --no-same-permissions ||
+    {{ s=$?; cat > /dev/null; exit $s; }}; }}; then
+  if [ "$(cat "$work/tee" 2>/dev/null)" != 0 ]; then
+    kill "$sum_pid" 2>/dev/null || :; echo "writing the archive failed"; exit 1
+  fi
+  wait "$sum_pid" || :
+  got=$(cut -d' ' -f1 "$work/sum")
+  if [ "$got" != {quote(sha256)} ]; then
+    {drop}echo "the archive arrived corrupted ({mismatch})"; exit 1
+  fi
   echo "extracting the release failed"; exit 1
 fi
 wait "$sum_pid"

@@ -54,7 +54,9 @@ def test_a_stored_commit_is_reused_by_anyone_and_only_force_replaces_it(
 
     # a build tree that holds more than the commit (--skip-git-clean keeps a stray file) makes
     # a dirty build: not the commit's, so it may not take the version's place
-    on_host(sandbox, "build", "touch ~/build/hello/lib/stray.ex")
+    # (a module: an empty file compiles to nothing, and the reproducible archive would then
+    # be the stored one, byte for byte, which is kept)
+    on_host(sandbox, "build", "echo 'defmodule Stray, do: nil' > ~/build/hello/lib/stray.ex")
     dirty = run_cli("--config", config, "build", "release", "--skip-git-clean")
     assert dirty.exit_code == 2, dirty.output
     assert "the build tree on build differs from commit" in dirty.stderr
