@@ -186,7 +186,8 @@ def _run(
 
 
 def _report(out: Output, app: str, result: TaskResult) -> TaskResult:
-    if not out.verbose:  # --verbose has shown it already, as it came
+    # --verbose has shown a script's output already, as it came; never what the node answered
+    if not out.verbose or result.mode == "node":
         for line in result.output.rstrip("\n").splitlines():
             out.remote_output(result.host, line)
     how = "inside the running node" if result.mode == "node" else f"bin/{app} {result.mode}"
