@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -19,7 +20,14 @@ from deliver.config import HostSpec
 from deliver.errors import CommandFailed, DeliverError
 from deliver.shell import tail
 from deliver.transport.erldist import UNREACHABLE, DistError
-from deliver.transport.remote import CHUNK, OutputSink, Progress, Result, Writable
+from deliver.transport.remote import (
+    CHUNK,
+    OutputSink,
+    Progress,
+    Result,
+    Writable,
+    open_source,
+)
 
 
 class LocalRemote:
@@ -48,30 +56,8 @@ class LocalRemote:
     ) -> Result:
         """Run `command` with /bin/sh, `stdin` on its standard input then EOF; with check, a
         non-zero exit raises CommandFailed."""
-        if self.sink and self.debug:
-            self.sink.remote_command(self.name, command)
-        with subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        ) as process:
-            assert process.stdout is not None and process.stderr is not None
-            # stdin is written and both pipes drained at once: any one of them could block
-            stdout: list[str] = []
-            stderr: list[str] = []
-            threads = [threading.Thread(target=self._drain, args=(process.stderr, stderr))]
-            if process.stdin is not None:
-                threads.append(threading.Thread(target=_feed, args=(process.stdin, stdin)))
-            for thread in threads:
-                thread.start()
-            self._drain(process.stdout, stdout)
-            for thread in threads:
-                thread.join()
-            outcome = Result("".join(stdout), "".join(stderr), process.wait())
-        if check and not outcome.ok:
-            raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
-        return outcome
+        stdin_writer = None if stdin is None else (lambda pipe: _feed(pipe, stdin))
+        return self._shell(command, stdin_writer, check, step)
 
     def feed(
         self,
@@ -83,35 +69,41 @@ class LocalRemote:
         progress: Progress | None = None,
     ) -> Result:
         """Run `command` with `head` and then the file `source` on its standard input."""
+        with open_source(source) as data:
+            return self._shell(
+                command, lambda pipe: _feed_file(pipe, head, data, progress), True, step
+            )
+
+    def _shell(
+        self,
+        command: str,
+        write_stdin: Callable[[IO[bytes]], None] | None,
+        check: bool,
+        step: str | None,
+    ) -> Result:
+        """`command` under /bin/sh, its stdin written by `write_stdin` (None: no stdin) while
+        both output pipes are drained at once: any one of them could block."""
         if self.sink and self.debug:
             self.sink.remote_command(self.name, command)
-        try:
-            data = source.open("rb")
-        except OSError as error:
-            raise DeliverError(f"cannot read {source}: {error.strerror}") from None
-        with (
-            data,
-            subprocess.Popen(
-                ["/bin/sh", "-c", command],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            ) as process,
-        ):
-            assert process.stdin and process.stdout and process.stderr
+        with subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL if write_stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            stdout: list[str] = []
             stderr: list[str] = []
-            threads = [
-                threading.Thread(target=self._drain, args=(process.stderr, stderr)),
-                threading.Thread(target=_feed_file, args=(process.stdin, head, data, progress)),
-            ]
+            threads = [threading.Thread(target=self._drain, args=(process.stderr, stderr))]
+            if write_stdin is not None and process.stdin is not None:
+                threads.append(threading.Thread(target=write_stdin, args=(process.stdin,)))
             for thread in threads:
                 thread.start()
-            stdout: list[str] = []
             self._drain(process.stdout, stdout)
             for thread in threads:
                 thread.join()
             outcome = Result("".join(stdout), "".join(stderr), process.wait())
-        if not outcome.ok:
+        if check and not outcome.ok:
             raise CommandFailed(self.name, command, outcome.exit_status, tail(outcome.output), step)
         return outcome
 

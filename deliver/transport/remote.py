@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from deliver.config import HostSpec
+from deliver.errors import DeliverError
 from deliver.transport.erldist import Stream
 
 Progress = Callable[[int], None]
@@ -114,3 +115,11 @@ class OutputSink(Protocol):
     def remote_command(self, host: str, command: str) -> None: ...
 
     def warning(self, text: str) -> None: ...
+
+
+def open_source(source: Path) -> BinaryIO:
+    """A local file to send, opened for reading; DeliverError naming it when it cannot be."""
+    try:
+        return source.open("rb")
+    except OSError as error:
+        raise DeliverError(f"cannot read {source}: {error.strerror}") from None

@@ -18,11 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from deliver.config import HostSpec, SshSettings
-from deliver.errors import CommandFailed, ConnectionFailed, DeliverError
+from deliver.errors import CommandFailed, ConnectionFailed
 from deliver.shell import quote_path, tail
 from deliver.transport.connect import Connection, SshFiles, connect, reason
 from deliver.transport.erldist import UNREACHABLE, DistError
-from deliver.transport.remote import CHUNK, OutputSink, Progress, Result, Writable
+from deliver.transport.remote import (
+    CHUNK,
+    OutputSink,
+    Progress,
+    Result,
+    Writable,
+    open_source,
+)
 
 if TYPE_CHECKING:
     import paramiko
@@ -147,7 +154,7 @@ class SshRemote:
         """Run `command` with `head` and then the file `source` on its standard input (one
         exec channel: the bytes go straight into the command, no file in between); a
         non-zero exit raises CommandFailed."""
-        data = _open(source)
+        data = open_source(source)
         channel = self._exec(command)
         try:
             _send_file(channel, head, data, progress)
@@ -267,13 +274,6 @@ def _send_stdin(channel: paramiko.Channel, data: bytes) -> None:
     except OSError:
         if not channel.exit_status_ready():
             raise
-
-
-def _open(source: Path) -> BinaryIO:
-    try:
-        return source.open("rb")
-    except OSError as error:
-        raise DeliverError(f"cannot read {source}: {error.strerror}") from None
 
 
 def _send_file(
