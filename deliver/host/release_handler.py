@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
 from deliver.host.dist import pid_and_version
+from deliver.host.handler_calls import install_by_node
 from deliver.host.layout import (
     FREE_SPACE,
     check_free_space,
@@ -286,21 +287,15 @@ def install(
     permanent, then ask the node which version it runs, until it answers (`settle` seconds
     at most): a failed command is no verdict, the node's version is. Records the version in
     the layout. NodeError saying what the node runs when it did not switch."""
-    hot = hot_upgrades(check.tool)
     app, version = switch.app, switch.to_version
-    body = f"""cd {quote(check.node_root)} || exit 1
-t0=$(date +%s%N)
-out=$({hot.install(app, version, switch.upgrade is not None)} 2>&1); status=$?
-echo MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-printf '%s\\n' "$out" | grep -v '^INSTALLED=' | sed 's/^/| /'
-case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installed ;; esac
-"""
     started = time.monotonic()
-    result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
-    values = parse_key_values(result.stdout) | _ask(remote, check, app)
+    # over the node's distribution, else through its start script (a VM on the host)
+    values, log = install_by_node(remote, check.root, check.tool, app, version) or _by_script(
+        remote, check, switch
+    )
+    values |= _ask(remote, check, app)
     if values.get("VERSION") != version:
         values |= _settle(remote, check, app, version, started + settle)
-    log = _log(result.stdout)
     if values.get("VERSION") == version:
         relink(remote, check, version, downgrade=switch.upgrade is None)
     now_runs = values.get("VERSION") or "nothing that answers"
@@ -324,6 +319,21 @@ case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installe
         version,
         f"{switch.from_version} -> {version}, hot (pid {check.pid} kept, {seconds:.1f} s)",
     )
+
+
+def _by_script(remote: Remote, check: NodeCheck, switch: Switch) -> tuple[dict[str, str], str]:
+    """install through the start script: its KEY=value answers and the handler's words."""
+    version = switch.to_version
+    body = f"""cd {quote(check.node_root)} || exit 1
+t0=$(date +%s%N)
+out=$({hot_upgrades(check.tool).install(switch.app, version, switch.upgrade is not None)} 2>&1)
+status=$?
+echo MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+printf '%s\\n' "$out" | grep -v '^INSTALLED=' | sed 's/^/| /'
+case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installed ;; esac
+"""
+    result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
+    return parse_key_values(result.stdout), _log(result.stdout)
 
 
 def _ask(remote: Remote, check: NodeCheck, app: str) -> dict[str, str]:
