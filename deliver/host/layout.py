@@ -139,17 +139,18 @@ _STATE = (
 #: One line per release and per alias, each name checked twice (here, then by the version
 #: grammar): a directory named with a space or a newline must never reach rm -rf in pieces.
 _SAFE_NAME = "case \"$n\" in ''|.*|-*|*[!0-9A-Za-z.+_-]*) continue ;; esac"
-_RELEASES = (
+PRESENT = (
     "{ for f in releases/*/.deliver-sha256; do "
     f'[ -f "$f" ] || continue; n=${{f#releases/}}; n=${{n%/.deliver-sha256}}; {_SAFE_NAME}; '
-    "printf 'PRESENT=%s\\n' \"$n\"; done; }",
+    "printf 'PRESENT=%s\\n' \"$n\"; done; }"
+)
+ALIASES = (
     "{ for l in releases/*; do "
     f'[ -L "$l" ] || continue; n=${{l#releases/}}; {_SAFE_NAME}; '
     f'n=$(readlink "$l"); {_SAFE_NAME}; '
-    'printf \'ALIAS=%s=%s\\n\' "${l#releases/}" "$n"; done; }',
-    "echo HISTORY-FOLLOWS",
-    f"cat {HISTORY_FILE} 2>/dev/null || true",
+    'printf \'ALIAS=%s=%s\\n\' "${l#releases/}" "$n"; done; }'
 )
+_RELEASES = (PRESENT, ALIASES, "echo HISTORY-FOLLOWS", f"cat {HISTORY_FILE} 2>/dev/null || true")
 
 
 def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
