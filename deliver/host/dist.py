@@ -135,6 +135,16 @@ def read_node_state(remote: Remote, deliver_to: str, app: str) -> HostState:
     return AddressedState(*_fields(state), env_sha256=state.env_sha256, address=address)
 
 
+def with_address(remote: Remote, state: HostState, app: str) -> HostState:
+    """`state` with the address of the node of `running` (else `current`), read once (one
+    command) for the several questions a caller asks that node."""
+    try:
+        address = read_address(remote, state.root, state.tool, app, "running")
+    except Unavailable as why:
+        return AddressedState(*_fields(state), env_sha256=state.env_sha256, unavailable=str(why))
+    return AddressedState(*_fields(state), env_sha256=state.env_sha256, address=address)
+
+
 def _fields(state: HostState) -> tuple[str, str, str | None, str | None, str]:
     return state.name, state.root, state.current, state.running, state.tool
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from deliver.host.dist import AddressedState, Unavailable, address_for, read_node_state
+from deliver.host.dist import (
+    AddressedState,
+    Unavailable,
+    address_for,
+    read_node_state,
+    with_address,
+)
 from deliver.host.layout import read_state
 from deliver.transport.local import LocalRemote
 from deliver.transport.remote import Result
@@ -104,3 +110,15 @@ def test_a_host_with_nothing_deployed_is_refused_as_read_state_does(tmp_path: Pa
 
     with pytest.raises(NodeError, match="no release of hello is deployed in"):
         read_node_state(LocalRemote(HOST), str(tmp_path / "none"), APP)
+
+
+def test_a_state_read_before_gets_its_node_address_once(tmp_path: Path) -> None:
+    root = new_root(tmp_path)
+    mix_release(root, "0.1.0", "export RELEASE_NODE=web\n")
+    link(root / "current", "releases/0.1.0")
+    link(root / "running", "releases/0.1.0")
+    remote = Counting()
+    state = with_address(remote, read_state(LocalRemote(HOST), str(root), APP), APP)
+    assert address_for(remote, state, APP, "running").alive == "web"
+    assert address_for(remote, state, APP, "running").alive == "web"
+    assert len(remote.commands) == 1
