@@ -207,6 +207,11 @@ class HotUpgrades(Protocol):
         on. None: only `install` can (say, relx's script does more than one call)."""
         ...
 
+    def check_code(self, app: str, version: str) -> str | None:
+        """The same for `check_install` once the files are staged: prints CHECKED=<version>
+        when the release can be installed."""
+        ...
+
 
 def available_tools() -> list[str]:
     """Every tool module's name (without importing them)."""

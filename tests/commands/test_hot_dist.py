@@ -1,5 +1,5 @@
-"""A hot upgrade's install_release goes to the node over its Erlang distribution (no VM booted
-on the host to pass it on)."""
+"""A hot upgrade's check_install_release and install_release go to the node over its Erlang
+distribution (no VM booted on the host to pass them on)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def _sent_by_script(output: str) -> list[str]:
     return hosts
 
 
-def test_install_release_is_an_rpc_over_the_distribution(hosts: Hosts, mix_app: UpgradeApp) -> None:
+def test_the_check_and_the_install_are_rpcs_over_the_distribution(
+    hosts: Hosts, mix_app: UpgradeApp
+) -> None:
     config = hosts.config(mix_app)
     ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
     started = pids(config)
@@ -34,6 +36,9 @@ def test_install_release_is_an_rpc_over_the_distribution(hosts: Hosts, mix_app: 
         assert re.search(rf"{host}: 0\.1\.0 -> 0\.2\.0, hot \(pid {pid} kept", upgraded.stdout)
     assert pids(config) == started
     assert hosts.ask("web1") == "hello 0.2.0" and hosts.ask("web2") == "hello 0.2.0"
-    # each node was asked itself: no command carried install_release to bin/hello rpc
+    # each node was asked itself: no command carried install_release (nor the check before
+    # it) to bin/hello rpc
     assert _sent_by_script(upgraded.output) == []
+    assert ":release_handler.check_install_release(" not in upgraded.output
+    assert "bin/hello rpc" not in upgraded.output
     assert "instead of the node itself" not in upgraded.output
