@@ -46,7 +46,7 @@ from deliver.errors import HostsFailed, RolloutStopped, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.env import differs
 from deliver.host.health import HealthUrl, health_urls
-from deliver.host.layout import prune, read_host_releases
+from deliver.host.prune import prune_host
 from deliver.host.state import host_now
 from deliver.host.unpack import Preflight, node_env_text, preflight, receive, switch, upload
 from deliver.output import Output
@@ -335,7 +335,7 @@ def prune_hosts(
     """After a successful deploy: prune every host down to `keep` releases, report removals."""
 
     def on_host(remote: Remote) -> list[str]:
-        removed = prune(remote, read_host_releases(remote, deliver_to, app), keep)
+        removed = prune_host(remote, deliver_to, keep)  # chosen and removed in one script
         if removed:
             out.host_status(remote.name, True, f"removed {', '.join(removed)}")
         return removed
