@@ -25,7 +25,14 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from deliver.build import git
-from deliver.build.appup import APPUP_DIR, AppupEditor, AppupReport, edit_appups, report_appups
+from deliver.build.appup import (
+    APPUP_DIR,
+    AppupEditor,
+    AppupReport,
+    edit_appups,
+    pair_files,
+    report_appups,
+)
 from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
@@ -192,7 +199,9 @@ class UpgradeBuild:
             changed_nifs=report.nifs,
             changed_supervisors=report.tree_changes(),
         )
-        out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
+        kept = pair_files(remote, work.escript, f"{build_dir}/{root}", appups, edited)
+        out.step(f"Storing {upgrade.archive_name} and its appups in {self.store.location}")
+        self.store.put_appups(upgrade, kept)  # before the manifest makes the upgrade visible
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
         return upgrade
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 
 from deliver.build import git
-from deliver.build.appup import AppupEditor, appup_texts, relup_text
+from deliver.build.appup import AppupEditor, relup_text
 from deliver.build.identity import (
     Build,
     identified,
@@ -34,11 +35,11 @@ from deliver.commands.build_lock import build_locked
 from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
 from deliver.config.grammar import parse_auto_version
-from deliver.errors import UsageError
+from deliver.errors import ReleaseNotFound, UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, check_version
-from deliver.release_store import ReleaseStore
+from deliver.release_store import ReleaseStore, StoredAppup
 from deliver.tools import BuildTool, build_tool, detect_tool, upgrade_builder
 from deliver.transport.remote import Remote
 
@@ -297,8 +298,40 @@ def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]
         return relup_text(store, config.app, version)
 
 
-def show_appup(config: Config, out: Output, version: str) -> tuple[Release, dict[str, str]]:
-    """The stored upgrade to `version` and the appups it was built with, by application."""
+def show_appup(config: Config, out: Output, version: str) -> tuple[Release, list[StoredAppup]]:
+    """The stored upgrade to `version` and the appups it was built with, one per application
+    and old version, as the store keeps them beside it. Raises ReleaseNotFound, also for
+    an upgrade stored without them (by an earlier deliver)."""
     check_version(version)
     with release_store(config, out) as store:
-        return appup_texts(store, config.app, version)
+        upgrade = store.find(config.app, version, kind="upgrade")
+        appups = store.appups(upgrade)
+    if not appups:
+        raise ReleaseNotFound(
+            f"{store.where(upgrade)} has no appups beside it (it was stored by an earlier "
+            "deliver, or they were refused above)",
+            hint=f"deliver show relup {version} shows what it does; build the upgrade again "
+            "to keep its appups",
+        )
+    return upgrade, appups
+
+
+def write_appups(appups: Sequence[StoredAppup], directory: Path, force: bool = False) -> list[str]:
+    """Copy stored appups into `directory` (the project's rel/appups) as per-pair overrides,
+    `<app>/<old>-<new>.appup`; returns the files written. A file there that differs is kept
+    unless `force` (UsageError naming it, before anything is written)."""
+    targets = [(directory / appup.name, appup.text.encode()) for appup in appups]
+    differing = [str(path) for path, data in targets if path.exists() and path.read_bytes() != data]
+    if differing and not force:
+        raise UsageError(
+            f"{', '.join(differing)} already exists and differs",
+            hint="use --force to replace it, or write elsewhere",
+        )
+    written = []
+    for path, data in targets:
+        if path.exists() and path.read_bytes() == data:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(str(path))
+    return written

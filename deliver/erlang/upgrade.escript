@@ -16,6 +16,9 @@
 %%       Module" for every consolidated protocol that differs (Elixir: not hot-upgraded).
 %%   relup Root Rel Olds New
 %%       systools:make_relup from each of Olds to New (and back) -> Root/releases/New/relup.
+%%   pairs Root OutDir App,OldVsn,NewVsn...
+%%       Split each App's appup in Root/lib/App-NewVsn/ebin into one file per pair:
+%%       OutDir/App/OldVsn-NewVsn.appup, the form of a user's per-pair appup.
 %%
 %% Exit status 1 with "error: ..." on stderr when something is wrong.
 -mode(compile).
@@ -48,8 +51,21 @@ main(["relup", Root, Rel, Olds, New]) ->
         {error, Mod, Error} ->
             fail("relup: ~ts", [Mod:format_error(Error)])
     end;
+main(["pairs", Root, OutDir | Triples]) ->
+    [pair_file(Root, OutDir, string:lexemes(T, ",")) || T <- Triples],
+    halt(0);
 main(_) ->
-    fail("usage: upgrade.escript appups Root Rel Olds New UserDir | relup Root Rel Olds New", []).
+    fail("usage: upgrade.escript appups Root Rel Olds New UserDir | relup Root Rel Olds New"
+         " | pairs Root OutDir App,OldVsn,NewVsn...", []).
+
+pair_file(Root, OutDir, [Name, OldVsn, NewVsn]) ->
+    File = filename:join([Root, "lib", Name ++ "-" ++ NewVsn, "ebin", Name ++ ".appup"]),
+    {_, Up, Down} = consult_appup(File),
+    Pair = {NewVsn, [{OldVsn, instructions(File, OldVsn, Up)}],
+            [{OldVsn, instructions(File, OldVsn, Down)}]},
+    Out = filename:join([OutDir, Name, OldVsn ++ "-" ++ NewVsn ++ ".appup"]),
+    ok = filelib:ensure_dir(Out),
+    ok = file:write_file(Out, io_lib:format("~tp.~n", [Pair])).
 
 versions(Olds) ->
     string:lexemes(Olds, ",").
