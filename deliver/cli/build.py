@@ -9,6 +9,7 @@ import click
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import build_options, build_options_from, one_revision
 from deliver.config.model import Overrides
+from deliver.errors import UsageError
 
 
 @cli.group(context_settings=SETTINGS)
@@ -103,5 +104,12 @@ def build_upgrade(
 def _edit_appup(app: str, text: str) -> str | None:
     """The user's $EDITOR on one appup; None when they quit without saving."""
     header = f"%% the appup of {app}: save to use your changes, quit to keep it as it is\n"
-    edited = click.edit(header + text, extension=".appup", require_save=True)
+    try:
+        edited = click.edit(header + text, extension=".appup", require_save=True)
+    except click.ClickException as error:  # the editor could not start, or exited non-zero
+        raise UsageError(
+            f"--edit: {error.format_message()} on the appup of {app}: the upgrade was not built "
+            "(the releases built so far are stored)",
+            hint="set $EDITOR (or $VISUAL) to an editor that exits 0 when you save",
+        ) from None
     return None if edited is None else edited.removeprefix(header)
