@@ -128,6 +128,31 @@ def test_preflight_refuses_and_touches_no_host_then_a_failed_host_is_named(
         disagree.stderr
     )
 
+    # a host on the target version counts as done only with the upgrade's build: the commit
+    # its hot step recorded
+    staged = "releases/0.1.0/.deliver-upgrades"
+    saved = hosts.sh("web1", f"cat {staged}")
+    hosts.sh("web1", f"sed -i 's/ [0-9a-f]*$/ {'7' * 40}/' {staged}")
+    other = deliver(config, "deploy", "upgrade", "production")
+    assert other.exit_code == 1
+    assert "web1: runs 0.2.0 built from commit 7777777777, not the upgrade's build" in (
+        other.stderr
+    )
+    hosts.sh("web1", f"printf '%s\\n' {shlex.quote(saved)} > {staged}")
+
+    # the rerun of `upgrade` to the upgrade's commit after web2 failed: web1 is done and left
+    # alone, web2 is upgraded hot
+    hosts.sh("web2", "rm releases/0.1.0/releases/0.2.0")
+    resumed = ok(deliver(config, "upgrade", "production", "--to=v0.2.0"))
+    assert "production runs hello 0.1.0" in resumed.stdout
+    assert "web1 already run(s) 0.2.0: a rerun upgrades the others only" in resumed.stdout
+    assert "Using the stored upgrade 0.1.0 -> 0.2.0" in resumed.stdout
+    assert "web1: already running 0.2.0" in resumed.stdout
+    assert f"web2: 0.1.0 -> 0.2.0, hot (pid {started['web2']} kept" in resumed.stdout
+    assert "web1: 0.1.0 -> 0.2.0" not in resumed.stdout
+    assert pids(config) == started
+    assert hosts.ask("web2") == "hello 0.2.0"
+
 
 def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
     hosts: Hosts, mix_app: UpgradeApp
