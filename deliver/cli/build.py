@@ -55,7 +55,12 @@ def build_release(
     "from_refs",
     metavar="REF",
     multiple=True,
-    help="Build the old release from this ref; repeat it (mix) for an upgrade from each.",
+    help="Build the old release from this ref; repeat it for an upgrade from each.",
+)
+@click.option(
+    "--from-env",
+    metavar="ENV",
+    help="Upgrade from every version ENV's hosts run (their stored releases); with --from too.",
 )
 @click.option(
     "--with", "with_version", metavar="VERSION", help="Take the old release from the store."
@@ -71,6 +76,7 @@ def build_release(
 def build_upgrade(
     ctx: Context,
     from_refs: tuple[str, ...],
+    from_env: str | None,
     with_version: str | None,
     to_ref: str | None,
     branch: str | None,
@@ -78,8 +84,8 @@ def build_upgrade(
     force: bool,
     edit: bool,
 ) -> None:
-    """Build the hot upgrade from an old release (or several: --from repeated) to a new one,
-    and store it.
+    """Build the hot upgrade from an old release (or several: --from repeated, --from-env) to
+    a new one, and store it.
 
     Each changed application's appup is yours (rel/appups/<app>/<old>-<new>.appup, or
     rel/appups/<app>.appup of the new version; rebar3: also ebin/<app>.appup), else generated
@@ -93,6 +99,7 @@ def build_upgrade(
         ctx.out,
         from_ref=from_refs[0] if from_refs else None,
         also_from=from_refs[1:],
+        from_env=from_env,
         edit=_edit_appup if edit else None,
         with_version=with_version,
         to_ref=to_ref,

@@ -32,6 +32,7 @@ from deliver.build.tree import (
 from deliver.build.upgrade import UpgradeBuild, check_old_release, stored_build
 from deliver.build.versions import VersionOptions, VersionPlan, plan_version
 from deliver.commands.build_lock import build_locked
+from deliver.commands.deployed import deployed_releases
 from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
 from deliver.config.grammar import parse_auto_version
@@ -221,11 +222,13 @@ def build_upgrade(
     force: bool = False,
     also_from: Sequence[str] = (),
     edit: AppupEditor | None = None,
+    from_env: str | None = None,
 ) -> Release:
     """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
     release of `to_ref` (default: the branch head) into the store (`store` when the caller has
-    it open already). With `also_from` (more git refs; mix only), the upgrade is from each of
-    those releases too: its relup has an entry for every one. `edit` is shown each appup
+    it open already). With `also_from` (more git refs), the upgrade is from each of
+    those releases too: its relup has an entry for every one, as for `from_env` (an
+    environment: the stored release of every version its hosts run). `edit` is shown each appup
     before the relup is made (`--edit`), and may change it. The releases it builds are stored
     by the rule of `build release`: a different build of a stored version is refused
     (DifferentBuild) unless `force`. It holds the build directory's lock (build_lock.py) while
@@ -235,14 +238,10 @@ def build_upgrade(
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
     bad appup fails in "Generating relup" with the release handler's words).
     """
-    check_version(with_version, "with_version")
-    if (from_ref is None) == (with_version is None):
-        raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
+    _check_old_given(from_ref, with_version, from_env)
     build = config.require_build()
     tool_name = detect_tool(config.project_dir, build, config.source)
     upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
-    if also_from and tool_name != "mix":
-        raise UsageError(f"{tool_name} builds an upgrade from one version: give one --from")
     root = config.project_dir
     from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
     more_revs = [git.resolve_revision(root, revision=ref) for ref in also_from]
@@ -250,8 +249,9 @@ def build_upgrade(
     with ExitStack() as opened:
         if store is None:
             store = opened.enter_context(release_store(config, out))
-        old, *more = _upgrade_sources(
-            config, store, tool_name, from_rev or with_version, more_revs, new_rev
+        old, *more = _distinct(
+            _upgrade_sources(config, store, tool_name, from_rev or with_version, more_revs, new_rev)
+            + _deployed(config, out, store, from_env, tool_name, new_rev)
         )
         store.check()
         (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
@@ -268,6 +268,17 @@ def build_upgrade(
     return upgrade
 
 
+def _check_old_given(from_ref: str | None, with_version: str | None, env: str | None) -> None:
+    check_version(with_version, "with_version")
+    if from_ref is not None and with_version is not None:
+        raise UsageError("give the old release with --from=<git ref> or --with=<version>")
+    if from_ref is None and with_version is None and env is None:
+        raise UsageError(
+            "give the old release: --from=<git ref>, --with=<stored version> or "
+            "--from-env=<environment>"
+        )
+
+
 def _upgrade_sources(
     config: Config,
     store: ReleaseStore,
@@ -276,19 +287,50 @@ def _upgrade_sources(
     more_revs: Sequence[git.Revision],
     new_rev: git.Revision,
 ) -> list[Release | git.Revision]:
-    """What an upgrade is built from: `first` (a revision, or a stored version) then each of
-    `more_revs`, as the stored build of its commit when the store has one (checked to be
-    usable), else the revision to build."""
-    sources: list[Release | git.Revision] = [
-        store.find(config.app, first)
-        if not isinstance(first, git.Revision)
-        else stored_build(store, config.app, first.commit) or first
-    ]
+    """What an upgrade is built from: `first` (a revision, or a stored version; None: only
+    --from-env) then each of `more_revs`, as the stored build of its commit when the store has
+    one (checked to be usable), else the revision to build."""
+    sources: list[Release | git.Revision] = []
+    if isinstance(first, str):
+        sources.append(store.find(config.app, first))
+    elif first is not None:
+        sources.append(stored_build(store, config.app, first.commit) or first)
     sources += [stored_build(store, config.app, rev.commit) or rev for rev in more_revs]
     for item in sources:
         if isinstance(item, Release):
             check_old_release(item, tool_name, store, config.app, new_rev.commit)
     return sources
+
+
+def _deployed(
+    config: Config,
+    out: Output,
+    store: ReleaseStore,
+    environment: str | None,
+    tool_name: str,
+    new_rev: git.Revision,
+) -> list[Release | git.Revision]:
+    """--from-env: the stored release of each version the environment's hosts run."""
+    if environment is None:
+        return []
+    releases = deployed_releases(config, out, store, environment)
+    for release in releases:
+        check_old_release(release, tool_name, store, config.app, new_rev.commit)
+    return list(releases)
+
+
+def _distinct(sources: list[Release | git.Revision]) -> list[Release | git.Revision]:
+    """`sources` without a stored release of a version already among them (--with=0.1.0
+    --from-env=production, where a host runs 0.1.0)."""
+    seen: set[str] = set()
+    kept: list[Release | git.Revision] = []
+    for source in sources:
+        if isinstance(source, Release):
+            if source.version in seen:
+                continue
+            seen.add(source.version)
+        kept.append(source)
+    return kept
 
 
 def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:

@@ -267,4 +267,7 @@ def test_build_upgrade_refuses_the_same_version_and_needs_an_old_release(
     assert "the new release would be 0.1.0 again" in same.stderr
     neither = deliver(config, "build", "upgrade")
     assert neither.exit_code == 2
-    assert "give the old release: --from=<git ref> or --with=<stored version>" in neither.stderr
+    assert (
+        "give the old release: --from=<git ref>, --with=<stored version> or "
+        "--from-env=<environment>" in neither.stderr
+    )
