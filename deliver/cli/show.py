@@ -83,6 +83,8 @@ def show_relup(ctx: Context, version: str) -> None:
         out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
     if upgrade.changed_protocols:
         out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    if upgrade.restarts_emulator:
+        out.info("restarts the emulator: not taken hot (deliver upgrade --fallback=restart)")
     out.info(text.rstrip())
 
 
