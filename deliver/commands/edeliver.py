@@ -19,7 +19,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from pathlib import Path, PurePosixPath
 
 from deliver.config.edeliver import (
     ENVIRONMENTS,
@@ -294,14 +295,16 @@ def _write(conversion: Conversion, source: Path, force: bool, target: Path, out:
 
 
 def _copy_example(script: str, directory: Path, conversion: Conversion) -> None:
-    """Copy one of deliver's example hooks (hooks/ of deliver's source) beside the config."""
+    """Copy one of deliver's example hooks (package data: deliver/example_hooks/, which the
+    repository's hooks/ links to) beside the config, executable."""
     target = directory / script
     if target.exists():
         return
-    example = Path(__file__).resolve().parents[2] / script
+    example = files("deliver") / "example_hooks" / PurePosixPath(script).name
     if not example.is_file():
         conversion.note(script, f"copy {script} from deliver's repository into {directory}")
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(example, target)
+    target.write_bytes(example.read_bytes())
+    target.chmod(0o755)  # a wheel need not keep the mode: hooks are run as programs
     conversion.note(script, f"copied deliver's {script} to {target}: commit it")
