@@ -175,7 +175,7 @@ def _in_running_node(
 def _run(
     remote: Remote, state: HostState, body: str, step: str, env_of: str | None = None
 ) -> TaskResult:
-    result = remote.run(in_root(state.root, body, env_of), check=False)
+    result = remote.run(in_root(state.root, body, env_of), step=step, check=False)
     head, _, output = result.stdout.partition("\n")
     mode = head.removeprefix(_MODE) if head.startswith(_MODE) else "?"
     if not result.ok:
