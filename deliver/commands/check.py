@@ -76,7 +76,7 @@ def check_hosts(
 def _check(config: Config, remote: Remote, probe: _Probe, needed: int) -> Iterator[Finding]:
     yield Finding(remote.name, "connect", True, "host key known, logged in")
     if probe.environment is None:
-        yield from _check_build_host(config, remote)
+        yield from check_build_host(config, remote)
     else:
         yield from _check_deploy_host(config, remote, probe.environment, needed)
 
@@ -126,7 +126,7 @@ def _check_deploy_host(
     )
 
 
-def _check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
+def check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
     from deliver.tools import detect_tool
 
     build = config.require_build()

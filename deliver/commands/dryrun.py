@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
+from deliver.build.git import resolve_revision
+from deliver.commands.dryrun_build import BuildPlan, plan_build
 from deliver.commands.dryrun_hot import hot_plans, refused_error
 from deliver.commands.dryrun_steps import HostSteps, show_deploy, show_switch_and_restart
 from deliver.commands.rollback import choose_target
@@ -87,8 +89,9 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         if release is not None:
             request = replace(request, version=release.version)
         out.step(f"Dry run of {request.command} on {request.environment}: nothing will be changed")
-        if request.command in ("update", "upgrade"):
-            out.info(f"  {_build_line(config, request)}")
+        built = _plan_build(config, out, request)
+        if built is not None and request.command == "update":
+            request = replace(request, version=built.version)
         with reachable(config, out, chosen.hosts) as (remotes, unreachable):
             sink = out if out.debug else None
             dry = [DryRunRemote(remote, READ_ONLY, sink) for remote in remotes]
@@ -103,6 +106,8 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
         raise HostsFailed("dry run", dict(unreachable), list(plans))
     if refused:
         raise refused_error(refused, list(plans))
+    if built is not None and built.problem is not None:
+        raise HostsFailed("dry run", {built.host: built.problem}, list(plans))
     out.step(f"Dry run done: nothing was changed on {len(plans)} host(s)")
     return {name: lines[1:] for name, lines in plans.items()}
 
@@ -132,10 +137,10 @@ def _plan_hosts(
     return plans, {}
 
 
-def _build_line(config: Config, request: DryRun) -> str:
-    """What update and upgrade would build first, resolved in the local repository."""
-    from deliver.build.git import resolve_revision
-
+def _plan_build(config: Config, out: Output, request: DryRun) -> BuildPlan | None:
+    """update and upgrade build first: what, and what the build host says (printed now)."""
+    if request.command not in ("update", "upgrade"):
+        return None
     build = config.require_build()
     target = resolve_revision(
         config.project_dir,
@@ -143,11 +148,10 @@ def _build_line(config: Config, request: DryRun) -> str:
         tag=request.tag,
         branch=request.branch or build.branch,
     )
-    what = "the upgrade to" if request.command == "upgrade" else "a release of"
-    return (
-        f"{build.host.name}: build {what} {target.description} ({target.commit[:10]}) in "
-        f"{build.at}, MIX_ENV={build.mix_env}"
-    )
+    built = plan_build(config, out, request.command, target)
+    for line in built.lines:
+        out.plan(built.host, line)
+    return built
 
 
 def _release(config: Config, request: DryRun, store: ReleaseStore | None) -> Release | None:
@@ -319,9 +323,13 @@ def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
         task = tasks.up if request.direction == "up" else tasks.down
         yield f"migrate {request.direction} on the primary host: {task}"
     elif command == "update":
+        built = f"the new build, {request.version}" if request.version else "the new build"
+        if request.version and state.current == request.version:
+            yield f"{request.version} is current here already: the deploy leaves it alone"
+            return
         yield (
             f"build the release on the build host, then deploy it: upload, extract, switch "
-            f"current from {state.current} to the new build"
+            f"current from {state.current} to {built}"
         )
         if request.start:
             yield f"restart: stop the node started from {state.running}, start the new build"
