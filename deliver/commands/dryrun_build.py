@@ -15,7 +15,7 @@ from deliver.build.identity import Build, same_build, stored_version
 from deliver.build.versions import VersionOptions, plan_version
 from deliver.commands.build import planned_build, with_default_auto_version
 from deliver.commands.build_lock import lock_directory
-from deliver.commands.check import check_build_host
+from deliver.commands.check import ERLANG_CHECK, check_build_host
 from deliver.commands.lock import describe
 from deliver.commands.targets import connected, release_store
 from deliver.config import Config
@@ -106,9 +106,10 @@ def _probe(config: Config, remote: DryRunRemote, commit: str) -> Iterator[tuple[
         yield f"reachable; build tree {build.at} at {head}, {has}", ""
     findings = list(check_build_host(config, remote))
     missing = [f"{f.check}: {f.detail}" for f in findings if not f.ok]
-    present = [f.detail if f.check == "erlang" else f.check for f in findings if f.ok]
+    present = [f.check for f in findings if f.ok and f.check != ERLANG_CHECK]
+    erlang = [f"Erlang/OTP {f.detail}" for f in findings if f.ok and f.check == ERLANG_CHECK]
     if present:
-        yield f"tools: {', '.join(present)}", ""
+        yield f"tools: {'; '.join([', '.join(present), *erlang])}", ""
     for problem in missing:
         yield f"{problem}: the build would fail", problem
     holder = read(remote, lock_directory(build.at))

@@ -113,7 +113,9 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         assert "  build: build " in result.stdout and " main (" in result.stdout
         # the build host, probed read-only: its tree, its tools, its lock
         assert "build: reachable; build tree ~/build/hello at " in result.stdout
-        assert re.search(r"build: tools: git, mix, erl, \d+, ERTS [\d.]+\n", result.stdout)
+        assert re.search(
+            r"build: tools: git, mix, erl; Erlang/OTP \d+, ERTS [\d.]+\n", result.stdout
+        )
         assert "build: build lock: free" in result.stdout
     update = run_cli("--config", in_repo, "update", "production", "--dry-run")
     assert "build: build a release of hello 0.1.1 from main (" in update.stdout
