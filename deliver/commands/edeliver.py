@@ -19,7 +19,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib.resources import files
 from pathlib import Path, PurePosixPath
 
 from deliver.config.edeliver import (
@@ -33,7 +32,7 @@ from deliver.config.edeliver import (
 )
 from deliver.config.edeliver_hooks import RENAMED, convert, mix_envs
 from deliver.config.find import EDELIVER_CONFIG, find_edeliver_config, project_dir
-from deliver.config.grammar import POINTS
+from deliver.config.grammar import POINTS, example_hook
 from deliver.config.load import load_config
 from deliver.errors import ConfigError, UsageError
 from deliver.output import Output
@@ -300,8 +299,8 @@ def _copy_example(script: str, directory: Path, conversion: Conversion) -> None:
     target = directory / script
     if target.exists():
         return
-    example = files("deliver") / "example_hooks" / PurePosixPath(script).name
-    if not example.is_file():
+    example = example_hook(PurePosixPath(script).name)
+    if example is None:
         conversion.note(script, f"copy {script} from deliver's repository into {directory}")
         return
     target.parent.mkdir(parents=True, exist_ok=True)
