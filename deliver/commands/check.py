@@ -87,6 +87,7 @@ def _check_deploy_host(
     links = config.links.linked_files
     script = join(
         f"d={quote_path(env.deliver_to)}",
+        '[ ! -d "$d" ] || echo EXISTS=yes',
         't="$d"; while [ ! -d "$t" ]; do t=$(dirname "$t"); done; cd "$t"',
         'if [ -w "$t" ]; then echo WRITABLE="$t"; else echo READONLY="$t"; fi',
         FREE_SPACE,
@@ -103,7 +104,12 @@ def _check_deploy_host(
     answers, _, lock = result.stdout.partition(f"{LOCK_FOLLOWS}\n")
     values, missing = parse_key_values(answers), values_of(answers, "MISSING")
     where = values.get("WRITABLE") or values.get("READONLY") or env.deliver_to
-    yield Finding(remote.name, "deliver_to", "WRITABLE" in values, f"{env.deliver_to} ({where})")
+    writable = "WRITABLE" in values
+    state = "writable" if writable else "not writable"
+    # a first deploy makes it: what must be writable then is the nearest directory that is
+    made = "" if values.get("EXISTS") else f"not there yet: made in {where}, "
+    detail = f"{env.deliver_to} ({made}{state})" if made else f"{env.deliver_to} ({state})"
+    yield Finding(remote.name, "deliver_to", writable, detail)
     free = int(values.get("FREE_KB") or 0) * 1024
     detail = f"{free // 2**20} MiB free, about {needed // 2**20 + 1} MiB needed"
     yield Finding(remote.name, "disk", free >= needed, detail)

@@ -47,6 +47,8 @@ def test_every_host_is_ready(sandbox: Sandbox, tmp_path: Path) -> None:
     assert "web1 env: PORT=" in result.stdout and "(primary web1)" in result.stdout
     # read-only: the deliver_to that does not exist yet was not created
     assert not (Path(sandbox.host("web1").home) / "checked").exists()
+    home = sandbox.host("web1").home
+    assert f"~/checked/app (not there yet: made in {home}, writable)" in result.stdout
 
     # a held deploy lock is what a deploy would meet: named, and a failure
     assert run_cli("--config", config, "lock", "acquire", "production", "-m", "db").exit_code == 0
