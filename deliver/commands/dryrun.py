@@ -18,7 +18,12 @@ from dataclasses import dataclass, replace
 from deliver.build.git import resolve_revision
 from deliver.commands.dryrun_build import BuildPlan, plan_build
 from deliver.commands.dryrun_hot import hot_plans, refused_error
-from deliver.commands.dryrun_steps import HostSteps, show_deploy, show_switch_and_restart
+from deliver.commands.dryrun_steps import (
+    HostSteps,
+    show_deploy,
+    show_migrate,
+    show_switch_and_restart,
+)
 from deliver.commands.rollback import choose_target
 from deliver.commands.schedule import Rollout, Schedule
 from deliver.commands.targets import Targets, reachable, release_store, targets
@@ -371,6 +376,8 @@ def _show_commands(
     steps = HostSteps(chosen.env, host.root, host.releases, has_archive, target, primary)
     if command == "deploy" and release is not None and store is not None:
         show_deploy(config, remote, steps, release, store, run_migrations=request.run_migrations)
+    if command == "migrate":
+        show_migrate(config, remote, steps, request.direction, request.version)
     restarts = command in ("restart", "start", "stop", "rollback") or request.start
     switches = command in ("deploy", "rollback") and bool(target)
     show_switch_and_restart(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
-from deliver.commands.migrate import migrate_new_release
+from deliver.commands.migrate import migrate_new_release, migrate_title, run_task, task_expression
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError
 from deliver.host.layout import HostReleases, HostState, prune, switch_current
@@ -136,3 +136,17 @@ def show_hot(
         _quietly(lambda: stage(remote, check, switch, config.links))
     _quietly(lambda: install(remote, check, switch, settle=0))
     _quietly(lambda: relink(remote, check, version, downgrade=upgrade is None))
+
+
+def show_migrate(
+    config: Config, remote: DryRunRemote, host: HostSteps, direction: str, version: str | None
+) -> None:
+    """`migrate`: the task's command on the primary host, as `deliver migrate` runs it when
+    the node cannot be asked over its distribution (the task expression is checked first:
+    what migrate refuses, the dry run refuses)."""
+    expression = task_expression(config, direction, version)
+    state = host.releases
+    if state is None:
+        return
+    step = migrate_title(direction, version).lower()
+    _quietly(lambda: run_task(config, _silent(), remote, state, expression, step))

@@ -102,3 +102,17 @@ def test_a_dry_run_prints_the_commands_the_deploy_then_sends(
         assert {s for h, s, _ in would if h == host} >= NODE_STEPS
     missing = [c for c in sent if c not in would and c[1] not in NODE_STEPS]
     assert not missing, "\n\n".join(f"{h} [{s}]\n{c}" for h, s, c in missing)
+
+    # `migrate` with the nodes stopped: its task runs by `bin/hello eval`, one command
+    assert run_cli("--config", config, "stop", "production").exit_code == 0
+    dry_remotes.clear()
+    dry_migrate = run_cli("--config", config, "--dry-run", "--debug", "migrate", "production")
+    assert dry_migrate.exit_code == 0, dry_migrate.output
+    printed = [(r.name, f"{c.step}\0{c.command}") for r in dry_remotes for c in r.recorded]
+    recorded.clear()
+    migrated = run_cli("--config", config, "migrate", "production")
+    assert migrated.exit_code == 0, migrated.output
+    sent = [c for c in _changing(recorded) if c[1] == "migrating up"]
+    assert len(sent) == 1 and sent[0][0] == "web1", recorded
+    assert sent[0] in _changing(printed)
+    assert f"web1 $ (not run: migrating up) {sent[0][2]}" in dry_migrate.stderr
