@@ -94,8 +94,12 @@ def migrate(
     Raises UsageError (bare down, bad version), NodeError (nothing deployed), CommandFailed
     with the task's output when it exits non-zero."""
     expression = task_expression(config, direction, version)
-    title = f"Migrating {direction}" + (f" to {version}" if version else "")
-    return _run_on_primary(config, out, environment, title, expression)
+    return _run_on_primary(config, out, environment, migrate_title(direction, version), expression)
+
+
+def migrate_title(direction: str, version: str | None) -> str:
+    """The step `migrate` runs its task under (lower-cased), and its title."""
+    return f"Migrating {direction}" + (f" to {version}" if version else "")
 
 
 def show_migrations(config: Config, out: Output, environment: str) -> TaskResult:
@@ -135,18 +139,27 @@ def _run_on_primary(
     on_primary = Targets(env, (host,))
     with connected_and_locked(config, out, on_primary, title.lower()) as (remote,):
         state = read_state(remote, env.deliver_to, config.app)
-        asked = _in_running_node(remote, state, config.app, expression, title.lower())
-        if asked is not None:
-            return _report(out, config.app, asked)
-        node = node_commands(state.tool)
-        # rpc only into a node that runs the current release: an older node has older code
-        body = f"""if [ -e running ] && [ "$(readlink running)" = "$(readlink current)" ] \\
+        return run_task(config, out, remote, state, expression, title.lower())
+
+
+def run_task(
+    config: Config, out: Output, remote: Remote, state: HostState, expression: str, step: str
+) -> TaskResult:
+    """Run the task `expression` on the host of `state`: in its running node (when that runs
+    the current release), else by its start script's rpc or eval (also `--dry-run`'s way of
+    printing the commands)."""
+    asked = _in_running_node(remote, state, config.app, expression, step)
+    if asked is not None:
+        return _report(out, config.app, asked)
+    node = node_commands(state.tool)
+    # rpc only into a node that runs the current release: an older node has older code
+    body = f"""if [ -e running ] && [ "$(readlink running)" = "$(readlink current)" ] \\
    && (cd running && {node.alive(config.app)}) >/dev/null 2>&1; then
   cd running && echo {_MODE}rpc && {node.rpc(config.app, expression)} 2>&1
 else
   cd current && echo {_MODE}eval && {node.eval(config.app, expression)} 2>&1
 fi"""
-        return _report(out, config.app, _run(remote, state, body, title.lower()))
+    return _report(out, config.app, _run(remote, state, body, step))
 
 
 def _in_running_node(
@@ -175,7 +188,7 @@ def _in_running_node(
 def _run(
     remote: Remote, state: HostState, body: str, step: str, env_of: str | None = None
 ) -> TaskResult:
-    result = remote.run(in_root(state.root, body, env_of), check=False)
+    result = remote.run(in_root(state.root, body, env_of), step=step, check=False)
     head, _, output = result.stdout.partition("\n")
     mode = head.removeprefix(_MODE) if head.startswith(_MODE) else "?"
     if not result.ok:
