@@ -210,32 +210,42 @@ def booted_urls(
     version: str | None = None,
 ) -> dict[str, HealthUrl]:
     """The health URLs of `remotes` (release roots in `roots`) filled from the env their
-    nodes boot with: the env kept with `version`, or (None) their deliver.env, rather than
-    `.deliver`'s (a {PORT} there may be one the node does not listen on); a name their env
-    lacks is taken from `.deliver`."""
+    nodes boot with (`booted_url`)."""
     if check.url is None:
         return {}
-    file = release_env_path(version) if version is not None else ENV_FILE
 
     def url(remote: Remote) -> HealthUrl:
-        text = remote.run(
-            f"cd {quote(roots[remote.name])} && head -c {MAX_ENV_BYTES} {file}",
-            step="reading the env file",
-        ).stdout
-        # a value is a secret unless .deliver holds it as a plain one
-        known = env.host_env(remote.host)
-        plain = {name for name, value in known.items() if not isinstance(value, Secret)}
-        # what the node does not read (a path only the URL uses) still comes from .deliver
-        variables: dict[str, str | Secret] = {
-            **known,
-            **{
-                name: value if name in plain else Secret(value)
-                for name, value in parse_env(text).items()
-            },
-        }
-        return health_url(check, variables, remote.name)
+        found = booted_url(check, env, remote, roots[remote.name], version)
+        assert found is not None
+        return found
 
     return fan_out("reading the env file", remotes, url)
+
+
+def booted_url(
+    check: HealthCheck, env: Environment, remote: Remote, root: str, version: str | None = None
+) -> HealthUrl | None:
+    """The health URL of one host filled from the env its node boots with: the env kept with
+    `version`, or (None) its deliver.env, rather than `.deliver`'s (a {PORT} there may be one
+    the node does not listen on); a name that env lacks is taken from `.deliver`. None when
+    no URL is configured."""
+    if check.url is None:
+        return None
+    file = release_env_path(version) if version is not None else ENV_FILE
+    # a release deployed before deliver kept an env has none: .deliver's values fill it
+    text = _run_quietly(remote, f"cd {quote(root)} && head -c {MAX_ENV_BYTES} {file}").stdout
+    # a value is a secret unless .deliver holds it as a plain one
+    known = env.host_env(remote.host)
+    plain = {name for name, value in known.items() if not isinstance(value, Secret)}
+    # what the node does not read (a path only the URL uses) still comes from .deliver
+    variables: dict[str, str | Secret] = {
+        **known,
+        **{
+            name: value if name in plain else Secret(value)
+            for name, value in parse_env(text).items()
+        },
+    }
+    return health_url(check, variables, remote.name)
 
 
 def kept_env(remote: Remote, root: str, version: str) -> str:

@@ -234,3 +234,37 @@ def test_env_show_says_what_each_node_booted_with_and_how_it_compares(
     assert "error: reading the env failed on 1 host(s): web2" in partial.stderr
     assert "  web2: cannot connect to web2" in partial.stderr
     assert "Traceback" not in partial.output
+
+
+def test_a_switch_back_checks_health_with_the_env_of_the_release_it_goes_back_to(
+    sandbox: Sandbox, versions_deployment: Path
+) -> None:
+    config = ("--config", versions_deployment)
+
+    def health(path: str) -> Any:
+        def change(data: dict[str, Any]) -> None:
+            data["health_check"] = {
+                "url": "http://127.0.0.1:{PORT}{HEALTH_PATH}",
+                "retries": 2,
+                "interval": 0.2,
+            }
+            data["environments"]["production"]["env"] = {"HEALTH_PATH": path}
+
+        return change
+
+    edit_config(versions_deployment, health("/"))
+    first = run_cli(*config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy")
+    assert first.exit_code == 0, first.output
+    # an env change that breaks the new release's health URL: 0.1.1 is unhealthy, and the
+    # switch back is checked with the env 0.1.0 was deployed with (its URL answers)
+    edit_config(versions_deployment, health("/nope"))
+    bad = run_cli(*config, "deploy", "release", "production", "--version=0.1.1", "--start-deploy")
+    assert bad.exit_code == 1, bad.output
+    port = sandbox.host("web1").app_port
+    assert f"web1: health check failed: http://127.0.0.1:{port}/nope answered 404" in bad.stderr
+    assert "web1: started 0.1.0" in bad.stdout
+    assert f"http://127.0.0.1:{port}/ answered 200" in bad.stdout
+    assert "switched back to 0.1.0: web1" in bad.stderr
+    assert "hint: every host runs what it ran before" in bad.stderr
+    for host in HOSTS:
+        assert ask_app(sandbox, host) == "hello 0.1.0\n"
