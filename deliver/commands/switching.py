@@ -90,7 +90,8 @@ class Switch:
         for name in done:
             errors.pop(name, None)
             switched[name] = fresh[name]
-            self.out.host_status(name, True, f"switched to {self.version} over a new connection")
+            text = f"switched to {self.version} over a new connection"
+            self.out.host_status(name, True, text, version=self.version)
         return fresh
 
     def reconnect(

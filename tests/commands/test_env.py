@@ -253,7 +253,15 @@ def test_a_switch_back_checks_health_with_the_env_of_the_release_it_goes_back_to
         return change
 
     edit_config(versions_deployment, health("/"))
-    first = run_cli(*config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy")
+    first = run_cli(
+        *config,
+        "deploy",
+        "release",
+        "production",
+        "--version=0.1.0",
+        "--start-deploy",
+        "--all-at-once",
+    )
     assert first.exit_code == 0, first.output
     # an env change that breaks the new release's health URL: 0.1.1 is unhealthy, and the
     # switch back is checked with the env 0.1.0 was deployed with (its URL answers)
