@@ -328,7 +328,7 @@ def _reconnected(
     if not lost:
         yield remotes, []
         return
-    with reachable(run.config, run.out, lost) as (fresh, unreachable):
+    with reachable(run.config, run.out, lost, interruptible=False) as (fresh, unreachable):
         again = {r.name: r for r in fresh}
         usable = [again.get(r.name, r) for r in remotes if r.name not in unreachable]
         yield usable, list(unreachable.items())

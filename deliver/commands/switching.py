@@ -19,13 +19,7 @@ from dataclasses import dataclass
 
 from deliver.commands.targets import reachable
 from deliver.config import Config, HostSpec
-from deliver.errors import (
-    ConnectionFailed,
-    DeliverError,
-    HostsFailed,
-    Interrupted,
-    RolloutStopped,
-)
+from deliver.errors import ConnectionFailed, DeliverError, HostsFailed, RolloutStopped
 from deliver.host.unpack import switch
 from deliver.output import Output
 from deliver.transport.fanout import fan_out
@@ -110,12 +104,10 @@ class Switch:
         unreachable: dict[str, DeliverError] = {}
         for pause in RECONNECT_PAUSES:
             time.sleep(pause)
-            try:
-                opened, unreachable = self.spare.enter_context(
-                    reachable(self.config, self.out, left)
-                )
-            except Interrupted as why:  # after a Ctrl-C no connection is opened: go back
-                return fresh, {host.name: why for host in left}
+            # after a first Ctrl-C too: the switch in flight finishes
+            opened, unreachable = self.spare.enter_context(
+                reachable(self.config, self.out, left, interruptible=False)
+            )
             fresh |= {r.name: r for r in opened}
             left = [host for host in left if host.name in unreachable]
             if not left:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,8 +18,15 @@ import pytest
 
 from deliver.commands.switching import Switch
 from deliver.config import Config, HostSpec
-from deliver.errors import ConnectionFailed, DeliverError, HostsFailed, RolloutStopped
+from deliver.config.load import load_config
+from deliver.errors import (
+    ConnectionFailed,
+    DeliverError,
+    HostsFailed,
+    RolloutStopped,
+)
 from deliver.output import Output
+from deliver.transport.interrupts import watching_interrupts
 from deliver.transport.local import LocalRemote
 from deliver.transport.remote import Remote, Result
 
@@ -78,9 +87,9 @@ class Reconnecting(Switch):
         return fresh, {name: e for name, e in found.items() if isinstance(e, DeliverError)}
 
 
-def hosts(tmp_path: Path) -> dict[str, str]:
+def hosts(tmp_path: Path, names: Sequence[str] = HOSTS) -> dict[str, str]:
     roots = {}
-    for name in HOSTS:
+    for name in names:
         root = tmp_path / name
         for version in ("0.1.0", "0.1.1"):
             (root / "releases" / version).mkdir(parents=True)
@@ -147,3 +156,43 @@ def test_without_revert_the_switched_hosts_stay(tmp_path: Path) -> None:
     assert not isinstance(failed.value, RolloutStopped)
     assert failed.value.succeeded == ["web1"]
     assert current(roots) == {"web1": "releases/0.1.1", "web2": "releases/0.1.0"}
+
+
+class InterruptedThenDropping(Dropping):
+    """Ctrl-C comes while this host switches, then its connection drops."""
+
+    def run(
+        self,
+        command: str,
+        *,
+        step: str | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> Result:
+        if step == "switching":
+            time.sleep(0.2)  # the other host's switch has begun
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler runs in the main thread
+        return super().run(command, step=step, check=check, stdin=stdin)
+
+
+def test_after_a_first_ctrl_c_a_dropped_host_is_still_reached_again_and_switched(
+    tmp_path: Path,
+) -> None:
+    """The switch in flight finishes: the connection opens after the Ctrl-C too (to this
+    machine, `localhost`, as the one host the config knows)."""
+    roots = hosts(tmp_path, ("web1", "localhost"))
+    path = tmp_path / "deliver.yml"
+    path.write_text(
+        "app: hello\nenvironments:\n  production:\n    hosts: [localhost]\n"
+        f"    deliver_to: {tmp_path}\n"
+    )
+    out = Output(io.StringIO(), io.StringIO(), color=False)
+    before: dict[str, str | None] = dict.fromkeys(roots, "0.1.0")
+    step = Switch(load_config(path, environ={}), out, "0.1.1", roots, before, ExitStack())
+    remotes = [LocalRemote(HostSpec("web1", "web1")), InterruptedThenDropping("localhost", False)]
+    with watching_interrupts(lambda text: None) as watch:
+        fresh = step.run(remotes)
+        assert watch.stopping
+    assert list(fresh) == ["localhost"]
+    assert current(roots) == {"web1": "releases/0.1.1", "localhost": "releases/0.1.1"}
