@@ -40,9 +40,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from deliver.commands.hot_policy import NotHot, reasons_not_hot
+from deliver.commands.report import Recovery, in_flight, reporting, stop_before, watch
 from deliver.commands.targets import Targets, connected_and_locked, release_store, targets
 from deliver.config import Config, Environment
-from deliver.errors import DeliverError, HostsFailed, UsageError
+from deliver.errors import DeliverError, HostsFailed, Interrupted, UsageError
 from deliver.hooks import Hooks, deploy_env
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
@@ -87,8 +88,24 @@ def deploy_upgrade(
             f"{upgrade.version} on {environment}: {chosen.names}"
         )
         command = f"deploy upgrade {upgrade.version}"
-        with connected_and_locked(config, out, chosen, command) as remotes:
-            return install_upgrade(config, out, chosen.env, remotes, store, upgrade, canary)
+        recovery = hot_recovery(environment, upgrade.version, hosts)
+        with (
+            reporting(config, out, chosen, recovery) as watches,
+            connected_and_locked(config, out, chosen, command) as remotes,
+            watch(out, watches),
+        ):
+            return install_upgrade(
+                config, out, chosen.env, remotes, store, upgrade, canary, recovery
+            )
+
+
+def hot_recovery(environment: str, version: str, hosts: Sequence[str]) -> Recovery:
+    """After a failure or a Ctrl-C: the same hot upgrade again finishes it (it skips the
+    hosts that run `version`); a downgrade takes the others back."""
+    flags = "".join(f" --host {host}" for host in hosts)
+    again = f"deliver deploy upgrade {environment} --version {version}{flags}"
+    back = f"deliver downgrade {environment} --version {{version}}{flags}"
+    return Recovery(environment, again, version, back=back)
 
 
 def install_upgrade(
@@ -99,16 +116,21 @@ def install_upgrade(
     store: ReleaseStore,
     upgrade: Release,
     canary: Canary | None = None,
+    recovery: Recovery | None = None,
 ) -> dict[str, NodeStatus]:
     """Preflight, upload, stage and check, then install `upgrade` on hosts already connected
     (the `canary` first, when given). The host's links are made in the new version's files
     before it is checked (as a deploy makes them), and the pre/post_upgrade_release hooks run
-    around each host's install."""
+    around each host's install. `recovery` learns what each node ran (report.py); after a
+    first Ctrl-C no phase begins, and no host is installed after the canary."""
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
     checks = _preflight(config, out, remotes, env, store, upgrade)
+    if recovery is not None:
+        recovery.before.update({name: check.version for name, check in checks.items()})
     pending = _skip_done(out, remotes, checks, upgrade.version)
+    stop_before("the upgrade was checked on any host")
     switches = {
         r.name: Switch(upgrade.app, checks[r.name].version, upgrade.version, upgrade)
         for r in pending
@@ -139,11 +161,27 @@ def install_upgrade(
             lambda: _install_and_report(remote, out, check, switches[remote.name]),
         )
 
+    return _install_all(config, out, env, pending, checks, on_host, canary)
+
+
+def _install_all(
+    config: Config,
+    out: Output,
+    env: Environment,
+    pending: list[Remote],
+    checks: dict[str, NodeCheck],
+    on_host: Callable[[Remote], NodeStatus],
+    canary: Canary | None,
+) -> dict[str, NodeStatus]:
+    """The install on every pending host, the canary first; after a first Ctrl-C, none
+    begins (nor any after the canary)."""
     done: dict[str, NodeStatus] = {}
+    stop_before("any node was upgraded")
     if canary is not None and pending:
         first = canary.pick(pending)
         done = _canary(config, out, env, first, checks[first.name], on_host, canary)
         pending = [r for r in pending if r is not first]
+        stop_before(f"upgrading the nodes after the canary {first.name}")
     ran = {checks[r.name].version for r in pending}
     back_to = ran.pop() if len(ran) == 1 else None
     return done | _run_install(out, env.name, pending, on_host, back_to)
@@ -234,11 +272,13 @@ def _canary(
     take it back to the version it ran and raise, the other hosts untouched."""
     out.step(f"Upgrading the canary {remote.name} first")
     try:
-        status = on_host(remote)
+        status = in_flight("install", remote, on_host)
         url = canary.urls.get(remote.name)
         if url is not None:
             check_health(remote, url, config.health_check)
             out.detail(f"{remote.name}: healthy at {url.shown}")
+    except Interrupted:  # Ctrl-C before the canary began: nothing to take back
+        raise
     except DeliverError as error:
         back = _back_from_canary(out, env, remote, config.app, check.version)
         failed = HostsFailed("canary", {remote.name: error}, [])
@@ -272,17 +312,33 @@ def downgrade(
     check_version(version)
     chosen = targets(config, environment, hosts)
     out.step(f"Hot-downgrading {config.app} to {version} on {environment}: {chosen.names}")
-    with connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes:
-        return downgrade_hosts(out, chosen.env, remotes, config.app, version)
+    flags = "".join(f" --host {host}" for host in hosts)
+    again = f"deliver downgrade {environment} --version {version}{flags}"
+    back = f"deliver deploy upgrade {environment} --version {{version}}{flags}"
+    recovery = Recovery(environment, again, version, back=back)
+    with (
+        reporting(config, out, chosen, recovery) as watches,
+        connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes,
+        watch(out, watches),
+    ):
+        return downgrade_hosts(out, chosen.env, remotes, config.app, version, recovery)
 
 
 def downgrade_hosts(
-    out: Output, env: Environment, remotes: Sequence[Remote], app: str, version: str
+    out: Output,
+    env: Environment,
+    remotes: Sequence[Remote],
+    app: str,
+    version: str,
+    recovery: Recovery | None = None,
 ) -> dict[str, NodeStatus]:
     """Preflight and hot-downgrade hosts already connected (also `deliver rollback`'s way back
-    from a hot upgrade)."""
+    from a hot upgrade); `recovery` learns what each node ran."""
     checks = fan_out("preflight", remotes, lambda r: check_downgrade(r, env, app, version))
+    if recovery is not None:
+        recovery.before.update({name: check.version for name, check in checks.items()})
     pending = _skip_done(out, remotes, checks, version)
+    stop_before("any node was downgraded")
 
     def on_host(remote: Remote) -> NodeStatus:
         check = checks[remote.name]

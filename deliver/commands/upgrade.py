@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from deliver.build import git
 from deliver.commands.build import build_upgrade
 from deliver.commands.deploy import deploy_release
-from deliver.commands.hot import Canary, install_upgrade, with_health_urls
+from deliver.commands.hot import Canary, hot_recovery, install_upgrade, with_health_urls
 from deliver.commands.hot_policy import FALLBACKS, NotHot
+from deliver.commands.report import Recovery, reporting, watch
 from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
 from deliver.errors import InvalidArgument, ReleaseNotFound, UsageError
@@ -59,7 +60,9 @@ def upgrade(
     )
     out.step(f"Asking the nodes of {environment} which version they run")
     locked = connected_and_locked(config, out, chosen, f"upgrade to {target.commit[:10]}")
-    with release_store(config, out) as store, locked as remotes:
+    recovery = Recovery(environment, f"deliver upgrade {environment}" + _flags(hosts))
+    reported = reporting(config, out, chosen, recovery)
+    with release_store(config, out) as store, reported as watches, locked as remotes:
         nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
         versions = {name: node.version for name, node in nodes.items()}
         running = _agreed(versions)
@@ -75,8 +78,10 @@ def upgrade(
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
             found = _build(config, out, store, running, to_ref, branch, force)
+        _aim(recovery, hot_recovery(environment, found.version, hosts))
         try:
-            return install_upgrade(config, out, env, remotes, store, found, canary)
+            with watch(out, watches):
+                return install_upgrade(config, out, env, remotes, store, found, canary, recovery)
         except NotHot as error:
             if fallback != "restart":
                 raise
@@ -85,6 +90,16 @@ def upgrade(
     out.warning(f"{not_hot}: restarting into {found.version} instead (--fallback=restart)")
     deploy_release(config, out, environment, version=found.version, hosts=hosts, start=True)
     return {}
+
+
+def _aim(recovery: Recovery, known: Recovery) -> None:
+    """Once the upgrade is known, a failure says how to finish or undo it (before, during
+    the build, nothing was changed: a Ctrl-C there just exits)."""
+    recovery.finish, recovery.target, recovery.back = known.finish, known.target, known.back
+
+
+def _flags(hosts: Sequence[str]) -> str:
+    return "".join(f" --host {host}" for host in hosts)
 
 
 def _agreed(versions: dict[str, str]) -> str:
