@@ -154,6 +154,7 @@ def start(
         hosts,
         "Starting",
         with_start_hooks(config, out, environment, start_checked),
+        phase="start",
         recovery=recovery_of("start", environment, hosts),
     )
 
@@ -169,6 +170,7 @@ def stop(
         hosts,
         "Stopping",
         lambda r, s: stop_node(r, s, config.app, config.stop_timeout, env.manager(r.name)),
+        phase="stop",
         recovery=recovery_of("stop", environment, hosts),
     )
 
