@@ -174,14 +174,13 @@ def _install_all(
     canary: Canary | None,
 ) -> dict[str, NodeStatus]:
     """The install on every pending host, the canary first; after a first Ctrl-C, none
-    begins (nor any after the canary)."""
+    begins (nor any after the canary: _canary)."""
     done: dict[str, NodeStatus] = {}
     stop_before("any node was upgraded")
     if canary is not None and pending:
         first = canary.pick(pending)
         done = _canary(config, out, env, first, checks[first.name], on_host, canary)
         pending = [r for r in pending if r is not first]
-        stop_before(f"upgrading the nodes after the canary {first.name}")
     ran = {checks[r.name].version for r in pending}
     back_to = ran.pop() if len(ran) == 1 else None
     return done | _run_install(out, env.name, pending, on_host, back_to)
@@ -284,6 +283,7 @@ def _canary(
         failed = HostsFailed("canary", {remote.name: error}, [])
         failed.hint = f"{back}; no other node was switched"
         raise failed from None
+    stop_before(f"upgrading the nodes after the canary {remote.name}")
     out.step(f"The canary {remote.name} runs {status.version}: upgrading the others")
     return {remote.name: status}
 
