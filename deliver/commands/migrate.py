@@ -164,7 +164,7 @@ def _run_on_primary(
         def work(remote: Remote) -> TaskResult:
             return _task(config, out, remote, env.deliver_to, expression, step)
 
-        return in_flight(step, remotes[0], work)
+        return in_flight("migration", remotes[0], work)
 
 
 def _task(

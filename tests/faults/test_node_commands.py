@@ -124,3 +124,26 @@ def test_a_failing_migration_says_which_host_ran_it(fleet: Fleet) -> None:
     assert "deliver migrate production up runs them again" in err
     assert "Traceback" not in result.output
     fleet.assert_all(OLD)
+
+
+def test_ctrl_c_once_during_a_migration_lets_it_finish(fleet: Fleet) -> None:
+    fleet.edit(
+        lambda data: data.update(migrations={"up": ':timer.sleep(2000); IO.puts("all migrated")'})
+    )
+    running = start_deliver(fleet.config, "migrate", "production", "up")
+    lock = fleet.root("web1") / ".deliver.lock"
+    deadline = time.monotonic() + 30
+    while not lock.exists():  # connected and locked: the migration begins
+        assert time.monotonic() < deadline and running.process.poll() is None, running.output
+        time.sleep(0.05)
+    time.sleep(0.5)
+    sent = running.interrupt()
+    when = running.wait_for("finishing the migration on 1 host; Ctrl-C again to abandon", 10)
+    assert when - sent < 1.5, f"acknowledged {when - sent:.1f}s after Ctrl-C"
+    assert running.finish() == 0, running.output
+    assert "web1 | all migrated" in running.output and "web1: done" in running.output
+    assert "Ctrl-C came after the last step had begun: everything asked for was done" in (
+        running.output
+    )
+    assert table_row(running.output, "web1", OLD, OLD, "up"), running.output
+    fleet.assert_all(OLD)
