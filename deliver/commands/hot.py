@@ -128,7 +128,7 @@ def install_upgrade(
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
     checks = _preflight(config, out, remotes, env, store, upgrade)
     if recovery is not None:
-        recovery.before.update({name: check.version for name, check in checks.items()})
+        recovery.learn({name: check.version for name, check in checks.items()})
     pending = _skip_done(out, remotes, checks, upgrade.version)
     stop_before("the upgrade was checked on any host")
     switches = {
@@ -212,6 +212,7 @@ def _preflight(
         if error.errors and all(isinstance(e, ErtsDiffers) for e in error.errors.values()):
             raise NotHot(upgrade, [str(e) for e in error.errors.values()], env.name) from None
         raise
+    stop_before("uploading")
     uploads = [
         r
         for r in remotes
@@ -336,7 +337,7 @@ def downgrade_hosts(
     from a hot upgrade); `recovery` learns what each node ran."""
     checks = fan_out("preflight", remotes, lambda r: check_downgrade(r, env, app, version))
     if recovery is not None:
-        recovery.before.update({name: check.version for name, check in checks.items()})
+        recovery.learn({name: check.version for name, check in checks.items()})
     pending = _skip_done(out, remotes, checks, version)
     stop_before("any node was downgraded")
 

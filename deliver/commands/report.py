@@ -39,7 +39,8 @@ class Recovery:
     command stops nodes (a host is done once its node is down, and `back` starts them);
     `back`: the command that undoes it, when known beforehand (a hot upgrade's downgrade,
     `{version}` standing for what the hosts ran); `fixed`: advice that holds whatever the
-    hosts run (a migration changes a database, not the hosts)."""
+    hosts run (a migration changes a database, not the hosts); `ran`: what each node said
+    it ran before, where the command asked (a hot install changes that, not `current`)."""
 
     environment: str
     finish: str
@@ -49,6 +50,12 @@ class Recovery:
     down: bool = False
     back: str | None = None
     fixed: str | None = None
+    ran: dict[str, str] = field(default_factory=dict)
+
+    def learn(self, versions: dict[str, str]) -> None:
+        """The versions the nodes run (and boot: a hot upgrade checked they agree)."""
+        self.before.update(versions)
+        self.ran.update(versions)
 
     def done(self, host: HostNow) -> bool:
         if self.down:
@@ -102,7 +109,10 @@ class Recovery:
         """Every host still boots what it had current and its node answers (or the command
         failed before it read any host)."""
         return not self.before or all(
-            host.current == self.before.get(host.name) and host.up is True for host in now
+            host.current == self.before.get(host.name)
+            and host.up is True
+            and host.runs == self.ran.get(host.name, host.runs)
+            for host in now
         )
 
 

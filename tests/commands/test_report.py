@@ -155,3 +155,14 @@ def test_one_hosts_phase_raises_that_hosts_own_error() -> None:
 
     with pytest.raises(NodeError, match="web1: the node did not switch"):
         in_flight("install", host, broken)
+
+
+def test_a_node_that_switched_under_an_unchanged_current_is_no_host_as_before() -> None:
+    # a hot install cut off after the release handler switched, before current was relinked
+    hot = Recovery("production", HOT_AGAIN, "0.2.0", back=HOT_BACK)
+    hot.learn({"web1": "0.1.0"})
+    now = [HostNow("web1", "0.1.0", "0.1.0", True, version="0.2.0")]
+    assert not hot.unchanged(now)
+    assert hot.advice(now) == (
+        f"to finish: {HOT_AGAIN}; to go back: deliver downgrade production --version 0.1.0"
+    )
