@@ -40,7 +40,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from deliver.commands.hot_policy import NotHot, reasons_not_hot
-from deliver.commands.report import Recovery, in_flight, reporting, stop_before, watch
+from deliver.commands.report import (
+    Recovery,
+    hot_recovery,
+    in_flight,
+    reporting,
+    stop_before,
+    watch,
+)
 from deliver.commands.targets import Targets, connected_and_locked, release_store, targets
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, Interrupted, UsageError
@@ -54,6 +61,7 @@ from deliver.host.release_handler import (
     check_downgrade,
     check_upgrade,
     install,
+    record_switched,
     stage,
 )
 from deliver.host.unpack import upload
@@ -99,15 +107,6 @@ def deploy_upgrade(
             )
 
 
-def hot_recovery(environment: str, version: str, hosts: Sequence[str]) -> Recovery:
-    """After a failure or a Ctrl-C: the same hot upgrade again finishes it (it skips the
-    hosts that run `version`); a downgrade takes the others back."""
-    flags = "".join(f" --host {host}" for host in hosts)
-    again = f"deliver deploy upgrade {environment} --version {version}{flags}"
-    back = f"deliver downgrade {environment} --version {{version}}{flags}"
-    return Recovery(environment, again, version, back=back)
-
-
 def install_upgrade(
     config: Config,
     out: Output,
@@ -129,7 +128,7 @@ def install_upgrade(
     checks = _preflight(config, out, remotes, env, store, upgrade)
     if recovery is not None:
         recovery.learn({name: check.version for name, check in checks.items()})
-    pending = _skip_done(out, remotes, checks, upgrade.version)
+    pending = _skip_done(out, remotes, checks, upgrade.version, upgrade.app)
     stop_before("the upgrade was checked on any host")
     switches = {
         r.name: Switch(upgrade.app, checks[r.name].version, upgrade.version, upgrade)
@@ -313,10 +312,7 @@ def downgrade(
     check_version(version)
     chosen = targets(config, environment, hosts)
     out.step(f"Hot-downgrading {config.app} to {version} on {environment}: {chosen.names}")
-    flags = "".join(f" --host {host}" for host in hosts)
-    again = f"deliver downgrade {environment} --version {version}{flags}"
-    back = f"deliver deploy upgrade {environment} --version {{version}}{flags}"
-    recovery = Recovery(environment, again, version, back=back)
+    recovery = hot_recovery(environment, version, hosts, downgrade=True)
     with (
         reporting(config, out, chosen, recovery) as watches,
         connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes,
@@ -338,7 +334,7 @@ def downgrade_hosts(
     checks = fan_out("preflight", remotes, lambda r: check_downgrade(r, env, app, version))
     if recovery is not None:
         recovery.learn({name: check.version for name, check in checks.items()})
-    pending = _skip_done(out, remotes, checks, version)
+    pending = _skip_done(out, remotes, checks, version, app, downgrade=True)
     stop_before("any node was downgraded")
 
     def on_host(remote: Remote) -> NodeStatus:
@@ -349,16 +345,23 @@ def downgrade_hosts(
 
 
 def _skip_done(
-    out: Output, remotes: Sequence[Remote], checks: dict[str, NodeCheck], version: str
+    out: Output,
+    remotes: Sequence[Remote],
+    checks: dict[str, NodeCheck],
+    version: str,
+    app: str,
+    downgrade: bool = False,
 ) -> list[Remote]:
-    """The hosts still to do; those already running `version` are reported and left alone."""
-    pending = []
-    for remote in remotes:
-        if checks[remote.name].version == version:
-            out.host_status(remote.name, True, f"already running {version}", version=version)
-        else:
-            pending.append(remote)
-    return pending
+    """The hosts still to do; those running `version` are left alone (once recorded)."""
+    done = [r for r in remotes if checks[r.name].version == version]
+
+    def record(remote: Remote) -> None:
+        record_switched(remote, checks[remote.name], app, version, downgrade)
+
+    fan_out("recording", done, record)
+    for remote in done:
+        out.host_status(remote.name, True, f"already running {version}", version=version)
+    return [r for r in remotes if r not in done]
 
 
 def _run_install(

@@ -116,6 +116,19 @@ class Recovery:
         )
 
 
+def hot_recovery(
+    environment: str, version: str, hosts: Sequence[str], *, downgrade: bool = False
+) -> Recovery:
+    """After a hot upgrade (or `downgrade`) failed or was interrupted: the same command
+    again finishes it (it leaves the hosts that run `version` alone); the opposite one takes
+    the others back to what they ran."""
+    flags = "".join(f" --host {host}" for host in hosts)
+    upgrade = f"deliver deploy upgrade {environment} --version {{version}}{flags}"
+    down = f"deliver downgrade {environment} --version {{version}}{flags}"
+    again, back = (down, upgrade) if downgrade else (upgrade, down)
+    return Recovery(environment, again.format(version=version), version, back=back)
+
+
 def state_table(now: Sequence[HostNow]) -> str:
     """The rows, aligned, for the end of an error message."""
     rows = [STATE_HEADERS] + [

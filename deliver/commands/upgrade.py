@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from deliver.build import git
 from deliver.commands.build import build_upgrade
 from deliver.commands.deploy import deploy_release
-from deliver.commands.hot import Canary, hot_recovery, install_upgrade, with_health_urls
+from deliver.commands.hot import Canary, install_upgrade, with_health_urls
 from deliver.commands.hot_policy import FALLBACKS, NotHot
-from deliver.commands.report import Recovery, reporting, watch
+from deliver.commands.report import Recovery, hot_recovery, reporting, watch
 from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
 from deliver.errors import InvalidArgument, ReleaseNotFound, UsageError

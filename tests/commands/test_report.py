@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import pytest
 
-from deliver.commands.report import Recovery, in_flight, state_table
+from deliver.commands.report import Recovery, hot_recovery, in_flight, state_table
 from deliver.errors import NodeError
 from deliver.host.state import HostNow
 
@@ -166,3 +166,14 @@ def test_a_node_that_switched_under_an_unchanged_current_is_no_host_as_before() 
     assert hot.advice(now) == (
         f"to finish: {HOT_AGAIN}; to go back: deliver downgrade production --version 0.1.0"
     )
+
+
+def test_a_hot_upgrade_and_a_downgrade_undo_each_other() -> None:
+    up = hot_recovery("production", "0.2.0", ["web1"])
+    assert up.finish == "deliver deploy upgrade production --version 0.2.0 --host web1"
+    assert up.back == "deliver downgrade production --version {version} --host web1"
+    down = hot_recovery("production", "0.1.0", [], downgrade=True)
+    assert down.finish == "deliver downgrade production --version 0.1.0"
+    down.learn({"web1": "0.2.0"})
+    now = [HostNow("web1", "0.2.0", "0.1.0", True, version="0.2.0")]
+    assert down.undo(now) == "deliver deploy upgrade production --version 0.2.0"

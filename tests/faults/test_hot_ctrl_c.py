@@ -16,6 +16,7 @@ import pytest
 
 from tests.commands.hot_apps import Hosts, UpgradeApp, deliver, ok, pids
 from tests.faults.conftest import start_deliver
+from tests.faults.injectors import fault, fired
 from tests.faults.test_faults import table_row
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,8 @@ def _on_0_1_0(hosts: Hosts, app: UpgradeApp, hold: int) -> tuple[Path, dict[str,
     """Both hosts on 0.1.0, each install to be held `hold` seconds by a hook; their pids."""
     config = hosts.config(app)
     ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
-    config.write_text(config.read_text() + f"hooks:\n  pre_upgrade: sleep {hold}\n")
+    if hold:
+        config.write_text(config.read_text() + f"hooks:\n  pre_upgrade: sleep {hold}\n")
     return config, pids(config)
 
 
@@ -95,4 +97,39 @@ def test_twice_during_the_install_every_node_runs_on_as_before(
 
     ok(deliver(config, *FINISH.split()[1:]))
     assert _runs(hosts) == dict.fromkeys(("web1", "web2"), ("releases/0.2.0", "hello 0.2.0"))
+    assert pids(config) == started
+
+
+def test_twice_after_the_release_handler_switched_the_table_says_so_and_a_rerun_records_it(
+    hosts: Hosts, mix_app: UpgradeApp
+) -> None:
+    """The second Ctrl-C lands after the release handler switched the nodes (installed and
+    permanent) and before deliver recorded it (current still names 0.1.0): the table shows
+    what the nodes say they run, and rerunning the upgrade records it."""
+    config, started = _on_0_1_0(hosts, mix_app, hold=0)
+    with fault(hosts.sandbox, ["web1", "web2"], "installed", harm="slow"):
+        running = start_deliver(config, *UPGRADE)
+        deadline = time.monotonic() + 60
+        while not all(fired(hosts.sandbox, host, "installed") for host in ("web1", "web2")):
+            assert time.monotonic() < deadline and running.process.poll() is None, running.output
+            time.sleep(0.05)
+        running.interrupt()
+        running.wait_for("finishing the install on 2 hosts; Ctrl-C again to abandon", 10)
+        running.interrupt()
+        assert running.finish() == 130, running.output
+    err = running.err
+    assert "abandoned (Ctrl-C twice): steps in flight were cut off" in err
+    for host in ("web1", "web2"):
+        assert table_row(err, host, "0.1.0", "0.2.0", "up"), err
+    assert f"hint: to finish: {FINISH}; to go back: {BACK}" in err
+    assert "every host runs what it ran before" not in err
+    assert _runs(hosts) == dict.fromkeys(("web1", "web2"), ("releases/0.1.0", "hello 0.2.0"))
+    assert pids(config) == started
+
+    # the way to finish records what the nodes run (the way back was tried by hand: it
+    # downgrades them, as from any hot upgrade)
+    finished = ok(deliver(config, *FINISH.split()[1:]))
+    assert "web1: already running 0.2.0" in finished.stdout
+    assert _runs(hosts) == dict.fromkeys(("web1", "web2"), ("releases/0.2.0", "hello 0.2.0"))
+    assert hosts.sh("web1", "readlink releases/0.2.0") == "0.1.0"
     assert pids(config) == started
