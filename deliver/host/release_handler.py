@@ -25,6 +25,7 @@ from deliver.host.layout import (
     FREE_SPACE,
     check_free_space,
     in_root,
+    read_host_releases,
     read_state,
     record,
     replace_file,
@@ -363,3 +364,17 @@ fi
 done
 """
     remote.run(script, step="recording the new version")
+
+
+def record_switched(
+    remote: Remote, check: NodeCheck, app: str, version: str, downgrade: bool = False
+) -> None:
+    """A node that runs `version` while `current` still names the directory it runs from
+    under another version: its install was cut off (a second Ctrl-C, a lost connection)
+    after the release handler switched and before deliver recorded it. Record it now (relink),
+    so that rerunning the command finishes the job; a host whose layout agrees is left as is."""
+    found = read_host_releases(remote, check.root, app)
+    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
+    current = found.current or ""
+    if current != version and found.aliases.get(current, current) == directory:
+        relink(remote, check, version, downgrade)

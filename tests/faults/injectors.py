@@ -61,6 +61,9 @@ MOMENTS = {
     "extract": ("tar", 'case "$*" in *-xzf*) true ;; *) false ;; esac'),
     "switch": ("ln", 'case "$*" in *releases/0.1.1*.current.*) true ;; *) false ;; esac'),
     "restart": ("cut", 'case "$*" in *-f3*/proc/*) true ;; *) false ;; esac'),
+    # a hot install: the release handler has switched and made it permanent, deliver has not
+    # yet recorded it (the install script filters the node's answer through grep)
+    "installed": ("grep", 'case "$*" in *^INSTALLED=*) true ;; *) false ;; esac'),
 }
 
 
