@@ -3,7 +3,7 @@ switch, switching it to another version, and recording that version in the host'
 
 After a switch the node's root (the real directory `running` points at, e.g. releases/0.1.0)
 boots the new version: `releases/<new>` becomes an alias of it and `current` points at the
-alias (see hot_upgrade.py for the whole picture, control.py for the layout).
+alias (see commands/hot.py for the whole picture).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from deliver.host.layout import (
     FREE_SPACE,
     check_free_space,
     in_root,
+    read_host_releases,
     read_state,
     record,
     replace_file,
@@ -32,6 +33,7 @@ from deliver.host.layout import (
 )
 from deliver.host.links import link_script
 from deliver.host.node import NodeStatus
+from deliver.host.running_build import build_problem, check_done
 from deliver.host.unpack import SPACE_FACTOR, host_archive
 from deliver.release import Release, version_problem
 from deliver.shell import join, parse_key_values, quote, tail
@@ -89,6 +91,7 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     values = found.answers
     check = replace(found.node, has_archive=values.get("ARCHIVE") == upgrade.sha256)
     if check.version == upgrade.version:
+        check_done(remote.name, upgrade, check.node_root, values)
         return check
     if check.version not in upgrade.from_versions:
         raise NodeError(
@@ -96,7 +99,7 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
             f"runs {check.version}, but the upgrade is from {', '.join(upgrade.from_versions)} "
             f"to {upgrade.version}",
         )
-    problem = build_problem(upgrade, check, values)
+    problem = build_problem(upgrade, check.version, check.node_root, values)
     if problem is not None:
         raise NodeError(remote.name, problem)
     erts = values.get("NODE_ERTS", "")
@@ -115,31 +118,6 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     needed = (0 if check.has_archive else upgrade.size) + upgrade.size * SPACE_FACTOR
     check_free_space(remote.name, check.root, values, needed)
     return check
-
-
-def build_problem(upgrade: Release, check: NodeCheck, values: dict[str, str]) -> str | None:
-    """Why the node's build is not the one `upgrade` was built from (same version is not
-    enough: a relup from another build's beams may load the wrong code), or None. What the
-    host does not know (a release deployed by an older deliver) is not held against it."""
-    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
-    from_here = check.version == directory  # not a hot step: the directory's own release
-    sha256 = values.get("DIR_SHA256", "") if from_here else ""
-    commit = values.get("DIR_COMMIT" if from_here else "RUN_COMMIT", "")
-    from_commit, from_sha256 = upgrade.from_build(check.version)
-    if from_sha256 and sha256 and sha256 != from_sha256:
-        return (
-            f"runs {check.version} from archive {sha256[:12]} (commit {commit[:10] or '?'}), "
-            f"but the upgrade was built from archive {from_sha256[:12]} (commit "
-            f"{(from_commit or '?')[:10]}): build the upgrade from the build the node "
-            f"runs (deliver build upgrade --from={commit[:10] or '<its commit>'})"
-        )
-    if from_commit and commit and commit != from_commit:
-        return (
-            f"runs {check.version} built from commit {commit[:10]}, but the upgrade was "
-            f"built from commit {from_commit[:10]}: build the upgrade from the build "
-            f"the node runs (deliver build upgrade --from={commit[:10]})"
-        )
-    return None
 
 
 class ErtsDiffers(NodeError):
@@ -386,3 +364,17 @@ fi
 done
 """
     remote.run(script, step="recording the new version")
+
+
+def record_switched(
+    remote: Remote, check: NodeCheck, app: str, version: str, downgrade: bool = False
+) -> None:
+    """A node that runs `version` while `current` still names the directory it runs from
+    under another version: its install was cut off (a second Ctrl-C, a lost connection)
+    after the release handler switched and before deliver recorded it. Record it now (relink),
+    so that rerunning the command finishes the job; a host whose layout agrees is left as is."""
+    found = read_host_releases(remote, check.root, app)
+    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
+    current = found.current or ""
+    if current != version and found.aliases.get(current, current) == directory:
+        relink(remote, check, version, downgrade)

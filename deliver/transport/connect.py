@@ -335,7 +335,8 @@ def reason(error: BaseException) -> str:
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         return "connection refused (is sshd running and the port right?)"
     if isinstance(error, socket.gaierror):
-        return "unknown host name"
+        # the usual cause is a typo, or an alias kept in another ssh config than the one used
+        return "unknown host name (no DNS name, and no Host entry of the ssh config names it)"
     if isinstance(error, paramiko.ChannelException):
         return f"the jump host could not open a tunnel ({error.text})"
     text = getattr(error, "strerror", None) or str(error) or type(error).__name__
