@@ -1,7 +1,7 @@
 """`python -m bench.run`: start sandbox hosts, build the sample release once, measure every row
 against its floor, print the table and write bench/results/<stamp>.{json,md}.
 
-    .venv/bin/python -m bench.run            # the full table (about 25 minutes on 2 cores)
+    .venv/bin/python -m bench.run            # the full table (15-25 minutes on 2 cores)
     .venv/bin/python -m bench.run --smoke    # 1 host, 1 repetition, no scale rows (CI)
 
 The scale rows start 500 sshd on loopback (1500 ports, about 3 GiB of memory; check

@@ -24,8 +24,8 @@ from deliver.commands.report import Recovery, in_flight, reporting, watch
 from deliver.commands.targets import Targets, connected_and_locked
 from deliver.config import Config, Environment
 from deliver.errors import CommandFailed, InvalidArgument, UsageError
-from deliver.host.dist import TASK_TIMEOUT, Unavailable, node_session, read_address
-from deliver.host.layout import HostState, in_root, read_state
+from deliver.host.dist import TASK_TIMEOUT, Unavailable, address_for, node_session, read_node_state
+from deliver.host.layout import HostState, in_root
 from deliver.output import Output
 from deliver.release import Release
 from deliver.shell import quote, tail
@@ -175,8 +175,9 @@ def _run_on_primary(
 def _task(
     config: Config, out: Output, remote: Remote, deliver_to: str, expression: str, step: str
 ) -> TaskResult:
-    """`expression` on `remote`, after reading its state."""
-    state = read_state(remote, deliver_to, config.app)
+    """`expression` on `remote`, after reading its state (and its node's address: one command
+    before the node's channel)."""
+    state = read_node_state(remote, deliver_to, config.app)
     return run_task(config, out, remote, state, expression, step)
 
 
@@ -209,7 +210,7 @@ def _in_running_node(
     if state.running is None or state.running != state.current:
         return None
     try:
-        address = read_address(remote, state.root, state.tool, app, "running")
+        address = address_for(remote, state, app, "running")
         with node_session(remote, address) as node:
             if not node.started(app):
                 return None

@@ -161,7 +161,7 @@ def _address_script(app: str) -> str:
 cd "$d" || exit 0
 echo ADDRESS-FOLLOWS
 echo EPMD_PORT="${{ERL_EPMD_PORT:-}}"
-t=$(cat .deliver-tool 2>/dev/null)
+t=; [ ! -f .deliver-tool ] || read -r t < .deliver-tool
 case "${{t:-mix}}" in
 {branches}esac"""
 

@@ -303,7 +303,7 @@ class MixNode:
         # in env.sh ends only it, and with env.sh's own output kept out of the answer
         return f"""(
 RELEASE_ROOT=$(pwd -P); RELEASE_NAME="${{RELEASE_NAME:-{quote(app)}}}"
-RELEASE_VSN="${{RELEASE_VSN:-$(cut -d' ' -f2 releases/start_erl.data)}}"
+[ -n "${{RELEASE_VSN:-}}" ] || read -r _erts RELEASE_VSN _ < releases/start_erl.data
 RELEASE_COMMAND=rpc
 export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND
 . "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null

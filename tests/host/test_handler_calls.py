@@ -37,3 +37,27 @@ class Untouchable(LocalRemote):
 def test_rebar3_upgrades_stay_with_relx_s_scripts() -> None:
     remote = Untouchable(HOST)
     assert install_by_node(remote, "/srv", "rebar3", "counter_erl", "0.2.0") is None
+
+
+class NoChannels:
+    """A connection that runs commands but opens no TCP channels (`AllowTcpForwarding no`):
+    no NodeLink, so the node's distribution cannot be reached through it."""
+
+    def __init__(self) -> None:
+        self.name, self.commands = "localhost", []
+
+    def run(self, command: str, **options: object) -> object:
+        self.commands.append(command)
+        raise AssertionError("nothing is run before the start script is chosen")
+
+    def upload(self, *args: object, **kwargs: object) -> None: ...
+
+    def download(self, *args: object, **kwargs: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def test_without_the_distribution_a_mix_install_falls_back_to_the_start_script() -> None:
+    remote = NoChannels()
+    assert install_by_node(remote, "/srv", "mix", "hello", "0.2.0") is None  # type: ignore[arg-type]
+    assert remote.commands == []
