@@ -146,8 +146,10 @@ def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
     host (and the build host) what a build or deploy needs. Exit 1 if anything would fail."""
     config = ctx.config()
     out = ctx.out
+    _refuse_unset(config, environment)
+    resolved = _resolved(config, out, environment)  # before "valid": it can refuse the file
     out.step(f"{config.source} is valid")
-    for line in _resolved(config, out, environment):
+    for line in resolved:
         out.info(line)
     for warning in _dist_warnings(config, environment):
         out.warning(warning)
@@ -166,6 +168,23 @@ def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
         hosts = ", ".join(dict.fromkeys(f.host for f in failed))
         raise DeliverError(f"{len(failed)} check(s) failed on {hosts}: a deploy would fail")
     out.step(f"Every host is ready ({len(dict.fromkeys(f.host for f in findings))} checked)")
+
+
+def _refuse_unset(config: Config, environment: str | None) -> None:
+    """Every `${VAR}` the checked environments (and the build and hooks) take from an unset
+    variable, at once: a deploy would refuse the first, then the next."""
+    from deliver.errors import ConfigError
+
+    if environment is not None and environment not in config.environments:
+        config.environment(environment)  # refused, with a suggestion
+    prefixes = ("build.", "hooks.", f"environments.{environment}." if environment else "")
+    unset = [error for error in config.unset if error.key.startswith(prefixes)]
+    if not unset:
+        return
+    names = ", ".join(f"{e.key}: {e.problem}" for e in unset)
+    error = ConfigError(config.source, "", f"{len(unset)} value(s) from unset variables: {names}")
+    error.hint = "set them in the shell (or the CI job) that runs deliver, then check again"
+    raise error
 
 
 def _resolved(config: Config, out: Output, environment: str | None) -> list[str]:

@@ -69,10 +69,10 @@ def build_release(
         target.commit,
         target.branch,
         tool.version_sources(build),
-        _with_default_auto_version(options.versions, build),
+        with_default_auto_version(options.versions, build),
     )
     hooks = Hooks.load(config, out)
-    wanted = _planned_build(build, tool, target, plan)
+    wanted = planned_build(build, tool, target, plan)
     with release_store(config, out) as store:
         store.check()  # a store that cannot take the release fails now, not after the build
         stored = _reusable(out, store, config.app, wanted, options)
@@ -96,7 +96,7 @@ def build_release(
     return release
 
 
-def _planned_build(
+def planned_build(
     build: BuildConfig, tool: BuildTool, target: git.Revision, plan: VersionPlan
 ) -> Build | None:
     """The build about to be made, when its version is known before building."""
@@ -199,7 +199,7 @@ def _store_release(out: Output, store: ReleaseStore, tree: BuildTree, release: R
         store.receive_from_host(release, tree.remote, archive, advance_for(host))
 
 
-def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
+def with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
     """build.auto_version (or $AUTO_VERSION) applies unless --auto-version was given."""
     if options.auto or not build.auto_version:
         return options

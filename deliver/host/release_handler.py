@@ -14,10 +14,18 @@ from dataclasses import dataclass, replace
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
 from deliver.host.dist import pid_and_version
+from deliver.host.handler_calls import (
+    by_script,
+    check_by_node,
+    check_lines,
+    install_by_node,
+    install_lines,
+)
 from deliver.host.layout import (
     FREE_SPACE,
     check_free_space,
     in_root,
+    read_host_releases,
     read_state,
     record,
     replace_file,
@@ -231,16 +239,19 @@ def stage(
         hot.stage_upgrade(app, archive, version),
         f"( {linked}\n)" if linked else "",
     )
-    body = f"""cd {quote(check.node_root)} || exit 1
-if ! out=$({{ {files}; }} 2>&1); then
+    # the check over the node's distribution where the tool gives it as code, else by the
+    # start script in the same script as the files
+    by_node = hot.check_code(app, version) is not None
+    lines = f"""if ! out=$({{ {files}; }} 2>&1); then
   printf '%s\\n' "$out" | sed 's/^/| /'; echo STATE=stage-failed; exit 0
 fi
-out=$({hot.check_install(app, version)} 2>&1)
-printf '%s\\n' "$out" | grep -v '^CHECKED=' | sed 's/^/| /'
-case "$out" in *"CHECKED={version}"*) echo STATE=checked ;; esac
-"""
-    result = remote.run(in_root(check.root, body), step=f"checking the upgrade to {version}")
-    values = parse_key_values(result.stdout)
+{"" if by_node else check_lines(check.tool, app, version)}"""
+    step = f"checking the upgrade to {version}"
+    values, log = by_script(remote, check.root, check.node_root, lines, step)
+    if by_node and values.get("STATE") != "stage-failed":
+        values, log = check_by_node(remote, check.root, check.tool, app, version) or by_script(
+            remote, check.root, check.node_root, check_lines(check.tool, app, version), step
+        )
     if values.get("STATE") == "checked":
         return
     what = (
@@ -248,7 +259,7 @@ case "$out" in *"CHECKED={version}"*) echo STATE=checked ;; esac
         if values.get("STATE") == "stage-failed"
         else f"the release handler cannot install {version} (the node runs {check.version})"
     )
-    raise NodeError(remote.name, what, tail(_log(result.stdout)))
+    raise NodeError(remote.name, what, tail(log))
 
 
 #: How long a node may take to answer again after install_release (an upgrade that restarts
@@ -263,21 +274,19 @@ def install(
     permanent, then ask the node which version it runs, until it answers (`settle` seconds
     at most): a failed command is no verdict, the node's version is. Records the version in
     the layout. NodeError saying what the node runs when it did not switch."""
-    hot = hot_upgrades(check.tool)
     app, version = switch.app, switch.to_version
-    body = f"""cd {quote(check.node_root)} || exit 1
-t0=$(date +%s%N)
-out=$({hot.install(app, version, switch.upgrade is not None)} 2>&1); status=$?
-echo MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-printf '%s\\n' "$out" | grep -v '^INSTALLED=' | sed 's/^/| /'
-case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installed ;; esac
-"""
     started = time.monotonic()
-    result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
-    values = parse_key_values(result.stdout) | _ask(remote, check, app)
+    # over the node's distribution, else through its start script (a VM on the host)
+    values, log = install_by_node(remote, check.root, check.tool, app, version) or by_script(
+        remote,
+        check.root,
+        check.node_root,
+        install_lines(check.tool, app, version, switch.upgrade is not None),
+        f"{switch.verb} to {version}",
+    )
+    values |= _ask(remote, check, app)
     if values.get("VERSION") != version:
         values |= _settle(remote, check, app, version, started + settle)
-    log = _log(result.stdout)
     if values.get("VERSION") == version:
         relink(remote, check, version, downgrade=switch.upgrade is None)
     now_runs = values.get("VERSION") or "nothing that answers"
@@ -332,10 +341,6 @@ def _settle(
     return values
 
 
-def _log(stdout: str) -> str:
-    return "\n".join(line[2:] for line in stdout.splitlines() if line.startswith("| "))
-
-
 def relink(remote: Remote, check: NodeCheck, version: str, downgrade: bool = False) -> None:
     """Record that the node's root boots `version` now: alias releases/<version> to it
     (unless that is its own name, or a real directory of that version exists) and point
@@ -359,3 +364,17 @@ fi
 done
 """
     remote.run(script, step="recording the new version")
+
+
+def record_switched(
+    remote: Remote, check: NodeCheck, app: str, version: str, downgrade: bool = False
+) -> None:
+    """A node that runs `version` while `current` still names the directory it runs from
+    under another version: its install was cut off (a second Ctrl-C, a lost connection)
+    after the release handler switched and before deliver recorded it. Record it now (relink),
+    so that rerunning the command finishes the job; a host whose layout agrees is left as is."""
+    found = read_host_releases(remote, check.root, app)
+    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
+    current = found.current or ""
+    if current != version and found.aliases.get(current, current) == directory:
+        relink(remote, check, version, downgrade)

@@ -278,6 +278,12 @@ else cat "$HOME/.erlang.cookie"; fi"""
             f"echo CHECKED={quote(version)}",
         )
 
+    def install_code(self, app: str, version: str) -> None:
+        return None  # relx's install_upgrade.escript unpacks, installs and makes permanent
+
+    def check_code(self, app: str, version: str) -> None:
+        return None  # relx's `unpack` comes first
+
     def install(self, app: str, version: str, upgrade: bool) -> str:
         # exits 0 on some failures: success is the line it prints after make_permanent
         command = "upgrade" if upgrade else "downgrade"
