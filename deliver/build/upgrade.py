@@ -194,7 +194,7 @@ class UpgradeBuild:
             changed_supervisors=report.tree_changes(),
             restarts_emulator=values.get("RESTARTS") == "yes",
         )
-        kept = pair_files(remote, work.escript, f"{build_dir}/{root}", appups, edited)
+        kept = pair_files(remote, work.escript, build_dir, f"{build_dir}/{root}", appups, edited)
         out.step(f"Storing {upgrade.archive_name} and its appups in {self.store.location}")
         self.store.put_appups(upgrade, kept)  # before the manifest makes the upgrade visible
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)

@@ -4,6 +4,7 @@ host's toolchain), runs locally."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -348,3 +349,24 @@ def test_an_elixir_supervisor_in_a_stripped_release(
     assert result.returncode == 0, result.stderr
     assert "{update,'Elixir.Tree.Sup',supervisor}" in flat(result.stdout)
     assert ("supervisor app Elixir.Tree.Sup" in result.stdout) is reported
+
+
+def test_pairs_splits_each_appup_into_one_file_per_old_version(root: Path, tmp_path: Path) -> None:
+    subprocess.run(["cp", "-r", str(root / "lib/app-0.1.0"), str(root / "lib/app-0.1.5")])
+    rel(root, "0.1.5", {"app": "0.1.5", "tools": "1.0"})
+    command = ["escript", str(ESCRIPT), "appups", str(root), "shop", "0.1.0,0.1.5", "0.2.0"]
+    subprocess.run([*command, "rel/appups"], cwd=tmp_path, check=True, capture_output=True)
+    out = tmp_path / "pairs"
+    split = ["escript", str(ESCRIPT), "pairs", str(root), str(out), "app,0.1.0,0.2.0"]
+    result = subprocess.run([*split, "app,0.1.5,0.2.0"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "app").iterdir()) == [
+        "0.1.0-0.2.0.appup",
+        "0.1.5-0.2.0.appup",
+    ]
+    pair = flat((out / "app/0.1.5-0.2.0.appup").read_text())
+    assert pair.startswith('{"0.2.0",[{"0.1.5",[{add_module,added}') and '"0.1.0"' not in pair
+    # such a file is a per-pair override as it is: the next build takes it
+    (tmp_path / "rel/appups/app").mkdir(parents=True)
+    shutil.copy(out / "app/0.1.0-0.2.0.appup", tmp_path / "rel/appups/app/0.1.0-0.2.0.appup")
+    assert appups(root, tmp_path).stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 pair"

@@ -201,7 +201,11 @@ def test_upgrade_detects_the_running_version_builds_with_it_and_deploys_hot(
         "hello_0.2.0.release.tar.gz",
         "hello_0.2.0.upgrade.json",
         "hello_0.2.0.upgrade.tar.gz",
+        "hello_0.2.0.upgrade.tar.gz.appups",  # its appups, kept beside it (show appup)
     ]
+    assert hosts.on("store", f"ls ~/{hosts.name}/hello_0.2.0.upgrade.tar.gz.appups/hello") == (
+        "0.1.0-0.2.0.appup"
+    )
 
     nothing = deliver(config, "upgrade", "production")
     assert nothing.exit_code == 2

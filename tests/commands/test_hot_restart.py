@@ -41,6 +41,9 @@ def test_an_upgrade_that_restarts_the_emulator_is_never_called_hot(
     assert "Using the appup of hello from rel/appups/hello/0.1.0-0.3.0.appup" in built.stdout
     manifest = json.loads((store / "hello_0.3.0.upgrade.json").read_text())
     assert manifest["restarts_emulator"] is True
+    # the store keeps the user's pair file as they wrote it
+    kept = store / "hello_0.3.0.upgrade.tar.gz.appups/hello/0.1.0-0.3.0.appup"
+    assert kept.read_text() == RESTARTING
     assert "restart_emulator" in ok(deliver(config, "show", "relup", "0.3.0")).stdout
 
     ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
