@@ -160,6 +160,10 @@ def _rollback_lines(host: Found, target: str) -> Iterator[str]:
 
 def _node_lines(config: Config, request: DryRun, host: Found) -> Iterator[str]:
     state = host.releases
+    if state is None and request.command == "update":  # a deploy: a first one is fine
+        built = request.version or "the new build"
+        yield f"nothing is deployed here yet: upload, extract and switch current to {built}"
+        return
     if state is None:
         yield f"nothing is deployed here: {request.command} would fail"
         return
