@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -27,6 +27,9 @@ __all__ = ["REPO", "git", "make_app_repo"]  # shared with the test modules
 from deliver import cli
 from deliver.output import Output
 from deliver.sandbox import Sandbox, start_sandbox, stop_sandbox
+
+if TYPE_CHECKING:  # hot_apps imports this module: it is imported in the fixtures
+    from tests.commands.hot_apps import Hosts, UpgradeApp
 
 
 @pytest.fixture(autouse=True)
@@ -168,3 +171,24 @@ def versions_deployment(
 ) -> Iterator[Path]:
     """Like `deployment`, with the store of `two_versions` (0.1.0 and 0.1.1)."""
     yield from _deployment(sandbox, two_versions.store, tmp_path, request)
+
+
+@pytest.fixture(scope="session")
+def mix_app(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> UpgradeApp:
+    """The mix sample with tags v0.1.0 and v0.2.0 and its hot upgrade, built once
+    (tests/commands/hot_apps.py): for the hot-upgrade tests and the fault suite."""
+    from tests.commands.hot_apps import make_mix_app
+
+    return make_mix_app(sandbox, tmp_path_factory)
+
+
+@pytest.fixture
+def hosts(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Hosts]:
+    """web1 and web2 with a deliver_to of this test's own (hot_apps.Hosts); stops every
+    node deployed there when the test ends."""
+    from tests.commands.hot_apps import Hosts
+
+    box = Hosts(sandbox, request.node.name)
+    yield box
+    for config in box.configs:
+        run_cli("--config", config, "stop", "production")

@@ -24,12 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from deliver.commands.report import Recovery, reporting, watch
 from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config, HostSpec
 from deliver.errors import HostsFailed, NodeError
 from deliver.hooks import StartHooks
+from deliver.host.dist import read_node_state
 from deliver.host.health import check_health, health_urls
-from deliver.host.layout import HostState, read_state, record
+from deliver.host.layout import HostState, record
 from deliver.host.node import (
     NodeStatus,
     node_version,
@@ -54,24 +56,45 @@ def run_on_nodes(
     action: Action,
     phase: str | None = None,
     read_only: bool = False,
+    recovery: Recovery | None = None,
 ) -> dict[str, NodeStatus]:
     """Connect to the environment's hosts, run `action` on each in parallel, report per host.
 
     `phase` names the work in errors ("<phase> failed on ..."); default: `title` in lower case.
-    A `read_only` action also runs where other hosts cannot be reached.
+    A `read_only` action also runs where other hosts cannot be reached; any other holds the
+    deploy lock, follows the Ctrl-C contract and ends a failure with every host's state and
+    `recovery`'s advice (report.py).
     """
     chosen = targets(config, environment, hosts)
     out.step(f"{title} {config.app} on {environment}: {chosen.names}")
 
     def on_host(remote: Remote) -> NodeStatus:
-        status = action(remote, read_state(remote, chosen.env.deliver_to, config.app))
+        state = read_node_state(remote, chosen.env.deliver_to, config.app)
+        if recovery is not None:
+            recovery.before[remote.name] = state.current
+        status = action(remote, state)
         out.host_status(remote.name, True, status.detail, version=status.version)
         return status
 
     if read_only:
         return _ask_every_host(config, out, chosen.hosts, phase or title.lower(), on_host)
-    with connected_and_locked(config, out, chosen, title.lower()) as remotes:
+    assert recovery is not None, "a command that changes hosts says how to recover"
+    with (
+        reporting(config, out, chosen, recovery) as watches,
+        connected_and_locked(config, out, chosen, title.lower()) as remotes,
+        watch(out, watches),
+    ):
         return fan_out(phase or title.lower(), remotes, on_host)
+
+
+def recovery_of(command: str, environment: str, hosts: Sequence[str]) -> Recovery:
+    """After a failure or a Ctrl-C of `start` or `stop`: the same command finishes it (a
+    started node is left alone, a stopped one too), and `start` undoes a stop."""
+    flags = "".join(f" --host {host}" for host in hosts)
+    again = f"deliver {command} {environment}{flags}"
+    if command == "stop":
+        return Recovery(environment, again, down=True, back=f"deliver start {environment}{flags}")
+    return Recovery(environment, again)
 
 
 def _ask_every_host(
@@ -132,6 +155,8 @@ def start(
         hosts,
         "Starting",
         with_start_hooks(config, out, environment, start_checked),
+        phase="start",
+        recovery=recovery_of("start", environment, hosts),
     )
 
 
@@ -146,6 +171,8 @@ def stop(
         hosts,
         "Stopping",
         lambda r, s: stop_node(r, s, config.app, config.stop_timeout, env.manager(r.name)),
+        phase="stop",
+        recovery=recovery_of("stop", environment, hosts),
     )
 
 

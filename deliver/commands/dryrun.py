@@ -19,7 +19,7 @@ from dataclasses import replace
 from deliver.build.git import resolve_revision
 from deliver.commands.dryrun_build import BuildPlan, plan_build
 from deliver.commands.dryrun_hot import hot_plans, refused_error
-from deliver.commands.dryrun_plan import DryRun, Found, after_switch, host_plans
+from deliver.commands.dryrun_plan import DryRun, Found, host_plans
 from deliver.commands.dryrun_steps import (
     HostSteps,
     show_deploy,
@@ -218,5 +218,5 @@ def _show_commands(
         switch=switches,
         stop=restarts and command != "start",
         start=restarts and command != "stop" and (host.releases is not None or switches),
-        prune_after=after_switch(host.releases, target, host.root) if switches else None,
+        prune=command == "deploy" and bool(target),  # rollback prunes nothing
     )

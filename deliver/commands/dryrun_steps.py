@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from deliver.commands.migrate import migrate_new_release, migrate_title, run_task, task_expression
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError
-from deliver.host.layout import HostReleases, HostState, prune, switch_current
+from deliver.host.layout import HostReleases, HostState, switch_current
 from deliver.host.node import start_node, stop_node
+from deliver.host.prune import prune_host
 from deliver.host.release_handler import NodeCheck, Switch, install, relink, stage
 from deliver.host.unpack import Preflight, node_env_text, preflight, receive, upload
 from deliver.output import Output
@@ -97,7 +98,7 @@ def show_switch_and_restart(
     switch: bool,
     stop: bool,
     start: bool,
-    prune_after: HostReleases | None,
+    prune: bool,
 ) -> None:
     """The switch of `current` to `host.target`, the node's stop and start (as a rollout
     restarts it: the stop of what runs, the start of the target), and the pruning."""
@@ -114,8 +115,8 @@ def show_switch_and_restart(
     if start and target:
         down = HostState(remote.name, host.root, target, None, tool)
         _quietly(lambda: start_node(remote, down, config.app, config.start_timeout, manager))
-    if prune_after is not None:
-        _quietly(lambda: prune(remote, prune_after, config.keep_releases))
+    if prune:
+        _quietly(lambda: prune_host(remote, host.env.deliver_to, config.keep_releases))
 
 
 def show_hot(

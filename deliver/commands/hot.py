@@ -40,9 +40,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from deliver.commands.hot_policy import NotHot, reasons_not_hot
+from deliver.commands.report import (
+    Recovery,
+    hot_recovery,
+    in_flight,
+    reporting,
+    stop_before,
+    watch,
+)
 from deliver.commands.targets import Targets, connected_and_locked, release_store, targets
 from deliver.config import Config, Environment
-from deliver.errors import DeliverError, HostsFailed, UsageError
+from deliver.errors import DeliverError, HostsFailed, Interrupted, UsageError
 from deliver.hooks import Hooks, deploy_env
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
@@ -53,6 +61,7 @@ from deliver.host.release_handler import (
     check_downgrade,
     check_upgrade,
     install,
+    record_switched,
     stage,
 )
 from deliver.host.unpack import upload
@@ -87,8 +96,15 @@ def deploy_upgrade(
             f"{upgrade.version} on {environment}: {chosen.names}"
         )
         command = f"deploy upgrade {upgrade.version}"
-        with connected_and_locked(config, out, chosen, command) as remotes:
-            return install_upgrade(config, out, chosen.env, remotes, store, upgrade, canary)
+        recovery = hot_recovery(environment, upgrade.version, hosts)
+        with (
+            reporting(config, out, chosen, recovery) as watches,
+            connected_and_locked(config, out, chosen, command) as remotes,
+            watch(out, watches),
+        ):
+            return install_upgrade(
+                config, out, chosen.env, remotes, store, upgrade, canary, recovery
+            )
 
 
 def install_upgrade(
@@ -99,16 +115,21 @@ def install_upgrade(
     store: ReleaseStore,
     upgrade: Release,
     canary: Canary | None = None,
+    recovery: Recovery | None = None,
 ) -> dict[str, NodeStatus]:
     """Preflight, upload, stage and check, then install `upgrade` on hosts already connected
     (the `canary` first, when given). The host's links are made in the new version's files
     before it is checked (as a deploy makes them), and the pre/post_upgrade_release hooks run
-    around each host's install."""
+    around each host's install. `recovery` learns what each node ran (report.py); after a
+    first Ctrl-C no phase begins, and no host is installed after the canary."""
     if upgrade.kind != "upgrade" or upgrade.from_version is None:
         raise UsageError(f"{upgrade.archive_name} is not an upgrade")
     hot_upgrades(upgrade.tool)  # a tool without hot upgrades is refused before any host
     checks = _preflight(config, out, remotes, env, store, upgrade)
-    pending = _skip_done(out, remotes, checks, upgrade.version)
+    if recovery is not None:
+        recovery.learn({name: check.version for name, check in checks.items()})
+    pending = _skip_done(out, remotes, checks, upgrade.version, upgrade.app)
+    stop_before("the upgrade was checked on any host")
     switches = {
         r.name: Switch(upgrade.app, checks[r.name].version, upgrade.version, upgrade)
         for r in pending
@@ -139,7 +160,22 @@ def install_upgrade(
             lambda: _install_and_report(remote, out, check, switches[remote.name]),
         )
 
+    return _install_all(config, out, env, pending, checks, on_host, canary)
+
+
+def _install_all(
+    config: Config,
+    out: Output,
+    env: Environment,
+    pending: list[Remote],
+    checks: dict[str, NodeCheck],
+    on_host: Callable[[Remote], NodeStatus],
+    canary: Canary | None,
+) -> dict[str, NodeStatus]:
+    """The install on every pending host, the canary first; after a first Ctrl-C, none
+    begins (nor any after the canary: _canary)."""
     done: dict[str, NodeStatus] = {}
+    stop_before("any node was upgraded")
     if canary is not None and pending:
         first = canary.pick(pending)
         done = _canary(config, out, env, first, checks[first.name], on_host, canary)
@@ -175,6 +211,7 @@ def _preflight(
         if error.errors and all(isinstance(e, ErtsDiffers) for e in error.errors.values()):
             raise NotHot(upgrade, [str(e) for e in error.errors.values()], env.name) from None
         raise
+    stop_before("uploading")
     uploads = [
         r
         for r in remotes
@@ -234,16 +271,19 @@ def _canary(
     take it back to the version it ran and raise, the other hosts untouched."""
     out.step(f"Upgrading the canary {remote.name} first")
     try:
-        status = on_host(remote)
+        status = in_flight("install", remote, on_host)
         url = canary.urls.get(remote.name)
         if url is not None:
             check_health(remote, url, config.health_check)
             out.detail(f"{remote.name}: healthy at {url.shown}")
+    except Interrupted:  # Ctrl-C before the canary began: nothing to take back
+        raise
     except DeliverError as error:
         back = _back_from_canary(out, env, remote, config.app, check.version)
         failed = HostsFailed("canary", {remote.name: error}, [])
         failed.hint = f"{back}; no other node was switched"
         raise failed from None
+    stop_before(f"upgrading the nodes after the canary {remote.name}")
     out.step(f"The canary {remote.name} runs {status.version}: upgrading the others")
     return {remote.name: status}
 
@@ -272,17 +312,30 @@ def downgrade(
     check_version(version)
     chosen = targets(config, environment, hosts)
     out.step(f"Hot-downgrading {config.app} to {version} on {environment}: {chosen.names}")
-    with connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes:
-        return downgrade_hosts(out, chosen.env, remotes, config.app, version)
+    recovery = hot_recovery(environment, version, hosts, downgrade=True)
+    with (
+        reporting(config, out, chosen, recovery) as watches,
+        connected_and_locked(config, out, chosen, f"downgrade {version}") as remotes,
+        watch(out, watches),
+    ):
+        return downgrade_hosts(out, chosen.env, remotes, config.app, version, recovery)
 
 
 def downgrade_hosts(
-    out: Output, env: Environment, remotes: Sequence[Remote], app: str, version: str
+    out: Output,
+    env: Environment,
+    remotes: Sequence[Remote],
+    app: str,
+    version: str,
+    recovery: Recovery | None = None,
 ) -> dict[str, NodeStatus]:
     """Preflight and hot-downgrade hosts already connected (also `deliver rollback`'s way back
-    from a hot upgrade)."""
+    from a hot upgrade); `recovery` learns what each node ran."""
     checks = fan_out("preflight", remotes, lambda r: check_downgrade(r, env, app, version))
-    pending = _skip_done(out, remotes, checks, version)
+    if recovery is not None:
+        recovery.learn({name: check.version for name, check in checks.items()})
+    pending = _skip_done(out, remotes, checks, version, app, downgrade=True)
+    stop_before("any node was downgraded")
 
     def on_host(remote: Remote) -> NodeStatus:
         check = checks[remote.name]
@@ -292,16 +345,23 @@ def downgrade_hosts(
 
 
 def _skip_done(
-    out: Output, remotes: Sequence[Remote], checks: dict[str, NodeCheck], version: str
+    out: Output,
+    remotes: Sequence[Remote],
+    checks: dict[str, NodeCheck],
+    version: str,
+    app: str,
+    downgrade: bool = False,
 ) -> list[Remote]:
-    """The hosts still to do; those already running `version` are reported and left alone."""
-    pending = []
-    for remote in remotes:
-        if checks[remote.name].version == version:
-            out.host_status(remote.name, True, f"already running {version}", version=version)
-        else:
-            pending.append(remote)
-    return pending
+    """The hosts still to do; those running `version` are left alone (once recorded)."""
+    done = [r for r in remotes if checks[r.name].version == version]
+
+    def record(remote: Remote) -> None:
+        record_switched(remote, checks[remote.name], app, version, downgrade)
+
+    fan_out("recording", done, record)
+    for remote in done:
+        out.host_status(remote.name, True, f"already running {version}", version=version)
+    return [r for r in remotes if r not in done]
 
 
 def _run_install(

@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from deliver.commands.report import Recovery, in_flight, reporting, watch
 from deliver.commands.targets import Targets, connected_and_locked
 from deliver.config import Config, Environment
 from deliver.errors import CommandFailed, InvalidArgument, UsageError
@@ -94,7 +95,17 @@ def migrate(
     Raises UsageError (bare down, bad version), NodeError (nothing deployed), CommandFailed
     with the task's output when it exits non-zero."""
     expression = task_expression(config, direction, version)
-    return _run_on_primary(config, out, environment, migrate_title(direction, version), expression)
+    title = migrate_title(direction, version)
+    again = f"deliver migrate {environment} {direction}"
+    again += f" --version={version}" if version else ""
+    host = config.environment(environment).primary.name
+    recovery = Recovery(
+        environment,
+        again,
+        fixed=f"the migrations ran on {host} only (the primary host; no other host runs them): "
+        f"deliver show migrations {environment} says which are applied; {again} runs them again",
+    )
+    return _run_on_primary(config, out, environment, title, expression, recovery)
 
 
 def migrate_title(direction: str, version: str | None) -> str:
@@ -131,15 +142,42 @@ def primary_remote(env: Environment, remotes: Sequence[Remote]) -> Remote:
 
 
 def _run_on_primary(
-    config: Config, out: Output, environment: str, title: str, expression: str
+    config: Config,
+    out: Output,
+    environment: str,
+    title: str,
+    expression: str,
+    recovery: Recovery | None = None,
 ) -> TaskResult:
+    """The task on the primary host; with a `recovery` (a migration, which changes the
+    database), under the Ctrl-C contract, a failure ending with the host's state and it."""
     env = config.environment(environment)
     host = env.primary
     out.step(f"{title} ({config.app} on {environment}, host {host.name})")
     on_primary = Targets(env, (host,))
-    with connected_and_locked(config, out, on_primary, title.lower()) as (remote,):
-        state = read_state(remote, env.deliver_to, config.app)
-        return run_task(config, out, remote, state, expression, title.lower())
+    if recovery is None:
+        with connected_and_locked(config, out, on_primary, title.lower()) as (remote,):
+            return _task(config, out, remote, env.deliver_to, expression, title.lower())
+    with (
+        reporting(config, out, on_primary, recovery) as watches,
+        connected_and_locked(config, out, on_primary, title.lower()) as remotes,
+        watch(out, watches),
+    ):
+        # a phase of one host: a first Ctrl-C finds it in flight and lets it finish
+        step = title.lower()
+
+        def work(remote: Remote) -> TaskResult:
+            return _task(config, out, remote, env.deliver_to, expression, step)
+
+        return in_flight("migration", remotes[0], work)
+
+
+def _task(
+    config: Config, out: Output, remote: Remote, deliver_to: str, expression: str, step: str
+) -> TaskResult:
+    """`expression` on `remote`, after reading its state."""
+    state = read_state(remote, deliver_to, config.app)
+    return run_task(config, out, remote, state, expression, step)
 
 
 def run_task(

@@ -8,21 +8,24 @@ lost connection or an abandoned step, only a new look says what a host really ru
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from deliver.commands.lock import EnvironmentLocked
 from deliver.commands.targets import Targets, reachable
 from deliver.config import Config
-from deliver.errors import ConfigError, DeliverError, Interrupted, UsageError
+from deliver.errors import ConfigError, DeliverError, HostsFailed, Interrupted, UsageError
 from deliver.host.state import HostNow, host_now
 from deliver.output import Output
 from deliver.transport.fanout import fan_out
-from deliver.transport.interrupts import Abandoned, Interrupts, watching_interrupts
+from deliver.transport.interrupts import Abandoned, Interrupts, active, watching_interrupts
 from deliver.transport.remote import Remote
 
 STATE_HEADERS = ("HOST", "CURRENT", "RUNNING", "NODE")
+T = TypeVar("T")
+R = TypeVar("R", bound=Remote)
 
 
 @dataclass
@@ -32,32 +35,58 @@ class Recovery:
 
     `target`: the release every host should boot and run (None: restart what is current);
     `start`: whether the command restarts nodes (without it, a host is done once current
-    names the target); `before`: what each host had current before the command."""
+    names the target); `before`: what each host had current before the command; `down`: the
+    command stops nodes (a host is done once its node is down, and `back` starts them);
+    `back`: the command that undoes it, when known beforehand (a hot upgrade's downgrade,
+    `{version}` standing for what the hosts ran); `fixed`: advice that holds whatever the
+    hosts run (a migration changes a database, not the hosts); `ran`: what each node said
+    it ran before, where the command asked (a hot install changes that, not `current`)."""
 
     environment: str
     finish: str
     target: str | None = None
     start: bool = True
     before: dict[str, str | None] = field(default_factory=dict)
+    down: bool = False
+    back: str | None = None
+    fixed: str | None = None
+    ran: dict[str, str] = field(default_factory=dict)
+
+    def learn(self, versions: dict[str, str]) -> None:
+        """The versions the nodes run (and boot: a hot upgrade checked they agree)."""
+        self.before.update(versions)
+        self.ran.update(versions)
 
     def done(self, host: HostNow) -> bool:
+        if self.down:
+            return host.up is False
         if self.target is None:
             return host.up is True
         return host.on(self.target) if self.start else host.current == self.target
 
     def undo(self, now: Sequence[HostNow]) -> str | None:
         """The command that puts every host back, when they all had one release before."""
+        if self.down:
+            return self.back
         before = set(self.before.values())
         if len(before) != 1 or None in before or self.target is None:
             return None
         (old,) = before
         if old == self.target:
             return None
+        if self.back is not None:
+            return self.back.format(version=old)
         flag = " --start-deploy" if self.start else ""
         return f"deliver deploy release to {self.environment} --version {old}{flag}"
 
     def advice(self, now: Sequence[HostNow]) -> str:
         """The hint under the table."""
+        if self.fixed is not None:
+            return self.fixed
+        if self.down:
+            return self._after_stop(now)
+        if not self.before:  # it failed before it read any host
+            return f"every host runs what it ran before; to try again: {self.finish}"
         if all(self.done(host) for host in now):
             return f"every host is done: {self.finish} has nothing left to do"
         if self.unchanged(now):
@@ -66,12 +95,38 @@ class Recovery:
         text = f"to finish: {self.finish}"
         return text + (f"; to go back: {undo}" if undo else "")
 
+    def _after_stop(self, now: Sequence[HostNow]) -> str:
+        """A stop says which nodes it stopped, and how to start them again."""
+        stopped = [host.name for host in now if host.up is False]
+        again = f"; to start them again: {self.back}" if self.back and stopped else ""
+        if len(stopped) == len(now):
+            return f"every node is stopped now{again}"
+        if not stopped:
+            return f"every node still runs; to try again: {self.finish}"
+        return f"stopped now: {', '.join(stopped)}{again}; to finish: {self.finish}"
+
     def unchanged(self, now: Sequence[HostNow]) -> bool:
         """Every host still boots what it had current and its node answers (or the command
         failed before it read any host)."""
         return not self.before or all(
-            host.current == self.before.get(host.name) and host.up is True for host in now
+            host.current == self.before.get(host.name)
+            and host.up is True
+            and host.runs == self.ran.get(host.name, host.runs)
+            for host in now
         )
+
+
+def hot_recovery(
+    environment: str, version: str, hosts: Sequence[str], *, downgrade: bool = False
+) -> Recovery:
+    """After a hot upgrade (or `downgrade`) failed or was interrupted: the same command
+    again finishes it (it leaves the hosts that run `version` alone); the opposite one takes
+    the others back to what they ran."""
+    flags = "".join(f" --host {host}" for host in hosts)
+    upgrade = f"deliver deploy upgrade {environment} --version {{version}}{flags}"
+    down = f"deliver downgrade {environment} --version {{version}}{flags}"
+    again, back = (down, upgrade) if downgrade else (upgrade, down)
+    return Recovery(environment, again.format(version=version), version, back=back)
 
 
 def state_table(now: Sequence[HostNow]) -> str:
@@ -103,7 +158,7 @@ def read_now(config: Config, out: Output, chosen: Targets) -> list[HostNow]:
     with reachable(config, out, chosen.hosts) as (remotes, unreachable):
 
         def ask(remote: Remote) -> HostNow:
-            return host_now(remote, chosen.env.deliver_to, config.app)
+            return host_now(remote, chosen.env.deliver_to, config.app, ask_node=True)
 
         found = fan_out("reading the state", remotes, ask, interruptible=False)
     rows = {name: HostNow(name, problem=str(error)) for name, error in unreachable.items()}
@@ -153,14 +208,32 @@ def _with_state(error: DeliverError, now: list[HostNow], recovery: Recovery) -> 
     """The error, with the table; its own hint stays where nothing changed (trying again
     as it was would only fail again), else the way to finish or undo replaces it."""
     error.state = state_table(now)
-    if error.hint and recovery.unchanged(now):
+    if recovery.fixed is not None:
+        error.hint = "; ".join(hint for hint in (error.hint, recovery.fixed) if hint)
+    elif error.hint and recovery.unchanged(now):
         error.hint = f"{error.hint} (every host runs what it ran before)"
     else:
         error.hint = recovery.advice(now)
     return error
 
 
-def stop_if_interrupted(interrupts: Interrupts, before: str) -> None:
+def stop_if_interrupted(interrupts: Interrupts | None, before: str) -> None:
     """Between two steps: after a first Ctrl-C, the next one is not begun."""
-    if interrupts.stopping:
+    if interrupts is not None and interrupts.stopping:
         raise Interrupted(f"interrupted (Ctrl-C): stopped before {before}")
+
+
+def in_flight(phase: str, remote: R, work: Callable[[R], T]) -> T:
+    """`work` on one host as a phase of its own, so that a first Ctrl-C finds it in flight
+    (and lets it finish); a failure is the host's own error, not a one-host HostsFailed."""
+    try:
+        return fan_out(phase, [remote], work)[remote.name]
+    except HostsFailed as failed:
+        error = failed.errors.get(remote.name)
+        raise error if isinstance(error, DeliverError) else failed from None
+
+
+def stop_before(step: str) -> None:
+    """stop_if_interrupted with the watch in force, for phases that run below the command
+    that opened it (a hot install, shared by deploy upgrade and upgrade)."""
+    stop_if_interrupted(active(), step)

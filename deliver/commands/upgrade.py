@@ -1,6 +1,7 @@
 """`deliver upgrade <env>`: hot-upgrade whatever the nodes run to the branch head (or --to).
 
-1. ask every node which version it runs: they must all agree (the ones that do not are named);
+1. ask every node which version it runs: they must all agree (the ones that do not are named),
+   but for hosts already on the target after a partial failure: a rerun leaves them alone;
 2. find the upgrade from that version to the target commit in the store, or build it: with
    `--with=<running version>` when the store holds that release, else `--from=<its commit>`
    (known from a stored upgrade to it, or a tag `v<version>` / `<version>`);
@@ -15,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deliver.build import git
+from deliver.build.git import Revision
 from deliver.commands.build import build_upgrade
 from deliver.commands.deploy import deploy_release
 from deliver.commands.hot import Canary, install_upgrade, with_health_urls
 from deliver.commands.hot_policy import FALLBACKS, NotHot
+from deliver.commands.report import Recovery, hot_recovery, reporting, watch
 from deliver.commands.targets import connected_and_locked, release_store, targets
 from deliver.config import Config
 from deliver.errors import InvalidArgument, ReleaseNotFound, UsageError
@@ -59,24 +62,28 @@ def upgrade(
     )
     out.step(f"Asking the nodes of {environment} which version they run")
     locked = connected_and_locked(config, out, chosen, f"upgrade to {target.commit[:10]}")
-    with release_store(config, out) as store, locked as remotes:
+    recovery = Recovery(environment, f"deliver upgrade {environment}" + _flags(hosts))
+    reported = reporting(config, out, chosen, recovery)
+    with release_store(config, out) as store, reported as watches, locked as remotes:
         nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
         versions = {name: node.version for name, node in nodes.items()}
-        running = _agreed(versions)
-        out.step(f"{environment} runs {config.app} {running}")
+        upgrades = store.releases(config.app, "upgrade")
+        running = _running(out, f"{environment} runs {config.app}", versions, upgrades, target)
         done = _stored(store.releases(config.app), running, target.commit)
         if done is not None:
             raise UsageError(
                 f"{environment} already runs {running}, built from {target.description} "
                 f"({target.commit[:10]}): nothing to upgrade"
             )
-        found = _stored(store.releases(config.app, "upgrade"), None, target.commit, running)
+        found = _stored(upgrades, None, target.commit, running)
         if found is not None:
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
             found = _build(config, out, store, running, to_ref, branch, force)
+        _aim(recovery, hot_recovery(environment, found.version, hosts))
         try:
-            return install_upgrade(config, out, env, remotes, store, found, canary)
+            with watch(out, watches):
+                return install_upgrade(config, out, env, remotes, store, found, canary, recovery)
         except NotHot as error:
             if fallback != "restart":
                 raise
@@ -87,8 +94,48 @@ def upgrade(
     return {}
 
 
-def _agreed(versions: dict[str, str]) -> str:
-    distinct = sorted(set(versions.values()))
+def _running(
+    out: Output, runs: str, versions: dict[str, str], upgrades: list[Release], target: Revision
+) -> str:
+    """The version the hosts upgrade from, said; hosts already on the target (a rerun after a
+    partial failure) are left alone, and said so."""
+    under_way = _under_way(upgrades, versions, target.commit)
+    running = _agreed(versions, under_way)
+    out.step(f"{runs} {running}")
+    if under_way is not None:
+        on = ", ".join(host for host, version in versions.items() if version == under_way)
+        out.step(f"{on} already run(s) {under_way}: a rerun upgrades the others only")
+    return running
+
+
+def _aim(recovery: Recovery, known: Recovery) -> None:
+    """Once the upgrade is known, a failure says how to finish or undo it (before, during
+    the build, nothing was changed: a Ctrl-C there just exits)."""
+    recovery.finish, recovery.target, recovery.back = known.finish, known.target, known.back
+
+
+def _flags(hosts: Sequence[str]) -> str:
+    return "".join(f" --host {host}" for host in hosts)
+
+
+def _under_way(upgrades: list[Release], versions: dict[str, str], commit: str) -> str | None:
+    """The target version when the hosts are part-way through a hot upgrade to `commit` (a
+    rerun after a partial failure): the stored upgrade built from it takes the version the
+    others run to the one some hosts already run. Those are left alone (preflight checks
+    they run its build); None when that is not the case."""
+    distinct = set(versions.values())
+    for upgrade in reversed(upgrades):
+        if upgrade.commit == commit and upgrade.version in distinct and len(distinct) == 2:
+            (rest,) = distinct - {upgrade.version}
+            if rest in upgrade.from_versions:
+                return upgrade.version
+    return None
+
+
+def _agreed(versions: dict[str, str], target: str | None = None) -> str:
+    """The version the hosts run; hosts already on `target` (an upgrade under way) do not
+    count. UsageError naming who runs what when they do not agree."""
+    distinct = sorted(set(versions.values()) - {target})
     if len(distinct) == 1:
         return distinct[0]
     described = ", ".join(f"{host} runs {version}" for host, version in versions.items())

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import ConnectionFailed, HostKeyError
+from deliver.transport import sshlib
 from deliver.transport.known_hosts import KnownHosts
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class SshFiles:
 
     @classmethod
     def load(cls, settings: SshSettings) -> SshFiles:
-        import paramiko
+        paramiko = sshlib.load()  # the first import of paramiko in a run: without invoke
 
         config = (
             paramiko.SSHConfig.from_path(str(settings.config_file))

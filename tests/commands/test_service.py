@@ -59,7 +59,7 @@ def test_the_unit_of_each_host_verifies_and_a_start_writes_its_env_file(
     # no systemd here: the start fails on every host, naming it and the command
     started = run_cli("--config", deployment, "start", "production")
     assert started.exit_code == 1
-    assert "starting failed on 2 host(s): web1, web2" in started.stderr
+    assert "start failed on 2 host(s): web1, web2" in started.stderr
     assert "web1: `systemctl start hello.service` failed, the node is not started:" in (
         started.stderr
     )
