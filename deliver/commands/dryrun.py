@@ -111,7 +111,8 @@ def _plan_hosts(
     fetch_from = store.location if store is not None and not store.is_local else None
     plans = host_plans(config, request, chosen, release, found, hooks, fetch_from)
     for remote in dry:
-        _show_commands(config, request, chosen, remote, found[remote.name], plans, release, store)
+        host = found[remote.name]
+        _show_commands(config, request, chosen, remote, host, plans, release, store, hooks)
     return plans, {}
 
 
@@ -198,13 +199,14 @@ def _show_commands(
     plans: Mapping[str, list[str]],
     release: Release | None,
     store: ReleaseStore | None,
+    hooks: Hooks | None,
 ) -> None:
     """The exact commands of each step the plan says, made by the code a real run uses, on
     the recording remote (printed with --debug as they are recorded)."""
     command, target = request.command, plans[remote.name][0]
     primary = remote.name == chosen.env.primary.name
     has_archive = release is not None and host.archive_sha256 == release.sha256
-    steps = HostSteps(chosen.env, host.root, host.releases, has_archive, target, primary)
+    steps = HostSteps(chosen.env, host.root, host.releases, has_archive, target, primary, hooks)
     if command == "deploy" and release is not None and store is not None:
         show_deploy(config, remote, steps, release, store, run_migrations=request.run_migrations)
     if command == "migrate":

@@ -7,7 +7,8 @@ the pruning, the release handler's stage and install), called with what the prob
 what is printed is what the real run would send. A recorded command answers as one that
 printed nothing: where a step needs an answer to go on, its later commands depend on that
 answer and the step ends there (the error that follows is not the host's, and is dropped).
-Hooks are named in the plan; their commands are not printed (a hook can run on this machine).
+The extraction's hooks that run on the host are printed the same way; those that run on this
+machine, tasks, and the start and upgrade hooks are only named in the plan.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from deliver.commands.migrate import migrate_new_release, migrate_title, run_task, task_expression
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError
+from deliver.hooks import Hooks, deploy_env
 from deliver.host.layout import HostReleases, HostState, switch_current
 from deliver.host.node import start_node, stop_node
 from deliver.host.prune import prune_host
@@ -41,6 +43,19 @@ class HostSteps:
     has_archive: bool
     target: str  # the version the host would switch to ("" when none)
     primary: bool
+    hooks: Hooks | None = None  # the command's hooks, when it runs any
+
+
+def on_host_hooks(config: Config, hooks: Hooks | None) -> Hooks:
+    """The hooks that run on the host itself (their commands are recorded like any other);
+    those that run here or are tasks are left out: the plan names them, nothing runs them."""
+    kept = [
+        hook
+        for point in (hooks.by_point.values() if hooks else [])
+        for hook in point
+        if hook.runs_on != "local" and hook.task is None
+    ]
+    return Hooks(kept, _silent(), config.project_dir, config.tasks_file)
 
 
 def _quietly(step: Callable[[], object]) -> None:
@@ -85,7 +100,18 @@ def show_deploy(
         else:
             _quietly(lambda: upload(remote, check.root, release, store, None))
             check = Preflight(check.root, check.current, True, False, check.running)
-    _quietly(lambda: receive(remote, check, release, env_text, links, archive))
+    hooks = on_host_hooks(config, host.hooks)
+    hook_env = deploy_env(
+        config, env, remote, host.root, release.version, release.commit, release.branch
+    )
+    _quietly(
+        lambda: hooks.around(
+            "extract_release_archive",
+            remote,
+            hook_env,
+            lambda: receive(remote, check, release, env_text, links, archive),
+        )
+    )
     if run_migrations and host.primary:
         _quietly(lambda: migrate_new_release(config, _silent(), remote, host.root, release))
 

@@ -16,7 +16,7 @@ import pytest
 from deliver.host.private import PrivateRemote
 from deliver.sandbox import Sandbox
 from deliver.transport.dryrun import DryRunRemote
-from tests.conftest import BuiltApp, run_cli, write_config
+from tests.conftest import BuiltApp, edit_config, run_cli, write_config
 
 #: The steps a real deploy runs that read and change nothing, or that a dry run leaves out
 #: on purpose (the deploy lock is not taken; its release is not a step of the plan).
@@ -80,6 +80,8 @@ def test_a_dry_run_prints_the_commands_the_deploy_then_sends(
     dry_remotes: list[DryRunRemote],
 ) -> None:
     config = versions_deployment
+    # a hook that runs on the hosts: its command is printed too (one that runs here is not)
+    edit_config(config, lambda data: data.update(hooks={"post_extract": "echo extracted"}))
     words = ("deploy", "release", "production", "--version", "0.1.0", "--start-deploy")
     words += ("--run-migrations",)
     dry = run_cli("--config", config, "--dry-run", "--debug", *words)
@@ -99,6 +101,7 @@ def test_a_dry_run_prints_the_commands_the_deploy_then_sends(
     steps = {step for _, step, _ in sent}
     assert {"preflight", "uploading and extracting", "switching"} <= steps, steps
     assert "running the migrations" in steps, steps
+    assert "hook post_extract_release_archive (deliver.yml: hooks.post_extract)" in steps
     for host in ("web1", "web2"):
         assert {s for h, s, _ in would if h == host} >= NODE_STEPS
     missing = [c for c in sent if c not in would and c[1] not in NODE_STEPS]
