@@ -135,7 +135,7 @@ def show_switch_and_restart(
     manager = host.env.manager(remote.name)
     if switch and host.target:
         _quietly(lambda: switch_current(remote, host.root, host.target))
-    if stop:
+    if stop and (state is not None or switch):  # a deploy stops "nothing" too; others refuse
         now = HostState(remote.name, host.root, target, running, tool)
         _quietly(lambda: stop_node(remote, now, config.app, config.stop_timeout, manager))
     if start and target:
