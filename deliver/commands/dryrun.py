@@ -67,7 +67,7 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
             request = replace(request, version=release.version)
         out.step(f"Dry run of {request.command} on {request.environment}: nothing will be changed")
         built = _plan_build(config, out, request)
-        if built is not None and request.command == "update":
+        if built is not None:
             request = replace(request, version=built.version)
         with reachable(config, out, chosen.hosts) as (remotes, unreachable):
             sink = out if out.debug else None

@@ -194,7 +194,12 @@ def _node_lines(config: Config, request: DryRun, host: Found) -> Iterator[str]:
         if request.start:
             yield f"restart: stop the node started from {state.running}, start the new build"
     elif command == "upgrade":
+        runs = state.running or state.current
+        if request.version and runs == request.version:
+            yield f"runs {runs} already, the version it would build: upgrade refuses, nothing to do"
+            return
+        to = f" to {request.version}" if request.version else ""
         yield (
-            f"build the upgrade from {state.running or state.current} (what the node runs) on "
-            "the build host, then hot-upgrade the node in place (same OS process)"
+            f"build the upgrade from {runs} (what the node runs){to} on the build host, then "
+            "hot-upgrade the node in place (same OS process)"
         )

@@ -104,7 +104,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     in_repo.write_text(config.read_text())
     builds = {
         "update": "web2: 0.1.1 is current here already: the deploy leaves it alone",
-        "upgrade": "web1: build the upgrade from 0.1.1 (what the node runs)",
+        "upgrade": "web1: runs 0.1.1 already, the version it would build: upgrade refuses",
     }
     for command, expected in builds.items():
         result = run_cli("--config", in_repo, command, "production", "--dry-run")
