@@ -13,7 +13,7 @@ lock is not taken.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import replace
 
 from deliver.build.git import resolve_revision
@@ -26,6 +26,7 @@ from deliver.commands.dryrun_steps import (
     show_migrate,
     show_switch_and_restart,
 )
+from deliver.commands.rollback import mark_rolled_back
 from deliver.commands.schedule import Rollout, Schedule
 from deliver.commands.targets import Targets, reachable, release_store, targets
 from deliver.config import Config
@@ -211,6 +212,9 @@ def _show_commands(
         show_deploy(config, remote, steps, release, store, run_migrations=request.run_migrations)
     if command == "migrate":
         show_migrate(config, remote, steps, request.direction, request.version)
+    if command == "rollback" and request.version is None and host.releases is not None:
+        with suppress(DeliverError):  # rollback's own record of what it leaves
+            mark_rolled_back(remote, host.releases, target)
     restarts = command in ("restart", "start", "stop", "rollback") or request.start
     switches = command in ("deploy", "rollback") and bool(target)
     show_switch_and_restart(

@@ -92,6 +92,9 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         result = run_cli("--config", config, *words, "--dry-run")
         assert result.exit_code == 0, (words, result.output)
         assert expected in result.stdout, (words, result.stdout)
+    back = run_cli("--config", config, "--dry-run", "--debug", "rollback", "production")
+    assert back.exit_code == 0, back.output
+    assert "rolled_back" in back.stderr and "web2 $ (not run: switching)" in back.stderr
     as_json = run_cli("--config", config, "--json", "stop", "production", "--dry-run")
     assert as_json.exit_code == 0, as_json.output
     events = [json.loads(line) for line in as_json.stdout.splitlines()]
