@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -49,11 +49,17 @@ class Context:
     sandbox_dir: Path = Path(".deliver-sandbox")
     #: --dry-run: mutating commands probe read-only and say what they would do
     dry_run: bool = False
+    #: the command run (`deliver ping ...`: ping), for what it needs of the config
+    command: str | None = None
 
     def config(self) -> Config:
         from deliver.config.load import load_config
 
         config = load_config(self.config_path, overrides=self.overrides)
+        if self.command in WITHOUT_LOCAL_ENV:
+            # they send no env to a host (the nodes read the host's deliver.env): an unset
+            # ${VAR} that only a deploy needs must not stop a ping
+            config = replace(config, unset=())
         self.out.secrets = config.secrets()
         short = [s for s in self.out.secrets if 0 < len(s.value) < SHORT_SECRET]
         if short:
@@ -75,6 +81,8 @@ DRY_RUN_COMMANDS = frozenset(
 READ_ONLY_COMMANDS = frozenset(
     {"ping", "version", "show", "check", "completion", "audit", "status", "logs"}
 )
+#: The commands that send none of .deliver's env to a host: they run with `${VAR}`s unset.
+WITHOUT_LOCAL_ENV = frozenset({"ping", "version", "status", "logs", "audit"})
 SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -137,6 +145,7 @@ def cli(
     context: Context = ctx.obj
     context.config_path = config_path
     context.dry_run = dry_run
+    context.command = ctx.invoked_subcommand
     if dry_run and ctx.invoked_subcommand not in DRY_RUN_COMMANDS | READ_ONLY_COMMANDS:
         # silently doing it for real would be the worst answer to --dry-run
         raise UsageError(

@@ -142,7 +142,8 @@ def check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
         yield Finding(remote.name, "build tool", False, str(error))
         tool = ""
     commands = ("git", *BUILD_COMMANDS.get(tool, ()))
-    script = join(_tools_script(commands), f"echo ERLANG=$({_ERLANG} 2>/dev/null)")
+    # `; true`: a missing tool is a finding, not a failed probe (as on the deploy hosts)
+    script = join(f"{_tools_script(commands)}; true", f"echo ERLANG=$({_ERLANG} 2>/dev/null)")
     values = parse_key_values(remote.run(script, step="checking the build host").stdout)
     yield from _tool_findings(remote.name, values, commands)
     if values.get("ERLANG"):

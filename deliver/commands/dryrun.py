@@ -2,78 +2,51 @@
 
 Every host is reached over a DryRunRemote (transport/dryrun.py), which lets through only
 this module's read-only probe (the deployed releases, the archive already there, the deploy
-lock) and records everything else. From what the probe read, each host's plan is said in
-the order the command would do it: the upload or its skip, the extraction, the hooks, the
-migrations, the switch (from -> to), the restart, what pruning removes. With `--debug` the
-exact commands of the switch, the history and the pruning are printed too, produced by the
-code a real run uses on the recording remote. The deploy lock is not taken.
+lock, where deliver_to resolves) and records everything else. From what the probe read, each
+host's plan is said in the order the command would do it (dryrun_plan.py); with `--debug`
+the exact commands of every step are printed too, made by the functions a real run calls on
+the recording remote (dryrun_steps.py). `deploy upgrade`/`downgrade` run the hot preflight
+(dryrun_hot.py); `update`/`upgrade` probe the build host first (dryrun_build.py). The deploy
+lock is not taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
+from dataclasses import replace
 
 from deliver.build.git import resolve_revision
 from deliver.commands.dryrun_build import BuildPlan, plan_build
 from deliver.commands.dryrun_hot import hot_plans, refused_error
+from deliver.commands.dryrun_plan import DryRun, Found, host_plans
 from deliver.commands.dryrun_steps import (
     HostSteps,
     show_deploy,
     show_migrate,
     show_switch_and_restart,
 )
-from deliver.commands.rollback import choose_target
+from deliver.commands.rollback import mark_rolled_back
 from deliver.commands.schedule import Rollout, Schedule
 from deliver.commands.targets import Targets, reachable, release_store, targets
 from deliver.config import Config
-from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
+from deliver.errors import DeliverError, HostsFailed, NodeError
 from deliver.hooks import Hooks
-from deliver.host.layout import LOCK_DIR, READ_RELEASES, Event, HostReleases, read_host_releases
+from deliver.host.layout import LOCK_DIR, READ_RELEASES, HostReleases, read_host_releases
 from deliver.output import Output
-from deliver.release import Release, check_version, now
+from deliver.release import Release, check_version
 from deliver.release_store import ReleaseStore
 from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.transport.dryrun import DryRunRemote
 from deliver.transport.fanout import fan_out
 
+__all__ = ["DryRun", "dry_run", "dry_run_store_prune"]  # DryRun: the CLI builds one
+
 PROBE = "dry-run probe"
-START_POINTS = ("pre_start_deployed_release", "post_start_deployed_release")
 #: The steps a DryRunRemote lets through: layout.py's reader of releases, and PROBE.
 READ_ONLY = frozenset({READ_RELEASES, PROBE})
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """The command a dry run stands for, with what it was given."""
-
-    #: deploy, deploy upgrade, downgrade, update, upgrade, rollback, restart, start, stop,
-    #: migrate
-    command: str
-    environment: str
-    hosts: tuple[str, ...] = ()
-    version: str | None = None
-    start: bool = False
-    run_migrations: bool = False
-    direction: str = "up"
-    rollout: Rollout | None = None
-    #: update, upgrade: what they would build (--revision, --tag / --to, --branch)
-    revision: str | None = None
-    tag: str | None = None
-    branch: str | None = None
-
-
-@dataclass(frozen=True)
-class _Found:
-    """What the probe read on one host."""
-
-    root: str  # deliver_to as the host resolves it (as the preflight will), made or not
-    releases: HostReleases | None  # None: nothing deployed yet
-    archive_sha256: str
-    lock: str  # the deploy lock's holder line, "" when free
-
-
+#: The upload's mktemp answers a name the commands after it use: a placeholder stands in.
+ANSWERS = {"uploading": "<the name mktemp makes>"}
 HOT = ("deploy upgrade", "downgrade")
 
 
@@ -95,11 +68,11 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
             request = replace(request, version=release.version)
         out.step(f"Dry run of {request.command} on {request.environment}: nothing will be changed")
         built = _plan_build(config, out, request)
-        if built is not None and request.command == "update":
+        if built is not None:
             request = replace(request, version=built.version)
         with reachable(config, out, chosen.hosts) as (remotes, unreachable):
             sink = out if out.debug else None
-            dry = [DryRunRemote(remote, READ_ONLY, sink) for remote in remotes]
+            dry = [DryRunRemote(remote, READ_ONLY, sink, ANSWERS) for remote in remotes]
             plans, refused = _plan_hosts(config, request, chosen, dry, release, store, out)
     schedule = _schedule_line(request, chosen, list(plans))
     if schedule:
@@ -136,9 +109,11 @@ def _plan_hosts(
     version = release.version if release else (request.version or "")
     probed = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
     found = {h.name: probed[h.name] for h in chosen.hosts if h.name in probed}  # in order
-    plans = _plans(config, request, chosen, release, found, hooks)
+    fetch_from = store.location if store is not None and not store.is_local else None
+    plans = host_plans(config, request, chosen, release, found, hooks, fetch_from)
     for remote in dry:
-        _show_commands(config, request, chosen, remote, found[remote.name], plans, release, store)
+        host = found[remote.name]
+        _show_commands(config, request, chosen, remote, host, plans, release, store, hooks)
     return plans, {}
 
 
@@ -166,7 +141,7 @@ def _release(config: Config, request: DryRun, store: ReleaseStore | None) -> Rel
     return store.find(config.app, request.version, kind)
 
 
-def _probe(remote: DryRunRemote, chosen: Targets, app: str, version: str) -> _Found:
+def _probe(remote: DryRunRemote, chosen: Targets, app: str, version: str) -> Found:
     """The host's releases (layout.py's reader), then the archive of `version` already
     there and the deploy lock: read-only, both."""
     try:
@@ -182,7 +157,7 @@ def _probe(remote: DryRunRemote, chosen: Targets, app: str, version: str) -> _Fo
     )
     values = parse_key_values(remote.run(script, step=PROBE).stdout)
     root = releases.root if releases else values.get("ROOT", chosen.env.deliver_to)
-    return _Found(root, releases, values.get("ARCHIVE", ""), values.get("LOCK", "").strip())
+    return Found(root, releases, values.get("ARCHIVE", ""), values.get("LOCK", "").strip())
 
 
 def _resolve_root(deliver_to: str) -> str:
@@ -195,154 +170,12 @@ done
 r=$(cd "${{d:-/}}" && pwd -P); echo ROOT=${{r%/}}$rest"""
 
 
-def _plans(
-    config: Config,
-    request: DryRun,
-    chosen: Targets,
-    release: Release | None,
-    found: Mapping[str, _Found],
-    hooks: Hooks | None,
-) -> dict[str, list[str]]:
-    """Each host's lines; the first item of each list is the version it would switch to."""
-    if request.command == "rollback":
-        known = {n: f.releases for n, f in found.items() if f.releases is not None}
-        if len(known) < len(found):
-            raise UsageError("rollback: a host has no release deployed: nothing to go back to")
-        target = choose_target(known, request.version)
-        return {
-            n: [target, *_rollback_lines(f, target), *_hook_lines(hooks, START_POINTS)]
-            for n, f in found.items()
-        }
-    primary = chosen.env.primary.name
-    plans: dict[str, list[str]] = {}
-    for name, host in found.items():
-        lines = list(_lock_lines(host))
-        if request.command == "deploy" and release is not None:
-            lines += _deploy_lines(config, request, host, release, hooks, name == primary)
-        else:
-            lines += _node_lines(config, request, host)
-            if request.command in ("restart", "start") and host.releases is not None:
-                lines += _hook_lines(hooks, START_POINTS)
-        current = host.releases.current if host.releases else None
-        plans[name] = [release.version if release else (current or ""), *lines]
-    return plans
-
-
 def _schedule_line(request: DryRun, chosen: Targets, hosts: list[str]) -> str | None:
     """How the restarts would go through the hosts: the rollout's batches."""
     if not hosts or not (request.start or request.command in ("restart", "rollback")):
         return None
     settings = (request.rollout or Rollout()).settle(chosen.env.rollout)
     return Schedule.plan(hosts, settings, len(chosen.env.hosts)).header("Restart")
-
-
-def _lock_lines(host: _Found) -> Iterator[str]:
-    if host.lock:
-        yield f"the deploy lock is held ({host.lock}): the command would be refused"
-
-
-def _deploy_lines(
-    config: Config,
-    request: DryRun,
-    host: _Found,
-    release: Release,
-    hooks: Hooks | None,
-    primary: bool,
-) -> Iterator[str]:
-    state = host.releases
-    size = f"{release.size / 1e6:.1f} MB"  # as the build and the store say it
-    if host.archive_sha256 == release.sha256:
-        yield f"skip the upload: {release.archive_name} is there with the same sha256"
-    else:
-        yield f"upload {release.archive_name} ({size}) and verify its sha256"
-    yield f"extract it into releases/{release.version}, write deliver.env"
-    links = config.links
-    if links.linked_dirs or links.linked_files or links.overrides:
-        shared = [*links.linked_dirs, *links.linked_files, *links.overrides.values()]
-        yield f"link {', '.join(shared)}"
-    yield from _hook_lines(hooks, ("pre_extract_release_archive", "post_extract_release_archive"))
-    if request.run_migrations and primary:
-        yield f"run migrations (primary host): {config.migration_tasks().up}"
-    current = state.current if state else None
-    yield f"switch current: {current or '(none)'} -> {release.version}"
-    running = state.running if state else None
-    if request.start:
-        stop = f"stop the node started from {running}, " if running else ""
-        yield f"restart: {stop}start {release.version}, wait until it answers"
-        if config.health_check.url:
-            yield f"health check: {config.health_check.url}"
-        yield from _hook_lines(hooks, START_POINTS)
-    elif running and running != release.version:
-        yield f"the node keeps running {running} until restarted"
-    yield _prune_line(config, _after_switch(state, release.version, ""))
-
-
-def _after_switch(state: HostReleases | None, version: str, root: str) -> HostReleases:
-    """What the host would hold after the switch, for the pruning that follows it."""
-    base = state or HostReleases("", root, None, None, "mix")
-    present = tuple(sorted({*base.present, version}))
-    history = (*base.history, Event(now(), "deployed", version))
-    return replace(base, current=version, present=present, history=history)
-
-
-def _prune_line(config: Config, releases: HostReleases) -> str:
-    doomed = releases.prunable(config.keep_releases)
-    if not doomed:
-        return f"prune: nothing (keep_releases {config.keep_releases})"
-    return f"prune: remove {', '.join(doomed)} (keep_releases {config.keep_releases})"
-
-
-def _hook_lines(hooks: Hooks | None, points: Sequence[str]) -> Iterator[str]:
-    for point in points:
-        for hook in hooks.by_point.get(point, []) if hooks else []:
-            yield f"hook {point}: {hook.name} (on {hook.runs_on})"
-
-
-def _rollback_lines(host: _Found, target: str) -> Iterator[str]:
-    yield from _lock_lines(host)
-    state = host.releases
-    assert state is not None
-    yield f"switch current: {state.current} -> {target}, mark {state.current} rolled back"
-    running = f"stop the node started from {state.running}, " if state.running else ""
-    yield f"restart: {running}start {target}, wait until it answers"
-
-
-def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
-    state = host.releases
-    if state is None:
-        yield f"nothing is deployed here: {request.command} would fail"
-        return
-    command = request.command
-    if command == "stop":
-        if state.running:
-            yield f"stop the node started from {state.running}"
-        else:
-            yield "nothing to stop: no node was started from a release here"
-    elif command == "start":
-        yield f"start {state.current} unless its node is up, wait until it answers"
-    elif command == "restart":
-        stop = f"stop the node started from {state.running}, " if state.running else ""
-        yield f"restart: {stop}start {state.current}, wait until it answers"
-    elif command == "migrate":
-        tasks = config.migration_tasks()
-        task = tasks.up if request.direction == "up" else tasks.down
-        yield f"migrate {request.direction} on the primary host: {task}"
-    elif command == "update":
-        built = f"the new build, {request.version}" if request.version else "the new build"
-        if request.version and state.current == request.version:
-            yield f"{request.version} is current here already: the deploy leaves it alone"
-            return
-        yield (
-            f"build the release on the build host, then deploy it: upload, extract, switch "
-            f"current from {state.current} to {built}"
-        )
-        if request.start:
-            yield f"restart: stop the node started from {state.running}, start the new build"
-    elif command == "upgrade":
-        yield (
-            f"build the upgrade from {state.running or state.current} (what the node runs) on "
-            "the build host, then hot-upgrade the node in place (same OS process)"
-        )
 
 
 def dry_run_store_prune(config: Config, out: Output, keep: int) -> list[Release]:
@@ -363,21 +196,25 @@ def _show_commands(
     request: DryRun,
     chosen: Targets,
     remote: DryRunRemote,
-    host: _Found,
+    host: Found,
     plans: Mapping[str, list[str]],
     release: Release | None,
     store: ReleaseStore | None,
+    hooks: Hooks | None,
 ) -> None:
     """The exact commands of each step the plan says, made by the code a real run uses, on
     the recording remote (printed with --debug as they are recorded)."""
     command, target = request.command, plans[remote.name][0]
     primary = remote.name == chosen.env.primary.name
     has_archive = release is not None and host.archive_sha256 == release.sha256
-    steps = HostSteps(chosen.env, host.root, host.releases, has_archive, target, primary)
+    steps = HostSteps(chosen.env, host.root, host.releases, has_archive, target, primary, hooks)
     if command == "deploy" and release is not None and store is not None:
         show_deploy(config, remote, steps, release, store, run_migrations=request.run_migrations)
     if command == "migrate":
         show_migrate(config, remote, steps, request.direction, request.version)
+    if command == "rollback" and request.version is None and host.releases is not None:
+        with suppress(DeliverError):  # rollback's own record of what it leaves
+            mark_rolled_back(remote, host.releases, target)
     restarts = command in ("restart", "start", "stop", "rollback") or request.start
     switches = command in ("deploy", "rollback") and bool(target)
     show_switch_and_restart(
@@ -387,5 +224,5 @@ def _show_commands(
         switch=switches,
         stop=restarts and command != "start",
         start=restarts and command != "stop" and (host.releases is not None or switches),
-        prune_after=_after_switch(host.releases, target, host.root) if switches else None,
+        prune=command == "deploy" and bool(target),  # rollback prunes nothing
     )

@@ -7,7 +7,8 @@ the pruning, the release handler's stage and install), called with what the prob
 what is printed is what the real run would send. A recorded command answers as one that
 printed nothing: where a step needs an answer to go on, its later commands depend on that
 answer and the step ends there (the error that follows is not the host's, and is dropped).
-Hooks are named in the plan; their commands are not printed (a hook can run on this machine).
+The extraction's hooks that run on the host are printed the same way; those that run on this
+machine, tasks, and the start and upgrade hooks are only named in the plan.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from deliver.commands.migrate import migrate_new_release, migrate_title, run_task, task_expression
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError
-from deliver.host.layout import HostReleases, HostState, prune, switch_current
+from deliver.hooks import Hooks, deploy_env
+from deliver.host.layout import HostReleases, HostState, switch_current
 from deliver.host.node import start_node, stop_node
+from deliver.host.prune import prune_host
 from deliver.host.release_handler import NodeCheck, Switch, install, relink, stage
 from deliver.host.unpack import Preflight, node_env_text, preflight, receive, upload
 from deliver.output import Output
@@ -40,6 +43,19 @@ class HostSteps:
     has_archive: bool
     target: str  # the version the host would switch to ("" when none)
     primary: bool
+    hooks: Hooks | None = None  # the command's hooks, when it runs any
+
+
+def on_host_hooks(config: Config, hooks: Hooks | None) -> Hooks:
+    """The hooks that run on the host itself (their commands are recorded like any other);
+    those that run here or are tasks are left out: the plan names them, nothing runs them."""
+    kept = [
+        hook
+        for point in (hooks.by_point.values() if hooks else [])
+        for hook in point
+        if hook.runs_on != "local" and hook.task is None
+    ]
+    return Hooks(kept, _silent(), config.project_dir, config.tasks_file)
 
 
 def _quietly(step: Callable[[], object]) -> None:
@@ -84,7 +100,18 @@ def show_deploy(
         else:
             _quietly(lambda: upload(remote, check.root, release, store, None))
             check = Preflight(check.root, check.current, True, False, check.running)
-    _quietly(lambda: receive(remote, check, release, env_text, links, archive))
+    hooks = on_host_hooks(config, host.hooks)
+    hook_env = deploy_env(
+        config, env, remote, host.root, release.version, release.commit, release.branch
+    )
+    _quietly(
+        lambda: hooks.around(
+            "extract_release_archive",
+            remote,
+            hook_env,
+            lambda: receive(remote, check, release, env_text, links, archive),
+        )
+    )
     if run_migrations and host.primary:
         _quietly(lambda: migrate_new_release(config, _silent(), remote, host.root, release))
 
@@ -97,7 +124,7 @@ def show_switch_and_restart(
     switch: bool,
     stop: bool,
     start: bool,
-    prune_after: HostReleases | None,
+    prune: bool,
 ) -> None:
     """The switch of `current` to `host.target`, the node's stop and start (as a rollout
     restarts it: the stop of what runs, the start of the target), and the pruning."""
@@ -108,14 +135,14 @@ def show_switch_and_restart(
     manager = host.env.manager(remote.name)
     if switch and host.target:
         _quietly(lambda: switch_current(remote, host.root, host.target))
-    if stop:
+    if stop and (state is not None or switch):  # a deploy stops "nothing" too; others refuse
         now = HostState(remote.name, host.root, target, running, tool)
         _quietly(lambda: stop_node(remote, now, config.app, config.stop_timeout, manager))
     if start and target:
         down = HostState(remote.name, host.root, target, None, tool)
         _quietly(lambda: start_node(remote, down, config.app, config.start_timeout, manager))
-    if prune_after is not None:
-        _quietly(lambda: prune(remote, prune_after, config.keep_releases))
+    if prune:
+        _quietly(lambda: prune_host(remote, host.env.deliver_to, config.keep_releases))
 
 
 def show_hot(

@@ -70,11 +70,6 @@ def rollback(
         _warn_if_failed(out, found, target)
         out.step(f"Rolling back {config.app} on {environment} to {target}")
 
-        def leave(remote: Remote) -> None:
-            current = found[remote.name].current
-            if current and current != target:
-                remote.run(record(found[remote.name].root, "rolled_back", quote(current)))
-
         if hot:
             # the nodes run `target`'s directory, hot-upgraded: only the release handler can
             # take them back, without a restart
@@ -82,7 +77,7 @@ def rollback(
         if version is None:
             # rolled back from: never the default target again (until deployed anew), so a
             # second rollback goes further back; --version is a plain switch and judges nothing
-            fan_out("rollback", remotes, leave)
+            fan_out("rollback", remotes, lambda r: mark_rolled_back(r, found[r.name], target))
         if hot:
             out.step(f"Rolled back {config.app} on {environment} to {target}, hot")
             return target
@@ -93,6 +88,13 @@ def rollback(
         )
     out.step(f"Rolled back {config.app} on {environment} to {target}")
     return target
+
+
+def mark_rolled_back(remote: Remote, releases: HostReleases, target: str) -> None:
+    """Record in the host's history that its current release was rolled back from (unless
+    it is `target`): a default rollback never chooses it again."""
+    if releases.current and releases.current != target:
+        remote.run(record(releases.root, "rolled_back", quote(releases.current)))
 
 
 def _read_all(remotes: Sequence[Remote], deliver_to: str, app: str) -> dict[str, HostReleases]:

@@ -9,7 +9,7 @@ learn the exact commands it would send (`--debug` prints them), and nothing chan
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +30,17 @@ class Recorded:
 class DryRunRemote:
     """`remote`, letting through only the commands of the `read_only` steps."""
 
-    def __init__(self, remote: Remote, read_only: Set[str], sink: OutputSink | None = None) -> None:
+    def __init__(
+        self,
+        remote: Remote,
+        read_only: Set[str],
+        sink: OutputSink | None = None,
+        answers: Mapping[str, str] | None = None,
+    ) -> None:
         self.remote, self.read_only, self.sink = remote, read_only, sink
+        #: step -> what a recorded command of that step answers (default: nothing), where
+        #: the commands after it are made from its answer (a temporary name mktemp made)
+        self.answers: Mapping[str, str] = answers or {}
         self.name: str = remote.name
         self.host: HostSpec = remote.host
         self.recorded: list[Recorded] = []
@@ -47,7 +56,7 @@ class DryRunRemote:
         if step is not None and step in self.read_only:
             return self.remote.run(command, step=step, check=check, stdin=stdin)
         self._record(step or "command", command)
-        return Result("", "", 0)
+        return Result(self.answers.get(step or "", ""), "", 0)
 
     def feed(
         self,

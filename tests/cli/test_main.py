@@ -130,7 +130,7 @@ def test_deploy_without_release_or_upgrade_names_both(tmp_path: Path) -> None:
     assert "deliver deploy release to production, or deliver deploy upgrade to" in result.stderr
 
 
-def test_a_command_needs_only_the_secrets_of_what_it_touches(tmp_path: Path) -> None:
+def test_a_command_needs_only_the_secrets_of_what_it_sends(tmp_path: Path) -> None:
     config = tmp_path / ".deliver"
     config.write_text(
         "app: hello\nenvironments:\n"
@@ -140,10 +140,14 @@ def test_a_command_needs_only_the_secrets_of_what_it_touches(tmp_path: Path) -> 
     )
     listed = run_cli("--config", config, "show", "releases")  # the local store only
     assert listed.exit_code == 0, listed.output
+    # ping sends no env (the node reads the host's deliver.env): it goes on to the host
     pinged = run_cli("--config", config, "ping", "production")
-    assert pinged.exit_code == ExitCode.USAGE
+    assert pinged.exit_code == ExitCode.UNREACHABLE, pinged.output
+    assert "PRODUCTION_DATABASE_URL" not in pinged.output
+    deployed = run_cli("--config", config, "deploy", "release", "production")
+    assert deployed.exit_code == ExitCode.USAGE
     assert "environments.production.env.DATABASE_URL: ${PRODUCTION_DATABASE_URL} is not set" in (
-        pinged.stderr
+        deployed.stderr
     )
 
 

@@ -151,3 +151,19 @@ def test_a_host_name_nothing_resolves_is_said_with_where_it_was_looked_up(
         "web3.invalid: cannot connect to web3.invalid: unknown host name (no DNS name, and no "
         "Host entry of the ssh config names it)" in result.stderr
     )
+
+
+def test_an_unset_variable_only_a_deploy_needs_does_not_stop_a_ping(tmp_path: Path) -> None:
+    config = tmp_path / ".deliver.yml"
+    (tmp_path / "store").mkdir()
+    config.write_text(
+        "app: hello\nrelease_store: store\nenvironments:\n  production:\n    deliver_to: ~/app\n"
+        "    hosts: [127.0.0.1:1]\n    env: {SECRET_KEY_BASE: '${MY_SECRET}'}\n"
+    )
+    for words in (("ping",), ("version",), ("status",)):
+        result = run_cli("--config", config, *words, "production")
+        assert "MY_SECRET" not in result.output, (words, result.output)
+        assert "127.0.0.1:1" in result.output and "connection refused" in result.output
+    deploy = run_cli("--config", config, "deploy", "release", "production")
+    assert deploy.exit_code == 2, deploy.output
+    assert "${MY_SECRET} is not set in the local environment" in deploy.stderr

@@ -16,7 +16,7 @@ import pytest
 
 from deliver.host.lock import LockInfo
 from deliver.sandbox import Sandbox
-from tests.conftest import BuiltApp, edit_config, run_cli
+from tests.conftest import BuiltApp, edit_config, make_app_repo, run_cli, write_config
 
 
 def listing(root: Path) -> dict[str, str]:
@@ -92,6 +92,9 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         result = run_cli("--config", config, *words, "--dry-run")
         assert result.exit_code == 0, (words, result.output)
         assert expected in result.stdout, (words, result.stdout)
+    back = run_cli("--config", config, "--dry-run", "--debug", "rollback", "production")
+    assert back.exit_code == 0, back.output
+    assert "rolled_back" in back.stderr and "web2 $ (not run: switching)" in back.stderr
     as_json = run_cli("--config", config, "--json", "stop", "production", "--dry-run")
     assert as_json.exit_code == 0, as_json.output
     events = [json.loads(line) for line in as_json.stdout.splitlines()]
@@ -104,7 +107,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     in_repo.write_text(config.read_text())
     builds = {
         "update": "web2: 0.1.1 is current here already: the deploy leaves it alone",
-        "upgrade": "web1: build the upgrade from 0.1.1 (what the node runs)",
+        "upgrade": "web1: runs 0.1.1 already, the version it would build: upgrade refuses",
     }
     for command, expected in builds.items():
         result = run_cli("--config", in_repo, command, "production", "--dry-run")
@@ -167,3 +170,29 @@ def test_a_command_without_a_dry_run_refuses_the_flag(tmp_path: Path, words: tup
     result = run_cli("--config", config, "--dry-run", *words)
     assert result.exit_code == 2, result.output
     assert f"--dry-run: deliver {words[0]} has no dry run" in result.stderr
+
+
+def test_a_build_host_without_the_build_tool_fails_the_dry_run_naming_it(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`localhost` builds here: a PATH holding git but no mix and no erl is a build host
+    that lacks them."""
+    repo = make_app_repo(tmp_path / "hello")
+    config = repo / ".deliver-dry.yml"
+    write_config(config, sandbox, deliver_to="~/dry_no_tool", store=repo / ".deliver-releases")
+    edit_config(config, lambda data: data["build"].update(host="localhost"))
+    only_git = tmp_path / "bin"
+    only_git.mkdir()
+    git_path = shutil.which("git")
+    assert git_path is not None
+    (only_git / "git").symlink_to(git_path)
+    monkeypatch.setenv("PATH", str(only_git))
+    result = run_cli("--config", config, "update", "production", "--dry-run")
+    assert result.exit_code == 1, result.output
+    assert "web1: nothing is deployed here yet: upload, extract and switch current to 0.1.0" in (
+        result.stdout
+    )
+    assert "localhost: mix: not found on the PATH: the build would fail" in result.stdout
+    assert "localhost: erl: not found on the PATH: the build would fail" in result.stdout
+    assert "dry run failed on 1 host(s): localhost" in result.stderr
+    assert "Dry run done" not in result.stdout

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from deliver.host.private import PrivateRemote
+from deliver.sandbox import Sandbox
 from deliver.transport.dryrun import DryRunRemote
-from tests.conftest import run_cli
+from tests.conftest import BuiltApp, edit_config, run_cli, write_config
 
 #: The steps a real deploy runs that read and change nothing, or that a dry run leaves out
 #: on purpose (the deploy lock is not taken; its release is not a step of the plan).
@@ -79,6 +80,8 @@ def test_a_dry_run_prints_the_commands_the_deploy_then_sends(
     dry_remotes: list[DryRunRemote],
 ) -> None:
     config = versions_deployment
+    # a hook that runs on the hosts: its command is printed too (one that runs here is not)
+    edit_config(config, lambda data: data.update(hooks={"post_extract": "echo extracted"}))
     words = ("deploy", "release", "production", "--version", "0.1.0", "--start-deploy")
     words += ("--run-migrations",)
     dry = run_cli("--config", config, "--dry-run", "--debug", *words)
@@ -98,6 +101,7 @@ def test_a_dry_run_prints_the_commands_the_deploy_then_sends(
     steps = {step for _, step, _ in sent}
     assert {"preflight", "uploading and extracting", "switching"} <= steps, steps
     assert "running the migrations" in steps, steps
+    assert "hook post_extract_release_archive (deliver.yml: hooks.post_extract)" in steps
     for host in ("web1", "web2"):
         assert {s for h, s, _ in would if h == host} >= NODE_STEPS
     missing = [c for c in sent if c not in would and c[1] not in NODE_STEPS]
@@ -116,3 +120,24 @@ def test_a_dry_run_prints_the_commands_the_deploy_then_sends(
     assert len(sent) == 1 and sent[0][0] == "web1", recorded
     assert sent[0] in _changing(printed)
     assert f"web1 $ (not run: migrating up) {sent[0][2]}" in dry_migrate.stderr
+
+
+@pytest.mark.slow
+def test_with_an_ssh_store_the_dry_run_prints_the_hosts_own_fetch(
+    sandbox: Sandbox, built_app: BuiltApp, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "deliver.yml", sandbox, deliver_to="~/dry_ssh_store", store="store:dry-store"
+    )
+    upload = run_cli("--config", config, "upload", "release", "0.1.0", "--dir", built_app.store)
+    assert upload.exit_code == 0, upload.output
+    dry = run_cli("--config", config, "--dry-run", "--debug", "deploy", "release", "production")
+    assert dry.exit_code == 0, dry.output
+    for host in ("web1", "web2"):
+        assert f"{host}: fetch hello_0.1.0.release.tar.gz (" in dry.stdout
+        assert ") from store:~/dry-store, verify its sha256" in dry.stdout
+        fetch = f"{host} $ (not run: fetching hello_0.1.0.release.tar.gz from store:~/dry-store)"
+        assert fetch in dry.stderr
+    # the commands after mktemp name what it would make, not an empty name
+    assert "'<the name mktemp makes>'" in dry.stderr and "> ''" not in dry.stderr
+    assert not (Path(sandbox.host("web1").home) / "dry_ssh_store").exists()

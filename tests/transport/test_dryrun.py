@@ -31,3 +31,11 @@ def test_only_read_only_steps_run_and_the_rest_is_recorded(tmp_path: Path) -> No
     assert dry.recorded[3].command.startswith(f"upload {Path(__file__)} (")
     assert dry.recorded[4] == Recorded("download", f"download {tmp_path / 'x'}")
     assert "s3cret" not in repr(dry.recorded)
+
+
+def test_a_step_whose_answer_later_commands_use_answers_its_placeholder() -> None:
+    here = LocalRemote(HostSpec.parse("localhost"))
+    dry = DryRunRemote(here, set(), answers={"uploading": "<the name mktemp makes>"})
+    assert dry.run("mktemp x.XXXXXX", step="uploading").stdout == "<the name mktemp makes>"
+    assert dry.run("mktemp y.XXXXXX", step="other").stdout == ""
+    assert [r.command for r in dry.recorded] == ["mktemp x.XXXXXX", "mktemp y.XXXXXX"]
