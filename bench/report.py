@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,12 +46,57 @@ class Machine:
             load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
         )
 
-    def markdown(self) -> str:
+    def markdown(self, load: LoadSampler | None = None) -> str:
+        during = f"- load average during the run: {load.summary()}\n" if load else ""
         return (
             f"- {self.cores} cores (`nproc`), {self.memory_gib} GiB memory, {self.os}, "
             f"kernel {self.kernel}\n"
             f"- Python {self.python}, Erlang/OTP {self.otp}, Elixir {self.elixir}, {self.openssh}\n"
-            f"- load average when the run started: {self.load_average}\n"
+            f"- load average when the run started: {self.load_average}\n{during}"
+        )
+
+
+class LoadSampler:
+    """The 1-minute load average every `every` seconds while the run goes, with the case
+    measured at that moment: the machine is shared, and a ratio means more beside its load."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every, self.case = every, "setup"
+        self.samples: list[tuple[str, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append((self.case, os.getloadavg()[0]))
+            if self._stop.wait(self.every):
+                return
+
+    def by_case(self) -> dict[str, tuple[float, float, float]]:
+        """case -> (min, median, max) of its samples."""
+        cases: dict[str, list[float]] = {}
+        for case, load in self.samples:
+            cases.setdefault(case, []).append(load)
+        return {c: (min(v), statistics.median(v), max(v)) for c, v in cases.items()}
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "-"
+        loads = [load for _, load in self.samples]
+        each = "; ".join(
+            f"{case} {low:.0f}-{high:.0f} (median {mid:.1f})"
+            for case, (low, mid, high) in self.by_case().items()
+        )
+        return (
+            f"{min(loads):.1f}-{max(loads):.1f}, median {statistics.median(loads):.1f} "
+            f"({len(loads)} samples, every {self.every:g} s); by case: {each}"
         )
 
 
@@ -74,7 +121,11 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 def write(
-    rows: Sequence[Row], machine: Machine, settings: dict[str, Any], directory: Path
+    rows: Sequence[Row],
+    machine: Machine,
+    settings: dict[str, Any],
+    directory: Path,
+    load: LoadSampler | None = None,
 ) -> tuple[Path, Path]:
     """Write `<stamp>.json` and `<stamp>.md` (and `latest.*` copies) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -82,11 +133,12 @@ def write(
     data = {
         "when": stamp,
         "machine": machine.__dict__,
+        "load_during_run": [list(sample) for sample in load.samples] if load else [],
         "settings": settings,
         "rows": [row.to_json() for row in rows],
     }
     text = (
-        f"# deliver benchmark {stamp}\n\n{machine.markdown()}\n"
+        f"# deliver benchmark {stamp}\n\n{machine.markdown(load)}\n"
         f"Medians of {settings.get('reps')} runs (builds: {settings.get('build_reps')}); "
         "every floor measured in the same run on the same hosts.\n\n" + markdown_table(rows)
     )

@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = report.Machine.describe()
     sandbox = start_sandbox(work / "sandbox", targets=targets)
     rows: list[Row] = []
+    load = report.LoadSampler()
+    load.start()
     try:
         repo = make_app_repo(work / "hello")
         bench = cases.Bench(
@@ -67,17 +69,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, measure in plan:
             if name in wanted and (name != "scale" or options.scale):
                 _say(f"-----> {name}")
+                load.case = name
                 rows += measure()
     except BenchError as error:
         _say(f"error: {error}")
         return 1
     finally:
+        load.stop()
         stop_sandbox(work / "sandbox")
         if not options.keep and not options.work:
             shutil.rmtree(work, ignore_errors=True)
     settings = {k: v for k, v in vars(options).items() if k not in ("work", "out")}
-    json_path, md_path = report.write(rows, machine, settings, Path(options.out))
+    json_path, md_path = report.write(rows, machine, settings, Path(options.out), load)
     print(report.markdown_table(rows))
+    _say(f"-----> Load average during the run: {load.summary()}")
     _say(f"-----> Results: {md_path} and {json_path}")
     return 0
 

@@ -81,6 +81,9 @@ class Release:
     #: the other builds an upgrade is from (`build upgrade --from` repeated): one
     #: "<version> <commit> <sha256>" each
     also_from: tuple[str, ...] = ()
+    #: an upgrade whose relup restarts the emulator (restart_new_emulator: ERTS or a core
+    #: application changed; restart_emulator: an appup asks for it): the node reboots
+    restarts_emulator: bool = False
 
     def __post_init__(self) -> None:
         """Raises ManifestInvalid naming the first field that breaks its grammar."""
@@ -292,6 +295,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "mix_env": _optional(_pattern(_TOOL, "a MIX_ENV ([a-z][a-z0-9_]*)")),
     "dirty": _bool_problem,
     "also_from": _builds_problem,
+    "restarts_emulator": _bool_problem,
 }
 _TUPLES = (
     "generated_appups",

@@ -54,5 +54,8 @@ def test_smoke_run_writes_the_table_and_json(tmp_path: Path) -> None:
     assert "| case | hosts | deliver (median) | floor (median) | ratio | target | met " in table
     assert all(f"| {case} |" in table for case in ROWS)
     assert "cores (`nproc`)" in table
+    # the machine is shared: the load while each case ran is part of the result
+    assert data["load_during_run"] and all(load >= 0 for _, load in data["load_during_run"])
+    assert "load average during the run: " in table and "by case: " in table
     assert "| deploy release | 1 |" in done.stdout, "the table is printed too"
     assert not list(tmp_path.glob("deliver-bench-*")), "the work directory is removed"

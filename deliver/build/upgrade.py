@@ -25,7 +25,14 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from deliver.build import git
-from deliver.build.appup import APPUP_DIR, AppupEditor, AppupReport, edit_appups, report_appups
+from deliver.build.appup import (
+    APPUP_DIR,
+    AppupEditor,
+    AppupReport,
+    edit_appups,
+    pair_files,
+    report_appups,
+)
 from deliver.build.identity import store_build
 from deliver.build.tree import (
     BuildOptions,
@@ -160,13 +167,7 @@ class UpgradeBuild:
             out.step(step.title)
             script = in_build_dir(build_dir, build, step.command)
             remote.run(script.command, stdin=script.stdin, step=step.title)
-        measured = remote.run(
-            f'a={quote(work.upgrade_archive)}; chmod 0600 "$a";'
-            f" echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
-            ' echo SIZE=$(stat -c %s "$a")',
-            step="measuring the upgrade archive",  # and making it private: it holds the cookie
-        )
-        values = parse_key_values(measured.stdout)
+        values = _measure(remote, work, f"{build_dir}/{root}/releases/{new.version}/relup")
         upgrade = Release(
             app=config.app,
             version=new.version,
@@ -191,8 +192,11 @@ class UpgradeBuild:
             appups=tuple(dict.fromkeys(a.app for a in appups)),
             changed_nifs=report.nifs,
             changed_supervisors=report.tree_changes(),
+            restarts_emulator=values.get("RESTARTS") == "yes",
         )
-        out.step(f"Storing {upgrade.archive_name} in {self.store.location}")
+        kept = pair_files(remote, work.escript, f"{build_dir}/{root}", appups, edited)
+        out.step(f"Storing {upgrade.archive_name} and its appups in {self.store.location}")
+        self.store.put_appups(upgrade, kept)  # before the manifest makes the upgrade visible
         self.store.receive_from_host(upgrade, remote, work.upgrade_archive)
         return upgrade
 
@@ -225,6 +229,20 @@ def _verify(remote: Remote, release: Release, path: str) -> None:
         check_sha256(quote(path), release.sha256),
         step="verifying the archive",
     )
+
+
+def _measure(remote: Remote, work: UpgradeWork, relup: str) -> dict[str, str]:
+    """The upgrade archive's SHA256 and SIZE (made private: it holds the cookie), and
+    RESTARTS=yes when its relup restarts the emulator (the release handler reboots the node:
+    none keeps its state)."""
+    measured = remote.run(
+        f'a={quote(work.upgrade_archive)}; chmod 0600 "$a";'
+        f" echo SHA256=$(sha256sum \"$a\" | cut -d' ' -f1);"
+        ' echo SIZE=$(stat -c %s "$a");'
+        f" ! grep -qE 'restart_(new_)?emulator' {quote(relup)} || echo RESTARTS=yes",
+        step="measuring the upgrade archive",
+    )
+    return parse_key_values(measured.stdout)
 
 
 def _old_archive(work: UpgradeWork, number: int) -> str:

@@ -9,6 +9,7 @@ import click
 from deliver.cli.main import SETTINGS, Context, cli, pass_context
 from deliver.cli.options import build_options, build_options_from, one_revision
 from deliver.config.model import Overrides
+from deliver.errors import UsageError
 
 
 @cli.group(context_settings=SETTINGS)
@@ -54,7 +55,12 @@ def build_release(
     "from_refs",
     metavar="REF",
     multiple=True,
-    help="Build the old release from this ref; repeat it (mix) for an upgrade from each.",
+    help="Build the old release from this ref; repeat it for an upgrade from each.",
+)
+@click.option(
+    "--from-env",
+    metavar="ENV",
+    help="Upgrade from every version ENV's hosts run (their stored releases); with --from too.",
 )
 @click.option(
     "--with", "with_version", metavar="VERSION", help="Take the old release from the store."
@@ -70,6 +76,7 @@ def build_release(
 def build_upgrade(
     ctx: Context,
     from_refs: tuple[str, ...],
+    from_env: str | None,
     with_version: str | None,
     to_ref: str | None,
     branch: str | None,
@@ -77,8 +84,8 @@ def build_upgrade(
     force: bool,
     edit: bool,
 ) -> None:
-    """Build the hot upgrade from an old release (or several: --from repeated) to a new one,
-    and store it.
+    """Build the hot upgrade from an old release (or several: --from repeated, --from-env) to
+    a new one, and store it.
 
     Each changed application's appup is yours (rel/appups/<app>/<old>-<new>.appup, or
     rel/appups/<app>.appup of the new version; rebar3: also ebin/<app>.appup), else generated
@@ -92,6 +99,7 @@ def build_upgrade(
         ctx.out,
         from_ref=from_refs[0] if from_refs else None,
         also_from=from_refs[1:],
+        from_env=from_env,
         edit=_edit_appup if edit else None,
         with_version=with_version,
         to_ref=to_ref,
@@ -103,5 +111,12 @@ def build_upgrade(
 def _edit_appup(app: str, text: str) -> str | None:
     """The user's $EDITOR on one appup; None when they quit without saving."""
     header = f"%% the appup of {app}: save to use your changes, quit to keep it as it is\n"
-    edited = click.edit(header + text, extension=".appup", require_save=True)
+    try:
+        edited = click.edit(header + text, extension=".appup", require_save=True)
+    except click.ClickException as error:  # the editor could not start, or exited non-zero
+        raise UsageError(
+            f"--edit: {error.format_message()} on the appup of {app}: the upgrade was not built "
+            "(the releases built so far are stored)",
+            hint="set $EDITOR (or $VISUAL) to an editor that exits 0 when you save",
+        ) from None
     return None if edited is None else edited.removeprefix(header)

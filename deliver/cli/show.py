@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from deliver.cli.completion import complete_environments
@@ -81,33 +83,51 @@ def show_relup(ctx: Context, version: str) -> None:
         out.info(f"generated appups: {', '.join(upgrade.generated_appups)}")
     if upgrade.changed_protocols:
         out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
+    if upgrade.restarts_emulator:
+        out.info("restarts the emulator: not taken hot (deliver upgrade --fallback=restart)")
     out.info(text.rstrip())
 
 
 @show.command("appup", context_settings=SETTINGS)
 @click.argument("version")
-@click.option("--app", "only", help="Only this application's appup (a file you can commit).")
+@click.option("--app", "only", help="Only this application's appups.")
+@click.option(
+    "--write-to",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Copy them into DIR/<app>/<old>-<new>.appup (e.g. rel/appups: your overrides).",
+)
+@click.option("--force", is_flag=True, help="With --write-to: replace files that differ.")
 @pass_context
-def show_appup(ctx: Context, version: str, only: str | None) -> None:
+def show_appup(
+    ctx: Context, version: str, only: str | None, write_to: Path | None, force: bool
+) -> None:
     """Print the appups the stored upgrade to VERSION was built with (generated ones and
-    yours): copy one into rel/appups/<app>/<old>-<new>.appup to change it."""
+    yours), one per application and old version, as the store keeps them beside the upgrade.
+    Commit one as rel/appups/<app>/<old>-<new>.appup (--write-to rel/appups) to change it."""
     from deliver.commands.build import show_appup as run
+    from deliver.commands.build import write_appups
 
     with positional("version", "VERSION"):
         upgrade, appups = run(ctx.config(), ctx.out, version)
     out = ctx.out
     if only is not None:
-        if only not in appups:
-            raise UsageError(
-                f"the upgrade to {version} has no appup of {only} (it has {', '.join(appups)})"
-            )
-        out.info(appups[only].rstrip())
+        apps = ", ".join(dict.fromkeys(appup.app for appup in appups))
+        appups = [appup for appup in appups if appup.app == only]
+        if not appups:
+            raise UsageError(f"the upgrade to {version} has no appup of {only} (it has {apps})")
+    if write_to is not None:
+        written = write_appups(appups, write_to, force)
+        for appup in appups:
+            path = write_to / appup.name
+            out.step(f"Wrote {path}" if str(path) in written else f"{path} is up to date")
         return
-    out.step(f"{upgrade.app} {', '.join(upgrade.from_versions)} -> {upgrade.version}")
-    for app, text in appups.items():
-        kind = "generated" if app in upgrade.generated_appups else "yours or the release's"
-        out.info(f"%% {app} ({kind})")
-        out.info(text.rstrip())
+    if only is None:  # with --app, only the files: one can be redirected into rel/appups
+        out.step(f"{upgrade.app} {', '.join(upgrade.from_versions)} -> {upgrade.version}")
+    for number, appup in enumerate(appups):
+        if number:
+            out.info("")
+        out.info(appup.text.rstrip())
 
 
 @cli.group(context_settings=SETTINGS)
@@ -126,8 +146,10 @@ def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
     host (and the build host) what a build or deploy needs. Exit 1 if anything would fail."""
     config = ctx.config()
     out = ctx.out
+    _refuse_unset(config, environment)
+    resolved = _resolved(config, out, environment)  # before "valid": it can refuse the file
     out.step(f"{config.source} is valid")
-    for line in _resolved(config, out, environment):
+    for line in resolved:
         out.info(line)
     for warning in _dist_warnings(config, environment):
         out.warning(warning)
@@ -146,6 +168,23 @@ def check_config(ctx: Context, environment: str | None, probe: bool) -> None:
         hosts = ", ".join(dict.fromkeys(f.host for f in failed))
         raise DeliverError(f"{len(failed)} check(s) failed on {hosts}: a deploy would fail")
     out.step(f"Every host is ready ({len(dict.fromkeys(f.host for f in findings))} checked)")
+
+
+def _refuse_unset(config: Config, environment: str | None) -> None:
+    """Every `${VAR}` the checked environments (and the build and hooks) take from an unset
+    variable, at once: a deploy would refuse the first, then the next."""
+    from deliver.errors import ConfigError
+
+    if environment is not None and environment not in config.environments:
+        config.environment(environment)  # refused, with a suggestion
+    prefixes = ("build.", "hooks.", f"environments.{environment}." if environment else "")
+    unset = [error for error in config.unset if error.key.startswith(prefixes)]
+    if not unset:
+        return
+    names = ", ".join(f"{e.key}: {e.problem}" for e in unset)
+    error = ConfigError(config.source, "", f"{len(unset)} value(s) from unset variables: {names}")
+    error.hint = "set them in the shell (or the CI job) that runs deliver, then check again"
+    raise error
 
 
 def _resolved(config: Config, out: Output, environment: str | None) -> list[str]:

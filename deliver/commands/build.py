@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 
 from deliver.build import git
-from deliver.build.appup import AppupEditor, appup_texts, relup_text
+from deliver.build.appup import AppupEditor, relup_text
 from deliver.build.identity import (
     Build,
     identified,
@@ -31,14 +32,15 @@ from deliver.build.tree import (
 from deliver.build.upgrade import UpgradeBuild, check_old_release, stored_build
 from deliver.build.versions import VersionOptions, VersionPlan, plan_version
 from deliver.commands.build_lock import build_locked
+from deliver.commands.deployed import deployed_releases
 from deliver.commands.targets import connected, release_store
 from deliver.config import BuildConfig, Config
 from deliver.config.grammar import parse_auto_version
-from deliver.errors import UsageError
+from deliver.errors import ReleaseNotFound, UsageError
 from deliver.hooks import HookEnv, Hooks
 from deliver.output import Output
 from deliver.release import Release, check_version
-from deliver.release_store import ReleaseStore
+from deliver.release_store import ReleaseStore, StoredAppup
 from deliver.tools import BuildTool, build_tool, detect_tool, upgrade_builder
 from deliver.transport.remote import Remote
 
@@ -67,10 +69,10 @@ def build_release(
         target.commit,
         target.branch,
         tool.version_sources(build),
-        _with_default_auto_version(options.versions, build),
+        with_default_auto_version(options.versions, build),
     )
     hooks = Hooks.load(config, out)
-    wanted = _planned_build(build, tool, target, plan)
+    wanted = planned_build(build, tool, target, plan)
     with release_store(config, out) as store:
         store.check()  # a store that cannot take the release fails now, not after the build
         stored = _reusable(out, store, config.app, wanted, options)
@@ -94,7 +96,7 @@ def build_release(
     return release
 
 
-def _planned_build(
+def planned_build(
     build: BuildConfig, tool: BuildTool, target: git.Revision, plan: VersionPlan
 ) -> Build | None:
     """The build about to be made, when its version is known before building."""
@@ -197,7 +199,7 @@ def _store_release(out: Output, store: ReleaseStore, tree: BuildTree, release: R
         store.receive_from_host(release, tree.remote, archive, advance_for(host))
 
 
-def _with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
+def with_default_auto_version(options: VersionOptions, build: BuildConfig) -> VersionOptions:
     """build.auto_version (or $AUTO_VERSION) applies unless --auto-version was given."""
     if options.auto or not build.auto_version:
         return options
@@ -220,11 +222,13 @@ def build_upgrade(
     force: bool = False,
     also_from: Sequence[str] = (),
     edit: AppupEditor | None = None,
+    from_env: str | None = None,
 ) -> Release:
     """Build the upgrade from `from_ref`'s (or the stored `with_version`'s) release to the
     release of `to_ref` (default: the branch head) into the store (`store` when the caller has
-    it open already). With `also_from` (more git refs; mix only), the upgrade is from each of
-    those releases too: its relup has an entry for every one. `edit` is shown each appup
+    it open already). With `also_from` (more git refs), the upgrade is from each of
+    those releases too: its relup has an entry for every one, as for `from_env` (an
+    environment: the stored release of every version its hosts run). `edit` is shown each appup
     before the relup is made (`--edit`), and may change it. The releases it builds are stored
     by the rule of `build release`: a different build of a stored version is refused
     (DifferentBuild) unless `force`. It holds the build directory's lock (build_lock.py) while
@@ -234,14 +238,10 @@ def build_upgrade(
     ReleaseNotFound for an unknown --with version, CommandFailed naming the failing step (a
     bad appup fails in "Generating relup" with the release handler's words).
     """
-    check_version(with_version, "with_version")
-    if (from_ref is None) == (with_version is None):
-        raise UsageError("give the old release: --from=<git ref> or --with=<stored version>")
+    _check_old_given(from_ref, with_version, from_env)
     build = config.require_build()
     tool_name = detect_tool(config.project_dir, build, config.source)
     upgrade_builder(tool_name)  # refuses a tool without hot upgrades before any work
-    if also_from and tool_name != "mix":
-        raise UsageError(f"{tool_name} builds an upgrade from one version: give one --from")
     root = config.project_dir
     from_rev = git.resolve_revision(root, revision=from_ref) if from_ref is not None else None
     more_revs = [git.resolve_revision(root, revision=ref) for ref in also_from]
@@ -249,8 +249,9 @@ def build_upgrade(
     with ExitStack() as opened:
         if store is None:
             store = opened.enter_context(release_store(config, out))
-        old, *more = _upgrade_sources(
-            config, store, tool_name, from_rev or with_version, more_revs, new_rev
+        old, *more = _distinct(
+            _upgrade_sources(config, store, tool_name, from_rev or with_version, more_revs, new_rev)
+            + _deployed(config, out, store, from_env, tool_name, new_rev)
         )
         store.check()
         (remote,) = opened.enter_context(connected(config, out, [build.host], private=False))
@@ -267,6 +268,17 @@ def build_upgrade(
     return upgrade
 
 
+def _check_old_given(from_ref: str | None, with_version: str | None, env: str | None) -> None:
+    check_version(with_version, "with_version")
+    if from_ref is not None and with_version is not None:
+        raise UsageError("give the old release with --from=<git ref> or --with=<version>")
+    if from_ref is None and with_version is None and env is None:
+        raise UsageError(
+            "give the old release: --from=<git ref>, --with=<stored version> or "
+            "--from-env=<environment>"
+        )
+
+
 def _upgrade_sources(
     config: Config,
     store: ReleaseStore,
@@ -275,19 +287,50 @@ def _upgrade_sources(
     more_revs: Sequence[git.Revision],
     new_rev: git.Revision,
 ) -> list[Release | git.Revision]:
-    """What an upgrade is built from: `first` (a revision, or a stored version) then each of
-    `more_revs`, as the stored build of its commit when the store has one (checked to be
-    usable), else the revision to build."""
-    sources: list[Release | git.Revision] = [
-        store.find(config.app, first)
-        if not isinstance(first, git.Revision)
-        else stored_build(store, config.app, first.commit) or first
-    ]
+    """What an upgrade is built from: `first` (a revision, or a stored version; None: only
+    --from-env) then each of `more_revs`, as the stored build of its commit when the store has
+    one (checked to be usable), else the revision to build."""
+    sources: list[Release | git.Revision] = []
+    if isinstance(first, str):
+        sources.append(store.find(config.app, first))
+    elif first is not None:
+        sources.append(stored_build(store, config.app, first.commit) or first)
     sources += [stored_build(store, config.app, rev.commit) or rev for rev in more_revs]
     for item in sources:
         if isinstance(item, Release):
             check_old_release(item, tool_name, store, config.app, new_rev.commit)
     return sources
+
+
+def _deployed(
+    config: Config,
+    out: Output,
+    store: ReleaseStore,
+    environment: str | None,
+    tool_name: str,
+    new_rev: git.Revision,
+) -> list[Release | git.Revision]:
+    """--from-env: the stored release of each version the environment's hosts run."""
+    if environment is None:
+        return []
+    releases = deployed_releases(config, out, store, environment)
+    for release in releases:
+        check_old_release(release, tool_name, store, config.app, new_rev.commit)
+    return list(releases)
+
+
+def _distinct(sources: list[Release | git.Revision]) -> list[Release | git.Revision]:
+    """`sources` without a stored release of a version already among them (--with=0.1.0
+    --from-env=production, where a host runs 0.1.0)."""
+    seen: set[str] = set()
+    kept: list[Release | git.Revision] = []
+    for source in sources:
+        if isinstance(source, Release):
+            if source.version in seen:
+                continue
+            seen.add(source.version)
+        kept.append(source)
+    return kept
 
 
 def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]:
@@ -297,8 +340,40 @@ def show_relup(config: Config, out: Output, version: str) -> tuple[Release, str]
         return relup_text(store, config.app, version)
 
 
-def show_appup(config: Config, out: Output, version: str) -> tuple[Release, dict[str, str]]:
-    """The stored upgrade to `version` and the appups it was built with, by application."""
+def show_appup(config: Config, out: Output, version: str) -> tuple[Release, list[StoredAppup]]:
+    """The stored upgrade to `version` and the appups it was built with, one per application
+    and old version, as the store keeps them beside it. Raises ReleaseNotFound, also for
+    an upgrade stored without them (by an earlier deliver)."""
     check_version(version)
     with release_store(config, out) as store:
-        return appup_texts(store, config.app, version)
+        upgrade = store.find(config.app, version, kind="upgrade")
+        appups = store.appups(upgrade)
+    if not appups:
+        raise ReleaseNotFound(
+            f"{store.where(upgrade)} has no appups beside it (it was stored by an earlier "
+            "deliver, or they were refused above)",
+            hint=f"deliver show relup {version} shows what it does; build the upgrade again "
+            "to keep its appups",
+        )
+    return upgrade, appups
+
+
+def write_appups(appups: Sequence[StoredAppup], directory: Path, force: bool = False) -> list[str]:
+    """Copy stored appups into `directory` (the project's rel/appups) as per-pair overrides,
+    `<app>/<old>-<new>.appup`; returns the files written. A file there that differs is kept
+    unless `force` (UsageError naming it, before anything is written)."""
+    targets = [(directory / appup.name, appup.text.encode()) for appup in appups]
+    differing = [str(path) for path, data in targets if path.exists() and path.read_bytes() != data]
+    if differing and not force:
+        raise UsageError(
+            f"{', '.join(differing)} already exists and differs",
+            hint="use --force to replace it, or write elsewhere",
+        )
+    written = []
+    for path, data in targets:
+        if path.exists() and path.read_bytes() == data:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(str(path))
+    return written

@@ -76,7 +76,7 @@ def check_hosts(
 def _check(config: Config, remote: Remote, probe: _Probe, needed: int) -> Iterator[Finding]:
     yield Finding(remote.name, "connect", True, "host key known, logged in")
     if probe.environment is None:
-        yield from _check_build_host(config, remote)
+        yield from check_build_host(config, remote)
     else:
         yield from _check_deploy_host(config, remote, probe.environment, needed)
 
@@ -87,6 +87,7 @@ def _check_deploy_host(
     links = config.links.linked_files
     script = join(
         f"d={quote_path(env.deliver_to)}",
+        '[ ! -d "$d" ] || echo EXISTS=yes',
         't="$d"; while [ ! -d "$t" ]; do t=$(dirname "$t"); done; cd "$t"',
         'if [ -w "$t" ]; then echo WRITABLE="$t"; else echo READONLY="$t"; fi',
         FREE_SPACE,
@@ -103,7 +104,12 @@ def _check_deploy_host(
     answers, _, lock = result.stdout.partition(f"{LOCK_FOLLOWS}\n")
     values, missing = parse_key_values(answers), values_of(answers, "MISSING")
     where = values.get("WRITABLE") or values.get("READONLY") or env.deliver_to
-    yield Finding(remote.name, "deliver_to", "WRITABLE" in values, f"{env.deliver_to} ({where})")
+    writable = "WRITABLE" in values
+    state = "writable" if writable else "not writable"
+    # a first deploy makes it: what must be writable then is the nearest directory that is
+    made = "" if values.get("EXISTS") else f"not there yet: made in {where}, "
+    detail = f"{env.deliver_to} ({made}{state})" if made else f"{env.deliver_to} ({state})"
+    yield Finding(remote.name, "deliver_to", writable, detail)
     free = int(values.get("FREE_KB") or 0) * 1024
     detail = f"{free // 2**20} MiB free, about {needed // 2**20 + 1} MiB needed"
     yield Finding(remote.name, "disk", free >= needed, detail)
@@ -126,7 +132,7 @@ def _check_deploy_host(
     )
 
 
-def _check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
+def check_build_host(config: Config, remote: Remote) -> Iterator[Finding]:
     from deliver.tools import detect_tool
 
     build = config.require_build()

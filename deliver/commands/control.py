@@ -29,8 +29,9 @@ from deliver.commands.targets import connected_and_locked, reachable, targets
 from deliver.config import Config, HostSpec
 from deliver.errors import HostsFailed, NodeError
 from deliver.hooks import StartHooks
+from deliver.host.dist import read_node_state
 from deliver.host.health import check_health, health_urls
-from deliver.host.layout import HostState, read_state, record
+from deliver.host.layout import HostState, record
 from deliver.host.node import (
     NodeStatus,
     node_version,
@@ -68,7 +69,7 @@ def run_on_nodes(
     out.step(f"{title} {config.app} on {environment}: {chosen.names}")
 
     def on_host(remote: Remote) -> NodeStatus:
-        state = read_state(remote, chosen.env.deliver_to, config.app)
+        state = read_node_state(remote, chosen.env.deliver_to, config.app)
         if recovery is not None:
             recovery.before[remote.name] = state.current
         status = action(remote, state)

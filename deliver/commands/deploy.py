@@ -9,7 +9,8 @@ Phases, each run on all hosts in parallel over the command's one connection per 
    and link shared files and host-local config into the release (links.py);
 3. with --run-migrations: the new release's migrations, on the primary host (migrate.py);
 4. switch, only once every host is prepared: rename a new `current` link over the old one,
-   an atomic step per host that Ctrl-C cannot interrupt half-way;
+   an atomic step per host that Ctrl-C cannot interrupt half-way; all or none (switching.py:
+   a host whose connection drops is reached again to finish, else the others go back);
 5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
    before the next (rollout.py; by default a quarter of the hosts at a time, at least one);
 6. prune each host to `keep_releases` (host_releases.py).
@@ -29,12 +30,14 @@ pre/post_start_deployed_release around each host's restart (phase 5, in rollout.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 from deliver.commands.migrate import migrate_new_release, primary_remote
 from deliver.commands.report import Recovery, reporting, stop_if_interrupted, watch
 from deliver.commands.rollout import HostPlan, roll_out
 from deliver.commands.schedule import Rollout
+from deliver.commands.switching import Switch
 from deliver.commands.targets import (
     Targets,
     connected_and_locked,
@@ -42,13 +45,13 @@ from deliver.commands.targets import (
     targets,
 )
 from deliver.config import Config
-from deliver.errors import HostsFailed, RolloutStopped, UsageError
+from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import Hooks, StartHooks, deploy_env
 from deliver.host.env import differs
 from deliver.host.health import HealthUrl, health_urls
-from deliver.host.layout import prune, read_host_releases
+from deliver.host.prune import prune_host
 from deliver.host.state import host_now
-from deliver.host.unpack import Preflight, node_env_text, preflight, receive, switch, upload
+from deliver.host.unpack import Preflight, node_env_text, preflight, receive, upload
 from deliver.output import Output
 from deliver.release import Release, check_version
 from deliver.release_store import LocalStore, ReleaseStore
@@ -83,10 +86,7 @@ def deploy_release(
     (an unknown host, a bad `version`); each carries every host's state (report.py)."""
     check_version(version)
     chosen = targets(config, environment, hosts)
-    if rollout and not start:
-        raise UsageError("a rollout (batches, rollback on failure) needs start")
-    if start and not revert:  # the failed hosts stay as they are too
-        rollout = replace(rollout or Rollout(), rollback_on_failure=False)
+    rollout = _settled(rollout, start, revert)
     urls = health_urls(config.health_check, chosen.env, chosen.hosts) if start else {}
     with release_store(config, out) as store:
         release = store.find(config.app, version)
@@ -99,10 +99,11 @@ def deploy_release(
         command = f"deploy release {release.version}"
         with (
             reporting(config, out, chosen, recovery) as watches,
+            ExitStack() as spare,  # connections opened again, open until the lock is given back
             connected_and_locked(config, out, chosen, command) as remotes,
             watch(out, watches) as interrupts,
         ):
-            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks, force)
+            deploy = _Deploy(config, out, chosen, release, store, remotes, hooks, force, spare)
             checks = deploy.preflight()
             recovery.before.update({name: check.current for name, check in checks.items()})
             todo = deploy.not_done(checks, start)
@@ -110,13 +111,23 @@ def deploy_release(
                 out.step(f"Every host already runs {release.version}: nothing to do")
                 return release
             steps = _Steps(run_migrations, start, rollout or Rollout(), urls, revert)
-            replace(deploy, remotes=todo).run(checks, steps, interrupts)
+            fresh = replace(deploy, remotes=todo).run(checks, steps, interrupts)
+            remotes[:] = [fresh.get(r.name, r) for r in remotes]  # for the prune and the lock
             if not interrupts.stopping:  # a Ctrl-C during the last step: stop at that
                 prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
     if not start:
         _say_what_runs(out, environment, release, checks)
     return release
+
+
+def _settled(rollout: Rollout | None, start: bool, revert: bool) -> Rollout | None:
+    """The run's rollout: only with start; without `revert` the failed hosts stay too."""
+    if rollout and not start:
+        raise UsageError("a rollout (batches, rollback on failure) needs start")
+    if start and not revert:
+        return replace(rollout or Rollout(), rollback_on_failure=False)
+    return rollout
 
 
 def _recovery(environment: str, version: str, start: bool, hosts: Sequence[str]) -> Recovery:
@@ -172,6 +183,8 @@ class _Deploy:
     remotes: list[Remote]
     hooks: Hooks
     force: bool = False  # --force: replace another build of the version on a host
+    #: where connections opened again during the command are kept open until its end
+    spare: ExitStack | None = None
 
     def preflight(self) -> dict[str, Preflight]:
         """Read-only (but for creating the release root): what each host has, whether there is
@@ -210,9 +223,12 @@ class _Deploy:
     def answers(self, remote: Remote) -> bool:
         return host_now(remote, self.targets.env.deliver_to, self.config.app).up is True
 
-    def run(self, checks: dict[str, Preflight], steps: _Steps, interrupts: Interrupts) -> None:
+    def run(
+        self, checks: dict[str, Preflight], steps: _Steps, interrupts: Interrupts
+    ) -> dict[str, Remote]:
         """Prepare every host, run the migrations, then switch (and restart); a first Ctrl-C
-        lets the step in flight finish and begins no other."""
+        lets the step in flight finish and begins no other. Returns the new connections
+        that replaced ones lost during the switch."""
         stop_if_interrupted(interrupts, "uploading")
         self.prepare(checks)
         if steps.run_migrations:
@@ -223,8 +239,8 @@ class _Deploy:
         stop_if_interrupted(interrupts, "any host was switched")
         if steps.start:
             self.restart(checks, steps.rollout, steps.urls)
-        else:
-            self.switch(checks, steps.revert)
+            return {}
+        return self.switch(checks, steps.revert)
 
     def prepare(self, checks: dict[str, Preflight]) -> None:
         """Upload (where missing), verify, extract and link the release on every host."""
@@ -276,41 +292,15 @@ class _Deploy:
         plans = _plans(self.release, checks)
         roll_out(config, self.out, env, self.remotes, plans, rollout, urls, hooks)
 
-    def switch(self, checks: dict[str, Preflight], revert: bool) -> None:
-        """Point `current` at the release on every host (each an atomic rename); where some
-        failed, the others go back to what they had current, unless not `revert`."""
-        version = self.release.version
-        self.out.step(f"Switching to {version}")
-        try:
-            fan_out("switch", self.remotes, lambda r: switch(r, checks[r.name].root, version))
-        except HostsFailed as failed:
-            if not revert or not failed.succeeded:
-                raise
-            raise self.switched_back(failed, checks) from None
-
-    def switched_back(self, failed: HostsFailed, checks: dict[str, Preflight]) -> HostsFailed:
-        """All or nothing: the switched hosts get their `current` back (their nodes were not
-        restarted, so they kept running it)."""
-        back = [r for r in self.remotes if r.name in failed.succeeded and checks[r.name].current]
-        if not back:  # a first deploy: there is nothing to go back to
-            return failed
-        self.out.step(f"Switching {', '.join(r.name for r in back)} back")
-
-        def go_back(remote: Remote) -> str:
-            previous = checks[remote.name].current
-            assert previous is not None
-            switch(remote, checks[remote.name].root, previous)
-            return previous
-
-        try:
-            versions = fan_out("switch back", back, go_back, interruptible=False)
-            notes = []
-        except HostsFailed as again:
-            versions = {}
-            notes = [str(again).replace("\n", "\n  ")]
-        notes += [f"switched back to {version}: {name}" for name, version in versions.items()]
-        kept = [name for name in failed.succeeded if name not in versions]
-        return RolloutStopped(failed.phase, failed.errors, kept, notes)
+    def switch(self, checks: dict[str, Preflight], revert: bool) -> dict[str, Remote]:
+        """Point `current` at the release on every host, all or none (switching.py): a host
+        whose connection drops is reached again to finish; where one cannot be switched, the
+        others go back to what they had current, unless not `revert`."""
+        assert self.spare is not None
+        roots = {name: check.root for name, check in checks.items()}
+        before = {name: check.current for name, check in checks.items()}
+        step = Switch(self.config, self.out, self.release.version, roots, before, self.spare)
+        return step.run(self.remotes, revert)
 
 
 def _plans(release: Release, checks: dict[str, Preflight]) -> dict[str, HostPlan]:
@@ -335,7 +325,7 @@ def prune_hosts(
     """After a successful deploy: prune every host down to `keep` releases, report removals."""
 
     def on_host(remote: Remote) -> list[str]:
-        removed = prune(remote, read_host_releases(remote, deliver_to, app), keep)
+        removed = prune_host(remote, deliver_to, keep)  # chosen and removed in one script
         if removed:
             out.host_status(remote.name, True, f"removed {', '.join(removed)}")
         return removed

@@ -12,29 +12,28 @@ code a real run uses on the recording remote. The deploy lock is not taken.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
+from deliver.build.git import resolve_revision
+from deliver.commands.dryrun_build import BuildPlan, plan_build
+from deliver.commands.dryrun_hot import hot_plans, refused_error
+from deliver.commands.dryrun_steps import (
+    HostSteps,
+    show_deploy,
+    show_migrate,
+    show_switch_and_restart,
+)
 from deliver.commands.rollback import choose_target
 from deliver.commands.schedule import Rollout, Schedule
 from deliver.commands.targets import Targets, reachable, release_store, targets
 from deliver.config import Config
 from deliver.errors import DeliverError, HostsFailed, NodeError, UsageError
 from deliver.hooks import Hooks
-from deliver.host.layout import (
-    LOCK_DIR,
-    READ_RELEASES,
-    Event,
-    HostReleases,
-    prune,
-    read_host_releases,
-    switch_current,
-)
-from deliver.host.links import link_release
-from deliver.host.node import start_node, stop_node
-from deliver.host.unpack import Preflight, extract, node_env_text
+from deliver.host.layout import LOCK_DIR, READ_RELEASES, Event, HostReleases, read_host_releases
 from deliver.output import Output
 from deliver.release import Release, check_version, now
+from deliver.release_store import ReleaseStore
 from deliver.shell import join, parse_key_values, quote, quote_path
 from deliver.transport.dryrun import DryRunRemote
 from deliver.transport.fanout import fan_out
@@ -69,39 +68,39 @@ class DryRun:
 class _Found:
     """What the probe read on one host."""
 
+    root: str  # deliver_to as the host resolves it (as the preflight will), made or not
     releases: HostReleases | None  # None: nothing deployed yet
     archive_sha256: str
     lock: str  # the deploy lock's holder line, "" when free
 
 
+HOT = ("deploy upgrade", "downgrade")
+
+
 def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]]:
     """Probe the hosts read-only and print, per host, what `request` would do; returns the
     plan lines by host. Raises what the command itself would refuse with (an unknown release,
-    hosts that disagree on a rollback's target) and HostsFailed for unreachable hosts."""
+    hosts that disagree on a rollback's target, an upgrade its preflight refuses) and
+    HostsFailed for unreachable hosts."""
     check_version(request.version)
     chosen = targets(config, request.environment, request.hosts)
     if request.command == "migrate":  # as migrate itself: the primary host only
         chosen = Targets(chosen.env, (chosen.env.primary,))
-    release = _release(config, out, request)
-    if release is not None:
-        request = replace(request, version=release.version)
-    out.step(f"Dry run of {request.command} on {request.environment}: nothing will be changed")
-    if request.command in ("update", "upgrade"):
-        out.info(f"  {_build_line(config, request)}")
-    with reachable(config, out, chosen.hosts) as (remotes, unreachable):
-        sink = out if out.debug else None
-        dry = [DryRunRemote(remote, READ_ONLY, sink) for remote in remotes]
-        version = release.version if release else (request.version or "")
-        probed = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
-        found = {h.name: probed[h.name] for h in chosen.hosts if h.name in probed}  # in order
-        with_hooks = ("deploy", "rollback", "restart", "start")
-        hooks = Hooks.load(config, out) if request.command in with_hooks else None
-        plans = _plans(config, request, chosen, release, found, hooks)
-        for remote in dry:
-            plan = plans[remote.name]
-            if release is not None and request.command == "deploy":
-                _show_unpack(config, chosen, remote, found[remote.name], release)
-            _show_commands(config, request, remote, found[remote.name], plan)
+    with ExitStack() as stack:
+        store = None
+        if request.command in ("deploy", "deploy upgrade"):
+            store = stack.enter_context(release_store(config, out))
+        release = _release(config, request, store)
+        if release is not None:
+            request = replace(request, version=release.version)
+        out.step(f"Dry run of {request.command} on {request.environment}: nothing will be changed")
+        built = _plan_build(config, out, request)
+        if built is not None and request.command == "update":
+            request = replace(request, version=built.version)
+        with reachable(config, out, chosen.hosts) as (remotes, unreachable):
+            sink = out if out.debug else None
+            dry = [DryRunRemote(remote, READ_ONLY, sink) for remote in remotes]
+            plans, refused = _plan_hosts(config, request, chosen, dry, release, store, out)
     schedule = _schedule_line(request, chosen, list(plans))
     if schedule:
         out.info(f"  {schedule}")
@@ -110,14 +109,43 @@ def dry_run(config: Config, out: Output, request: DryRun) -> dict[str, list[str]
             out.plan(name, line)
     if unreachable:
         raise HostsFailed("dry run", dict(unreachable), list(plans))
+    if refused:
+        raise refused_error(refused, list(plans))
+    if built is not None and built.problem is not None:
+        raise HostsFailed("dry run", {built.host: built.problem}, list(plans))
     out.step(f"Dry run done: nothing was changed on {len(plans)} host(s)")
     return {name: lines[1:] for name, lines in plans.items()}
 
 
-def _build_line(config: Config, request: DryRun) -> str:
-    """What update and upgrade would build first, resolved in the local repository."""
-    from deliver.build.git import resolve_revision
+def _plan_hosts(
+    config: Config,
+    request: DryRun,
+    chosen: Targets,
+    dry: list[DryRunRemote],
+    release: Release | None,
+    store: ReleaseStore | None,
+    out: Output,
+) -> tuple[dict[str, list[str]], dict[str, DeliverError]]:
+    """Each reachable host's plan (and, with --debug, its commands printed as they are
+    recorded); the hosts a hot upgrade's preflight refuses."""
+    hook_commands = ("deploy", "rollback", "restart", "start", "deploy upgrade")
+    hooks = Hooks.load(config, out) if request.command in hook_commands else None
+    if request.command in HOT:
+        version = request.version or ""
+        return hot_plans(config, chosen.env, dry, version, release, store, hooks)
+    version = release.version if release else (request.version or "")
+    probed = fan_out("dry run", dry, lambda r: _probe(r, chosen, config.app, version))
+    found = {h.name: probed[h.name] for h in chosen.hosts if h.name in probed}  # in order
+    plans = _plans(config, request, chosen, release, found, hooks)
+    for remote in dry:
+        _show_commands(config, request, chosen, remote, found[remote.name], plans, release, store)
+    return plans, {}
 
+
+def _plan_build(config: Config, out: Output, request: DryRun) -> BuildPlan | None:
+    """update and upgrade build first: what, and what the build host says (printed now)."""
+    if request.command not in ("update", "upgrade"):
+        return None
     build = config.require_build()
     target = resolve_revision(
         config.project_dir,
@@ -125,19 +153,17 @@ def _build_line(config: Config, request: DryRun) -> str:
         tag=request.tag,
         branch=request.branch or build.branch,
     )
-    what = "the upgrade to" if request.command == "upgrade" else "a release of"
-    return (
-        f"{build.host.name}: build {what} {target.description} ({target.commit[:10]}) in "
-        f"{build.at}, MIX_ENV={build.mix_env}"
-    )
+    built = plan_build(config, out, request.command, target)
+    for line in built.lines:
+        out.plan(built.host, line)
+    return built
 
 
-def _release(config: Config, out: Output, request: DryRun) -> Release | None:
-    if request.command not in ("deploy", "deploy upgrade"):
+def _release(config: Config, request: DryRun, store: ReleaseStore | None) -> Release | None:
+    if store is None:
         return None
     kind = "upgrade" if request.command == "deploy upgrade" else "release"
-    with release_store(config, out) as store:
-        return store.find(config.app, request.version, kind)
+    return store.find(config.app, request.version, kind)
 
 
 def _probe(remote: DryRunRemote, chosen: Targets, app: str, version: str) -> _Found:
@@ -149,12 +175,24 @@ def _probe(remote: DryRunRemote, chosen: Targets, app: str, version: str) -> _Fo
         releases = None
     archive = f"releases/{quote(version)}.tar.gz.sha256" if version else "/dev/null"
     script = join(
+        _resolve_root(chosen.env.deliver_to),
         f"cd {quote_path(chosen.env.deliver_to)} 2>/dev/null || exit 0",
         f"echo ARCHIVE=$(cat {archive} 2>/dev/null)",
         f"echo LOCK=$(head -n 3 {LOCK_DIR}/info 2>/dev/null | tr '\\n' ' ')",
     )
     values = parse_key_values(remote.run(script, step=PROBE).stdout)
-    return _Found(releases, values.get("ARCHIVE", ""), values.get("LOCK", "").strip())
+    root = releases.root if releases else values.get("ROOT", chosen.env.deliver_to)
+    return _Found(root, releases, values.get("ARCHIVE", ""), values.get("LOCK", "").strip())
+
+
+def _resolve_root(deliver_to: str) -> str:
+    """Shell: ROOT=, `deliver_to` as the preflight's `mkdir -p` and `pwd -P` would make it:
+    its nearest existing ancestor resolved, the rest appended."""
+    return f"""d={quote_path(deliver_to)}; rest=
+while [ -n "$d" ] && [ ! -d "$d" ]; do
+  rest="/${{d##*/}}$rest"; case $d in */*) d=${{d%/*}} ;; *) d=. ;; esac
+done
+r=$(cd "${{d:-/}}" && pwd -P); echo ROOT=${{r%/}}$rest"""
 
 
 def _plans(
@@ -236,11 +274,12 @@ def _deploy_lines(
         yield from _hook_lines(hooks, START_POINTS)
     elif running and running != release.version:
         yield f"the node keeps running {running} until restarted"
-    yield _prune_line(config, _after_switch(state, release.version))
+    yield _prune_line(config, _after_switch(state, release.version, ""))
 
 
-def _after_switch(state: HostReleases | None, version: str) -> HostReleases:
-    base = state or HostReleases("", "", None, None, "mix")
+def _after_switch(state: HostReleases | None, version: str, root: str) -> HostReleases:
+    """What the host would hold after the switch, for the pruning that follows it."""
+    base = state or HostReleases("", root, None, None, "mix")
     present = tuple(sorted({*base.present, version}))
     history = (*base.history, Event(now(), "deployed", version))
     return replace(base, current=version, present=present, history=history)
@@ -289,9 +328,13 @@ def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
         task = tasks.up if request.direction == "up" else tasks.down
         yield f"migrate {request.direction} on the primary host: {task}"
     elif command == "update":
+        built = f"the new build, {request.version}" if request.version else "the new build"
+        if request.version and state.current == request.version:
+            yield f"{request.version} is current here already: the deploy leaves it alone"
+            return
         yield (
             f"build the release on the build host, then deploy it: upload, extract, switch "
-            f"current from {state.current} to the new build"
+            f"current from {state.current} to {built}"
         )
         if request.start:
             yield f"restart: stop the node started from {state.running}, start the new build"
@@ -300,9 +343,6 @@ def _node_lines(config: Config, request: DryRun, host: _Found) -> Iterator[str]:
             f"build the upgrade from {state.running or state.current} (what the node runs) on "
             "the build host, then hot-upgrade the node in place (same OS process)"
         )
-    elif command in ("deploy upgrade", "downgrade"):
-        verb = "hot-upgrade" if command == "deploy upgrade" else "hot-downgrade"
-        yield f"{verb} the node running {state.running or state.current} to {request.version}"
 
 
 def dry_run_store_prune(config: Config, out: Output, keep: int) -> list[Release]:
@@ -318,46 +358,34 @@ def dry_run_store_prune(config: Config, out: Output, keep: int) -> list[Release]
     return doomed
 
 
-def _show_unpack(
-    config: Config, chosen: Targets, remote: DryRunRemote, host: _Found, release: Release
-) -> None:
-    """The extraction's and the links' exact commands (--debug), as _show_commands does."""
-    state = host.releases
-    check = Preflight(
-        state.root if state else chosen.env.deliver_to,
-        state.current if state else None,
-        host.archive_sha256 == release.sha256,
-        state is not None and release.version in state.present,
-        state.running if state else None,
-    )
-    env_text = node_env_text(chosen.env, remote.host)  # an upload records only its size
-    # KeyError: the recorded extraction printed no ENV_TEMP, which ends its commands there
-    with suppress(DeliverError, KeyError):
-        extract(remote, check, release, env_text, config.links)
-    with suppress(DeliverError):
-        link_release(remote, check.root, release.version, config.links)
-
-
 def _show_commands(
-    config: Config, request: DryRun, remote: DryRunRemote, host: _Found, plan: list[str]
+    config: Config,
+    request: DryRun,
+    chosen: Targets,
+    remote: DryRunRemote,
+    host: _Found,
+    plans: Mapping[str, list[str]],
+    release: Release | None,
+    store: ReleaseStore | None,
 ) -> None:
-    """The exact commands of the switch, the node's stop and start and the pruning, made by
-    the code a real run uses, on the recording remote (printed with --debug as they are
-    recorded). A recorded command answers empty, which ends that part's commands."""
-    state, target = host.releases, plan[0]
-    command = request.command
+    """The exact commands of each step the plan says, made by the code a real run uses, on
+    the recording remote (printed with --debug as they are recorded)."""
+    command, target = request.command, plans[remote.name][0]
+    primary = remote.name == chosen.env.primary.name
+    has_archive = release is not None and host.archive_sha256 == release.sha256
+    steps = HostSteps(chosen.env, host.root, host.releases, has_archive, target, primary)
+    if command == "deploy" and release is not None and store is not None:
+        show_deploy(config, remote, steps, release, store, run_migrations=request.run_migrations)
+    if command == "migrate":
+        show_migrate(config, remote, steps, request.direction, request.version)
     restarts = command in ("restart", "start", "stop", "rollback") or request.start
-    if command in ("deploy", "rollback") and target:
-        root = state.root if state else config.environment(request.environment).deliver_to
-        with suppress(DeliverError):
-            switch_current(remote, root, target)
-    manager = config.environment(request.environment).manager(remote.name)
-    if restarts and state is not None and command != "start":
-        with suppress(DeliverError):
-            stop_node(remote, state, config.app, config.stop_timeout, manager)
-    if restarts and state is not None and command != "stop":
-        with suppress(DeliverError):
-            start_node(remote, state, config.app, config.start_timeout, manager)
-    if command in ("deploy", "rollback") and target:
-        with suppress(DeliverError):
-            prune(remote, _after_switch(state, target), config.keep_releases)
+    switches = command in ("deploy", "rollback") and bool(target)
+    show_switch_and_restart(
+        config,
+        remote,
+        steps,
+        switch=switches,
+        stop=restarts and command != "start",
+        start=restarts and command != "stop" and (host.releases is not None or switches),
+        prune_after=_after_switch(host.releases, target, host.root) if switches else None,
+    )

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from deliver.config.edeliver import (
     ENVIRONMENTS,
@@ -32,7 +32,7 @@ from deliver.config.edeliver import (
 )
 from deliver.config.edeliver_hooks import RENAMED, convert, mix_envs
 from deliver.config.find import EDELIVER_CONFIG, find_edeliver_config, project_dir
-from deliver.config.grammar import POINTS
+from deliver.config.grammar import POINTS, example_hook
 from deliver.config.load import load_config
 from deliver.errors import ConfigError, UsageError
 from deliver.output import Output
@@ -294,14 +294,16 @@ def _write(conversion: Conversion, source: Path, force: bool, target: Path, out:
 
 
 def _copy_example(script: str, directory: Path, conversion: Conversion) -> None:
-    """Copy one of deliver's example hooks (hooks/ of deliver's source) beside the config."""
+    """Copy one of deliver's example hooks (package data: deliver/example_hooks/, which the
+    repository's hooks/ links to) beside the config, executable."""
     target = directory / script
     if target.exists():
         return
-    example = Path(__file__).resolve().parents[2] / script
-    if not example.is_file():
+    example = example_hook(PurePosixPath(script).name)
+    if example is None:
         conversion.note(script, f"copy {script} from deliver's repository into {directory}")
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(example, target)
+    target.write_bytes(example.read_bytes())
+    target.chmod(0o755)  # a wheel need not keep the mode: hooks are run as programs
     conversion.note(script, f"copied deliver's {script} to {target}: commit it")

@@ -1,5 +1,5 @@
-"""`deliver env diff|push ENV`: the env `.deliver` gives each host against the env file the
-host has (host/env.py), and rewriting it without a deploy.
+"""`deliver env show|diff|push ENV`: the env each node booted with, the env `.deliver` gives
+each host against the env file the host has (host/env.py), and rewriting it without a deploy.
 
 `push` writes the env `.deliver` gives each host as the env of its current release and as its
 deliver.env, holding the deploy lock; the nodes keep the env they started with until they
@@ -13,11 +13,21 @@ from dataclasses import dataclass
 
 from deliver.commands.rollout import HostPlan, roll_out
 from deliver.commands.schedule import Rollout
-from deliver.commands.targets import connected, connected_and_locked, targets
+from deliver.commands.targets import connected, connected_and_locked, reachable, targets
 from deliver.config import Config
-from deliver.errors import UsageError
+from deliver.errors import HostsFailed, UsageError
 from deliver.hooks import StartHooks
-from deliver.host.env import EnvChange, differs, env_changes, push_env, read_env, wanted_text
+from deliver.host.env import (
+    BootedEnv,
+    EnvChange,
+    booted_env,
+    differs,
+    env_changes,
+    push_env,
+    read_env,
+    shown_env,
+    wanted_text,
+)
 from deliver.host.health import health_urls
 from deliver.host.layout import HostReleases, read_host_releases, read_state
 from deliver.host.systemd import write_systemd_env
@@ -56,6 +66,60 @@ def env_diff(
 
     with connected(config, out, chosen.hosts) as remotes:
         return fan_out("reading the env", remotes, compare)
+
+
+@dataclass(frozen=True)
+class NodeEnv:
+    """What `env show` found on one host: the release its node runs (None: no node was
+    started) and current, the env file that node booted with, what may be printed of it, and
+    how it compares with what `.deliver` would write now (`changes`: variable by variable)."""
+
+    host: str
+    running: str | None
+    current: str | None
+    booted: BootedEnv
+    variables: list[tuple[str, str]]
+    differs: bool
+    changes: list[EnvChange]
+
+
+def env_show(
+    config: Config, out: Output, environment: str, hosts: Sequence[str] = ()
+) -> tuple[dict[str, NodeEnv], HostsFailed | None]:
+    """Per host, the env file the running release booted with (secret values masked) and
+    whether it differs from what `.deliver` would write now. Read-only and partial: returns
+    every host that answered, in the environment's order, and the failure of the others
+    (a host that cannot be reached: exit 3), for the caller to print after them."""
+    chosen = targets(config, environment, hosts)
+    env = chosen.env
+    found: dict[str, NodeEnv] = {}
+
+    def ask(remote: Remote) -> None:
+        state = read_state(remote, env.deliver_to, config.app)
+        booted = booted_env(remote, state.root, state.running)
+        known = env.host_env(remote.host)
+        wanted = wanted_text(env, remote.host)
+        found[remote.name] = NodeEnv(
+            remote.name,
+            state.running,
+            state.current,
+            booted,
+            shown_env(booted.text, known),
+            differs(env, remote.host, booted.sha256),
+            env_changes(known, wanted, booted.text) if booted.file else [],
+        )
+
+    out.step(f"The env each node of {environment} booted with: {chosen.names}")
+    errors: dict[str, BaseException] = {}
+    with reachable(config, out, chosen.hosts) as (remotes, unreachable):
+        errors |= unreachable
+        try:
+            fan_out("reading the env", remotes, ask)
+        except HostsFailed as failed:
+            errors |= failed.errors
+    answered = {h.name: found[h.name] for h in chosen.hosts if h.name in found}
+    failure = HostsFailed("reading the env", errors, list(answered)) if errors else None
+    return answered, failure
 
 
 def env_push(

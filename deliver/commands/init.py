@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from deliver.config.find import CONFIG_NAMES
+from deliver.config.find import CONFIG_NAMES, find_app_dir
 from deliver.config.load import load_config
 from deliver.config.project import detect_app, is_umbrella
 from deliver.errors import ConfigError, UsageError
@@ -64,7 +64,9 @@ def detect_project(directory: Path) -> Project:
 
 def init(directory: Path, out: Output, answers: InitAnswers) -> Path:
     """Write `.deliver.yml` in `directory` (refused if a config is there, unless `force`),
-    check it as `check config` would, add the local store to .gitignore; returns the path."""
+    check it as `check config` would, add the local store to .gitignore; returns the path.
+    Run in a subdirectory of the app's git repository, it writes at the app's root."""
+    directory = find_app_dir(directory) or directory
     existing = [name for name in CONFIG_NAMES if (directory / name).is_file()]
     if existing and not answers.force:
         raise UsageError(

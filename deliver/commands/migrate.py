@@ -95,7 +95,7 @@ def migrate(
     Raises UsageError (bare down, bad version), NodeError (nothing deployed), CommandFailed
     with the task's output when it exits non-zero."""
     expression = task_expression(config, direction, version)
-    title = f"Migrating {direction}" + (f" to {version}" if version else "")
+    title = migrate_title(direction, version)
     again = f"deliver migrate {environment} {direction}"
     again += f" --version={version}" if version else ""
     host = config.environment(environment).primary.name
@@ -106,6 +106,11 @@ def migrate(
         f"deliver show migrations {environment} says which are applied; {again} runs them again",
     )
     return _run_on_primary(config, out, environment, title, expression, recovery)
+
+
+def migrate_title(direction: str, version: str | None) -> str:
+    """The step `migrate` runs its task under (lower-cased), and its title."""
+    return f"Migrating {direction}" + (f" to {version}" if version else "")
 
 
 def show_migrations(config: Config, out: Output, environment: str) -> TaskResult:
@@ -170,9 +175,17 @@ def _run_on_primary(
 def _task(
     config: Config, out: Output, remote: Remote, deliver_to: str, expression: str, step: str
 ) -> TaskResult:
-    """`expression` on `remote`: in its running node when it runs the current release, else
-    by its start script (rpc into that node, or eval in a fresh VM)."""
+    """`expression` on `remote`, after reading its state."""
     state = read_state(remote, deliver_to, config.app)
+    return run_task(config, out, remote, state, expression, step)
+
+
+def run_task(
+    config: Config, out: Output, remote: Remote, state: HostState, expression: str, step: str
+) -> TaskResult:
+    """Run the task `expression` on the host of `state`: in its running node (when that runs
+    the current release), else by its start script's rpc or eval (also `--dry-run`'s way of
+    printing the commands)."""
     asked = _in_running_node(remote, state, config.app, expression, step)
     if asked is not None:
         return _report(out, config.app, asked)
@@ -213,7 +226,7 @@ def _in_running_node(
 def _run(
     remote: Remote, state: HostState, body: str, step: str, env_of: str | None = None
 ) -> TaskResult:
-    result = remote.run(in_root(state.root, body, env_of), check=False)
+    result = remote.run(in_root(state.root, body, env_of), step=step, check=False)
     head, _, output = result.stdout.partition("\n")
     mode = head.removeprefix(_MODE) if head.startswith(_MODE) else "?"
     if not result.ok:

@@ -14,6 +14,7 @@ from deliver.commands.targets import reachable, targets
 from deliver.config import Config
 from deliver.errors import HostsFailed, NodeError
 from deliver.host import oneoff
+from deliver.host.dist import read_node_state
 from deliver.host.layout import HostState, read_state
 from deliver.output import Output
 from deliver.transport.fanout import fan_out
@@ -44,6 +45,7 @@ def rpc(
         hosts,
         "rpc",
         lambda r, s: oneoff.rpc(r, s, config.app, expression),
+        read=read_node_state,  # with the node's address: one command before its channel
     )
 
 
@@ -84,13 +86,14 @@ def _on_every_host(
     hosts: Sequence[str],
     name: str,
     work: HostWork,
+    read: Callable[[Remote, str, str], HostState] = read_state,
 ) -> dict[str, HostOutput]:
     chosen = targets(config, environment, hosts)
     out.detail(f"{name} on {environment}: {chosen.names}")
     printed = threading.Lock()  # one host's block at a time, never interleaved lines
 
     def on_host(remote: Remote) -> HostOutput:
-        result = work(remote, read_state(remote, chosen.env.deliver_to, config.app))
+        result = work(remote, read(remote, chosen.env.deliver_to, config.app))
         with printed:
             for line in result.output.rstrip("\n").split("\n") if result.output.strip() else []:
                 out.remote_output(remote.name, line)

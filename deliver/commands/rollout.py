@@ -36,7 +36,7 @@ from deliver.errors import (
     RolloutStopped,
 )
 from deliver.hooks import StartHooks
-from deliver.host.env import booted_urls, differs, drift_warning
+from deliver.host.env import booted_url, booted_urls, differs, drift_warning
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.layout import HostState, read_host_releases, record, switch_current
 from deliver.host.node import NodeStatus, start_node, stop_node
@@ -301,7 +301,8 @@ def _switch_back(
         previous = replace(plan, running=plan.target, target=plan.fallback, switch=False)
         switch_current(remote, plan.root, plan.fallback)
         if remote.name in restarted:
-            url = run.urls.get(remote.name)
+            # the switch back made the old release's env deliver.env: its URL, not .deliver's
+            url = booted_url(run.config.health_check, run.env, remote, plan.root)
             manager = run.env.manager(remote.name)
             restart_checked(run.config, run.out, remote, previous, url, run.hooks, None, manager)
         return plan.fallback
@@ -327,7 +328,7 @@ def _reconnected(
     if not lost:
         yield remotes, []
         return
-    with reachable(run.config, run.out, lost) as (fresh, unreachable):
+    with reachable(run.config, run.out, lost, interruptible=False) as (fresh, unreachable):
         again = {r.name: r for r in fresh}
         usable = [again.get(r.name, r) for r in remotes if r.name not in unreachable]
         yield usable, list(unreachable.items())

@@ -87,14 +87,19 @@ def _reconnect(
 
 @contextmanager
 def reachable(
-    config: Config, out: Output, hosts: Sequence[HostSpec]
+    config: Config, out: Output, hosts: Sequence[HostSpec], *, interruptible: bool = True
 ) -> Iterator[tuple[list[Remote], dict[str, DeliverError]]]:
     """Like `connected` (private too), for read-only commands that report every host they
-    can: the hosts connected to, and why each of the others could not be."""
-    with connect_each(hosts, config.ssh, out, verbose=out.verbose, debug=out.debug) as (
-        remotes,
-        unreachable,
-    ):
+    can: the hosts connected to, and why each of the others could not be. Not
+    `interruptible`: also after a first Ctrl-C (a host reached again to finish or undo)."""
+    with connect_each(
+        hosts,
+        config.ssh,
+        out,
+        verbose=out.verbose,
+        debug=out.debug,
+        interruptible=interruptible,
+    ) as (remotes, unreachable):
         yield [PrivateRemote(remote) for remote in remotes], unreachable
 
 

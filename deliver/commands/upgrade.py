@@ -1,6 +1,7 @@
 """`deliver upgrade <env>`: hot-upgrade whatever the nodes run to the branch head (or --to).
 
-1. ask every node which version it runs: they must all agree (the ones that do not are named);
+1. ask every node which version it runs: they must all agree (the ones that do not are named),
+   but for hosts already on the target after a partial failure: a rerun leaves them alone;
 2. find the upgrade from that version to the target commit in the store, or build it: with
    `--with=<running version>` when the store holds that release, else `--from=<its commit>`
    (known from a stored upgrade to it, or a tag `v<version>` / `<version>`);
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deliver.build import git
+from deliver.build.git import Revision
 from deliver.commands.build import build_upgrade
 from deliver.commands.deploy import deploy_release
 from deliver.commands.hot import Canary, install_upgrade, with_health_urls
@@ -65,15 +67,15 @@ def upgrade(
     with release_store(config, out) as store, reported as watches, locked as remotes:
         nodes = fan_out("detect", remotes, lambda r: running_node(r, env, config.app))
         versions = {name: node.version for name, node in nodes.items()}
-        running = _agreed(versions)
-        out.step(f"{environment} runs {config.app} {running}")
+        upgrades = store.releases(config.app, "upgrade")
+        running = _running(out, f"{environment} runs {config.app}", versions, upgrades, target)
         done = _stored(store.releases(config.app), running, target.commit)
         if done is not None:
             raise UsageError(
                 f"{environment} already runs {running}, built from {target.description} "
                 f"({target.commit[:10]}): nothing to upgrade"
             )
-        found = _stored(store.releases(config.app, "upgrade"), None, target.commit, running)
+        found = _stored(upgrades, None, target.commit, running)
         if found is not None:
             out.step(f"Using the stored upgrade {running} -> {found.version}")
         else:
@@ -92,6 +94,20 @@ def upgrade(
     return {}
 
 
+def _running(
+    out: Output, runs: str, versions: dict[str, str], upgrades: list[Release], target: Revision
+) -> str:
+    """The version the hosts upgrade from, said; hosts already on the target (a rerun after a
+    partial failure) are left alone, and said so."""
+    under_way = _under_way(upgrades, versions, target.commit)
+    running = _agreed(versions, under_way)
+    out.step(f"{runs} {running}")
+    if under_way is not None:
+        on = ", ".join(host for host, version in versions.items() if version == under_way)
+        out.step(f"{on} already run(s) {under_way}: a rerun upgrades the others only")
+    return running
+
+
 def _aim(recovery: Recovery, known: Recovery) -> None:
     """Once the upgrade is known, a failure says how to finish or undo it (before, during
     the build, nothing was changed: a Ctrl-C there just exits)."""
@@ -102,8 +118,24 @@ def _flags(hosts: Sequence[str]) -> str:
     return "".join(f" --host {host}" for host in hosts)
 
 
-def _agreed(versions: dict[str, str]) -> str:
-    distinct = sorted(set(versions.values()))
+def _under_way(upgrades: list[Release], versions: dict[str, str], commit: str) -> str | None:
+    """The target version when the hosts are part-way through a hot upgrade to `commit` (a
+    rerun after a partial failure): the stored upgrade built from it takes the version the
+    others run to the one some hosts already run. Those are left alone (preflight checks
+    they run its build); None when that is not the case."""
+    distinct = set(versions.values())
+    for upgrade in reversed(upgrades):
+        if upgrade.commit == commit and upgrade.version in distinct and len(distinct) == 2:
+            (rest,) = distinct - {upgrade.version}
+            if rest in upgrade.from_versions:
+                return upgrade.version
+    return None
+
+
+def _agreed(versions: dict[str, str], target: str | None = None) -> str:
+    """The version the hosts run; hosts already on `target` (an upgrade under way) do not
+    count. UsageError naming who runs what when they do not agree."""
+    distinct = sorted(set(versions.values()) - {target})
     if len(distinct) == 1:
         return distinct[0]
     described = ", ".join(f"{host} runs {version}" for host, version in versions.items())

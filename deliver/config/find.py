@@ -54,6 +54,19 @@ def project_dir(config_file: Path) -> Path:
     return directory.parent if directory.name == ".deliver" else directory
 
 
+def find_app_dir(start: Path) -> Path | None:
+    """The nearest directory from `start` up to the git work tree's root that holds a
+    mix.exs or rebar.config (`deliver init` run in lib/ means the app above it); None when
+    there is none, or `start` is in no git work tree."""
+    directories = _up_to_work_tree_root(start.resolve())
+    if not (directories[-1] / ".git").exists():
+        directories = directories[:1]
+    return next(
+        (d for d in directories if (d / "mix.exs").is_file() or (d / "rebar.config").is_file()),
+        None,
+    )
+
+
 def _up_to_work_tree_root(start: Path) -> list[Path]:
     directories = []
     for directory in [start, *start.parents]:

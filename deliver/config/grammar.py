@@ -4,6 +4,11 @@ grammar itself is the release's: deliver/release.py.)"""
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
+from deliver.shell import quote
+
 # hook points --------------------------------------------------------------------------------------
 
 #: Each base point, its alias, and where its hooks run by default.
@@ -21,6 +26,27 @@ BASE_POINTS = {
 POINTS = tuple(f"{when}_{base}" for base in BASE_POINTS for when in ("pre", "post"))
 
 RUNS_ON = ("build", "deploy", "local")
+
+
+def example_hook(name: str) -> Path | None:
+    """deliver's example hook `name` (copy_secret_file, ...), shipped as package data in
+    deliver/example_hooks/ (the repository's hooks/ links there); None when there is none."""
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = Path(str(files("deliver") / "example_hooks" / name))
+    return path if path.is_file() else None
+
+
+def copy_example_hint(script: Path) -> str | None:
+    """For a missing hook script named after one of deliver's examples (as in
+    .deliver.example): the command that copies it there."""
+    example = example_hook(script.name)
+    if example is None:
+        return None
+    return (
+        f"it is one of deliver's example hooks: mkdir -p {quote(str(script.parent))} && "
+        f"cp {quote(str(example))} {quote(str(script))}"
+    )
 
 
 def canonical_point(name: str) -> str | None:

@@ -20,7 +20,7 @@ import yaml
 
 from deliver.config.build import BuildReader
 from deliver.config.find import find_config, project_dir
-from deliver.config.grammar import canonical_point, default_runs_on
+from deliver.config.grammar import canonical_point, copy_example_hint, default_runs_on
 from deliver.config.model import (
     HOT_POLICIES,
     LINKABLE,
@@ -256,7 +256,9 @@ class _Reader(StoreReader, BuildReader, RolloutReader, NodeReader):
         elif "script" in data:
             script = self.path(data["script"], (*key, "script"))
             if not script.is_file():
-                raise self.fail((*key, "script"), f"no such file: {script}")
+                error = self.fail((*key, "script"), f"no such file: {script}")
+                error.hint = copy_example_hint(script)
+                raise error
         else:
             run = self.string(data["run"], (*key, "run"))
         env = self.env(data.get("env", {}), (*key, "env"))

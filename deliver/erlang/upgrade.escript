@@ -12,10 +12,14 @@
 %%       Prints "appup App OldVsn NewVsn pair|user|release|generated" per pair, the written
 %%       appups that hold a generated entry, "stale App File FileVsn" for a user's App.appup of
 %%       another version (not used), "nif App File" for a changed native library, "supervisor
-%%       App Module" for a changed supervisor (or application callback) module, and "protocol
+%%       App Module" for a supervisor (or application callback module) whose tree function
+%%       changed (init/1; start/2), and "protocol
 %%       Module" for every consolidated protocol that differs (Elixir: not hot-upgraded).
 %%   relup Root Rel Olds New
 %%       systools:make_relup from each of Olds to New (and back) -> Root/releases/New/relup.
+%%   pairs Root OutDir App,OldVsn,NewVsn...
+%%       Split each App's appup in Root/lib/App-NewVsn/ebin into one file per pair:
+%%       OutDir/App/OldVsn-NewVsn.appup, the form of a user's per-pair appup.
 %%
 %% Exit status 1 with "error: ..." on stderr when something is wrong.
 -mode(compile).
@@ -48,8 +52,21 @@ main(["relup", Root, Rel, Olds, New]) ->
         {error, Mod, Error} ->
             fail("relup: ~ts", [Mod:format_error(Error)])
     end;
+main(["pairs", Root, OutDir | Triples]) ->
+    [pair_file(Root, OutDir, string:lexemes(T, ",")) || T <- Triples],
+    halt(0);
 main(_) ->
-    fail("usage: upgrade.escript appups Root Rel Olds New UserDir | relup Root Rel Olds New", []).
+    fail("usage: upgrade.escript appups Root Rel Olds New UserDir | relup Root Rel Olds New"
+         " | pairs Root OutDir App,OldVsn,NewVsn...", []).
+
+pair_file(Root, OutDir, [Name, OldVsn, NewVsn]) ->
+    File = filename:join([Root, "lib", Name ++ "-" ++ NewVsn, "ebin", Name ++ ".appup"]),
+    {_, Up, Down} = consult_appup(File),
+    Pair = {NewVsn, [{OldVsn, instructions(File, OldVsn, Up)}],
+            [{OldVsn, instructions(File, OldVsn, Down)}]},
+    Out = filename:join([OutDir, Name, OldVsn ++ "-" ++ NewVsn ++ ".appup"]),
+    ok = filelib:ensure_dir(Out),
+    ok = file:write_file(Out, io_lib:format("~tp.~n", [Pair])).
 
 versions(Olds) ->
     string:lexemes(Olds, ",").
@@ -243,8 +260,9 @@ behaviours_and_exports(File) ->
     {lists:append([V || {K, V} <- Attributes, K =:= behaviour orelse K =:= behavior]), Exports}.
 
 %% What a hot upgrade cannot do well, reported for the policy to decide: a native library
-%% that changed stays loaded in its old version; a supervisor or application callback module
-%% that changed may describe a different tree, which a hot upgrade does not build.
+%% that changed stays loaded in its old version; a supervisor whose init/1 changed, or an
+%% application callback module whose start/2 changed, may describe a different tree, which a
+%% hot upgrade does not build (other changes in those modules are hot like any other).
 cold_reasons(Root, App, OldVsns, NewVsn) ->
     Name = atom_to_list(App),
     Dir = fun(V) -> filename:join([Root, "lib", Name ++ "-" ++ V]) end,
@@ -263,13 +281,73 @@ cold_reasons(Root, App, OldVsns, NewVsn) ->
               [io:format("supervisor ~ts ~ts~n", [Name, M])
                || M <- lists:sort(maps:keys(New)), maps:is_key(M, Old),
                   md5(maps:get(M, Old)) =/= md5(maps:get(M, New)),
-                  tree_module(maps:get(M, New))]
+                  tree_changed(maps:get(M, Old), maps:get(M, New))]
       end, OldVsns).
 
-tree_module(File) ->
+%% Whether the part of a supervisor or application module that describes the tree changed:
+%% the code of its tree function (tree_function/1) and of the local functions it calls.
+tree_changed(OldFile, NewFile) ->
+    case {tree_function(OldFile), tree_function(NewFile)} of
+        {none, none} -> false;
+        {Same, Same} -> tree_code(OldFile, Same) =/= tree_code(NewFile, Same);
+        _ -> true  % it became, or stopped being, a supervisor or an application module
+    end.
+
+tree_function(File) ->
     {Behaviours, _} = behaviours_and_exports(File),
-    lists:any(fun(B) -> lists:member(B, Behaviours) end,
-              [supervisor, 'Elixir.Supervisor', application, 'Elixir.Application']).
+    Is = fun(Bs) -> lists:any(fun(B) -> lists:member(B, Behaviours) end, Bs) end,
+    case {Is([supervisor, 'Elixir.Supervisor']), Is([application, 'Elixir.Application'])} of
+        {true, _} -> {init, 1};
+        {_, true} -> {start, 2};
+        _ -> none
+    end.
+
+%% The disassembled code of Fun and of every local function it reaches, without what a change
+%% elsewhere in the module shifts: line numbers and label numbers (made relative to each
+%% function's first label; a local call names the function). Works on stripped beams (mix
+%% releases strip debug info). A beam that cannot be read counts as changed.
+tree_code(File, Fun) ->
+    try beam_disasm:file(File) of
+        {beam_file, Module, _, _, _, Functions} ->
+            Entries = maps:from_list([{E, {N, A}} || {function, N, A, E, _} <- Functions]),
+            Code = maps:from_list([{{N, A}, {E, Is}} || {function, N, A, E, Is} <- Functions]),
+            reach([Fun], Module, Entries, Code, #{});
+        _ -> {unreadable, File}
+    catch _:_ -> {unreadable, File}
+    end.
+
+reach([], _, _, _, Seen) -> Seen;
+reach([Fun | Rest], Module, Entries, Code, Seen) ->
+    case {maps:is_key(Fun, Seen), maps:find(Fun, Code)} of
+        {false, {ok, {Entry, Is}}} ->
+            Base = lists:min([Entry | [L || {label, L} <- Is]]),
+            Norm = [relative(I, Base, Entries) || I <- Is, not is_line(I)],
+            Calls = lists:usort(local_calls(Norm, Module)),
+            reach(Calls ++ Rest, Module, Entries, Code, Seen#{Fun => Norm});
+        _ -> reach(Rest, Module, Entries, Code, Seen)
+    end.
+
+is_line(I) -> is_tuple(I) andalso lists:member(element(1, I), [line, executable_line]).
+
+relative({literal, _} = Literal, _, _) -> Literal;
+relative({f, 0}, _, _) -> {f, 0};  % no failure label
+relative({f, L}, Base, Entries) when is_integer(L) ->
+    case maps:find(L, Entries) of
+        {ok, Fun} -> {local, Fun};
+        error -> {f, L - Base}
+    end;
+relative({label, L}, Base, _) when is_integer(L) -> {label, L - Base};
+relative(T, Base, Entries) when is_tuple(T) ->
+    list_to_tuple(relative(tuple_to_list(T), Base, Entries));
+relative([H | T], Base, Entries) -> [relative(H, Base, Entries) | relative(T, Base, Entries)];
+relative(X, _, _) -> X.
+
+local_calls({local, Fun}, _) -> [Fun];
+local_calls({Module, F, A}, Module) when is_atom(F), is_integer(A) -> [{F, A}];
+local_calls({literal, _}, _) -> [];
+local_calls(T, Module) when is_tuple(T) -> local_calls(tuple_to_list(T), Module);
+local_calls([H | T], Module) -> local_calls(H, Module) ++ local_calls(T, Module);
+local_calls(_, _) -> [].
 
 %% Consolidated protocols live in releases/Vsn/consolidated (mix releases) and are loaded at
 %% boot only: a hot upgrade keeps the old ones.

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliver.errors import NodeError
-from deliver.host.layout import in_root
+from deliver.host.layout import HostState, in_root, parse_state_then, read_state, state_then
 from deliver.shell import Secret, parse_key_values
-from deliver.tools import node_address
+from deliver.tools import available_tools, node_address
 from deliver.transport import erldist
 from deliver.transport.erlterm import Atom, Pid, Term, text
 from deliver.transport.remote import NodeLink, Remote
@@ -100,6 +100,81 @@ def read_address(remote: Remote, root: str, tool: str, app: str, directory: str)
     if not result.ok:
         raise Unavailable("cannot read the node's name and cookie from its release")
     return parse_address(result.stdout)
+
+
+@dataclass(frozen=True)
+class AddressedState(HostState):
+    """A host's state read together with where the node of `running` (else `current`) is,
+    in one remote command: its address, or why deliver cannot ask it directly."""
+
+    address: DistAddress | None = field(default=None, kw_only=True)
+    unavailable: str = field(default="", kw_only=True)
+
+
+def read_node_state(remote: Remote, deliver_to: str, app: str) -> HostState:
+    """read_state, and in the same remote command the address of the node of `running`
+    (else `current`): a question to the node then needs no other command before its
+    channel opens. The answer holds the cookie: it is never shown (run_private). A
+    connection that cannot reach a node's distribution gets plain read_state."""
+    if not isinstance(remote, NodeLink):
+        return read_state(remote, deliver_to, app)
+    try:
+        result = remote.run_private(state_then(deliver_to, _address_script(app)))
+    except erldist.DistError:  # a wrapper of a connection that has no TCP channels
+        return read_state(remote, deliver_to, app)
+    state, rest = parse_state_then(remote.name, deliver_to, app, result.stdout)
+    try:
+        if node_address(state.tool) is None:
+            raise Unavailable(f"deliver does not know where {state.tool} releases' nodes listen")
+        _, marker, answer = rest.partition("ADDRESS-FOLLOWS\n")
+        if not marker:
+            raise Unavailable("cannot read the node's name and cookie from its release")
+        address = parse_address(answer)
+    except Unavailable as why:
+        return AddressedState(*_fields(state), env_sha256=state.env_sha256, unavailable=str(why))
+    return AddressedState(*_fields(state), env_sha256=state.env_sha256, address=address)
+
+
+def with_address(remote: Remote, state: HostState, app: str) -> HostState:
+    """`state` with the address of the node of `running` (else `current`), read once (one
+    command) for the several questions a caller asks that node."""
+    try:
+        address = read_address(remote, state.root, state.tool, app, "running")
+    except Unavailable as why:
+        return AddressedState(*_fields(state), env_sha256=state.env_sha256, unavailable=str(why))
+    return AddressedState(*_fields(state), env_sha256=state.env_sha256, address=address)
+
+
+def _fields(state: HostState) -> tuple[str, str, str | None, str | None, str]:
+    return state.name, state.root, state.current, state.running, state.tool
+
+
+def _address_script(app: str) -> str:
+    """Shell, in the release root: read_address's script for the tool the release of
+    `running` (else `current`) was built with, chosen on the host (`.deliver-tool`)."""
+    branches = "".join(
+        f"{tool}) {found.node_address(app)}\n;;\n"
+        for tool in available_tools()
+        if (found := node_address(tool)) is not None
+    )
+    return f"""d=running; [ -e running ] || d=current
+cd "$d" || exit 0
+echo ADDRESS-FOLLOWS
+echo EPMD_PORT="${{ERL_EPMD_PORT:-}}"
+t=$(cat .deliver-tool 2>/dev/null)
+case "${{t:-mix}}" in
+{branches}esac"""
+
+
+def address_for(remote: Remote, state: HostState, app: str, directory: str) -> DistAddress:
+    """The address of the node of `directory` ("running": `running`, else `current`; or
+    "current"): the one read with the state when it is that node's (read_node_state), else
+    read now (one remote command). Unavailable when deliver cannot ask the node directly."""
+    if isinstance(state, AddressedState) and (directory == "running" or state.running is None):
+        if state.address is None:
+            raise Unavailable(state.unavailable)
+        return state.address
+    return read_address(remote, state.root, state.tool, app, directory)
 
 
 class NodeSession:
@@ -255,6 +330,27 @@ def _node_error(host: str, error: erldist.DistError) -> NodeError:
     if error.kind == erldist.TIMEOUT:
         return NodeError(host, f"the node did not answer within {TIMEOUT:g}s over its distribution")
     return NodeError(host, f"asking the node over its distribution failed: {error}")
+
+
+def evaluate_in_node(
+    remote: Remote, root: str, tool: str, app: str, code: str, timeout: float
+) -> tuple[bool, str] | None:
+    """Evaluate `code` inside the node of `root/running` over its distribution, as
+    `bin/<app> rpc` would: (whether it succeeded, what it printed or its error). None when the
+    distribution cannot be reached (the caller asks the start script: said with --verbose).
+    A node that hangs up or stops answering during the call (an upgrade restarting the
+    emulator) is (False, why): no verdict on what it runs, which the caller asks it next."""
+    try:
+        address = read_address(remote, root, tool, app, "running")
+        with node_session(remote, address) as node:
+            try:
+                return node.evaluate(tool, code, timeout)
+            except (Unavailable, NodeError) as error:
+                return False, str(error)
+    except Unavailable as why:
+        if isinstance(remote, NodeLink):
+            remote.note(f"asking bin/{app} (a VM on the host) instead of the node itself: {why}")
+        return None
 
 
 def pid_and_version(remote: Remote, root: str, tool: str, app: str) -> tuple[int, str] | None:

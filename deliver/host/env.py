@@ -23,7 +23,7 @@ from deliver.host.layout import ENV_FILE, RELEASE_ENV_FILE, release_env_path, re
 from deliver.host.unpack import node_env_text
 from deliver.shell import Secret, parse_key_values, quote
 from deliver.transport.fanout import fan_out
-from deliver.transport.remote import Remote
+from deliver.transport.remote import NodeLink, Remote, Result
 
 #: An env file is a few KiB: a host's file beyond this is not read whole.
 MAX_ENV_BYTES = 256 * 1024
@@ -61,6 +61,61 @@ def read_env(remote: Remote, root: str) -> str | None:
     )
     head, _, text = remote.run(script, step="reading the env file").stdout.partition("\n")
     return text if head == "ENV=yes" else None
+
+
+@dataclass(frozen=True)
+class BootedEnv:
+    """The env file a host's node booted with, as well as the host can tell: `file` (relative
+    to the release root; None: the host has none), its text and sha256, and whether it was
+    written after the node was started (`env push` without a restart)."""
+
+    file: str | None
+    text: str = ""
+    sha256: str | None = None
+    written_after_start: bool = False
+
+
+def booted_env(remote: Remote, root: str, running: str | None) -> BootedEnv:
+    """The env the node started from `running` booted with: the env kept with that release
+    (the switch made it deliver.env before the start), or deliver.env where it keeps none or
+    no node runs. One round trip; the text holds secrets, so it is read where --verbose does
+    not show it."""
+    kept = release_env_path(running) if running else ENV_FILE
+    plain = '{ [ -f "$1" ] && [ ! -L "$1" ]; }'
+    script = (
+        f"cd {quote(root)} || exit 1\n"
+        f"isfile() {plain}\n"
+        f"if isfile {kept}; then f={kept}; elif isfile {ENV_FILE}; then f={ENV_FILE}; "
+        "else echo FILE=; exit 0; fi\n"
+        'echo "FILE=$f"\n'
+        'echo "SHA256=$(sha256sum < "$f" | cut -d" " -f1)"\n'
+        'if [ -L running ] && [ "$(stat -c %Y "$f")" -gt "$(stat -c %Y running)" ]; '
+        "then echo NEWER=yes; fi\n"
+        f'echo ENV=begin; head -c {MAX_ENV_BYTES} "$f"'
+    )
+    result = _run_quietly(remote, script)
+    if not result.ok:
+        raise DeliverError(f"{remote.name}: cannot read the env file under {root}")
+    head, _, text = result.stdout.partition("ENV=begin\n")
+    values = parse_key_values(head)
+    if not values.get("FILE"):
+        return BootedEnv(None)
+    return BootedEnv(values["FILE"], text, values.get("SHA256"), values.get("NEWER") == "yes")
+
+
+def _run_quietly(remote: Remote, script: str) -> Result:
+    """Run `script`, its output never shown (it holds secrets), where the remote allows."""
+    if isinstance(remote, NodeLink):
+        return remote.run_private(script)
+    return remote.run(script, check=False)
+
+
+def shown_env(text: str, known: Mapping[str, str | Secret]) -> list[tuple[str, str]]:
+    """The variables of an env file with what may be printed of each: the value where
+    `.deliver` holds that variable as a plain one, else `****` (a secret, or a name .deliver
+    does not know: either may be one)."""
+    plain = {name for name, value in known.items() if not isinstance(value, Secret)}
+    return [(name, value if name in plain else "****") for name, value in parse_env(text).items()]
 
 
 def parse_env(text: str) -> dict[str, str]:
@@ -155,32 +210,42 @@ def booted_urls(
     version: str | None = None,
 ) -> dict[str, HealthUrl]:
     """The health URLs of `remotes` (release roots in `roots`) filled from the env their
-    nodes boot with: the env kept with `version`, or (None) their deliver.env, rather than
-    `.deliver`'s (a {PORT} there may be one the node does not listen on); a name their env
-    lacks is taken from `.deliver`."""
+    nodes boot with (`booted_url`)."""
     if check.url is None:
         return {}
-    file = release_env_path(version) if version is not None else ENV_FILE
 
     def url(remote: Remote) -> HealthUrl:
-        text = remote.run(
-            f"cd {quote(roots[remote.name])} && head -c {MAX_ENV_BYTES} {file}",
-            step="reading the env file",
-        ).stdout
-        # a value is a secret unless .deliver holds it as a plain one
-        known = env.host_env(remote.host)
-        plain = {name for name, value in known.items() if not isinstance(value, Secret)}
-        # what the node does not read (a path only the URL uses) still comes from .deliver
-        variables: dict[str, str | Secret] = {
-            **known,
-            **{
-                name: value if name in plain else Secret(value)
-                for name, value in parse_env(text).items()
-            },
-        }
-        return health_url(check, variables, remote.name)
+        found = booted_url(check, env, remote, roots[remote.name], version)
+        assert found is not None
+        return found
 
     return fan_out("reading the env file", remotes, url)
+
+
+def booted_url(
+    check: HealthCheck, env: Environment, remote: Remote, root: str, version: str | None = None
+) -> HealthUrl | None:
+    """The health URL of one host filled from the env its node boots with: the env kept with
+    `version`, or (None) its deliver.env, rather than `.deliver`'s (a {PORT} there may be one
+    the node does not listen on); a name that env lacks is taken from `.deliver`. None when
+    no URL is configured."""
+    if check.url is None:
+        return None
+    file = release_env_path(version) if version is not None else ENV_FILE
+    # a release deployed before deliver kept an env has none: .deliver's values fill it
+    text = _run_quietly(remote, f"cd {quote(root)} && head -c {MAX_ENV_BYTES} {file}").stdout
+    # a value is a secret unless .deliver holds it as a plain one
+    known = env.host_env(remote.host)
+    plain = {name for name, value in known.items() if not isinstance(value, Secret)}
+    # what the node does not read (a path only the URL uses) still comes from .deliver
+    variables: dict[str, str | Secret] = {
+        **known,
+        **{
+            name: value if name in plain else Secret(value)
+            for name, value in parse_env(text).items()
+        },
+    }
+    return health_url(check, variables, remote.name)
 
 
 def kept_env(remote: Remote, root: str, version: str) -> str:

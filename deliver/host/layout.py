@@ -139,17 +139,18 @@ _STATE = (
 #: One line per release and per alias, each name checked twice (here, then by the version
 #: grammar): a directory named with a space or a newline must never reach rm -rf in pieces.
 _SAFE_NAME = "case \"$n\" in ''|.*|-*|*[!0-9A-Za-z.+_-]*) continue ;; esac"
-_RELEASES = (
+PRESENT = (
     "{ for f in releases/*/.deliver-sha256; do "
     f'[ -f "$f" ] || continue; n=${{f#releases/}}; n=${{n%/.deliver-sha256}}; {_SAFE_NAME}; '
-    "printf 'PRESENT=%s\\n' \"$n\"; done; }",
+    "printf 'PRESENT=%s\\n' \"$n\"; done; }"
+)
+ALIASES = (
     "{ for l in releases/*; do "
     f'[ -L "$l" ] || continue; n=${{l#releases/}}; {_SAFE_NAME}; '
     f'n=$(readlink "$l"); {_SAFE_NAME}; '
-    'printf \'ALIAS=%s=%s\\n\' "${l#releases/}" "$n"; done; }',
-    "echo HISTORY-FOLLOWS",
-    f"cat {HISTORY_FILE} 2>/dev/null || true",
+    'printf \'ALIAS=%s=%s\\n\' "${l#releases/}" "$n"; done; }'
 )
+_RELEASES = (PRESENT, ALIASES, "echo HISTORY-FOLLOWS", f"cat {HISTORY_FILE} 2>/dev/null || true")
 
 
 def read_state(remote: Remote, deliver_to: str, app: str) -> HostState:
@@ -179,10 +180,32 @@ def _read(
     """The KEY=value answers, the text they came in (for repeated keys), the history."""
     script = join(f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0", *lines)
     head, _, history = remote.run(script, step=step).stdout.partition("HISTORY-FOLLOWS\n")
+    return _deployed(remote.name, deliver_to, app, head), head, history
+
+
+def _deployed(host: str, deliver_to: str, app: str, head: str) -> dict[str, str]:
     values = parse_key_values(head)
     if not values.get("ROOT") or not values.get("CURRENT"):
-        raise NodeError(remote.name, f"no release of {app} is deployed in {deliver_to}")
-    return values, head, history
+        raise NodeError(host, f"no release of {app} is deployed in {deliver_to}")
+    return values
+
+
+_STATE_ENDS = "STATE-ENDS"
+
+
+def state_then(deliver_to: str, then: str) -> str:
+    """Shell: read_state's questions, then `then` run in the release root with the host's
+    env file loaded (as in_root), in a subshell: two answers in one round trip."""
+    head = f"cd {quote_path(deliver_to)} 2>/dev/null || exit 0"
+    return join(head, *_STATE, f"echo {_STATE_ENDS}", f"({_in('$(pwd -P)', then)})")
+
+
+def parse_state_then(host: str, deliver_to: str, app: str, output: str) -> tuple[HostState, str]:
+    """The answer of a state_then script: the state (NodeError when nothing is deployed) and
+    what `then` printed."""
+    head, _, rest = output.partition(f"{_STATE_ENDS}\n")
+    values = _deployed(host, deliver_to, app, head)
+    return HostState(host, *_state_values(values), env_sha256=_env_sha256(values)), rest
 
 
 def _versions(head: str, key: str) -> list[str]:
@@ -238,6 +261,11 @@ def in_root(root: str, body: str, env_of: str | None = None) -> str:
     file loaded, as every node command runs, with the inherited launcher variables
     scrubbed first (SCRUB_LAUNCHER_ENV); `env_of`: the env kept with that release
     instead, when it has one (its migrations run before it is current)."""
+    return _in(quote(root), body, env_of)
+
+
+def _in(root: str, body: str, env_of: str | None = None) -> str:
+    """in_root with `root` one shell word already (a quoted path, or `$(pwd -P)`)."""
     load_env = f"if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
     if env_of is not None:
         kept = release_env_path(env_of)
@@ -245,7 +273,7 @@ def in_root(root: str, body: str, env_of: str | None = None) -> str:
             f"if [ -f {kept} ]; then set -a; . ./{kept}; set +a\n"
             f"elif [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi"
         )
-    return f'root={quote(root)}\ncd "$root" || exit 1\n{SCRUB_LAUNCHER_ENV}\n{load_env}\n{body}'
+    return f'root={root}\ncd "$root" || exit 1\n{SCRUB_LAUNCHER_ENV}\n{load_env}\n{body}'
 
 
 #: Shell, run in `deliver_to`: the free space of its file system, in KiB.

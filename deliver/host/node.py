@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from deliver.config import Config, NodeManager
 from deliver.errors import NodeError
 from deliver.host import manager as managers
-from deliver.host.dist import DistAddress, Unavailable, node_session, read_address
+from deliver.host.dist import DistAddress, Unavailable, address_for, node_session
 from deliver.host.layout import HostState, in_root, record, replace_link
 from deliver.shell import parse_key_values, quote, tail
 from deliver.tools import NodeCommands, node_commands
@@ -45,7 +45,7 @@ def start_node(
     seconds. A node already running is left alone."""
     start = _Start(remote, state, app, timeout, manager or NodeManager())
     try:
-        address = read_address(remote, state.root, state.tool, app, "current")
+        address = address_for(remote, state, app, "current")
     except Unavailable as why:
         _fallback(remote, app, why)
         return _start_by_script(start)
@@ -295,7 +295,7 @@ def _stop_step(
     script = node_commands(state.tool)
     by_manager = managers.stop_command(manager, script, app, state.root, release)
     try:
-        address = read_address(remote, state.root, state.tool, app, "running")
+        address = address_for(remote, state, app, "running")
         with node_session(remote, address) as node:
             ospid = node.os_pid()
             if manager.manager == "daemon":
@@ -317,7 +317,7 @@ def ping_node(remote: Remote, state: HostState, app: str) -> NodeStatus:
     """Does the node answer, with its app started? Asked over its distribution, else through
     the start script (`pid`)."""
     try:
-        address = read_address(remote, state.root, state.tool, app, "running")
+        address = address_for(remote, state, app, "running")
         with node_session(remote, address) as node:
             if not node.started(app):
                 raise NodeError(remote.name, f"the node answers, but {app} is not started (yet)")
@@ -335,7 +335,7 @@ def ping_node(remote: Remote, state: HostState, app: str) -> NodeStatus:
 def node_version(remote: Remote, state: HostState, app: str) -> NodeStatus:
     """The version the node says it runs: over its distribution, else the start script."""
     try:
-        address = read_address(remote, state.root, state.tool, app, "running")
+        address = address_for(remote, state, app, "running")
         with node_session(remote, address) as node:
             version = node.running_version(app)
             return NodeStatus(remote.name, version, version)

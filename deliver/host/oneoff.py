@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deliver.errors import InvalidArgument
-from deliver.host.dist import TASK_TIMEOUT, Unavailable, node_session, read_address
+from deliver.host.dist import TASK_TIMEOUT, Unavailable, address_for, node_session
 from deliver.host.layout import HostState, in_root
 from deliver.shell import quote
 from deliver.tools import node_commands
@@ -50,7 +50,7 @@ def rpc(remote: Remote, state: HostState, app: str, expression: str) -> Result:
     Asked over the node's distribution (host/dist.py), else through `bin/<app> rpc`."""
     code = printing(state.tool, check_expression(expression), inside_node=True)
     try:
-        address = read_address(remote, state.root, state.tool, app, "running")
+        address = address_for(remote, state, app, "running")
         with node_session(remote, address) as asked:
             ok, output = asked.evaluate(state.tool, code, TASK_TIMEOUT)
         return Result(output, "", 0 if ok else 1)

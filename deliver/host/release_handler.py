@@ -3,7 +3,7 @@ switch, switching it to another version, and recording that version in the host'
 
 After a switch the node's root (the real directory `running` points at, e.g. releases/0.1.0)
 boots the new version: `releases/<new>` becomes an alias of it and `current` points at the
-alias (see hot_upgrade.py for the whole picture, control.py for the layout).
+alias (see commands/hot.py for the whole picture).
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ from dataclasses import dataclass, replace
 from deliver.config import Environment, RuntimeLinks
 from deliver.errors import NodeError
 from deliver.host.dist import pid_and_version
+from deliver.host.handler_calls import (
+    by_script,
+    check_by_node,
+    check_lines,
+    install_by_node,
+    install_lines,
+)
 from deliver.host.layout import (
     FREE_SPACE,
     check_free_space,
@@ -26,6 +33,7 @@ from deliver.host.layout import (
 )
 from deliver.host.links import link_script
 from deliver.host.node import NodeStatus
+from deliver.host.running_build import build_problem, check_done
 from deliver.host.unpack import SPACE_FACTOR, host_archive
 from deliver.release import Release, version_problem
 from deliver.shell import join, parse_key_values, quote, tail
@@ -83,6 +91,7 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     values = found.answers
     check = replace(found.node, has_archive=values.get("ARCHIVE") == upgrade.sha256)
     if check.version == upgrade.version:
+        check_done(remote.name, upgrade, check.node_root, values)
         return check
     if check.version not in upgrade.from_versions:
         raise NodeError(
@@ -90,7 +99,7 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
             f"runs {check.version}, but the upgrade is from {', '.join(upgrade.from_versions)} "
             f"to {upgrade.version}",
         )
-    problem = build_problem(upgrade, check, values)
+    problem = build_problem(upgrade, check.version, check.node_root, values)
     if problem is not None:
         raise NodeError(remote.name, problem)
     erts = values.get("NODE_ERTS", "")
@@ -109,31 +118,6 @@ def check_upgrade(remote: Remote, env: Environment, upgrade: Release) -> NodeChe
     needed = (0 if check.has_archive else upgrade.size) + upgrade.size * SPACE_FACTOR
     check_free_space(remote.name, check.root, values, needed)
     return check
-
-
-def build_problem(upgrade: Release, check: NodeCheck, values: dict[str, str]) -> str | None:
-    """Why the node's build is not the one `upgrade` was built from (same version is not
-    enough: a relup from another build's beams may load the wrong code), or None. What the
-    host does not know (a release deployed by an older deliver) is not held against it."""
-    directory = check.node_root.rstrip("/").rsplit("/", 1)[-1]
-    from_here = check.version == directory  # not a hot step: the directory's own release
-    sha256 = values.get("DIR_SHA256", "") if from_here else ""
-    commit = values.get("DIR_COMMIT" if from_here else "RUN_COMMIT", "")
-    from_commit, from_sha256 = upgrade.from_build(check.version)
-    if from_sha256 and sha256 and sha256 != from_sha256:
-        return (
-            f"runs {check.version} from archive {sha256[:12]} (commit {commit[:10] or '?'}), "
-            f"but the upgrade was built from archive {from_sha256[:12]} (commit "
-            f"{(from_commit or '?')[:10]}): build the upgrade from the build the node "
-            f"runs (deliver build upgrade --from={commit[:10] or '<its commit>'})"
-        )
-    if from_commit and commit and commit != from_commit:
-        return (
-            f"runs {check.version} built from commit {commit[:10]}, but the upgrade was "
-            f"built from commit {from_commit[:10]}: build the upgrade from the build "
-            f"the node runs (deliver build upgrade --from={commit[:10]})"
-        )
-    return None
 
 
 class ErtsDiffers(NodeError):
@@ -255,16 +239,19 @@ def stage(
         hot.stage_upgrade(app, archive, version),
         f"( {linked}\n)" if linked else "",
     )
-    body = f"""cd {quote(check.node_root)} || exit 1
-if ! out=$({{ {files}; }} 2>&1); then
+    # the check over the node's distribution where the tool gives it as code, else by the
+    # start script in the same script as the files
+    by_node = hot.check_code(app, version) is not None
+    lines = f"""if ! out=$({{ {files}; }} 2>&1); then
   printf '%s\\n' "$out" | sed 's/^/| /'; echo STATE=stage-failed; exit 0
 fi
-out=$({hot.check_install(app, version)} 2>&1)
-printf '%s\\n' "$out" | grep -v '^CHECKED=' | sed 's/^/| /'
-case "$out" in *"CHECKED={version}"*) echo STATE=checked ;; esac
-"""
-    result = remote.run(in_root(check.root, body), step=f"checking the upgrade to {version}")
-    values = parse_key_values(result.stdout)
+{"" if by_node else check_lines(check.tool, app, version)}"""
+    step = f"checking the upgrade to {version}"
+    values, log = by_script(remote, check.root, check.node_root, lines, step)
+    if by_node and values.get("STATE") != "stage-failed":
+        values, log = check_by_node(remote, check.root, check.tool, app, version) or by_script(
+            remote, check.root, check.node_root, check_lines(check.tool, app, version), step
+        )
     if values.get("STATE") == "checked":
         return
     what = (
@@ -272,7 +259,7 @@ case "$out" in *"CHECKED={version}"*) echo STATE=checked ;; esac
         if values.get("STATE") == "stage-failed"
         else f"the release handler cannot install {version} (the node runs {check.version})"
     )
-    raise NodeError(remote.name, what, tail(_log(result.stdout)))
+    raise NodeError(remote.name, what, tail(log))
 
 
 #: How long a node may take to answer again after install_release (an upgrade that restarts
@@ -287,21 +274,19 @@ def install(
     permanent, then ask the node which version it runs, until it answers (`settle` seconds
     at most): a failed command is no verdict, the node's version is. Records the version in
     the layout. NodeError saying what the node runs when it did not switch."""
-    hot = hot_upgrades(check.tool)
     app, version = switch.app, switch.to_version
-    body = f"""cd {quote(check.node_root)} || exit 1
-t0=$(date +%s%N)
-out=$({hot.install(app, version, switch.upgrade is not None)} 2>&1); status=$?
-echo MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-printf '%s\\n' "$out" | grep -v '^INSTALLED=' | sed 's/^/| /'
-case "$out" in *"INSTALLED={version}"*) [ $status -eq 0 ] && echo STATE=installed ;; esac
-"""
     started = time.monotonic()
-    result = remote.run(in_root(check.root, body), step=f"{switch.verb} to {version}")
-    values = parse_key_values(result.stdout) | _ask(remote, check, app)
+    # over the node's distribution, else through its start script (a VM on the host)
+    values, log = install_by_node(remote, check.root, check.tool, app, version) or by_script(
+        remote,
+        check.root,
+        check.node_root,
+        install_lines(check.tool, app, version, switch.upgrade is not None),
+        f"{switch.verb} to {version}",
+    )
+    values |= _ask(remote, check, app)
     if values.get("VERSION") != version:
         values |= _settle(remote, check, app, version, started + settle)
-    log = _log(result.stdout)
     if values.get("VERSION") == version:
         relink(remote, check, version, downgrade=switch.upgrade is None)
     now_runs = values.get("VERSION") or "nothing that answers"
@@ -354,10 +339,6 @@ def _settle(
         if values.get("VERSION") == version:
             break
     return values
-
-
-def _log(stdout: str) -> str:
-    return "\n".join(line[2:] for line in stdout.splitlines() if line.startswith("| "))
 
 
 def relink(remote: Remote, check: NodeCheck, version: str, downgrade: bool = False) -> None:

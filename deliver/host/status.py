@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from deliver.errors import NodeError
+from deliver.host.dist import with_address
 from deliver.host.layout import HostReleases, HostState, read_host_releases
 from deliver.host.lock import LockInfo, audit_tail
 from deliver.host.lock import read as read_lock
@@ -83,9 +84,10 @@ def read_status(remote: Remote, deliver_to: str, app: str) -> HostStatus:
 
 def _node(remote: Remote, state: HostState, app: str) -> NodeReport | None:
     """None when the node does not answer."""
+    asked = with_address(remote, state, app)  # one read of the address for both questions
     try:
-        pong = ping_node(remote, state, app)
-        version = node_version(remote, state, app).version
+        pong = ping_node(remote, asked, app)
+        version = node_version(remote, asked, app).version
     except NodeError:
         return None
     found = _PID.search(pong.detail)

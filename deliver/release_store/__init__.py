@@ -2,8 +2,9 @@
 another machine over SSH, or S3 (or an S3-compatible server).
 
 Every kind holds the same files: the archive `<app>_<version>.release.tar.gz` (or
-`.upgrade.tar.gz`) and beside it the manifest `<app>_<version>.release.json` (app, version,
-commit, branch, tool, build time, sha256, size). A release is visible only once both are
+`.upgrade.tar.gz`, with the appups it was built with in `<archive>.appups/`, see appups.py) and
+beside it the manifest `<app>_<version>.release.json` (app, version, commit, branch, tool, build
+time, sha256, size). A release is visible only once both are
 there: the archive is stored first (verified against its sha256), the manifest last.
 
 With a remote store, archives travel between the store and the build or deploy hosts directly,
@@ -19,17 +20,18 @@ Each deploy host checks the sha256 of what it received before the release is ext
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from deliver.config import Config, S3StoreSpec, SshStoreSpec
 from deliver.release import Release
+from deliver.release_store.appups import StoredAppup
 from deliver.release_store.local import LocalStore
 from deliver.transport.remote import OutputSink, Progress, Remote, Writable
 
-__all__ = ["LocalStore", "ReleaseStore", "open_store"]
+__all__ = ["LocalStore", "ReleaseStore", "StoredAppup", "open_store"]
 
 
 class ReleaseStore(Protocol):
@@ -88,8 +90,19 @@ class ReleaseStore(Protocol):
         """Put the archive at `path` on `remote` (a deploy host); the caller verifies it."""
         ...
 
+    def put_appups(self, release: Release, files: Mapping[str, bytes]) -> None:
+        """Replace the appups stored beside the upgrade `release` with `files`
+        (`<app>/<old>-<new>.appup` -> content; see appups.py)."""
+        ...
+
+    def appups(self, release: Release) -> list[StoredAppup]:
+        """The appups stored beside `release` (none for an upgrade stored before deliver kept
+        them), sorted by name; each file that fails the check of appups.py is reported to the
+        store's sink by name, and skipped."""
+        ...
+
     def remove(self, release: Release) -> None:
-        """Delete the release: manifest first, so it is never half visible."""
+        """Delete the release (and its appups): manifest first, so it is never half visible."""
         ...
 
     def close(self) -> None: ...

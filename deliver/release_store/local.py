@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,13 @@ from typing import IO
 
 from deliver.errors import StoreError
 from deliver.release import MAX_MANIFEST_BYTES, Release
+from deliver.release_store.appups import (
+    MAX_APPUP_BYTES,
+    StoredAppup,
+    appups_directory,
+    check_names,
+    read_appups,
+)
 from deliver.release_store.base import Listing, Unreadable, find_release, read_listing
 from deliver.transport.remote import CHUNK, OutputSink, Progress, Remote, Writable
 
@@ -55,7 +63,7 @@ class LocalStore:
             if manifest.with_name(manifest.name.removesuffix(".json") + ".tar.gz").exists()
         )
         return read_listing(
-            ((manifest.name, _read_manifest(manifest)) for manifest in complete),
+            ((manifest.name, _read_at_most(manifest, MAX_MANIFEST_BYTES)) for manifest in complete),
             self.location,
             app,
             kind,
@@ -105,10 +113,44 @@ class LocalStore:
         """Upload the archive to `path` on `remote`; the caller verifies its sha256 there."""
         remote.upload(self.archive(release), path, progress)
 
+    def put_appups(self, release: Release, files: Mapping[str, bytes]) -> None:
+        """Replace the appups stored beside `release`'s archive with `files`."""
+        check_names(files)
+        directory = self._appups(release)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _remove_tree(directory)
+        for name, data in files.items():
+            target = directory / name
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with _written(target.parent, target.name) as raw:
+                raw.write(data)
+
+    def appups(self, release: Release) -> list[StoredAppup]:
+        """The appups stored beside `release`'s archive (none for an upgrade stored before
+        deliver kept them), each checked; refused ones are reported to the sink."""
+        directory = self._appups(release)
+        if directory.is_symlink() or not directory.is_dir():
+            return []
+        files = (
+            (
+                f"{path.parent.name}/{path.name}",
+                # never through a link: it could point anywhere on this machine
+                Unreadable("a symbolic link")
+                if path.is_symlink() or path.parent.is_symlink()
+                else _read_at_most(path, MAX_APPUP_BYTES),
+            )
+            for path in sorted(directory.glob("*/*"))
+        )
+        return read_appups(files, release, self.location, self.sink)
+
+    def _appups(self, release: Release) -> Path:
+        return self.path / appups_directory(release)
+
     def remove(self, release: Release) -> None:
         """Manifest first: a release without its manifest is already invisible."""
         (self.path / release.manifest_name).unlink(missing_ok=True)
         self.archive(release).unlink(missing_ok=True)
+        _remove_tree(self._appups(release))
 
     def close(self) -> None:
         """A directory holds no connection."""
@@ -128,14 +170,22 @@ def _written(directory: Path, name: str) -> Iterator[IO[bytes]]:
         Path(temp).unlink(missing_ok=True)
 
 
-def _read_manifest(path: Path) -> bytes | Unreadable:
-    """At most a little more than a manifest may be (the gate refuses it), from a regular
-    file only: a FIFO or a link to /dev/zero in the store must not hang or fill memory."""
+def _remove_tree(directory: Path) -> None:
+    """Remove `directory` and what it holds; a link in its place is removed, not followed."""
+    if directory.is_symlink() or directory.is_file():
+        directory.unlink()
+    elif directory.exists():
+        shutil.rmtree(directory)
+
+
+def _read_at_most(path: Path, limit: int) -> bytes | Unreadable:
+    """At most a little more than `limit` bytes (the gate refuses that), from a regular file
+    only: a FIFO or a link to /dev/zero in the store must not hang or fill memory."""
     if not path.is_file():
         return Unreadable("not a regular file")
     try:
         with path.open("rb") as file:
-            return file.read(MAX_MANIFEST_BYTES + 1)
+            return file.read(limit + 1)
     except OSError as error:
         return Unreadable(error.strerror or type(error).__name__)
 

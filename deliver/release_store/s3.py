@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import posixpath
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +26,13 @@ from typing import IO, Any
 from deliver.config import S3StoreSpec
 from deliver.errors import ConnectionFailed, StoreError
 from deliver.release import MAX_MANIFEST_BYTES, Release
+from deliver.release_store.appups import (
+    MAX_APPUP_BYTES,
+    StoredAppup,
+    appups_directory,
+    check_names,
+    read_appups,
+)
 from deliver.release_store.base import Listing, find_release, read_listing
 from deliver.shell import quote
 from deliver.transport.remote import CHUNK, OutputSink, Progress, Remote, Writable
@@ -172,11 +179,49 @@ class S3Store:
             f"fetching {release.archive_name} from {self.location}",
         )
 
+    def put_appups(self, release: Release, files: Mapping[str, bytes]) -> None:
+        """Replace the appups stored beside `release`'s archive with `files` (objects under
+        the key prefix `<archive>.appups/`)."""
+        check_names(files)
+        prefix = appups_directory(release) + "/"
+        stale = set(self._keys(prefix)) - {self._key(prefix + name) for name in files}
+        with self._errors("writing appups to"):
+            for name, data in files.items():
+                self.client.put_object(
+                    Bucket=self.spec.bucket, Key=self._key(prefix + name), Body=data
+                )
+            for key in sorted(stale):
+                self.client.delete_object(Bucket=self.spec.bucket, Key=key)
+
+    def appups(self, release: Release) -> list[StoredAppup]:
+        """The appups stored beside `release`'s archive (none for an upgrade stored before
+        deliver kept them), each checked; refused ones are reported to the sink."""
+        prefix = self._key(appups_directory(release) + "/")
+        keys = sorted(self._keys(appups_directory(release) + "/"))
+        with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+            texts = list(pool.map(lambda key: self._read_object(key, MAX_APPUP_BYTES), keys))
+        names = (key.removeprefix(prefix) for key in keys)
+        return read_appups(zip(names, texts, strict=True), release, self.location, self.sink)
+
     def remove(self, release: Release) -> None:
         """Manifest first: a release without its manifest is already invisible."""
+        appups = self._keys(appups_directory(release) + "/")
         with self._errors("deleting from"):
             for name in (release.manifest_name, release.archive_name):
                 self.client.delete_object(Bucket=self.spec.bucket, Key=self._key(name))
+            for key in appups:
+                self.client.delete_object(Bucket=self.spec.bucket, Key=key)
+
+    def _keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (relative to the store's own prefix)."""
+        keys: list[str] = []
+        with self._errors("listing"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.spec.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        return keys
 
     def close(self) -> None:
         self.client.close()
@@ -186,10 +231,14 @@ class S3Store:
 
     def _read_manifest(self, key: str) -> bytes:
         """At most a little more than a manifest may be (the gate refuses it)."""
+        return self._read_object(key, MAX_MANIFEST_BYTES)
+
+    def _read_object(self, key: str, limit: int) -> bytes:
+        """At most a little more than `limit` bytes of the object (its reader refuses that)."""
         with self._errors("reading"):
             body = self.client.get_object(Bucket=self.spec.bucket, Key=key)["Body"]
             try:
-                return bytes(body.read(MAX_MANIFEST_BYTES + 1))
+                return bytes(body.read(limit + 1))
             finally:
                 body.close()
 

@@ -10,14 +10,26 @@ BatchMode (never a prompt) and StrictHostKeyChecking (never trusting an unknown 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import shlex
+import tarfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from deliver.config import SshSettings, SshStoreSpec
 from deliver.errors import CommandFailed, StoreError
 from deliver.release import MAX_MANIFEST_BYTES, Release
-from deliver.release_store.base import Listing, find_release, read_listing
+from deliver.release_store.appups import (
+    MAX_APPUP_BYTES,
+    StoredAppup,
+    appups_directory,
+    check_names,
+    read_appups,
+)
+from deliver.release_store.base import Listing, Unreadable, find_release, read_listing
 from deliver.shell import check_sha256, join, quote, quote_path, tail
 from deliver.transport.remote import OutputSink, Progress, Remote, Writable
 from deliver.transport.ssh import SshRemote
@@ -156,11 +168,51 @@ done"""
             f"fetching {release.archive_name} from {self.location}",
         )
 
+    def put_appups(self, release: Release, files: Mapping[str, bytes]) -> None:
+        """Replace the appups stored beside `release`'s archive with `files`: sent as one tar
+        on stdin, extracted into a fresh directory that then takes the place of the old."""
+        check_names(files)
+        directory = quote(appups_directory(release))
+        partial = quote(f".{appups_directory(release)}.{uuid.uuid4().hex[:8]}.part")
+        script = join(
+            f"mkdir -p {self.directory} && cd {self.directory}",
+            f"mkdir -m 0700 {partial}",
+            f"tar -xf - -C {partial} --no-same-owner --no-same-permissions",
+            f"rm -rf {directory}",
+            f"mv {partial} {directory}",
+        )
+        self.remote.run(
+            script,
+            stdin=_tar(files),
+            step=f"storing the appups of {release.version} in {self.location}",
+        )
+
+    def appups(self, release: Release) -> list[StoredAppup]:
+        """The appups stored beside `release`'s archive (none for an upgrade stored before
+        deliver kept them), each checked; refused ones are reported to the sink."""
+        mark = f"--deliver-appup-{uuid.uuid4().hex}--"
+        script = f"""cd {self.directory}/{quote(appups_directory(release))} 2>/dev/null || exit 0
+for f in */* */.[!.]* */..?*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  printf '\n%s %s\n' {mark} "$f"
+  if [ -f "$f" ] && [ ! -L "$f" ] && [ ! -L "${{f%%/*}}" ]; then
+    head -c {MAX_APPUP_BYTES + 1} "$f" | base64 -w 0 || :
+  else printf '%s' {mark}; fi
+done"""
+        output = self.remote.run(script, step=f"reading appups in {self.location}").stdout
+        files: list[tuple[str, bytes | Unreadable]] = []
+        for block in output.split(f"\n{mark} ")[1:]:
+            # base64: the bytes as they are (the connection's text would hide bad UTF-8)
+            name, _, text = block.partition("\n")
+            content = Unreadable("not a regular file") if text == mark else _base64(text)
+            files.append((name, content))
+        return read_appups(files, release, self.location, self.sink)
+
     def remove(self, release: Release) -> None:
         """Manifest first: a release without its manifest is already invisible."""
         self.remote.run(
             f"cd {self.directory} && rm -f {quote(release.manifest_name)} "
-            f"{quote(release.archive_name)}",
+            f"{quote(release.archive_name)} && rm -rf {quote(appups_directory(release))}",
             step=f"removing {release.version} from {self.location}",
         )
 
@@ -205,6 +257,28 @@ def _run_reaching_store(remote: Remote, command: str, step: str) -> None:
         if error.exit_status == SSH_FAILED:
             error.hint = TRUST_HINT
         raise
+
+
+def _base64(text: str) -> bytes | Unreadable:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        return Unreadable("its content did not arrive whole")
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    """`files` (name -> content) as an uncompressed tar, directories first."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for directory in sorted({name.split("/")[0] for name in files}):
+            entry = tarfile.TarInfo(directory)
+            entry.type, entry.mode = tarfile.DIRTYPE, 0o700
+            archive.addfile(entry)
+        for name, data in sorted(files.items()):
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mode = len(data), 0o600
+            archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _publish(release: Release, partial: str) -> str:

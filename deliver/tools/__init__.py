@@ -200,6 +200,18 @@ class HotUpgrades(Protocol):
         older one) and make it permanent; prints INSTALLED=<version> and exits 0 on success."""
         ...
 
+    def install_code(self, app: str, version: str) -> str | None:
+        """`install`'s work as an expression the node evaluates itself (in the language of
+        the tool's NodeAddress), printing INSTALLED=<version> on success: deliver sends it
+        over the node's distribution instead of booting a VM (`bin/<app> rpc`) to pass it
+        on. None: only `install` can (say, relx's script does more than one call)."""
+        ...
+
+    def check_code(self, app: str, version: str) -> str | None:
+        """The same for `check_install` once the files are staged: prints CHECKED=<version>
+        when the release can be installed."""
+        ...
+
 
 def available_tools() -> list[str]:
     """Every tool module's name (without importing them)."""

@@ -322,15 +322,19 @@ if [ -n "${{RELEASE_COOKIE:-}}" ]; then printf '%s' "$RELEASE_COOKIE"; else cat 
         )
 
     def check_install(self, app: str, version: str) -> str:
-        script = _CHECK.replace("@VSN@", elixir_string(version))
-        script = script.replace("@REL@", elixir_string(f"{app}.rel"))
-        return f"bin/{quote(app)} rpc {quote(script)}"
+        return f"bin/{quote(app)} rpc {quote(self.check_code(app, version))}"
 
     def install(self, app: str, version: str, upgrade: bool) -> str:
+        return f"bin/{quote(app)} rpc {quote(self.install_code(app, version))}"
+
+    def install_code(self, app: str, version: str) -> str:
         # the version and the .rel name enter the code as string literals, never as code
         script = _INSTALL.replace("@VSN@", elixir_string(version))
-        script = script.replace("@REL@", elixir_string(f"{app}.rel"))
-        return f"bin/{quote(app)} rpc {quote(script)}"
+        return script.replace("@REL@", elixir_string(f"{app}.rel"))
+
+    def check_code(self, app: str, version: str) -> str:
+        script = _CHECK.replace("@VSN@", elixir_string(version))
+        return script.replace("@REL@", elixir_string(f"{app}.rel"))
 
 
 TOOL: BuildTool = MixTool()

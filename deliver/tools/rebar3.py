@@ -6,8 +6,9 @@ project without a prod profile builds the same as its default profile.
 
 Hot upgrades are rebar3's own: the old release is unpacked beside the new one in the rel
 directory, appups are put where rebar3 reads them (`_build/<profile>/lib/<app>/ebin/`, which it
-copies into the release; rebar3 3.19 ignores `src/*.appup.src`), then `rebar3 relup` and
-`rebar3 tar`. On a host, `bin/<rel> upgrade|downgrade <vsn>` drives the release handler.
+copies into the release; rebar3 3.19 ignores `src/*.appup.src`), then `rebar3 relup` (from
+several old versions, systools:make_relup: `rebar3 relup -u` takes one) and `rebar3 tar`. On
+a host, `bin/<rel> upgrade|downgrade <vsn>` drives the release handler.
 """
 
 from __future__ import annotations
@@ -102,11 +103,22 @@ class Rebar3Tool:
         ]
         release = build.release_name(app)
         rel, old, new = quote(release), quote(work.old), quote(work.new)
+        relup = BuildStep(
+            "Generating relup (rebar3 relup)",
+            join(*copies, f"{_REBAR3} as {profile} relup -n {rel} -v {new} -u {old}"),
+        )
+        if "," in work.old:
+            # `rebar3 relup -u` takes one old version: systools writes the relup from each
+            # (all unpacked in the rel dir), and `rebar3 tar` packs it as its own
+            relup = BuildStep(
+                "Generating relup (systools:make_relup)",
+                join(
+                    *copies,
+                    f'escript {quote(work.escript)} relup "$PWD"/{quote(root)} {rel} {old} {new}',
+                ),
+            )
         return [
-            BuildStep(
-                "Generating relup (rebar3 relup)",
-                join(*copies, f"{_REBAR3} as {profile} relup -n {rel} -v {new} -u {old}"),
-            ),
+            relup,
             BuildStep(
                 "Packing upgrade (rebar3 tar)",
                 join(
@@ -265,6 +277,12 @@ else cat "$HOME/.erlang.cookie"; fi"""
             f"{self.rpc(app, check)} | grep -qx checked",
             f"echo CHECKED={quote(version)}",
         )
+
+    def install_code(self, app: str, version: str) -> None:
+        return None  # relx's install_upgrade.escript unpacks, installs and makes permanent
+
+    def check_code(self, app: str, version: str) -> None:
+        return None  # relx's `unpack` comes first
 
     def install(self, app: str, version: str, upgrade: bool) -> str:
         # exits 0 on some failures: success is the line it prints after make_permanent

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from deliver.config import HostSpec, SshSettings
 from deliver.errors import ConnectionFailed, HostKeyError
+from deliver.transport import sshlib
 from deliver.transport.known_hosts import KnownHosts
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class SshFiles:
 
     @classmethod
     def load(cls, settings: SshSettings) -> SshFiles:
-        import paramiko
+        paramiko = sshlib.load()  # the first import of paramiko in a run: without invoke
 
         config = (
             paramiko.SSHConfig.from_path(str(settings.config_file))
@@ -334,7 +335,8 @@ def reason(error: BaseException) -> str:
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         return "connection refused (is sshd running and the port right?)"
     if isinstance(error, socket.gaierror):
-        return "unknown host name"
+        # the usual cause is a typo, or an alias kept in another ssh config than the one used
+        return "unknown host name (no DNS name, and no Host entry of the ssh config names it)"
     if isinstance(error, paramiko.ChannelException):
         return f"the jump host could not open a tunnel ({error.text})"
     text = getattr(error, "strerror", None) or str(error) or type(error).__name__

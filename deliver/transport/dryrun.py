@@ -23,6 +23,8 @@ class Recorded:
 
     step: str
     command: str
+    #: what a stream would have sent on stdin, said (never its bytes)
+    stdin: str = ""
 
 
 class DryRunRemote:
@@ -58,7 +60,7 @@ class DryRunRemote:
     ) -> Result:
         """Never let through: what reads a stream writes what it reads somewhere."""
         size = source.stat().st_size if source.exists() else 0
-        self._record(step or "feed", f"{command}\n(stdin: {source}, {size} bytes)")
+        self._record(step or "feed", command, f"{source}, {size} bytes")
         return Result("", "", 0)
 
     def upload(
@@ -79,7 +81,8 @@ class DryRunRemote:
     def close(self) -> None:
         self.remote.close()
 
-    def _record(self, step: str, command: str) -> None:
-        self.recorded.append(Recorded(step, command))
+    def _record(self, step: str, command: str, stdin: str = "") -> None:
+        self.recorded.append(Recorded(step, command, stdin))
         if self.sink is not None:
-            self.sink.remote_command(self.name, f"(not run: {step}) {command}")
+            fed = f"\n(stdin: {stdin})" if stdin else ""
+            self.sink.remote_command(self.name, f"(not run: {step}) {command}{fed}")

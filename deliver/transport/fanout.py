@@ -112,9 +112,11 @@ def connect_each(
     *,
     verbose: bool = False,
     debug: bool = False,
+    interruptible: bool = True,
 ) -> Iterator[tuple[list[SshRemote | LocalRemote], dict[str, DeliverError]]]:
     """Like connect_all, for commands that report every host: yields the hosts that could
-    be connected to and, by host name, why the others could not."""
+    be connected to and, by host name, why the others could not. Not `interruptible`: the
+    connections open after a first Ctrl-C too (to finish or undo a step in flight)."""
     files = SshFiles.load(settings)
     remotes = [
         LocalRemote(h, sink, verbose=verbose, debug=debug)
@@ -131,7 +133,7 @@ def connect_each(
             errors[remote.name] = error
 
     try:
-        fan_out("connect", remotes, open_one, limit=settings.parallel)
+        fan_out("connect", remotes, open_one, limit=settings.parallel, interruptible=interruptible)
         yield [r for r in remotes if r.name not in errors], errors
     finally:
         for remote in remotes:

@@ -239,3 +239,112 @@ def test_a_config_only_change_gets_an_empty_appup(tmp_path: Path) -> None:
     assert appups(root, tmp_path).stdout.splitlines()[0] == "appup app 0.1.0 0.2.0 generated"
     written = flat((root / "lib/app-0.2.0/ebin/app.appup").read_text())
     assert written == '{"0.2.0",[{"0.1.0",[]}],[{"0.1.0",[]}]}.'
+
+
+TREE_SUP = """-module(tree_sup).
+-behaviour(supervisor).
+-export([init/1, start_link/0, status/0]).
+%s
+start_link() -> supervisor:start_link(?MODULE, []).
+init(_) -> {ok, {#{strategy => one_for_one}, children()}}.
+children() -> [#{id => worker, start => {worker, start_link, [%s]}}].
+status() -> %s.
+"""
+TREE_APP = """-module(tree_app).
+-behaviour(application).
+-export([start/2, stop/1]).
+start(_, _) -> %s.
+stop(_) -> %s.
+"""
+
+
+def tree_reasons(tmp_path: Path, old: dict[str, str], new: dict[str, str]) -> list[str]:
+    root = tmp_path / "root"
+    lib(root, "app", "0.1.0", old)
+    lib(root, "app", "0.2.0", new)
+    rel(root, "0.1.0", {"app": "0.1.0"})
+    rel(root, "0.2.0", {"app": "0.2.0"})
+    result = appups(root, tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = flat((root / "lib/app-0.2.0/ebin/app.appup").read_text())
+    if "tree_sup" in new and old.get("tree_sup") != new["tree_sup"]:
+        assert "{update,tree_sup,supervisor}" in written  # the appup is the same either way
+    return [line for line in result.stdout.splitlines() if line.startswith("supervisor ")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reported"),
+    [
+        # a function init/1 does not reach changed, and one was added above it (every label
+        # and line after it moves): the tree is the same, the change is hot
+        ((TREE_SUP % ("", "1", "ok"),), (TREE_SUP % ("helper() -> 2.", "1", "changed"),), False),
+        # a child spec changed, in a local function init/1 calls
+        ((TREE_SUP % ("", "1", "ok"),), (TREE_SUP % ("", "2", "ok"),), True),
+    ],
+)
+def test_a_supervisor_counts_as_changed_only_when_init_or_what_it_calls_changed(
+    tmp_path: Path, old: tuple[str], new: tuple[str], reported: bool
+) -> None:
+    found = tree_reasons(tmp_path, {"tree_sup": old[0]}, {"tree_sup": new[0]})
+    assert found == (["supervisor app tree_sup"] if reported else [])
+
+
+def test_an_application_module_counts_as_changed_only_when_start_changed(
+    tmp_path: Path,
+) -> None:
+    old = {"tree_app": TREE_APP % ("tree_sup:start_link()", "ok")}
+    stop_only = {"tree_app": TREE_APP % ("tree_sup:start_link()", "stopped")}
+    assert tree_reasons(tmp_path / "stop", old, stop_only) == []
+    start = {
+        "tree_app": TREE_APP % ("{ok, _} = other_sup:start_link(), tree_sup:start_link()", "ok")
+    }
+    assert tree_reasons(tmp_path / "start", old, start) == ["supervisor app tree_app"]
+
+
+def test_a_module_that_becomes_a_supervisor_counts_as_changed(tmp_path: Path) -> None:
+    plain = "-module(tree_sup).\n-export([init/1]).\ninit(_) -> {ok, {#{}, []}}.\n"
+    found = tree_reasons(tmp_path, {"tree_sup": plain}, {"tree_sup": TREE_SUP % ("", "1", "ok")})
+    assert found == ["supervisor app tree_sup"]
+
+
+ELIXIR_SUP = """defmodule Tree.Sup do
+  use Supervisor
+  def start_link(arg), do: Supervisor.start_link(__MODULE__, arg, name: __MODULE__)
+%s
+  @impl true
+  def init(_arg), do: Supervisor.init([%s], strategy: :one_for_one)
+  def status, do: %s
+end
+"""
+
+
+def elixir_lib(root: Path, version: str, source: str) -> None:
+    """Tree.Sup compiled by elixirc, then stripped as `mix release` strips beams (debug info
+    and docs gone; attributes kept)."""
+    ebin = root / "lib" / f"app-{version}" / "ebin"
+    ebin.mkdir(parents=True)
+    (root / f"sup-{version}.ex").write_text(source)
+    subprocess.run(["elixirc", "-o", str(ebin), str(root / f"sup-{version}.ex")], check=True)
+    strip = f'{{ok, _}} = beam_lib:strip_files(["{ebin}/Elixir.Tree.Sup.beam"], ["Attr"]), halt().'
+    subprocess.run(["erl", "-noshell", "-eval", strip], check=True)
+
+
+@pytest.mark.parametrize(
+    ("new", "reported"),
+    [
+        (ELIXIR_SUP % ("  def helper, do: 2", "{Task.Supervisor, name: Tree.Tasks}", ":up"), False),
+        (ELIXIR_SUP % ("", "{Task.Supervisor, name: Tree.Other}", ":ok"), True),
+    ],
+)
+def test_an_elixir_supervisor_in_a_stripped_release(
+    tmp_path: Path, new: str, reported: bool
+) -> None:
+    root = tmp_path / "root"
+    elixir_lib(root, "0.1.0", ELIXIR_SUP % ("", "{Task.Supervisor, name: Tree.Tasks}", ":ok"))
+    elixir_lib(root, "0.2.0", new)
+    rel(root, "0.1.0", {"app": "0.1.0"})
+    rel(root, "0.2.0", {"app": "0.2.0"})
+    result = appups(root, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "{update,'Elixir.Tree.Sup',supervisor}" in flat(result.stdout)
+    assert ("supervisor app Elixir.Tree.Sup" in result.stdout) is reported

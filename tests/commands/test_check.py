@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from deliver.commands.check import Finding, carries_erts, compare_erlang
 from deliver.sandbox import Sandbox
 from tests.conftest import edit_config, run_cli, write_config
@@ -45,6 +47,8 @@ def test_every_host_is_ready(sandbox: Sandbox, tmp_path: Path) -> None:
     assert "web1 env: PORT=" in result.stdout and "(primary web1)" in result.stdout
     # read-only: the deliver_to that does not exist yet was not created
     assert not (Path(sandbox.host("web1").home) / "checked").exists()
+    home = sandbox.host("web1").home
+    assert f"~/checked/app (not there yet: made in {home}, writable)" in result.stdout
 
     # a held deploy lock is what a deploy would meet: named, and a failure
     assert run_cli("--config", config, "lock", "acquire", "production", "-m", "db").exit_code == 0
@@ -101,3 +105,49 @@ def test_include_erts_false_means_hosts_need_erlang(tmp_path: Path) -> None:
     (tmp_path / "mix.exs").unlink()
     (tmp_path / "rebar.config").write_text("{relx, [{include_erts, false}]}.")
     assert not carries_erts(tmp_path)
+
+
+def test_every_unset_variable_is_named_at_once_and_the_file_is_not_called_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / ".deliver.yml"
+    config.write_text(
+        "app: hello\nbuild: {host: build, at: ~/b, env: {TOKEN: '${BUILD_TOKEN}'}}\n"
+        "environments:\n  production:\n    deliver_to: ~/app\n    hosts: [web1]\n"
+        "    env: {SECRET_KEY_BASE: '${MY_SECRET}', DB: '${DB_URL}', PORT: '4000'}\n"
+        "  staging:\n    deliver_to: ~/app\n    hosts: [web9]\n"
+        "    env: {OTHER: '${STAGING_ONLY}'}\n"
+    )
+    monkeypatch.setenv("DB_URL", "ecto://db")
+    result = run_cli("--config", config, "check", "config", "production")
+    assert result.exit_code == 2, result.output
+    assert "is valid" not in result.output
+    assert result.stderr.startswith(f"error: {config}: 2 value(s) from unset variables: ")
+    assert "environments.production.env.SECRET_KEY_BASE: ${MY_SECRET} is not set" in result.stderr
+    assert "build.env.TOKEN: ${BUILD_TOKEN} is not set" in result.stderr
+    assert "STAGING_ONLY" not in result.stderr  # not the environment checked
+    assert "hint: set them in the shell (or the CI job) that runs deliver" in result.stderr
+
+    monkeypatch.setenv("MY_SECRET", "s3cret")
+    monkeypatch.setenv("BUILD_TOKEN", "t0ken")
+    fixed = run_cli("--config", config, "check", "config", "production")
+    assert fixed.exit_code == 0, fixed.output
+    assert "is valid" in fixed.stdout and "s3cret" not in fixed.output
+    everything = run_cli("--config", config, "check", "config")
+    assert everything.exit_code == 2 and "1 value(s) from unset variables" in everything.stderr
+
+
+def test_a_host_name_nothing_resolves_is_said_with_where_it_was_looked_up(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / ".deliver.yml"
+    config.write_text(
+        "app: hello\nenvironments:\n  production:\n    deliver_to: ~/app\n"
+        "    hosts: [web3.invalid]\n"
+    )
+    result = run_cli("--config", config, "ping", "production")
+    assert result.exit_code == 3, result.output
+    assert (
+        "web3.invalid: cannot connect to web3.invalid: unknown host name (no DNS name, and no "
+        "Host entry of the ssh config names it)" in result.stderr
+    )

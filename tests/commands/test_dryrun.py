@@ -7,11 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
+from deliver.host.lock import LockInfo
 from deliver.sandbox import Sandbox
 from tests.conftest import BuiltApp, edit_config, run_cli
 
@@ -100,7 +103,7 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
     in_repo = two_versions.repo / ".deliver-dryrun.yml"
     in_repo.write_text(config.read_text())
     builds = {
-        "update": "web2: build the release on the build host, then deploy it",
+        "update": "web2: 0.1.1 is current here already: the deploy leaves it alone",
         "upgrade": "web1: build the upgrade from 0.1.1 (what the node runs)",
     }
     for command, expected in builds.items():
@@ -108,6 +111,25 @@ def test_dry_runs_say_what_would_happen_and_change_nothing(
         assert result.exit_code == 0, (command, result.output)
         assert expected in result.stdout
         assert "  build: build " in result.stdout and " main (" in result.stdout
+        # the build host, probed read-only: its tree, its tools, its lock
+        assert "build: reachable; build tree ~/build/hello at " in result.stdout
+        assert re.search(
+            r"build: tools: git, mix, erl; Erlang/OTP \d+, ERTS [\d.]+\n", result.stdout
+        )
+        assert "build: build lock: free" in result.stdout
+    update = run_cli("--config", in_repo, "update", "production", "--dry-run")
+    assert "build: build a release of hello 0.1.1 from main (" in update.stdout
+    assert "holds this commit's build of 0.1.1: reused, not rebuilt" in update.stdout
+    lock = Path(sandbox.host("build").home) / "build/hello/.git/.deliver.lock"
+    lock.mkdir()
+    (lock / "info").write_text(LockInfo("ann@laptop", 1, "build release", 1, 2**40).lines())
+    try:
+        held = run_cli("--config", in_repo, "upgrade", "production", "--dry-run")
+    finally:
+        shutil.rmtree(lock)
+    assert held.exit_code == 0, held.output
+    assert "build: build lock: locked by ann@laptop since " in held.stdout
+    assert "(build release): the build would wait for it or be refused" in held.stdout
     restart = run_cli("--config", config, "restart", "production", "--dry-run", "--debug")
     assert restart.exit_code == 0, restart.output
     assert "web2 $ (not run: stopping the node)" in restart.stderr

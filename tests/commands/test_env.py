@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from deliver.sandbox import Sandbox
 from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import BuiltApp, edit_config, host_entry, run_cli
+from tests.faults.injectors import sshd_down
 
 pytestmark = pytest.mark.slow
 
@@ -174,4 +176,103 @@ def test_another_build_of_a_deployed_version_needs_force_and_never_replaces_a_ru
     for host in HOSTS:
         held = on_host(sandbox, host, f"cat {deliver_to}/releases/0.1.0/.deliver-sha256")
         assert held == theirs["sha256"]
+        assert ask_app(sandbox, host) == "hello 0.1.0\n"
+
+
+def test_env_show_says_what_each_node_booted_with_and_how_it_compares(
+    sandbox: Sandbox, deployment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ("--config", deployment)
+    monkeypatch.setenv("HELLO_TOKEN", "token-value-456")
+    edit_config(
+        deployment,
+        lambda data: data["environments"]["production"].update(env={"TOKEN": "${HELLO_TOKEN}"}),
+    )
+    started = run_cli(*config, "deploy", "release", "production", "--start-deploy", "--all-at-once")
+    assert started.exit_code == 0, started.output
+    ports = {host: sandbox.host(host).app_port for host in HOSTS}
+
+    shown = run_cli(*config, "env", "show", "production")
+    assert shown.exit_code == 0, shown.output
+    for host in HOSTS:
+        assert (
+            f"{host}: the node started from 0.1.0 booted with releases/0.1.0/.deliver-env: "
+            "as .deliver would write it now"
+        ) in shown.stdout
+        assert f"{host} | PORT={ports[host]}\n" in shown.stdout
+        assert f"{host} | TOKEN=****\n" in shown.stdout
+    assert "token-value-456" not in shown.output
+
+    # .deliver changes web1's port: said to differ, and with --diff, how (plain values only)
+    edit_config(deployment, lambda data: host_entry(data, "web1")["env"].update(PORT="4999"))
+    monkeypatch.setenv("HELLO_TOKEN", "token-value-789")
+    diff = run_cli(*config, "env", "show", "production", "--diff")
+    assert diff.exit_code == 0, diff.output
+    assert (
+        "web1: the node started from 0.1.0 booted with releases/0.1.0/.deliver-env: differs "
+        "from what .deliver would write now (deliver env push production writes it)"
+    ) in diff.stdout
+    assert f"web1 | differs: PORT: '{ports['web1']}' on the host, '4999' in .deliver" in diff.stdout
+    assert "web1 | differs: TOKEN: changed\n" in diff.stdout
+    assert "token-value" not in diff.output
+
+    # written by env push after the node started: the node may still run the old one
+    time.sleep(1.1)  # file times have whole seconds
+    pushed = run_cli(*config, "env", "push", "production", "--host", "web1")
+    assert pushed.exit_code == 0, pushed.output
+    after = run_cli(*config, "env", "show", "production", "--host", "web1")
+    assert "(written after the node started: it may still run with the env from before; " in (
+        after.stdout
+    )
+    assert "web1 | PORT=4999\n" in after.stdout
+
+    # a host that cannot be reached: the others first, then it, exit status 3
+    with sshd_down(sandbox, "web2"):
+        partial = run_cli(*config, "env", "show", "production")
+    assert partial.exit_code == 3, partial.output
+    assert "web1 | PORT=4999" in partial.stdout
+    assert "error: reading the env failed on 1 host(s): web2" in partial.stderr
+    assert "  web2: cannot connect to web2" in partial.stderr
+    assert "Traceback" not in partial.output
+
+
+def test_a_switch_back_checks_health_with_the_env_of_the_release_it_goes_back_to(
+    sandbox: Sandbox, versions_deployment: Path
+) -> None:
+    config = ("--config", versions_deployment)
+
+    def health(path: str) -> Any:
+        def change(data: dict[str, Any]) -> None:
+            data["health_check"] = {
+                "url": "http://127.0.0.1:{PORT}{HEALTH_PATH}",
+                "retries": 2,
+                "interval": 0.2,
+            }
+            data["environments"]["production"]["env"] = {"HEALTH_PATH": path}
+
+        return change
+
+    edit_config(versions_deployment, health("/"))
+    first = run_cli(
+        *config,
+        "deploy",
+        "release",
+        "production",
+        "--version=0.1.0",
+        "--start-deploy",
+        "--all-at-once",
+    )
+    assert first.exit_code == 0, first.output
+    # an env change that breaks the new release's health URL: 0.1.1 is unhealthy, and the
+    # switch back is checked with the env 0.1.0 was deployed with (its URL answers)
+    edit_config(versions_deployment, health("/nope"))
+    bad = run_cli(*config, "deploy", "release", "production", "--version=0.1.1", "--start-deploy")
+    assert bad.exit_code == 1, bad.output
+    port = sandbox.host("web1").app_port
+    assert f"web1: health check failed: http://127.0.0.1:{port}/nope answered 404" in bad.stderr
+    assert "web1: started 0.1.0" in bad.stdout
+    assert f"http://127.0.0.1:{port}/ answered 200" in bad.stdout
+    assert "switched back to 0.1.0: web1" in bad.stderr
+    assert "hint: every host runs what it ran before" in bad.stderr
+    for host in HOSTS:
         assert ask_app(sandbox, host) == "hello 0.1.0\n"

@@ -2,10 +2,12 @@
 one step (0.2.0) and another (0.1.0), the same OS process all along, each step in the hosts'
 history; then 0.1.0 -> 0.3.0 in one step, as the upgrade to 0.3.0 is from both 0.1.0 and 0.2.0
 (`build upgrade --from` twice). The 0.3.0 build meets the branch's rel/appups/hello.appup of
-0.2.0: stale, named, not used."""
+0.2.0: stale, named, not used. 0.3.0 changes the application callback module but not its
+start/2: still hot."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import replace
@@ -26,6 +28,10 @@ def version_3(app: UpgradeApp, directory: Path) -> UpgradeApp:
     release = repo / "lib/hello/release.ex"
     text = release.read_text().rstrip()
     release.write_text(text.removesuffix("end") + "  def chain_step, do: 3\nend\n")
+    # the application callback module changes, but not its start/2: the tree is the same
+    application = repo / "lib/hello/application.ex"
+    text = application.read_text().rstrip()
+    application.write_text(text.removesuffix("end") + "  def chain_step, do: 3\nend\n")
     bump_version(repo, "0.3.0")
     store = directory / "store"
     shutil.copytree(app.store, store)
@@ -52,6 +58,9 @@ def test_a_chain_of_hot_upgrades_rolls_back_one_step_at_a_time(
     assert "Generated the appup of hello 0.2.0 -> 0.3.0" in built.stdout
     relup = "".join(ok(deliver(config, "show", "relup", "0.3.0")).stdout.split())
     assert '{"0.3.0",[{"' in relup and '{"0.1.0",' in relup and '{"0.2.0",' in relup
+    assert "{load,{'Elixir.Hello.Application'," in relup  # loaded hot, like any module
+    manifest = json.loads((app.store / "hello_0.3.0.upgrade.json").read_text())
+    assert manifest.get("changed_supervisors", []) == []
 
     third = ok(deliver(config, "upgrade", "production"))
     assert "production runs hello 0.2.0" in third.stdout

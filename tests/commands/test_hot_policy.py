@@ -60,3 +60,12 @@ def test_the_refusal_says_why_and_how_to_go_instead() -> None:
     error = NotHot(upgrade(), ["hot_upgrade.policy is never"], "production")
     assert str(error) == "0.2.0 -> 0.2.1 cannot be hot: hot_upgrade.policy is never"
     assert error.hint is not None and "deliver upgrade production --fallback=restart" in error.hint
+
+
+def test_an_upgrade_that_restarts_the_emulator_is_not_hot() -> None:
+    restarting = Release.from_json(
+        upgrade().to_json().replace('"restarts_emulator": false', '"restarts_emulator": true')
+    )
+    (reason,) = reasons_not_hot(restarting, HotUpgrade())
+    assert reason.startswith("its relup restarts the emulator")
+    assert reasons_not_hot(upgrade(), HotUpgrade()) == []

@@ -96,3 +96,28 @@ def test_outside_a_project_init_says_where_to_run_it(
     result = run_cli("init")
     assert result.exit_code == 2
     assert "has no mix.exs or rebar.config" in result.stderr
+
+
+def test_in_a_subdirectory_of_the_app_init_writes_at_the_apps_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = sample(tmp_path, "hello", monkeypatch)
+    monkeypatch.chdir(app / "lib" / "hello")
+    result = run_cli("init", "--build-host", "build", "--host", "web1")
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {app / '.deliver.yml'} (mix project, app hello)" in result.stdout
+    assert not (app / "lib" / "hello" / ".deliver.yml").exists()
+    assert "/.deliver-releases/" in (app / ".gitignore").read_text()
+    # found from there too, as every command finds it
+    assert run_cli("check", "config").exit_code == 0
+
+
+def test_a_subdirectory_outside_any_repository_is_not_taken_for_an_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mix.exs").write_text("defmodule X.MixProject do\nend\n")
+    (tmp_path / "lib").mkdir()
+    monkeypatch.chdir(tmp_path / "lib")
+    result = run_cli("init")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'lib'} has no mix.exs or rebar.config" in result.stderr

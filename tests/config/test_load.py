@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from deliver.config import (
 from deliver.config.load import load_config
 from deliver.errors import ConfigError
 from deliver.shell import Secret
+from tests.conftest import REPO, run_cli
 
 VALID = """\
 app: hello
@@ -635,3 +638,27 @@ def test_parallel_handshakes_from_the_file_the_environment_and_the_flag(tmp_path
         assert str(refused.value).startswith(
             "$DELIVER_PARALLEL: ssh.parallel: expected a whole number of at least 1"
         ), str(refused.value)
+
+
+def test_a_missing_example_hook_is_refused_with_the_command_that_copies_it(
+    tmp_path: Path,
+) -> None:
+    """.deliver.example copied as the README says names deliver's example hooks: the error
+    says how to copy each from the installed package, and doing so gets past it."""
+    (tmp_path / "mix.exs").write_text((REPO / "examples/hello/mix.exs").read_text())
+    shutil.copy(REPO / ".deliver.example", tmp_path / ".deliver")
+    secret = Path.home() / "secrets/my_app/prod.secret.exs"  # the example's secret file
+    secret.parent.mkdir(parents=True)
+    secret.write_text("import Config\n")
+    seen = []
+    for _ in range(3):
+        result = run_cli("--config", tmp_path / ".deliver", "check", "config")
+        hint = re.search(r"hint: it is one of deliver's example hooks: (.*)\n", result.stderr)
+        if hint is None:
+            break
+        seen.append(hint.group(1))
+        subprocess.run(["sh", "-c", hint.group(1)], check=True)
+    assert len(seen) == 2, seen  # copy_secret_file, then phoenix_assets
+    assert "no such file" not in result.stderr, result.stderr
+    for name in ("copy_secret_file", "phoenix_assets"):
+        assert (tmp_path / "hooks" / name).read_bytes() == (REPO / "hooks" / name).read_bytes()

@@ -71,12 +71,15 @@ MOMENTS = {
 def fault(sandbox: Sandbox, hosts: list[str], moment: str, harm: str = "cut") -> Iterator[None]:
     """While the block runs, on each of `hosts`, the first time `moment` comes: `cut` the
     connection (the upload stops there; the other steps carry on orphaned, as on a host whose
-    network failed), or `slow` it by 3 seconds. Fires once per host."""
+    network failed), take the host `down` (its listening sshd too, and the step does not
+    happen: start_sshd brings it back), or `slow` it by 3 seconds. Fires once per host."""
     command, condition = MOMENTS[moment]
     real = shutil.which(command, path="/usr/bin:/bin")
     assert real is not None
     if harm == "cut":
         action = "cut_connection" + ("; exit 1" if moment in ("upload", "extract") else "")
+    elif harm == "down":
+        action = 'kill "$MASTER"; cut_connection; exit 1'
     else:
         action = f"{shutil.which('sleep', path='/usr/bin:/bin')} 3"
     paths = []

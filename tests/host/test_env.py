@@ -4,6 +4,7 @@ and the health URL of the env a node boots with (on this machine's shell)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 
 from deliver.config import Environment, HealthCheck, HostSpec
 from deliver.host.env import (
+    BootedEnv,
     EnvChange,
+    booted_env,
     booted_urls,
     differs,
     env_changes,
@@ -19,6 +22,7 @@ from deliver.host.env import (
     parse_env,
     push_env,
     rollback_notes,
+    shown_env,
     wanted_text,
 )
 from deliver.shell import Secret, env_file_text
@@ -115,3 +119,37 @@ def test_the_health_url_comes_from_the_env_the_node_boots_with(tmp_path: Path) -
 )
 def test_a_rollback_says_which_env_it_boots(kept: dict[str, str], notes: list[str]) -> None:
     assert rollback_notes("0.1.0", kept) == notes
+
+
+def test_the_booted_env_is_the_running_releases_kept_one_else_deliver_env(tmp_path: Path) -> None:
+    root = tmp_path
+    assert booted_env(REMOTE, str(root), None) == BootedEnv(None)
+    (root / "releases" / "0.1.0").mkdir(parents=True)
+    (root / "deliver.env").write_text("export PORT=4002\n")
+    # no node started: what a start boots; a release that keeps no env: deliver.env too
+    for running in (None, "0.1.0"):
+        found = booted_env(REMOTE, str(root), running)
+        assert (found.file, found.text) == ("deliver.env", "export PORT=4002\n")
+        assert found.sha256 == hashlib.sha256(b"export PORT=4002\n").hexdigest()
+    kept = root / "releases" / "0.1.0" / ".deliver-env"
+    kept.write_text("export PORT=4001\n")
+    (root / "running").symlink_to("releases/0.1.0")
+    os.utime(root / "running", (1_000_000, 1_000_000), follow_symlinks=False)
+    os.utime(kept, (999_999, 999_999))
+    found = booted_env(REMOTE, str(root), "0.1.0")
+    assert (found.file, found.text, found.written_after_start) == (
+        "releases/0.1.0/.deliver-env",
+        "export PORT=4001\n",
+        False,
+    )
+    os.utime(kept, (1_000_001, 1_000_001))  # env push after the start, without a restart
+    assert booted_env(REMOTE, str(root), "0.1.0").written_after_start
+    kept.unlink()
+    kept.symlink_to(root / "deliver.env")  # a link is not deliver's: never read through
+    assert booted_env(REMOTE, str(root), "0.1.0").file == "deliver.env"
+
+
+def test_shown_env_shows_only_the_plain_values_of_deliver() -> None:
+    text = "export PORT='4001'\nexport TOKEN='s3cret-token'\nexport OLD_KEY='gone-from-deliver'\n"
+    known = {"PORT": "4000", "TOKEN": Secret("s3cret-token")}
+    assert shown_env(text, known) == [("PORT", "4001"), ("TOKEN", "****"), ("OLD_KEY", "****")]

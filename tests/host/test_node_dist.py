@@ -19,6 +19,7 @@ from deliver.host.dist import (
     parse_address,
     pid_and_version,
     read_address,
+    read_node_state,
 )
 from deliver.host.layout import read_state
 from deliver.host.node import node_version, ping_node, start_node, stop_node
@@ -155,6 +156,12 @@ def test_a_mix_node_answers_over_its_distribution_without_a_vm_on_the_host(
     assert ping_node(asked, state, "hello").detail == f"pong (pid {pid})"
     assert node_version(asked, state, "hello").version == "0.1.0"
     assert asked.booted_vms("hello") == [] and asked.notes == []
+    # the state and the node's address read in one command: no other before the channel
+    counted = RecordingLink(web1)
+    addressed = read_node_state(counted, deliver_to_of(deployment), "hello")
+    assert ping_node(counted, addressed, "hello").detail == f"pong (pid {pid})"
+    assert node_version(counted, addressed, "hello").version == "0.1.0"
+    assert len(counted.commands) == 1 and counted.notes == []
 
     address = read_address(web1, state.root, "mix", "hello", "running")
     with node_session(web1, address) as node:
@@ -298,6 +305,10 @@ def test_a_rebar3_node_answers_over_its_distribution(
         assert ping_node(asked, state, "counter_erl").detail == f"pong (pid {pid})"
         assert node_version(asked, state, "counter_erl").version == "0.1.0"
         assert asked.booted_vms("counter_erl") == [] and asked.notes == []
+        counted = RecordingLink(web1)
+        addressed = read_node_state(counted, "~/dist_rebar3", "counter_erl")
+        assert ping_node(counted, addressed, "counter_erl").detail == f"pong (pid {pid})"
+        assert len(counted.commands) == 1 and counted.notes == []
         address = read_address(web1, state.root, "rebar3", "counter_erl", "running")
         with node_session(web1, address) as node:
             assert node.node() == f"counter_erl@{HOST_NAME}"

@@ -31,6 +31,7 @@ from deliver.host.layout import (
 )
 from deliver.host.links import link_release
 from deliver.host.node import start_node
+from deliver.host.prune import prune_host
 from deliver.host.release_handler import NodeCheck, relink
 from deliver.host.unpack import Preflight, extract, preflight, upload
 from deliver.release import Release
@@ -181,6 +182,8 @@ def test_prune_with_a_planted_history_temp_name(tmp_path: Path, outside: Path, k
     plant(root / ".deliver.history.new", outside, kind)
 
     assert prune(local(), read_host_releases(local(), str(root), "hello"), keep=1) == ["0.1.0"]
+    add_release(root, "0.1.0")  # again, pruned in one script (host/prune.py) this time
+    assert prune_host(local(), str(root), keep=1) == ["0.1.0"]
     assert history(root) == ["started 0.1.0", "started 0.2.0", "started 0.3.0"]
     assert sorted(os.listdir(root)) == [
         ".deliver.history.new",

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from deliver.errors import NodeError
-from deliver.host.release_handler import NodeCheck, Switch, build_problem, install
+from deliver.host.release_handler import NodeCheck, Switch, install
+from deliver.host.running_build import build_problem, check_done
 from deliver.release import Release
 from deliver.transport.local import LocalRemote
 from tests.host.test_scripts import add_release, history, local, new_root
@@ -60,12 +61,36 @@ def node(version: str, directory: str = "0.1.0") -> NodeCheck:
 def test_the_node_must_run_the_build_the_upgrade_is_from(
     check: NodeCheck, answers: dict[str, str], problem: str | None
 ) -> None:
-    found = build_problem(upgrade(), check, answers)
+    found = build_problem(upgrade(), check.version, check.node_root, answers)
     if problem is None:
         assert found is None
     else:
         assert found is not None and problem in found
         assert "deliver build upgrade --from=" in found
+
+
+@pytest.mark.parametrize(
+    ("directory", "answers", "done"),
+    [
+        # hot-upgraded into 0.1.0's directory: the commit the hot step recorded
+        ("0.1.0", {"RUN_COMMIT": "3" * 40, "DIR_COMMIT": OLD_COMMIT}, True),
+        ("0.1.0", {"RUN_COMMIT": "7" * 40, "DIR_COMMIT": "3" * 40}, False),
+        # deployed cold: the directory's own commit
+        ("0.3.0", {"DIR_COMMIT": "3" * 40, "RUN_COMMIT": "7" * 40}, True),
+        ("0.3.0", {"DIR_COMMIT": "7" * 40}, False),
+        # nothing recorded (an older deliver): not held against it
+        ("0.1.0", {}, True),
+    ],
+)
+def test_a_node_on_the_target_version_is_done_only_with_the_upgrades_build(
+    directory: str, answers: dict[str, str], done: bool
+) -> None:
+    root = f"/srv/app/releases/{directory}"
+    if done:
+        check_done("web1", upgrade(), root, answers)
+    else:
+        with pytest.raises(NodeError, match=r"runs 0\.3\.0 built from commit 7777777777, not the"):
+            check_done("web1", upgrade(), root, answers)
 
 
 #: A mix start script for one node, answering like one whose `install_release` restarts the

@@ -38,6 +38,7 @@ from deliver.host.layout import (
     switch_current,
 )
 from deliver.host.links import link_release
+from deliver.host.prune import prune_host
 from deliver.host.release_handler import NodeCheck, relink, running_node
 from deliver.host.unpack import Preflight, extract, preflight, upload
 from deliver.release import Release
@@ -507,6 +508,18 @@ def test_relink_leaves_a_real_directory_of_the_new_version_alone(tmp_path: Path)
 ARCHIVES = (".tar.gz", ".tar.gz.sha256", ".upgrade.tar.gz", ".upgrade.tar.gz.sha256")
 
 
+Pruner = Callable[[Path, int], list[str]]
+
+
+@pytest.fixture(params=["read, then prune", "one script"])
+def prune_with(request: pytest.FixtureRequest) -> Pruner:
+    """Pruning as deliver chooses it (HostReleases.prunable, then prune), and in one remote
+    script choosing on the host (host/prune.py): every case holds both to the same answer."""
+    if request.param == "one script":
+        return lambda root, keep: prune_host(local(), str(root), keep)
+    return lambda root, keep: prune(local(), read_host_releases(local(), str(root), APP), keep)
+
+
 def with_archives(root: Path, version: str) -> None:
     for suffix in ARCHIVES:
         (root / "releases" / f"{version}{suffix}").write_text("x")
@@ -516,7 +529,9 @@ def files_of(*versions: str) -> list[str]:
     return sorted(name for v in versions for name in (v, *(v + s for s in ARCHIVES)))
 
 
-def test_prune_removes_the_oldest_releases_and_their_archives_only(tmp_path: Path) -> None:
+def test_prune_removes_the_oldest_releases_and_their_archives_only(
+    tmp_path: Path, prune_with: Pruner
+) -> None:
     root = new_root(tmp_path)
     versions = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"]
     for version in versions:
@@ -531,18 +546,20 @@ def test_prune_removes_the_oldest_releases_and_their_archives_only(tmp_path: Pat
     link(root / "current", "releases/0.5.0")
     link(root / "running", "releases/0.5.0")
 
-    removed = prune(local(), read_host_releases(local(), str(root), APP), keep=2)
+    removed = prune_with(root, 2)
     assert removed == ["0.1.0", "0.2.0", "0.3.0"]
     # what is not a complete release is never pruned
     assert listing(root / "releases") == sorted([*files_of("0.4.0", "0.5.0"), *leftovers])
     assert listing(root) == ["current", "deliver.history", "releases", "running"]
     assert history(root) == [f"started {v}" for v in versions]  # pruning keeps the events
 
-    assert prune(local(), read_host_releases(local(), str(root), APP), keep=2) == []
+    assert prune_with(root, 2) == []
     assert listing(root / "releases") == sorted([*files_of("0.4.0", "0.5.0"), *leftovers])
 
 
-def test_a_directory_that_is_no_version_is_never_listed_split_or_pruned(tmp_path: Path) -> None:
+def test_a_directory_that_is_no_version_is_never_listed_split_or_pruned(
+    tmp_path: Path, prune_with: Pruner
+) -> None:
     root = new_root(tmp_path)
     for version in ("0.1.0", "0.2.0", "0.3.0"):
         add_release(root, version)
@@ -555,14 +572,14 @@ def test_a_directory_that_is_no_version_is_never_listed_split_or_pruned(tmp_path
 
     found = read_host_releases(local(), str(root), APP)
     assert found.present == ("0.1.0", "0.2.0", "0.3.0") and found.aliases == {}
-    assert prune(local(), found, keep=1) == ["0.1.0"]
+    assert prune_with(root, 1) == ["0.1.0"]
     for odd in ("0.1.0 ..", "0.0.9\n..", ".hidden", "-rf"):
         assert (root / "releases" / odd / ".deliver-sha256").exists()
     assert (root / "releases" / "0.3.0").exists()
 
 
 def test_prune_keeps_current_running_previous_and_the_directories_of_aliases(
-    tmp_path: Path,
+    tmp_path: Path, prune_with: Pruner
 ) -> None:
     root = new_root(tmp_path)
     # 0.1.0 started, hot-upgraded to 0.3.0 (releases/0.3.0 -> 0.1.0), then 0.4.0 and 0.5.0
@@ -580,14 +597,16 @@ def test_prune_keeps_current_running_previous_and_the_directories_of_aliases(
     link(root / "current", "releases/0.5.0")
     link(root / "running", "releases/0.1.0")
 
-    removed = prune(local(), read_host_releases(local(), str(root), APP), keep=1)
+    removed = prune_with(root, 1)
     # current 0.5.0, running 0.1.0, previous 0.4.0 stay: the alias 0.3.0 goes, only the link
     assert removed == ["0.0.9", "0.3.0"]
     assert listing(root / "releases") == files_of("0.1.0", "0.4.0", "0.5.0")
     assert (root / "releases" / "0.1.0" / "releases" / "start_erl.data").is_file()
 
 
-def test_prune_keeps_the_directory_a_kept_alias_points_at(tmp_path: Path) -> None:
+def test_prune_keeps_the_directory_a_kept_alias_points_at(
+    tmp_path: Path, prune_with: Pruner
+) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.0.8")
     add_release(root, "0.0.9")
@@ -597,14 +616,16 @@ def test_prune_keeps_the_directory_a_kept_alias_points_at(tmp_path: Path) -> Non
     write_history(root, "started 0.0.8", "started 0.0.9", "deployed 0.2.0")
     link(root / "current", "releases/0.2.0")
 
-    removed = prune(local(), read_host_releases(local(), str(root), APP), keep=1)
+    removed = prune_with(root, 1)
     assert removed == ["0.0.8"]
     assert listing(root / "releases") == ["0.0.9", "0.1.0", "0.2.0"]
     assert (root / "current" / ".deliver-sha256").read_text() == f"{digest('0.1.0')}\n"
 
 
 @pytest.mark.parametrize(("lines", "kept"), [(HISTORY_LINES + 100, HISTORY_LINES), (3, 3)])
-def test_prune_trims_the_history_to_its_newest_lines(tmp_path: Path, lines: int, kept: int) -> None:
+def test_prune_trims_the_history_to_its_newest_lines(
+    tmp_path: Path, lines: int, kept: int, prune_with: Pruner
+) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.1.0")
     link(root / "current", "releases/0.1.0")
@@ -613,21 +634,21 @@ def test_prune_trims_the_history_to_its_newest_lines(tmp_path: Path, lines: int,
         "".join([*events, "2024-01-01T00:00:00Z started 0.1.0\n"])
     )
 
-    assert prune(local(), read_host_releases(local(), str(root), APP), keep=5) == []
+    assert prune_with(root, 5) == []
     trimmed = (root / "deliver.history").read_text().splitlines(keepends=True)
     assert len(trimmed) == kept
     assert trimmed == [*events, "2024-01-01T00:00:00Z started 0.1.0\n"][-kept:]
     assert listing(root) == ["current", "deliver.history", "releases"]
 
 
-def test_prune_without_a_history_creates_none(tmp_path: Path) -> None:
+def test_prune_without_a_history_creates_none(tmp_path: Path, prune_with: Pruner) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.1.0")
     add_release(root, "0.2.0")
     add_release(root, "0.3.0")
     link(root / "current", "releases/0.1.0")
     # never-deployed leftovers rank newest version first
-    assert prune(local(), read_host_releases(local(), str(root), APP), keep=2) == ["0.2.0"]
+    assert prune_with(root, 2) == ["0.2.0"]
     assert listing(root) == ["current", "releases"]
     assert listing(root / "releases") == ["0.1.0", "0.3.0"]
 

@@ -19,10 +19,19 @@ from typing import Any
 
 import pytest
 
+from deliver.config.load import load_config
+from deliver.release_store import open_store
 from deliver.sandbox import Sandbox
 from tests.commands.test_deploy import ask_app
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
-from tests.release_store.test_base import good_release, plant, shown_name, warnings_by_file
+from tests.release_store.test_appups import check_hostile, check_round_trip, upgrade_in
+from tests.release_store.test_base import (
+    good_release,
+    output,
+    plant,
+    shown_name,
+    warnings_by_file,
+)
 from tests.release_store.test_ssh import add_fake, fake_release, untouched
 
 pytestmark = pytest.mark.slow
@@ -348,3 +357,28 @@ def test_tampered_manifests_are_named_and_skipped(
     assert f"error: s3://{BUCKET}/tampered/hello_0.2.2.release.json: commit: expected" in (
         asked.stderr
     )
+
+
+def test_appups_are_kept_beside_the_upgrade_and_hostile_ones_skipped(
+    sandbox: Sandbox, s3_server: S3Server, s3_credentials: None, tmp_path: Path
+) -> None:
+    local = tmp_path / "store"
+    upgrade = upgrade_in(local)
+    client = s3_server.client()
+    for path in local.iterdir():
+        client.put_object(Bucket=BUCKET, Key=f"appups/{path.name}", Body=path.read_bytes())
+    config = s3_config(tmp_path / "deliver.yml", sandbox, s3_server, "appups", "~/unused")
+    out, stderr = output()
+    with open_store(load_config(config), out) as store:
+        check_round_trip(store, upgrade)
+        assert s3_server.keys(f"appups/{upgrade.archive_name}.appups") == [
+            "hello/0.1.0-0.2.0.appup"
+        ]
+
+        def plant(name: str, content: bytes) -> None:
+            key = f"appups/{upgrade.archive_name}.appups/{name}"
+            client.put_object(Bucket=BUCKET, Key=key, Body=content)
+
+        check_hostile(store, upgrade, plant, stderr)
+        store.remove(upgrade)
+    assert s3_server.keys("appups") == ["hello_0.1.0.release.json", "hello_0.1.0.release.tar.gz"]

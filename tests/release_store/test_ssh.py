@@ -11,12 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from deliver.config.load import load_config
 from deliver.release import Release
-from deliver.release_store import LocalStore
+from deliver.release_store import LocalStore, open_store
 from deliver.sandbox import Sandbox
 from tests.commands.test_deploy import ask_app, on_host
 from tests.conftest import BuiltApp, git, make_app_repo, run_cli, write_config
-from tests.release_store.test_base import good_release, plant, shown_name, warnings_by_file
+from tests.release_store.test_appups import check_hostile, check_round_trip, upgrade_in
+from tests.release_store.test_base import (
+    good_release,
+    output,
+    plant,
+    shown_name,
+    warnings_by_file,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -194,3 +202,30 @@ def test_tampered_manifests_are_named_and_skipped(sandbox: Sandbox, tmp_path: Pa
         asked.stderr
     )
     assert not (tmp_path / "hello_0.2.0.release.tar.gz").exists()
+
+
+def test_appups_are_kept_beside_the_upgrade_and_hostile_ones_skipped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    directory = Path(sandbox.host("store").home) / "releases-appups"
+    upgrade = upgrade_in(directory)
+    config = write_config(
+        tmp_path / "deliver.yml", sandbox, deliver_to="~/unused", store="store:releases-appups"
+    )
+    out, stderr = output()
+    with open_store(load_config(config), out) as store:
+        check_round_trip(store, upgrade)
+        appups = directory / f"{upgrade.archive_name}.appups"
+        assert not [p for p in directory.iterdir() if p.name.endswith(".part")]
+
+        def plant(name: str, content: bytes) -> None:
+            (appups / name).parent.mkdir(parents=True, exist_ok=True)
+            (appups / name).write_bytes(content)
+
+        check_hostile(store, upgrade, plant, stderr)
+        (appups / "hello/0.0.9-0.2.0.appup").symlink_to(directory / upgrade.manifest_name)
+        stderr.truncate(0)
+        assert [a.name for a in store.appups(upgrade)] == ["hello/0.1.0-0.2.0.appup"]
+        assert "hello/0.0.9-0.2.0.appup: cannot be read: not a regular file" in stderr.getvalue()
+        store.remove(upgrade)
+    assert not appups.exists()
