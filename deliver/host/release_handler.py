@@ -349,12 +349,14 @@ def relink(remote: Remote, check: NodeCheck, version: str, downgrade: bool = Fal
     other aliases (the versions it went back from)."""
     name = check.node_root.rstrip("/").rsplit("/", 1)[-1]
     target = f"releases/{version}"
+    # `|| exit 1`: set -e ignores a failure inside replace_link's && chain, and current must
+    # never name an alias that was not made
     script = f"""set -e
 cd {quote(check.root)}
 if [ {quote(version)} != {quote(name)} ] && {{ [ -L {target} ] || [ ! -e {target} ]; }}; then
-  {replace_link("releases", version, quote(name))}
+  {replace_link("releases", version, quote(name))} || exit 1
 fi
-{replace_link(".", "current", quote(target))}
+{replace_link(".", "current", quote(target))} || exit 1
 {record(check.root, "deployed", quote(version))}
 """
     if downgrade:

@@ -62,21 +62,25 @@ MOMENTS = {
     "switch": ("ln", 'case "$*" in *releases/0.1.1*.current.*) true ;; *) false ;; esac'),
     "restart": ("cut", 'case "$*" in *-f3*/proc/*) true ;; *) false ;; esac'),
     # a hot install: the release handler has switched and made it permanent, deliver has not
-    # yet recorded it (the install script filters the node's answer through grep)
-    "installed": ("grep", 'case "$*" in *^INSTALLED=*) true ;; *) false ;; esac'),
+    # yet recorded it (the alias releases/0.2.0 of the node's directory is its first link)
+    "record": ("ln", 'case "$*" in *" releases/.0.2.0."*) true ;; *) false ;; esac'),
 }
 
 
 @contextmanager
 def fault(sandbox: Sandbox, hosts: list[str], moment: str, harm: str = "cut") -> Iterator[None]:
     """While the block runs, on each of `hosts`, the first time `moment` comes: `cut` the
-    connection (the upload stops there; the other steps carry on orphaned, as on a host whose
-    network failed), take the host `down` (its listening sshd too, and the step does not
+    connection (the upload stops there, and the record of a hot install with the script that
+    writes it; the other steps carry on orphaned, as on a host whose network failed), take
+    the host `down` (its listening sshd too, and the step does not
     happen: start_sshd brings it back), or `slow` it by 3 seconds. Fires once per host."""
     command, condition = MOMENTS[moment]
     real = shutil.which(command, path="/usr/bin:/bin")
     assert real is not None
-    if harm == "cut":
+    if harm == "cut" and moment == "record":
+        # the session's script dies with its connection: nothing of the record is written
+        action = 'cut_connection; kill -9 "$PPID"; exit 1'
+    elif harm == "cut":
         action = "cut_connection" + ("; exit 1" if moment in ("upload", "extract") else "")
     elif harm == "down":
         action = 'kill "$MASTER"; cut_connection; exit 1'
