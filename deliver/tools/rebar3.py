@@ -284,6 +284,9 @@ else cat "$HOME/.erlang.cookie"; fi"""
     def check_code(self, app: str, version: str) -> None:
         return None  # relx's `unpack` comes first
 
+    def restart_codes(self, app: str, version: str) -> None:
+        return None  # relx's script makes the release permanent before the node reboots
+
     def install(self, app: str, version: str, upgrade: bool) -> str:
         # exits 0 on some failures: success is the line it prints after make_permanent
         command = "upgrade" if upgrade else "downgrade"
