@@ -336,26 +336,6 @@ def replace_link(directory: str, name: str, target: str) -> str:
     )
 
 
-def prune(remote: Remote, releases: HostReleases, keep: int) -> list[str]:
-    """Remove the releases (and their archives) beyond `keep`; returns the removed versions."""
-    doomed = releases.prunable(keep)
-    paths = [
-        f"releases/{quote(v)}{suffix}"
-        for v in doomed
-        for suffix in ("", ".tar.gz", ".tar.gz.sha256", ".upgrade.tar.gz", ".upgrade.tar.gz.sha256")
-    ]
-    trim = replace_file(".", HISTORY_FILE, f"tail -n {HISTORY_LINES} {HISTORY_FILE}")
-    remote.run(
-        join(
-            f"cd {quote(releases.root)}",
-            f"rm -rf -- {' '.join(paths)}" if paths else "",
-            f"{{ [ ! -f {HISTORY_FILE} ] || {{ {trim}; }}; }}",
-        ),
-        step="pruning old releases",
-    )
-    return doomed
-
-
 def switch_current(remote: Remote, root: str, version: str) -> None:
     """Point `current` at the release with one rename: there is no moment without it; the
     env kept with the release becomes the host's deliver.env (install_env).

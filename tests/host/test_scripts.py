@@ -31,7 +31,6 @@ from deliver.host.layout import (
     HostReleases,
     HostState,
     in_root,
-    prune,
     read_host_releases,
     read_state,
     record,
@@ -508,16 +507,13 @@ def test_relink_leaves_a_real_directory_of_the_new_version_alone(tmp_path: Path)
 ARCHIVES = (".tar.gz", ".tar.gz.sha256", ".upgrade.tar.gz", ".upgrade.tar.gz.sha256")
 
 
-Pruner = Callable[[Path, int], list[str]]
-
-
-@pytest.fixture(params=["read, then prune", "one script"])
-def prune_with(request: pytest.FixtureRequest) -> Pruner:
-    """Pruning as deliver chooses it (HostReleases.prunable, then prune), and in one remote
-    script choosing on the host (host/prune.py): every case holds both to the same answer."""
-    if request.param == "one script":
-        return lambda root, keep: prune_host(local(), str(root), keep)
-    return lambda root, keep: prune(local(), read_host_releases(local(), str(root), APP), keep)
+def prune_with(root: Path, keep: int) -> list[str]:
+    """Prune `root` in one script (host/prune.py), holding the host's choice to deliver's
+    (HostReleases.prunable over the same listing, read first)."""
+    expected = read_host_releases(local(), str(root), APP).prunable(keep)
+    removed = prune_host(local(), str(root), keep)
+    assert removed == expected
+    return removed
 
 
 def with_archives(root: Path, version: str) -> None:
@@ -530,7 +526,7 @@ def files_of(*versions: str) -> list[str]:
 
 
 def test_prune_removes_the_oldest_releases_and_their_archives_only(
-    tmp_path: Path, prune_with: Pruner
+    tmp_path: Path,
 ) -> None:
     root = new_root(tmp_path)
     versions = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"]
@@ -558,7 +554,7 @@ def test_prune_removes_the_oldest_releases_and_their_archives_only(
 
 
 def test_a_directory_that_is_no_version_is_never_listed_split_or_pruned(
-    tmp_path: Path, prune_with: Pruner
+    tmp_path: Path,
 ) -> None:
     root = new_root(tmp_path)
     for version in ("0.1.0", "0.2.0", "0.3.0"):
@@ -579,7 +575,7 @@ def test_a_directory_that_is_no_version_is_never_listed_split_or_pruned(
 
 
 def test_prune_keeps_current_running_previous_and_the_directories_of_aliases(
-    tmp_path: Path, prune_with: Pruner
+    tmp_path: Path,
 ) -> None:
     root = new_root(tmp_path)
     # 0.1.0 started, hot-upgraded to 0.3.0 (releases/0.3.0 -> 0.1.0), then 0.4.0 and 0.5.0
@@ -605,7 +601,7 @@ def test_prune_keeps_current_running_previous_and_the_directories_of_aliases(
 
 
 def test_prune_keeps_the_directory_a_kept_alias_points_at(
-    tmp_path: Path, prune_with: Pruner
+    tmp_path: Path,
 ) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.0.8")
@@ -623,9 +619,7 @@ def test_prune_keeps_the_directory_a_kept_alias_points_at(
 
 
 @pytest.mark.parametrize(("lines", "kept"), [(HISTORY_LINES + 100, HISTORY_LINES), (3, 3)])
-def test_prune_trims_the_history_to_its_newest_lines(
-    tmp_path: Path, lines: int, kept: int, prune_with: Pruner
-) -> None:
+def test_prune_trims_the_history_to_its_newest_lines(tmp_path: Path, lines: int, kept: int) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.1.0")
     link(root / "current", "releases/0.1.0")
@@ -641,7 +635,7 @@ def test_prune_trims_the_history_to_its_newest_lines(
     assert listing(root) == ["current", "deliver.history", "releases"]
 
 
-def test_prune_without_a_history_creates_none(tmp_path: Path, prune_with: Pruner) -> None:
+def test_prune_without_a_history_creates_none(tmp_path: Path) -> None:
     root = new_root(tmp_path)
     add_release(root, "0.1.0")
     add_release(root, "0.2.0")
