@@ -69,6 +69,9 @@ def test_an_upgrade_that_restarts_the_emulator_needs_heart_and_then_restarts_it(
     assert refused.stderr.count("the node runs without heart") == 2
     assert "deliver upgrade production --fallback=restart" in refused.stderr
     assert "Traceback" not in refused.output
+    dry = deliver(config, "--dry-run", "deploy", "upgrade", "production", "--version=0.3.0")
+    assert dry.exit_code != 0, dry.output
+    assert "web1: preflight refuses it: the node runs without heart" in dry.stdout
     assert pids(config) == started
     assert hosts.ask("web1") == "hello 0.1.0" and hosts.ask("web2") == "hello 0.1.0"
     assert {host: hosts.tree(host) for host in before} == before
