@@ -52,7 +52,7 @@ from deliver.commands.targets import Targets, connected_and_locked, release_stor
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, Interrupted, UsageError
 from deliver.hooks import Hooks, deploy_env
-from deliver.host.emulator_restart import NoHeart, check_heart, install_restarting
+from deliver.host.emulator_restart import NoHeart, check_heart, install_switch
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import (
@@ -61,7 +61,6 @@ from deliver.host.release_handler import (
     Switch,
     check_downgrade,
     check_upgrade,
-    install,
     record_switched,
     stage,
 )
@@ -394,7 +393,6 @@ def _run_install(
 def _install_and_report(
     remote: Remote, out: Output, check: NodeCheck, switch: Switch
 ) -> NodeStatus:
-    restarts = switch.upgrade is not None and switch.upgrade.restarts_emulator
-    status = (install_restarting if restarts else install)(remote, check, switch)
+    status = install_switch(remote, check, switch)
     out.host_status(remote.name, True, status.detail, version=status.version)
     return status

@@ -25,7 +25,7 @@ from deliver.host.dist import (
 )
 from deliver.host.layout import in_root
 from deliver.host.node import NodeStatus
-from deliver.host.release_handler import NodeCheck, Switch, relink
+from deliver.host.release_handler import NodeCheck, Switch, install, relink
 from deliver.shell import quote
 from deliver.tools import hot_upgrades
 from deliver.transport.erlterm import Atom, Pid
@@ -101,6 +101,22 @@ mv -f "$tmp" bin/start
     remote.run(in_root(root, script), step="writing bin/start for the emulator restart")
 
 
+def install_switch(remote: Remote, check: NodeCheck, switch: Switch) -> NodeStatus:
+    """Install `switch` through the release handler: hot, or with an emulator restart when
+    its relup asks for one (an upgrade's manifest says so; for a downgrade, the relup of the
+    version the node runs, on the host). A downgrade that restarts the emulator on a node
+    without heart is refused here (NoHeart), before its install."""
+    if switch.upgrade is not None:
+        restarts = switch.upgrade.restarts_emulator
+    else:
+        relup = f"releases/{quote(switch.from_version)}/relup"
+        asked = f"cd {quote(check.node_root)} && grep -qE 'restart(_new)?_emulator' {relup}"
+        restarts = remote.run(asked, check=False).ok
+        if restarts:
+            check_heart(remote, check.root, check.tool, switch.app)
+    return (install_restarting if restarts else install)(remote, check, switch)
+
+
 def install_restarting(
     remote: Remote, check: NodeCheck, switch: Switch, come_back: float = COME_BACK_SECONDS
 ) -> NodeStatus:
@@ -116,18 +132,23 @@ def install_restarting(
     said = evaluate_in_node(remote, root, tool, app, codes[0], CALL_TIMEOUT)
     if said is None:
         raise NodeError(remote.name, "the node's distribution cannot be reached to install")
-    # the node answers ok and then reboots: a hung-up call is no verdict, its new pid is
-    pid, now = _come_back(remote, root, tool, app, old[1], version, started + come_back)
+    # the node answers ok and then reboots: a hung-up call is no verdict, its new pid is;
+    # a release handler that said no leaves the node as it was (no reboot to wait for)
+    refused = not said[0] and "install_release: " in said[1]
+    waited = _come_back(remote, root, tool, app, old, version, started + come_back, refused)
+    pid, now = waited
     seconds = time.monotonic() - started
     if pid is None or now != version:
+        if pid is None:
+            what = f"the node did not come back within {come_back:g} s (nothing answers)"
+        elif pid == old[1]:
+            what = f"the node was not restarted: it runs {now} as before (pid {pid})"
+        else:
+            what = f"the node came back in a new process (pid {pid}), but it runs {now}"
         failed = NodeError(
-            remote.name,
-            f"the node did not come back with {version} within {come_back:g} s (it runs "
-            f"{now or 'nothing that answers'}{f', pid {pid}' if pid else ''}); "
-            f"{version} was not made permanent",
-            "" if said[0] else said[1],
+            remote.name, f"{what}; {version} was not made permanent", said[1] if refused else ""
         )
-        failed.hint = f"its next start boots {old[0]}: deliver start (or restart) it"
+        failed.hint = f"its next start boots {old[0]}"
         raise failed
     made = evaluate_in_node(remote, root, tool, app, codes[1], CALL_TIMEOUT)
     if made is None or f"PERMANENT={version}" not in made[1].splitlines():
@@ -137,7 +158,7 @@ def install_restarting(
             f"boots {old[0]}",
             made[1] if made else "",
         )
-    relink(remote, check, version)
+    relink(remote, check, version, downgrade=switch.upgrade is None)
     return NodeStatus(
         remote.name,
         version,
@@ -146,10 +167,18 @@ def install_restarting(
 
 
 def _come_back(
-    remote: Remote, root: str, tool: str, app: str, old_pid: str, version: str, deadline: float
+    remote: Remote,
+    root: str,
+    tool: str,
+    app: str,
+    old: tuple[str, str],
+    version: str,
+    deadline: float,
+    refused: bool,
 ) -> tuple[str | None, str | None]:
-    """Ask the node (a fresh connection each time) until a new OS process answers with
-    `version`, or `deadline` passes: the last (pid, version) seen, (None, None) when none."""
+    """Ask the node (a fresh connection each time) until a new OS process answers (with
+    `version`, or another: a verdict either way), the old one answers `old` though the
+    release handler `refused`, or `deadline` passes: the last (pid, version) seen."""
     seen: tuple[str | None, str | None] = (None, None)
     while time.monotonic() < deadline:
         time.sleep(1)
@@ -157,8 +186,9 @@ def _come_back(
             asked = pid_and_version(remote, root, tool, app)
         except NodeError:  # booting: refuses or does not answer yet
             continue
-        if asked is not None:
-            seen = (str(asked[0]), asked[1])
-            if seen[0] != old_pid and seen[1] == version:
-                break
+        if asked is None:
+            continue
+        seen = (str(asked[0]), asked[1])
+        if seen[0] != old[1] or (refused and seen == (old[1], old[0])):
+            break
     return seen

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import time
 from dataclasses import replace
@@ -25,6 +26,9 @@ RESTARTING = """{"0.3.0",
  [{"0.1.0", [{update, 'Elixir.Hello.Counter', {advanced, []}}, restart_emulator]}],
  [{"0.1.0", [{update, 'Elixir.Hello.Counter', {advanced, []}}, restart_emulator]}]}.
 """
+
+OWN_START = """#!/bin/sh
+cd "$(dirname "$0")/.." && exec bin/hello daemon"""
 
 
 def with_heart(config: Path) -> None:
@@ -82,15 +86,31 @@ def test_an_upgrade_that_restarts_the_emulator_needs_heart_and_then_restarts_it(
     ok(deliver(config, "restart", "production"))
     hearted = pids(config)
     assert set(hearted) == {"web1", "web2"}
+    # web2's release ships its own bin/start (deliver leaves it), which boots what the node
+    # booted before: web2 comes back on 0.1.0, and says so
+    hosts.sh("web2", f"printf '%s\\n' {shlex.quote(OWN_START)} > running/bin/start")
+    hosts.sh("web2", "chmod 755 running/bin/start")
     took = time.monotonic()
-    upgraded = ok(deliver(config, "deploy", "upgrade", "production", "--version=0.3.0"))
+    half = deliver(config, "deploy", "upgrade", "production", "--version=0.3.0")
     took = time.monotonic() - took
-    for host in ("web1", "web2"):
+    assert half.exit_code == 1, half.output
+    assert "web2: the node came back in a new process (pid " in half.stderr
+    assert "but it runs 0.1.0; 0.3.0 was not made permanent" in half.stderr
+    assert "0.1.0 -> 0.3.0, emulator restarted" in half.stdout  # web1
+    assert "Traceback" not in half.output
+    assert hosts.ask("web2") == "hello 0.1.0"
+    assert hosts.sh("web2", "cut -d' ' -f2 running/releases/start_erl.data") == "0.1.0"
+    hosts.sh("web2", "rm running/bin/start")
+    hearted["web2"] = pids(config)["web2"]
+    # run again: web1 is left alone, web2 goes through deliver's start program
+    upgraded = ok(deliver(config, "deploy", "upgrade", "production", "--version=0.3.0"))
+    assert "web1: already running 0.3.0" in upgraded.stdout, upgraded.stdout
+    for host, said in (("web1", half.stdout), ("web2", upgraded.stdout)):
         line = re.search(
             rf"{host}: .*0\.1\.0 -> 0\.3\.0, emulator restarted \(pid (\d+) -> (\d+), [\d.]+ s\)",
-            upgraded.stdout,
+            said,
         )
-        assert line, upgraded.stdout
+        assert line, said
         assert line.group(1) == hearted[host] and line.group(2) != hearted[host]
         assert hosts.ask(host) == "hello 0.3.0"
         releases = hosts.sh(host, "cat running/releases/RELEASES")
@@ -103,3 +123,12 @@ def test_an_upgrade_that_restarts_the_emulator_needs_heart_and_then_restarts_it(
     now = pids(config)
     assert all(now[host] != hearted[host] for host in now)
     print(f"restart_emulator upgrade on 2 hosts: {took:.1f} s")
+
+    # and back: the down relup restarts the emulator too
+    down = ok(deliver(config, "downgrade", "production", "--version=0.1.0"))
+    for host in ("web1", "web2"):
+        assert re.search(rf"{host}: .*0\.3\.0 -> 0\.1\.0, emulator restarted", down.stdout)
+        assert hosts.ask(host) == "hello 0.1.0"
+        assert hosts.sh(host, "cut -d' ' -f2 running/releases/start_erl.data") == "0.1.0"
+        assert hosts.sh(host, "readlink current") == "releases/0.1.0"
+    assert all(pids(config)[host] != now[host] for host in now)
