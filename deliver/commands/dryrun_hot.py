@@ -46,7 +46,8 @@ def hot_plans(
             if upgrade is not None:
                 check = check_upgrade(real, env, upgrade)
                 if upgrade.restarts_emulator and check.version != upgrade.version:
-                    check_heart(real, check.root, upgrade.tool, upgrade.app)  # read-only
+                    manager = env.manager(real.name).manager  # the heart check only reads
+                    check_heart(real, check.root, upgrade.tool, upgrade.app, manager)
                 return check
             return check_downgrade(real, env, config.app, version)
         except NodeError as error:  # a verdict, said per host; not a failed probe

@@ -202,7 +202,8 @@ def _preflight(
     def preflight(remote: Remote) -> NodeCheck:
         check = check_upgrade(remote, env, upgrade)
         if upgrade.restarts_emulator and check.version != upgrade.version:
-            check_heart(remote, check.root, upgrade.tool, upgrade.app)
+            manager = env.manager(remote.name).manager
+            check_heart(remote, check.root, upgrade.tool, upgrade.app, manager)
         if not check.has_archive and check.version != upgrade.version:
             store.check_host(remote)
         return check

@@ -46,12 +46,19 @@ class NoHeart(NodeError):
     """The node does not run with heart: it would not come back from the emulator restart."""
 
 
-def check_heart(remote: Remote, root: str, tool: str, app: str) -> None:
+def check_heart(remote: Remote, root: str, tool: str, app: str, manager: str = "daemon") -> None:
     """Read-only: ask the node (over its distribution) whether its `heart` process exists;
-    NoHeart when it does not, or when the node cannot be asked so."""
+    NoHeart when it does not, when the node cannot be asked so, or when a service `manager`
+    starts it (heart would start the new emulator behind the manager's back)."""
     if hot_upgrades(tool).restart_codes(app, "0") is None:
         raise NoHeart(
             remote.name, f"deliver cannot restart the emulator of {tool} nodes in an upgrade"
+        )
+    if manager != "daemon":
+        raise NoHeart(
+            remote.name,
+            f"its node is started by {manager} (node.manager), and heart would start the new "
+            f"emulator outside {manager}'s control",
         )
     try:
         address = read_address(remote, root, tool, app, "running")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deliver.host.emulator_restart import MARK, start_program
+from deliver.host.emulator_restart import MARK, NoHeart, check_heart, start_program
 from deliver.tools import hot_upgrades
 from deliver.tools.mix import elixir_string
 
@@ -72,3 +72,26 @@ def test_mix_makes_the_release_permanent_only_on_the_new_node() -> None:
 
 def test_rebar3_nodes_are_not_restarted_into_a_new_emulator() -> None:
     assert hot_upgrades("rebar3").restart_codes("counter_erl", "0.2.0") is None
+
+
+class Named:
+    """Only a host name: these refusals come before any command is run."""
+
+    name = "web1"
+
+
+@pytest.mark.parametrize(
+    ("tool", "manager", "why"),
+    [
+        ("mix", "systemd", "its node is started by systemd (node.manager)"),
+        ("mix", "command", "heart would start the new emulator outside command's control"),
+        ("rebar3", "daemon", "deliver cannot restart the emulator of rebar3 nodes"),
+    ],
+)
+def test_heart_is_not_enough_under_a_manager_or_for_rebar3(
+    tool: str, manager: str, why: str
+) -> None:
+    with pytest.raises(NoHeart) as refused:
+        check_heart(Named(), "/srv/app", tool, "hello", manager)  # type: ignore[arg-type]
+    assert str(refused.value).startswith("web1: ")
+    assert why in str(refused.value)
