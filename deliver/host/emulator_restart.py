@@ -184,7 +184,7 @@ def _come_back(
     refused: bool,
 ) -> tuple[str | None, str | None]:
     """Ask the node (a fresh connection each time) until a new OS process answers (with
-    `version`, or another: a verdict either way), the old one answers `old` though the
+    `version`, or the old one: a verdict either way), the old one answers `old` though the
     release handler `refused`, or `deadline` passes: the last (pid, version) seen."""
     seen: tuple[str | None, str | None] = (None, None)
     while time.monotonic() < deadline:
@@ -196,6 +196,11 @@ def _come_back(
         if asked is None:
             continue
         seen = (str(asked[0]), asked[1])
-        if seen[0] != old[1] or (refused and seen == (old[1], old[0])):
+        # a new process may first run a temporary release (restart_new_emulator: the new
+        # ERTS boots, then the release handler goes on): only the new or the old version is
+        # a verdict
+        if seen[0] != old[1] and seen[1] in (version, old[0]):
+            break
+        if refused and seen == (old[1], old[0]):
             break
     return seen

@@ -176,6 +176,8 @@ IO.puts("INSTALLED=" <> vsn_text)
 
 
 _PERMANENT_LINE = ":ok = :release_handler.make_permanent(vsn)\n"
+_INSTALLED_OK = "  {:ok, _, _} -> :ok\n"
+_CONTINUES = "  {:continue_after_restart, _, _} -> :ok\n"
 
 #: Evaluated by the node that came back after a restart_emulator install.
 _PERMANENT = """vsn_text = @VSN@
@@ -351,7 +353,9 @@ if [ -n "${{RELEASE_COOKIE:-}}" ]; then printf '%s' "$RELEASE_COOKIE"; else cat 
         # permanent only once the new node answers: made on the old one, a node that does
         # not come back would boot the new version at its next start too
         install = self.install_code(app, version)
-        assert _PERMANENT_LINE in install
+        assert _PERMANENT_LINE in install and _INSTALLED_OK in install
+        # restart_new_emulator answers continue_after_restart (then reboots): no failure
+        install = install.replace(_INSTALLED_OK, _INSTALLED_OK + _CONTINUES)
         return install.replace(_PERMANENT_LINE, ""), _PERMANENT.replace(
             "@VSN@", elixir_string(version)
         )

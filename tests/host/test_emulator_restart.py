@@ -63,6 +63,7 @@ def test_mix_makes_the_release_permanent_only_on_the_new_node() -> None:
     install, permanent = codes
     assert ":release_handler.install_release(" in install
     assert "make_permanent" not in install
+    assert "{:continue_after_restart, _, _} -> :ok" in install  # restart_new_emulator
     assert ":release_handler.make_permanent(" in permanent
     # the version enters the code as a string literal only
     literal = elixir_string('0.3.0"; System.halt()')
