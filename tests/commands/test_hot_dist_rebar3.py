@@ -5,8 +5,12 @@ upgrade`) are evaluated by the node. The node keeps its OS pid and runs the new 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
+from deliver.host import dist, node
 from tests.commands.hot_apps import Hosts, UpgradeApp, deliver, ok, pids
 
 pytestmark = pytest.mark.slow
@@ -51,3 +55,31 @@ def test_a_rebar3_upgrade_and_downgrade_are_calls_over_the_distribution(
     assert hosts.ask("web1") == "counter_erl 0.1.0"
     for command in RELX_SCRIPT:
         assert command not in downgraded.output
+
+
+@contextmanager
+def _unreachable(*args: object, **kwargs: object) -> Iterator[None]:
+    """A distribution deliver cannot reach (say, `AllowTcpForwarding no` on the host)."""
+    raise dist.Unavailable("the node's distribution cannot be reached (closed by the test)")
+    yield
+
+
+def test_without_the_distribution_relx_s_script_upgrades_the_node(
+    hosts: Hosts, rebar3_app: UpgradeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hosts.config(rebar3_app)
+    ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
+    started = pids(config)
+    monkeypatch.setattr(dist, "node_session", _unreachable)
+    monkeypatch.setattr(node, "node_session", _unreachable)
+
+    upgraded = ok(deliver(config, "--debug", "deploy", "upgrade", "production", "--host=web1"))
+    assert f"web1: 0.1.0 -> 0.2.0, hot (pid {started['web1']} kept" in upgraded.stdout
+    assert "bin/counter_erl unpack" in upgraded.output
+    assert "bin/counter_erl upgrade" in upgraded.output
+    assert "instead of the node itself: the node's distribution cannot be reached" in (
+        upgraded.output
+    )
+    monkeypatch.undo()
+    assert pids(config) == started
+    assert hosts.ask("web1") == "counter_erl 0.2.0" and hosts.ask("web2") == "counter_erl 0.1.0"
