@@ -26,8 +26,8 @@ end,
 Known = [{V, S} || {_, V, _, S} <- release_handler:which_releases()],
 Running = proplists:get_value(current, [{S, V} || {V, S} <- Known],
     proplists:get_value(permanent, [{S, V} || {V, S} <- Known])),
+Package = filename:join(Releases, Rel ++ "-" ++ Vsn ++ ".tar.gz"),
 Unpack = fun() ->
-    Package = filename:join(Releases, Rel ++ "-" ++ Vsn ++ ".tar.gz"),
     Link = filename:join([Releases, Vsn, Rel ++ ".tar.gz"]),
     case filelib:is_regular(Package) of
         false -> {error, {release_package_not_found, Package}};
@@ -42,17 +42,27 @@ Unpack = fun() ->
             end
     end
 end,
-Unpacked = case proplists:get_value(Vsn, Known) of
-    undefined -> Unpack();
-    _ -> ok
-end,
 """
 
 #: Once staged: unpacked, the relup has an entry for what the node runs, and
-#: check_install_release passes; prints CHECKED=<vsn>. Nothing is installed.
+#: check_install_release passes; prints CHECKED=<vsn>. Nothing is installed. A release unpacked
+#: by an earlier check that failed (never installed) gets the archive's files it lacks again
+#: (the files it has, and the host's links, are kept), so a retry once the cause is gone can
+#: pass: relx's `unpack` would leave it as it is.
 _HOT_CHECK = (
     _HOT_PRELUDE
-    + """Relup = filename:join([Releases, Vsn, "relup"]),
+    + """Refill = fun() ->
+    case erl_tar:extract(Package, [{cwd, code:root_dir()}, compressed, keep_old_files]) of
+        ok -> ok;
+        Refilling -> {error, {refilling_from, Package, Refilling}}
+    end
+end,
+Unpacked = case {proplists:get_value(Vsn, Known), filelib:is_regular(Package)} of
+    {undefined, _} -> Unpack();
+    {unpacked, true} -> Refill();
+    _ -> ok
+end,
+Relup = filename:join([Releases, Vsn, "relup"]),
 case Unpacked of
     ok ->
         case file:consult(Relup) of
@@ -79,7 +89,11 @@ end"""
 #: and bin/<rel> from bin/<rel>-<vsn>, by the release's state; prints INSTALLED=<vsn>.
 _HOT_INSTALL = (
     _HOT_PRELUDE
-    + """Permanent = fun() ->
+    + """Unpacked = case proplists:get_value(Vsn, Known) of
+    undefined -> Unpack();
+    _ -> ok
+end,
+Permanent = fun() ->
     ok = release_handler:make_permanent(Vsn),
     Bin = filename:join(code:root_dir(), "bin"),
     _ = file:copy(filename:join(Bin, Rel ++ "-" ++ Vsn), filename:join(Bin, Rel)),

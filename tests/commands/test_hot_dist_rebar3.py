@@ -83,3 +83,34 @@ def test_without_the_distribution_relx_s_script_upgrades_the_node(
     monkeypatch.undo()
     assert pids(config) == started
     assert hosts.ask("web1") == "counter_erl 0.2.0" and hosts.ask("web2") == "counter_erl 0.1.0"
+
+
+def test_a_check_the_node_refuses_names_the_host_and_switches_no_node(
+    hosts: Hosts, rebar3_app: UpgradeApp
+) -> None:
+    config = hosts.config(rebar3_app)
+    ok(deliver(config, "deploy", "release", "production", "--version=0.1.0", "--start-deploy"))
+    started = pids(config)
+    # a directory where 0.2.0's module must go: the node's unpack of the archive fails there
+    beam = "releases/0.1.0/lib/counter_erl-0.2.0/ebin/counter_erl_server.beam"
+    hosts.sh("web2", f"mkdir -p {beam}")
+
+    refused = deliver(config, "deploy", "upgrade", "production")
+    assert refused.exit_code != 0
+    assert "upgrade check failed on 1 host(s): web2" in refused.stderr
+    assert "web2: the release handler cannot install 0.2.0 (the node runs 0.1.0)" in (
+        refused.stderr
+    )
+    # the node's own words, not a traceback
+    assert "release_handler:check_install_release failed" in refused.stderr
+    assert "counter_erl_server.beam" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert pids(config) == started
+    assert hosts.ask("web1") == "counter_erl 0.1.0" and hosts.ask("web2") == "counter_erl 0.1.0"
+
+    # once the cause is gone, a retry (the release is unpacked: the module it lacks is
+    # extracted again) goes through
+    hosts.sh("web2", f"rmdir {beam}")
+    upgraded = ok(deliver(config, "deploy", "upgrade", "production"))
+    assert f"web2: 0.1.0 -> 0.2.0, hot (pid {started['web2']} kept" in upgraded.stdout
+    assert hosts.ask("web2") == "counter_erl 0.2.0"
