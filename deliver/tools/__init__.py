@@ -204,7 +204,7 @@ class HotUpgrades(Protocol):
         """`install`'s work as an expression the node evaluates itself (in the language of
         the tool's NodeAddress), printing INSTALLED=<version> on success: deliver sends it
         over the node's distribution instead of booting a VM (`bin/<app> rpc`) to pass it
-        on. None: only `install` can (say, relx's script does more than one call)."""
+        on. None: only `install` can."""
         ...
 
     def check_code(self, app: str, version: str) -> str | None:

@@ -8,7 +8,8 @@ Hot upgrades are rebar3's own: the old release is unpacked beside the new one in
 directory, appups are put where rebar3 reads them (`_build/<profile>/lib/<app>/ebin/`, which it
 copies into the release; rebar3 3.19 ignores `src/*.appup.src`), then `rebar3 relup` (from
 several old versions, systools:make_relup: `rebar3 relup -u` takes one) and `rebar3 tar`. On
-a host, `bin/<rel> upgrade|downgrade <vsn>` drives the release handler.
+a host, the node itself is asked over its distribution to do what relx's
+`bin/<rel> unpack|upgrade|downgrade <vsn>` would from a second VM (which stays the fallback).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from deliver.tools import (
     UpgradeWork,
     VersionSource,
 )
+from deliver.tools import _relx_hot as relx_hot
 
 #: rebar3 colours its output even when it is not a terminal.
 _REBAR3 = "REBAR_COLOR=none rebar3"
@@ -141,11 +143,13 @@ def _app_of(appup: str) -> str:
     return appup.rsplit("/", 1)[-1].removesuffix(".appup")
 
 
-#: Evaluates `Expr` inside the node and answers its value as relx's `eval` prints it.
+#: Evaluates `Expr` inside the node and answers its value as relx's `eval` prints it; deliver's
+#: own code for the node (the hot upgrade's calls) answers {'$printed', Text}: Text as is.
 _CAPTURED_EVAL = """begin
   {ok, Tokens, _} = erl_scan:string(Expr),
   {ok, Exprs} = erl_parse:parse_exprs(Tokens),
   try erl_eval:exprs(Exprs, []) of
+    {value, {'$printed', Printed}, _} when is_binary(Printed) -> {ok, Printed};
     {value, Value, _} -> {ok, unicode:characters_to_binary(io_lib:format("~p~n", [Value]))}
   catch
     Class:Reason:Stack ->
@@ -278,11 +282,12 @@ else cat "$HOME/.erlang.cookie"; fi"""
             f"echo CHECKED={quote(version)}",
         )
 
-    def install_code(self, app: str, version: str) -> None:
-        return None  # relx's install_upgrade.escript unpacks, installs and makes permanent
+    def install_code(self, app: str, version: str) -> str:
+        # the version and the release name enter the code as string literals, never as code
+        return relx_hot.install_code(app, version)
 
-    def check_code(self, app: str, version: str) -> None:
-        return None  # relx's `unpack` comes first
+    def check_code(self, app: str, version: str) -> str:
+        return relx_hot.check_code(app, version)
 
     def restart_codes(self, app: str, version: str) -> None:
         return None  # relx's script makes the release permanent before the node reboots

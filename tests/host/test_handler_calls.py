@@ -1,13 +1,11 @@
 """What a release handler call over the distribution answered, read as the start script's
-answer is; and the tools that give no code for the node keep the start script."""
+answer is; and without the distribution the start script is asked."""
 
 from __future__ import annotations
 
 import pytest
 
 from deliver.host.handler_calls import _marked, install_by_node
-from deliver.transport.local import LocalRemote
-from tests.host.test_scripts import HOST
 
 
 @pytest.mark.parametrize(
@@ -29,16 +27,6 @@ def test_the_answer_of_an_install_over_the_distribution(
     assert log.startswith(words) and "INSTALLED=" not in log
 
 
-class Untouchable(LocalRemote):
-    def run(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-        raise AssertionError("nothing is asked of a host for a tool without node code")
-
-
-def test_rebar3_upgrades_stay_with_relx_s_scripts() -> None:
-    remote = Untouchable(HOST)
-    assert install_by_node(remote, "/srv", "rebar3", "counter_erl", "0.2.0") is None
-
-
 class NoChannels:
     """A connection that runs commands but opens no TCP channels (`AllowTcpForwarding no`):
     no NodeLink, so the node's distribution cannot be reached through it."""
@@ -57,7 +45,10 @@ class NoChannels:
     def close(self) -> None: ...
 
 
-def test_without_the_distribution_a_mix_install_falls_back_to_the_start_script() -> None:
+@pytest.mark.parametrize(("tool", "app"), [("mix", "hello"), ("rebar3", "counter_erl")])
+def test_without_the_distribution_an_install_falls_back_to_the_start_script(
+    tool: str, app: str
+) -> None:
     remote = NoChannels()
-    assert install_by_node(remote, "/srv", "mix", "hello", "0.2.0") is None  # type: ignore[arg-type]
+    assert install_by_node(remote, "/srv", tool, app, "0.2.0") is None  # type: ignore[arg-type]
     assert remote.commands == []
