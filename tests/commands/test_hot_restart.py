@@ -122,7 +122,7 @@ def test_an_upgrade_that_restarts_the_emulator_needs_heart_and_then_restarts_it(
     assert "pid kept" not in upgraded.stdout
     now = pids(config)
     assert all(now[host] != hearted[host] for host in now)
-    print(f"restart_emulator upgrade on 2 hosts: {took:.1f} s")
+    print(f"deploy upgrade, web1 restarted and web2 back on 0.1.0: {took:.1f} s")
 
     # and back: the down relup restarts the emulator too
     down = ok(deliver(config, "downgrade", "production", "--version=0.1.0"))
