@@ -84,7 +84,10 @@ def show_relup(ctx: Context, version: str) -> None:
     if upgrade.changed_protocols:
         out.info(f"protocols kept until restart: {', '.join(upgrade.changed_protocols)}")
     if upgrade.restarts_emulator:
-        out.info("restarts the emulator: not taken hot (deliver upgrade --fallback=restart)")
+        out.info(
+            "restarts the emulator: the nodes reboot into it, new OS processes, their state "
+            "lost (they must run with heart; else deliver upgrade --fallback=restart)"
+        )
     out.info(text.rstrip())
 
 

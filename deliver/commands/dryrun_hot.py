@@ -13,6 +13,7 @@ from deliver.commands.hot_policy import NotHot, reasons_not_hot
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, NodeError
 from deliver.hooks import Hooks
+from deliver.host.emulator_restart import check_heart
 from deliver.host.release_handler import NodeCheck, check_downgrade, check_upgrade
 from deliver.release import Release
 from deliver.release_store import ReleaseStore
@@ -43,7 +44,11 @@ def hot_plans(
         real = remote.remote  # the preflight only reads: it runs as in the real command
         try:
             if upgrade is not None:
-                return check_upgrade(real, env, upgrade)
+                check = check_upgrade(real, env, upgrade)
+                if upgrade.restarts_emulator and check.version != upgrade.version:
+                    manager = env.manager(real.name).manager  # the heart check only reads
+                    check_heart(real, check.root, upgrade.tool, upgrade.app, manager)
+                return check
             return check_downgrade(real, env, config.app, version)
         except NodeError as error:  # a verdict, said per host; not a failed probe
             return error

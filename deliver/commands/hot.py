@@ -52,6 +52,7 @@ from deliver.commands.targets import Targets, connected_and_locked, release_stor
 from deliver.config import Config, Environment
 from deliver.errors import DeliverError, HostsFailed, Interrupted, UsageError
 from deliver.hooks import Hooks, deploy_env
+from deliver.host.emulator_restart import NoHeart, check_heart, install_switch
 from deliver.host.health import HealthUrl, check_health, health_urls
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import (
@@ -60,7 +61,6 @@ from deliver.host.release_handler import (
     Switch,
     check_downgrade,
     check_upgrade,
-    install,
     record_switched,
     stage,
 )
@@ -201,6 +201,9 @@ def _preflight(
 
     def preflight(remote: Remote) -> NodeCheck:
         check = check_upgrade(remote, env, upgrade)
+        if upgrade.restarts_emulator and check.version != upgrade.version:
+            manager = env.manager(remote.name).manager
+            check_heart(remote, check.root, upgrade.tool, upgrade.app, manager)
         if not check.has_archive and check.version != upgrade.version:
             store.check_host(remote)
         return check
@@ -208,7 +211,8 @@ def _preflight(
     try:
         checks = fan_out("preflight", remotes, preflight)
     except HostsFailed as error:
-        if error.errors and all(isinstance(e, ErtsDiffers) for e in error.errors.values()):
+        never = (ErtsDiffers, NoHeart)  # not a host's fault: the upgrade cannot be hot there
+        if error.errors and all(isinstance(e, never) for e in error.errors.values()):
             raise NotHot(upgrade, [str(e) for e in error.errors.values()], env.name) from None
         raise
     stop_before("uploading")
@@ -390,6 +394,6 @@ def _run_install(
 def _install_and_report(
     remote: Remote, out: Output, check: NodeCheck, switch: Switch
 ) -> NodeStatus:
-    status = install(remote, check, switch)
+    status = install_switch(remote, check, switch)
     out.host_status(remote.name, True, status.detail, version=status.version)
     return status

@@ -45,13 +45,6 @@ def reasons_not_hot(upgrade: Release, policy: HotUpgrade) -> list[str]:
             f"native libraries changed in {', '.join(upgrade.changed_nifs)} (the loaded ones "
             "would stay)"
         )
-    if upgrade.restarts_emulator:
-        reasons.append(
-            "its relup restarts the emulator (restart_new_emulator: ERTS or a core application "
-            "changed; or restart_emulator in an appup): the node would reboot, losing its "
-            "state, and without heart and a start program for the release handler it does "
-            "not come back"
-        )
     if upgrade.changed_supervisors:
         reasons.append(
             f"supervision tree modules changed ({', '.join(upgrade.changed_supervisors)}): a "

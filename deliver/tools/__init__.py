@@ -212,6 +212,13 @@ class HotUpgrades(Protocol):
         when the release can be installed."""
         ...
 
+    def restart_codes(self, app: str, version: str) -> tuple[str, str] | None:
+        """For a relup that restarts the emulator: the install without make_permanent (the
+        node answers, then reboots into `version`) and the make_permanent the NEW node
+        evaluates once it answers, printing PERMANENT=<version>. None: deliver cannot
+        restart this tool's nodes into a new emulator."""
+        ...
+
 
 def available_tools() -> list[str]:
     """Every tool module's name (without importing them)."""

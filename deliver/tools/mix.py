@@ -175,6 +175,19 @@ IO.puts("INSTALLED=" <> vsn_text)
 """
 
 
+_PERMANENT_LINE = ":ok = :release_handler.make_permanent(vsn)\n"
+_INSTALLED_OK = "  {:ok, _, _} -> :ok\n"
+_CONTINUES = "  {:continue_after_restart, _, _} -> :ok\n"
+
+#: Evaluated by the node that came back after a restart_emulator install.
+_PERMANENT = """vsn_text = @VSN@
+case :release_handler.make_permanent(String.to_charlist(vsn_text)) do
+  :ok -> IO.puts("PERMANENT=" <> vsn_text)
+  other -> raise "make_permanent: #{inspect(other)}"
+end
+"""
+
+
 #: Runs inside the node (`bin/<app> rpc`) once the upgrade's files are staged: the release
 #: handler learns the release (set_unpacked, as _INSTALL does), then the relup must have an
 #: entry for what the node runs and check_install_release must pass. Nothing is installed.
@@ -335,6 +348,17 @@ if [ -n "${{RELEASE_COOKIE:-}}" ]; then printf '%s' "$RELEASE_COOKIE"; else cat 
     def check_code(self, app: str, version: str) -> str:
         script = _CHECK.replace("@VSN@", elixir_string(version))
         return script.replace("@REL@", elixir_string(f"{app}.rel"))
+
+    def restart_codes(self, app: str, version: str) -> tuple[str, str]:
+        # permanent only once the new node answers: made on the old one, a node that does
+        # not come back would boot the new version at its next start too
+        install = self.install_code(app, version)
+        assert _PERMANENT_LINE in install and _INSTALLED_OK in install
+        # restart_new_emulator answers continue_after_restart (then reboots): no failure
+        install = install.replace(_INSTALLED_OK, _INSTALLED_OK + _CONTINUES)
+        return install.replace(_PERMANENT_LINE, ""), _PERMANENT.replace(
+            "@VSN@", elixir_string(version)
+        )
 
 
 TOOL: BuildTool = MixTool()

@@ -62,10 +62,13 @@ def test_the_refusal_says_why_and_how_to_go_instead() -> None:
     assert error.hint is not None and "deliver upgrade production --fallback=restart" in error.hint
 
 
-def test_an_upgrade_that_restarts_the_emulator_is_not_hot() -> None:
+def test_an_upgrade_that_restarts_the_emulator_may_be_hot() -> None:
+    # whether the nodes come back (heart) is asked of each host in preflight
     restarting = Release.from_json(
         upgrade().to_json().replace('"restarts_emulator": false', '"restarts_emulator": true')
     )
-    (reason,) = reasons_not_hot(restarting, HotUpgrade())
-    assert reason.startswith("its relup restarts the emulator")
-    assert reasons_not_hot(upgrade(), HotUpgrade()) == []
+    assert restarting.restarts_emulator
+    assert reasons_not_hot(restarting, HotUpgrade()) == []
+    assert reasons_not_hot(restarting, HotUpgrade(policy="never")) == [
+        "hot_upgrade.policy is never"
+    ]
