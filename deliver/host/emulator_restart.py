@@ -23,7 +23,7 @@ from deliver.host.dist import (
     pid_and_version,
     read_address,
 )
-from deliver.host.layout import in_root
+from deliver.host.layout import NOT_A_RELEASE_NAME, in_root
 from deliver.host.node import NodeStatus
 from deliver.host.release_handler import NodeCheck, Switch, install, relink
 from deliver.shell import quote
@@ -85,7 +85,7 @@ cd "$(dirname "$0")/.."
 vsn=
 # the release handler writes its data file without a final newline: read fails at its end
 {{ read -r _erts vsn _rest || :; }} < "${{1:-releases/start_erl.data}}"
-case "$vsn" in ''|*[!A-Za-z0-9._+-]*) echo "bin/start: bad version in ${{1:-}}" >&2; exit 1 ;; esac
+case "$vsn" in {NOT_A_RELEASE_NAME}) echo "bin/start: bad version in ${{1:-}}" >&2; exit 1 ;; esac
 RELEASE_VSN=$vsn
 export RELEASE_VSN
 exec bin/{quote(app)} daemon

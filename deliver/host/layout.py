@@ -141,7 +141,10 @@ _STATE = (
 #: Shell, run in `deliver_to`: the complete releases, the aliases, then the history.
 #: One line per release and per alias, each name checked twice (here, then by the version
 #: grammar): a directory named with a space or a newline must never reach rm -rf in pieces.
-_SAFE_NAME = "case \"$n\" in ''|.*|-*|*[!0-9A-Za-z.+_-]*) continue ;; esac"
+#: A shell case pattern matching every name that is not a plain release name (empty, leading
+#: "." or "-", or a character outside the version grammar's): such a name is never used.
+NOT_A_RELEASE_NAME = "''|.*|-*|*[!0-9A-Za-z.+_-]*"
+_SAFE_NAME = f'case "$n" in {NOT_A_RELEASE_NAME}) continue ;; esac'
 PRESENT = (
     "{ for f in releases/*/.deliver-sha256; do "
     f'[ -f "$f" ] || continue; n=${{f#releases/}}; n=${{n%/.deliver-sha256}}; {_SAFE_NAME}; '

@@ -13,7 +13,14 @@ host, that it is not the directory the running node was started from nor `curren
 
 from __future__ import annotations
 
-from deliver.host.layout import ALIASES, HISTORY_FILE, HISTORY_LINES, PRESENT, replace_file
+from deliver.host.layout import (
+    ALIASES,
+    HISTORY_FILE,
+    HISTORY_LINES,
+    NOT_A_RELEASE_NAME,
+    PRESENT,
+    replace_file,
+)
 from deliver.release import MAX_VERSION_LENGTH, version_key
 from deliver.shell import quote_path, values_of
 from deliver.transport.remote import Remote
@@ -69,7 +76,7 @@ cur=$(basename "$(readlink current)" 2>/dev/null)
 live=$(cd running 2>/dev/null && pwd -P); now=$(cd current 2>/dev/null && pwd -P)
 {listing} | awk -v keep={int(keep)} -v max={MAX_VERSION_LENGTH} '{_CHOOSE}' |
 while IFS= read -r v; do
-  case "$v" in ''|.*|-*|*[!0-9A-Za-z.+_-]*) continue ;; esac
+  case "$v" in {NOT_A_RELEASE_NAME}) continue ;; esac
   # never the directory a node runs from or current boots, whatever the listing said (an
   # alias is only a link: removing it leaves the directory it names)
   if [ ! -L "releases/$v" ] && here=$(cd "releases/$v" 2>/dev/null && pwd -P) &&

@@ -25,9 +25,9 @@ APPUPS_SUFFIX = ".appups"
 MAX_APPUP_BYTES = 256 * 1024
 
 _NAME = re.compile(r"\A([a-z][a-z0-9_]{0,63})/([^/]+)\.appup\Z")
-#: what an appup's text may hold: printable text and line breaks (it reaches a terminal)
 #: the new version an appup's term begins with, after its comment lines
 _BEGINS = re.compile(r'\A(?:\s*%[^\n]*\n)*\s*\{\s*"([^"]*)"')
+#: what an appup's text may hold: printable text and line breaks (it reaches a terminal)
 _TEXT = re.compile(r"\A[^\x00-\x08\x0b-\x1f\x7f\x9b]*\Z")
 
 
