@@ -13,7 +13,7 @@ Phases, each run on all hosts in parallel over the command's one connection per 
    a host whose connection drops is reached again to finish, else the others go back);
 5. with --start-deploy, switch and restart batch by batch instead, each batch healthy
    before the next (rollout.py; by default a quarter of the hosts at a time, at least one);
-6. prune each host to `keep_releases` (host_releases.py).
+6. prune each host to `keep_releases`, chosen and removed by one script (host/prune.py).
 
 A deploy is resumable: a host that already boots and runs the release (with --start-deploy;
 without it, whose `current` already names it) is left alone, so running the same command again
@@ -114,7 +114,7 @@ def deploy_release(
             fresh = replace(deploy, remotes=todo).run(checks, steps, interrupts)
             remotes[:] = [fresh.get(r.name, r) for r in remotes]  # for the prune and the lock
             if not interrupts.stopping:  # a Ctrl-C during the last step: stop at that
-                prune_hosts(out, remotes, chosen.env.deliver_to, config.app, config.keep_releases)
+                prune_hosts(out, remotes, chosen.env.deliver_to, config.keep_releases)
     out.step(f"Deployed {release.app} {release.version} to {environment}")
     if not start:
         _say_what_runs(out, environment, release, checks)
@@ -320,7 +320,7 @@ def _plans(release: Release, checks: dict[str, Preflight]) -> dict[str, HostPlan
 
 
 def prune_hosts(
-    out: Output, remotes: Sequence[Remote], deliver_to: str, app: str, keep: int
+    out: Output, remotes: Sequence[Remote], deliver_to: str, keep: int
 ) -> dict[str, list[str]]:
     """After a successful deploy: prune every host down to `keep` releases, report removals."""
 
